@@ -1,0 +1,44 @@
+# toylab — every target installs what it needs into .venv by itself.
+#
+# TORCH picks the torch wheel. On a machine without an NVIDIA driver the default pins the
+# CPU build this project is tested with; with a driver it is plain `torch` (pip's CUDA build).
+# Override either way: `make test TORCH='torch==2.14.1'`.
+PYTHON ?= python3
+VENV   ?= .venv
+ifeq ($(shell command -v nvidia-smi 2>/dev/null),)
+TORCH  ?= torch==2.13.0
+else
+TORCH  ?= torch
+endif
+# One torch thread: toy tensors gain nothing from a second core and stall when it is shared
+# (see README, Performance). Override with `make bench TOYLAB_THREADS=2`.
+export TOYLAB_THREADS ?= 1
+
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install test reports reports-quick bench clean
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e ".[test,bench]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+reports: $(STAMP)
+	$(BIN)/toylab report reports/*/spec.toml
+
+reports-quick: $(STAMP)
+	$(BIN)/toylab report --quick --out /tmp/toylab-quick reports/*/spec.toml
+
+bench: $(STAMP)
+	$(BIN)/python -m toylab.bench
+
+clean:
+	rm -rf $(VENV) runs *.egg-info

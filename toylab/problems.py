@@ -1,0 +1,142 @@
+"""Toy problems: a pure loss for one configuration plus a data sampler, found by file discovery.
+
+A problem is a dataclass subclass of `Problem` whose fields are its options (each an
+`options.Option` given as the field's metadata, see `option()`), in a file under `problems/`.
+The engine batches it over K configurations:
+
+* `init_params(gen)` and `make_data(gen)` depend on the seed only (one config, no K axis);
+* `sample(data, gen)` draws one batch for one seed;
+* `loss(params, batch)` is the loss of ONE configuration, a pure function of tensors: the
+  engine differentiates it with `torch.func.grad` and batches it with `torch.func.vmap`;
+* `metrics(params, data)` gets params with a leading K axis (the configs of one seed) and the
+  seed's data, and returns `{name: Tensor[K]}`.
+
+Optional fast paths, each checked against the generic route by `tests/test_problem_api.py`:
+`loss_and_grad(params, batch)` batched over K (closed-form gradients), and `optimum(data)`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.util
+import inspect
+import os
+import sys
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from .options import Option, UserError, resolve
+
+Batch = dict[str, Tensor]
+Params = dict[str, Tensor]
+
+
+def option(default: Any, help: str, **kw) -> Any:
+    """A problem option: a dataclass field that carries its `Option` declaration."""
+    return dataclasses.field(default=default, metadata={"option": Option(default, help, **kw)})
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    name: ClassVar[str]
+    description: ClassVar[str]
+    dtype: ClassVar[torch.dtype] = torch.float32  # set per run by `build`
+    device: ClassVar[torch.device] = torch.device("cpu")
+
+    # ----- what every problem defines --------------------------------------------------
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        raise NotImplementedError
+
+    def init_params(self, gen: torch.Generator) -> Params:
+        raise NotImplementedError
+
+    def make_data(self, gen: torch.Generator) -> dict[str, Tensor]:
+        return {}
+
+    def sample(self, data: dict[str, Tensor], gen: torch.Generator, step: int) -> Batch:
+        raise NotImplementedError
+
+    def loss(self, params: Params, batch: Batch) -> Tensor:
+        raise NotImplementedError
+
+    # ----- optional ----------------------------------------------------------------------
+    def metrics(self, params: Params, data: dict[str, Tensor]) -> dict[str, Tensor]:
+        return {}
+
+    def normalized_params(self) -> set[str]:
+        """Names of parameters the loss is invariant to the scale of (for corrected decay)."""
+        return set()
+
+    def validate(self) -> None:
+        """Cross-option checks; raise `UserError` with a one-line message."""
+
+    loss_and_grad = None  # fast path: (params[K], batch[K]) -> (loss[K], grads[K])
+
+    # ----- helpers for the engine --------------------------------------------------------
+    @classmethod
+    def options(cls) -> dict[str, Option]:
+        return {f.name: f.metadata["option"] for f in dataclasses.fields(cls) if "option" in f.metadata}
+
+    def option_values(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.options()}
+
+    def randn(self, gen: torch.Generator, *shape: int) -> Tensor:
+        return torch.randn(*shape, generator=gen, dtype=self.dtype, device=self.device)
+
+    @classmethod
+    def source_hash(cls) -> str:
+        """Hash of the file defining the problem: editing it invalidates cached runs."""
+        return hashlib.sha256(inspect.getsource(sys.modules[cls.__module__]).encode()).hexdigest()[:12]
+
+
+REGISTRY: dict[str, type[Problem]] = {}
+
+
+def register(cls: type[Problem]) -> type[Problem]:
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def problem_dirs() -> list[Path]:
+    """`problems/` of the repository, then every folder in $TOYLAB_PROBLEMS (os.pathsep-separated)."""
+    dirs = [Path(__file__).resolve().parent.parent / "problems"]
+    dirs += [Path(p) for p in os.environ.get("TOYLAB_PROBLEMS", "").split(os.pathsep) if p]
+    return dirs
+
+
+_loaded: set[Path] = set()
+
+
+def discover() -> dict[str, type[Problem]]:
+    """Import every `*.py` in the problem folders once; each registers its problems."""
+    for folder in problem_dirs():
+        for path in sorted(folder.glob("*.py")):
+            path = path.resolve()
+            if path in _loaded or path.name.startswith("_"):
+                continue
+            spec = importlib.util.spec_from_file_location(f"toylab_problems.{path.stem}", path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module
+            spec.loader.exec_module(module)
+            _loaded.add(path)
+    return REGISTRY
+
+
+def get(name: str) -> type[Problem]:
+    discover()
+    if name not in REGISTRY:
+        raise UserError(f"unknown problem {name!r}; valid problems: {', '.join(sorted(REGISTRY))}")
+    return REGISTRY[name]
+
+
+def build(name: str, options: dict[str, Any], dtype=torch.float32, device="cpu") -> Problem:
+    cls = get(name)
+    values = resolve(f"{name} problem", cls.options(), options)
+    problem = cls(**values)
+    object.__setattr__(problem, "dtype", dtype)
+    object.__setattr__(problem, "device", torch.device(device))
+    problem.validate()
+    return problem
