@@ -1,7 +1,8 @@
 """Toy problems: a pure loss for one configuration plus a data sampler, found by file discovery.
 
-A problem is a dataclass subclass of `Problem` whose fields are its options (each an
-`options.Option` given as the field's metadata, see `option()`), in a file under `problems/`.
+A problem is a subclass of `Problem`, decorated with `@register` (which makes it a frozen
+dataclass), whose fields are its options declared with `option(default, help, ...)`, in a file
+under `problems/`.
 The engine batches it over K configurations:
 
 * `init_params(gen)` and `make_data(gen)` depend on the seed only (one config, no K axis);
@@ -96,6 +97,9 @@ REGISTRY: dict[str, type[Problem]] = {}
 
 
 def register(cls: type[Problem]) -> type[Problem]:
+    """Class decorator: make the problem a frozen dataclass (its options are fields) and list it."""
+    if "__dataclass_fields__" not in cls.__dict__:
+        cls = dataclasses.dataclass(frozen=True)(cls)
     REGISTRY[cls.name] = cls
     return cls
 

@@ -1,0 +1,140 @@
+"""Multi-output linear regression (SCIENCE.md C13).
+
+X = [1 | Z] with Z ~ N(0, Σ) ∈ ℝ^{B×d}, W* ∈ ℝ^{(d+1)×D} ~ w_star_std·N(0, 1),
+Y = X W* + e·N(0, 1), and the loss L(W) = ‖Y − XW‖²_F (`reduction=sum`, as in the notepad) or
+‖Y − XW‖²_F / B (`mean`), whose gradient is G = 2 Xᵀ(XW − Y) (÷ B for `mean`).
+
+Σ = Q diag(λ) Qᵀ has eigenvalues λ_i geometric from 1 down to 1/κ (`condition_number` κ), or
+λ_i = exp(−i / r) for a low effective rank r (`effective_rank`); Q is a random rotation unless
+`rotate=false` (then Adam's diagonal preconditioner sees the axes of Σ).
+
+Data are streaming (fresh samples every step; the optimum is W*) or a finite set of
+`n_train` points visited in shuffled epochs of ⌊N/B⌋ batches (the optimum is the least-squares
+solution); `batch_size=0` is full batch. Metrics are per-example mean squared errors:
+`loss` (population or full-dataset), `excess_loss` over the optimum, and `dist_to_opt` ‖W − W_opt‖_F.
+"""
+from __future__ import annotations
+
+import torch
+
+from toylab.options import UserError, nonneg, positive
+from toylab.problems import Problem, option, register
+
+
+@register
+class LinearRegression(Problem):
+    name = "linear_regression"
+    description = "Multi-output least squares, X=[1|Z], ill-conditioned or low-rank inputs, streaming or finite data"
+
+    d: int = option(16, "input dimension (a bias column of ones is added)", **positive())
+    D: int = option(4, "output dimension", **positive())
+    noise: float = option(0.1, "label noise std e", **nonneg())
+    batch_size: int = option(32, "examples per step; 0 = full batch (needs n_train > 0)", **nonneg())
+    n_train: int = option(0, "finite dataset size N; 0 = streaming (fresh samples each step)", **nonneg())
+    condition_number: float = option(1.0, "condition number κ of the input covariance", check=lambda x: x >= 1, allowed=">= 1")
+    effective_rank: float = option(0.0, "effective rank r: eigenvalues exp(-i/r); 0 = off (use condition_number)", **nonneg())
+    rotate: bool = option(True, "rotate the covariance eigenbasis randomly (false: axis-aligned)")
+    reduction: str = option("sum", "loss over the batch: sum (as in the notepad) or mean", choices=("sum", "mean"))
+    w_star_std: float = option(1.0, "std of the teacher weights W*", **nonneg())
+    init_std: float = option(0.0, "std of the initial weights W_0 (0 = zero init)", **nonneg())
+
+    def validate(self):
+        if self.batch_size == 0 and self.n_train == 0:
+            raise UserError("batch_size=0 (full batch) needs a finite dataset: set n_train > 0")
+        if self.n_train and self.batch_size > self.n_train:
+            raise UserError(f"batch_size={self.batch_size} exceeds n_train={self.n_train}")
+        if self.effective_rank and self.condition_number != 1.0:
+            raise UserError("set either condition_number or effective_rank, not both")
+
+    # ----- shapes, init and data -------------------------------------------------------------
+    def param_shapes(self):
+        return {"W": (self.d + 1, self.D)}
+
+    def init_params(self, gen):
+        return {"W": self.init_std * self.randn(gen, self.d + 1, self.D)}
+
+    def eigenvalues(self) -> torch.Tensor:
+        """λ_i of Σ, i = 0..d-1, largest first."""
+        i = torch.arange(self.d, dtype=torch.float64)
+        if self.effective_rank:
+            lam = torch.exp(-i / self.effective_rank)
+        else:
+            lam = self.condition_number ** (-i / max(self.d - 1, 1))
+        return lam.to(self.dtype)
+
+    def make_data(self, gen):
+        lam = self.eigenvalues().to(self.device)
+        if self.rotate:
+            q, r = torch.linalg.qr(self.randn(gen, self.d, self.d))
+            q = q * torch.sign(torch.diagonal(r))  # Haar-distributed rotation
+        else:
+            q = torch.eye(self.d, dtype=self.dtype, device=self.device)
+        data = {
+            "cov_sqrt": (q * lam.sqrt()) @ q.T,  # Σ^{1/2}, symmetric
+            "second_moment": torch.block_diag(torch.ones(1, dtype=self.dtype, device=self.device), (q * lam) @ q.T),
+            "w_star": self.w_star_std * self.randn(gen, self.d + 1, self.D),
+        }
+        if not self.n_train:
+            data["w_opt"] = data["w_star"]
+            data["loss_opt"] = torch.tensor(self.D * self.noise**2, dtype=self.dtype, device=self.device)
+            return data
+        x, y = self._draw(data, gen, self.n_train)
+        data.update(x=x, y=y, gram=x.T @ x / self.n_train, cross=x.T @ y / self.n_train, yy=(y * y).sum() / self.n_train)
+        data["second_moment"] = data["gram"]
+        data["w_opt"] = torch.linalg.lstsq(x.double(), y.double()).solution.to(self.dtype)
+        data["loss_opt"] = self._dataset_loss(data["w_opt"], data)
+        return data
+
+    def _draw(self, data, gen, n):
+        z = self.randn(gen, n, self.d) @ data["cov_sqrt"]
+        x = torch.cat([torch.ones(n, 1, dtype=self.dtype, device=self.device), z], dim=1)
+        return x, x @ data["w_star"] + self.noise * self.randn(gen, n, self.D)
+
+    def sample(self, data, gen, step):
+        """Streaming: a fresh batch. Finite: the next batch of the current shuffled epoch."""
+        if not self.n_train:
+            x, y = self._draw(data, gen, self.batch_size)
+            return {"x": x, "y": y}
+        if self.batch_size == 0:
+            return {"x": data["x"], "y": data["y"]}
+        per_epoch = self.n_train // self.batch_size
+        j = (step - 1) % per_epoch
+        if j == 0:  # a new epoch: a new permutation from this seed's stream
+            data["perm"] = torch.randperm(self.n_train, generator=gen, device=self.device)
+        idx = data["perm"][j * self.batch_size:(j + 1) * self.batch_size]
+        return {"x": data["x"][idx], "y": data["y"][idx]}
+
+    # ----- loss, gradient, metrics -----------------------------------------------------------
+    def _scale(self, batch_rows: int) -> float:
+        return 1.0 if self.reduction == "sum" else 1.0 / batch_rows
+
+    def loss(self, params, batch):
+        r = batch["x"] @ params["W"] - batch["y"]
+        return (r * r).sum() * self._scale(r.shape[-2])
+
+    def loss_and_grad(self, params, batch):
+        """Batched closed form over K: L = s‖XW − Y‖², G = 2s Xᵀ(XW − Y)."""
+        x = batch["x"]
+        r = x @ params["W"] - batch["y"]
+        s = self._scale(r.shape[-2])
+        return (r * r).sum((-2, -1)) * s, {"W": (2 * s) * x.transpose(-2, -1) @ r}
+
+    def per_example_grads(self, params, batch):
+        """∇ of one example's squared error ‖xᵀW − y‖² times the reduction's scale: 2s·x rᵀ, [K, B, d+1, D]."""
+        x = batch["x"]
+        r = x @ params["W"] - batch["y"]
+        return {"W": (2 * self._scale(r.shape[-2])) * x.unsqueeze(-1) * r.unsqueeze(-2)}
+
+    def _dataset_loss(self, w, data):
+        """Mean over the N examples: tr(WᵀAW) − 2 tr(WᵀC) + tr(YᵀY)/N, A = XᵀX/N, C = XᵀY/N."""
+        return ((w * (data["gram"] @ w)).sum((-2, -1)) - 2 * (w * data["cross"]).sum((-2, -1)) + data["yy"])
+
+    def metrics(self, params, data):
+        """Per-example excess loss tr((W−W_opt)ᵀ M (W−W_opt)), M = E[x xᵀ] (or XᵀX/N)."""
+        delta = params["W"] - data["w_opt"]
+        excess = (delta * (data["second_moment"] @ delta)).sum((-2, -1))
+        return {"loss": excess + data["loss_opt"], "excess_loss": excess,
+                "dist_to_opt": delta.flatten(1).norm(dim=1)}
+
+    def optimum(self, data):
+        return {"W": data["w_opt"]}

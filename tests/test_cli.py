@@ -1,0 +1,81 @@
+"""The command line: runs, sweeps, caching and one-line errors for bad input."""
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from toylab import store
+from toylab.cli import main
+
+FAST = ["-p", "d=4", "-p", "D=2", "--steps", "20", "--metric-every", "5"]
+
+
+@pytest.fixture
+def cli(tmp_path):
+    def invoke(*args):
+        return CliRunner().invoke(main, [*args, "--out", str(tmp_path / "runs")] if args[0] in ("run", "sweep")
+                                  else list(args))
+    invoke.runs = tmp_path / "runs"
+    return invoke
+
+
+def test_list_shows_problems_optimizers_and_defaults(cli):
+    out = cli("list").output
+    for word in ["linear_regression", "adamw", "sgd", "signsgd", "muon", "condition_number", "default 1e-3"]:
+        assert word in out
+
+
+def test_run_writes_a_complete_run_folder(cli):
+    result = cli("run", "linear_regression", "--optimizer", "adamw", "--lr", "1e-2", *FAST)
+    assert result.exit_code == 0, result.output
+    assert "excess_loss" in result.output and "adamw lr=0.01" in result.output
+    (folder,) = [p for p in cli.runs.iterdir() if not p.name.startswith(".")]
+    config = json.loads((folder / "config.json").read_text())
+    assert config["hparams"]["lr"] == 0.01 and config["problem_options"]["d"] == 4
+    assert store.read_status(folder)["status"] == "finished"
+    assert (folder / "metrics.parquet").exists()
+
+
+def test_sweep_runs_the_product_and_caches(cli):
+    args = ["sweep", "linear_regression", "--optimizer", "adamw,sgd", "--lr", "1e-3,1e-2",
+            "--seeds", "0-1", "-o", "weight_decay=0,0.1", *FAST]
+    result = cli(*args)
+    assert result.exit_code == 0, result.output
+    assert len(list(cli.runs.glob("*/status.json"))) == 2 * 2 * 2 * 2
+    stamps = {p: p.stat().st_mtime_ns for p in cli.runs.glob("*/status.json")}
+    assert cli(*args).exit_code == 0
+    assert stamps == {p: p.stat().st_mtime_ns for p in cli.runs.glob("*/status.json")}, "finished runs not redone"
+
+
+def test_sweep_pairs_use_semicolons(cli):
+    result = cli("sweep", "linear_regression", "--optimizer", "adamw", "-o", "betas=0.9,0.95;0.95,0.95", *FAST)
+    assert result.exit_code == 0, result.output
+    assert len(list(cli.runs.glob("*/status.json"))) == 2
+
+
+def test_interrupted_run_is_recomputed(cli):
+    cli("run", "linear_regression", "--optimizer", "sgd", *FAST)
+    (folder,) = list(cli.runs.glob("*/status.json"))
+    folder.unlink()  # as if killed before the status was written
+    result = cli("run", "linear_regression", "--optimizer", "sgd", *FAST)
+    assert result.exit_code == 0 and folder.exists()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["run", "nope", "--optimizer", "adamw"], "valid problems: linear_regression"),
+    (["run", "linear_regression", "--optimizer", "adamx"], "valid optimizers: adamw"),
+    (["run", "linear_regression", "--optimizer", "adamw", "-o", "betas=0.9,1.5"], "betas"),
+    (["run", "linear_regression", "--optimizer", "adamw", "--lr", "-1"], "lr=-1.0"),
+    (["run", "linear_regression", "--optimizer", "adamw", "-o", "bogus=1"], "valid options"),
+    (["run", "linear_regression", "--optimizer", "adamw", "-p", "d=x"], "d='x' is not an integer"),
+    (["run", "linear_regression", "--optimizer", "adamw", "--steps", "0"], "steps"),
+    (["sweep", "linear_regression", "--optimizer", "sgd", "--seeds", "a-b"], "--seeds"),
+    (["sweep", "linear_regression", "--optimizer", "sgd", "--lr", "1e-3,x"], "--lr"),
+    (["run", "linear_regression", "--optimizer", "sgd", "-o", "nesterov=true"], "nesterov"),
+])
+def test_bad_input_is_one_line_without_traceback(cli, args, words):
+    result = cli(*args)
+    assert result.exit_code == 2, result.output
+    assert words in result.output
+    assert "Traceback" not in result.output
+    assert sum(line.startswith("Error") for line in result.output.splitlines()) == 1

@@ -1,0 +1,103 @@
+"""What one run is: a problem, an optimizer, their options, a seed and a step budget.
+
+`RunConfig.resolve` fills every default and validates every value, so a config's JSON form
+says everything needed to re-run it, and its hash (which also covers the source of the
+problem's file and of toylab itself) names its run folder. Configs with equal `group_key`
+run together as one batched tensor program; they may differ only in dynamic hyperparameters,
+schedules and seeds.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from . import optim, problems
+from .options import UserError, format_value, resolve
+
+DTYPES = ("float32", "float64")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    problem: str
+    optimizer: str
+    problem_options: dict[str, Any] = field(default_factory=dict)
+    hparams: dict[str, Any] = field(default_factory=dict)
+    schedules: dict[str, str] = field(default_factory=dict)  # hparam -> schedule spec
+    steps: int = 1000
+    seed: int = 0
+    metric_every: int = 10
+    probes: tuple[str, ...] = ()
+    probe_every: int = 10
+    dtype: str = "float32"
+
+    def resolve(self) -> "RunConfig":
+        """Fill defaults, validate, and canonicalise (tuples, schedule specs)."""
+        problem_cls = problems.get(self.problem)
+        opt = optim.get(self.optimizer)
+        if not isinstance(self.steps, int) or self.steps < 1:
+            raise UserError(f"steps={self.steps!r} must be a positive integer")
+        for name in ("metric_every", "probe_every"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name}={getattr(self, name)!r} must be a positive integer")
+        if self.dtype not in DTYPES:
+            raise UserError(f"dtype={self.dtype!r} is not allowed; choose one of {', '.join(DTYPES)}")
+        hp = resolve(f"{self.optimizer} optimizer", opt.hparams, self.hparams)
+        unknown = sorted(set(self.schedules) - set(opt.hparams))
+        if unknown:
+            raise UserError(f"cannot schedule {unknown[0]!r}; {self.optimizer} hyperparameters: {', '.join(opt.hparams)}")
+        if self.schedules:
+            from . import schedules as schedule_lib
+        return dataclasses.replace(
+            self,
+            problem_options=resolve(f"{self.problem} problem", problem_cls.options(), self.problem_options),
+            hparams=hp,
+            schedules={k: schedule_lib.parse(v).spec for k, v in sorted(self.schedules.items())} if self.schedules else {},
+            probes=tuple(self.probes),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        d = dict(d)
+        d["probes"] = tuple(d.get("probes", ()))
+        for key in ("problem_options", "hparams"):
+            d[key] = {k: tuple(v) if isinstance(v, list) else v for k, v in d.get(key, {}).items()}
+        return cls(**d)
+
+    def hash(self) -> str:
+        payload = {"config": self.to_dict(), "problem_source": problems.get(self.problem).source_hash(),
+                   "toylab_source": toylab_source_hash()}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+    def group_key(self) -> str:
+        opt = optim.get(self.optimizer)
+        static = {k: v for k, v in self.hparams.items() if k in opt.static}
+        key = (self.problem, self.problem_options, self.optimizer, static, self.steps,
+               self.metric_every, self.probes, self.probe_every, self.dtype)
+        return json.dumps(key, sort_keys=True, default=list)
+
+    def label(self) -> str:
+        """A short human label: optimizer and the hyperparameters that differ from defaults."""
+        opt = optim.get(self.optimizer)
+        diff = [f"{k}={format_value(v)}" for k, v in self.hparams.items() if v != opt.hparams[k].default]
+        return " ".join([self.optimizer] + diff)
+
+
+@lru_cache(maxsize=1)
+def toylab_source_hash() -> str:
+    """Hash of the numerical code (optimizers, engine, problems API): editing it invalidates runs."""
+    root = Path(__file__).resolve().parent
+    files = sorted(root.glob("optim/*.py")) + sorted(root.glob("probes/*.py")) + [root / n for n in ("engine.py", "problems.py", "schedules.py")]
+    h = hashlib.sha256()
+    for f in files:
+        if f.exists():
+            h.update(f.read_bytes())
+    return h.hexdigest()[:12]
