@@ -79,3 +79,40 @@ def test_bad_input_is_one_line_without_traceback(cli, args, words):
     assert words in result.output
     assert "Traceback" not in result.output
     assert sum(line.startswith("Error") for line in result.output.splitlines()) == 1
+
+
+
+def _folders(root):
+    return sorted(p.parent.name for p in root.glob("*/status.json"))
+
+
+def _optimizers(root, names):
+    return {json.loads((root / n / "config.json").read_text())["optimizer"] for n in names}
+
+
+@pytest.mark.parametrize("sweep_args, whole_groups", [
+    (["--optimizer", "adamw,sgd,signsgd", "--lr", "1e-3,1e-2"], True),  # 3 batch groups >= 2 shards
+    (["--optimizer", "sgd", "-o", "momentum=0,0.9", "--lr", "1e-3,1e-2"], False),  # one group, split
+])
+def test_shards_together_make_exactly_the_unsharded_sweep(tmp_path, sweep_args, whole_groups):
+    def sweep(out, *args):
+        result = CliRunner().invoke(main, ["sweep", "linear_regression", *sweep_args, "--seeds", "0-1", *FAST,
+                                           *args, "--out", str(tmp_path / out)])
+        assert result.exit_code == 0, result.output
+    sweep("whole")
+    sweep("sharded", "--shard", "0/2")
+    first = _folders(tmp_path / "sharded")
+    sweep("sharded", "--shard", "1/2")
+    everything = _folders(tmp_path / "sharded")
+    assert 0 < len(first) < len(everything)
+    assert everything == _folders(tmp_path / "whole")
+    if whole_groups:
+        second = sorted(set(everything) - set(first))
+        assert not _optimizers(tmp_path / "sharded", first) & _optimizers(tmp_path / "sharded", second)
+
+
+@pytest.mark.parametrize("value", ["2/2", "1", "a/b", "-1/2", "0/0"])
+def test_bad_shard_is_a_one_line_usage_error(cli, value):
+    result = cli("sweep", "linear_regression", "--optimizer", "sgd", *FAST, "--shard", value)
+    assert result.exit_code == 2 and f"--shard {value!r}" in result.output
+    assert "Traceback" not in result.output

@@ -9,6 +9,7 @@ import click
 import numpy as np
 
 from . import optim, problems
+from . import shards as shards_lib
 from .config import DTYPES, RunConfig
 from .experiments import grid, run_configs, summary
 from .options import UserError
@@ -98,6 +99,9 @@ def _base(problem, optimizer, problem_opts, opts, schedules, steps, metric_every
 
 
 def _print_summary(out, configs):
+    if not configs:
+        click.echo("no configs in this shard")
+        return
     table = summary(out, configs)
     cols = [c for c in ["label", "seed", "loss", "excess_loss", "dist_to_opt", "batch_loss", "diverged_step"]
             if c in table.columns]
@@ -137,15 +141,24 @@ def run(problem, optimizer, lr, seed, problem_opts, opts, schedules, steps, metr
               help="Learning rates: a list 1e-3,3e-3,1e-2 or a log grid LOW:HIGH:N (default: each optimizer's).")
 @click.option("--seeds", default="0", show_default=True, metavar="LIST",
               help="Seeds: a list 0,1,5 or a range 0-3 (inclusive).")
+@click.option("--shard", default=None, metavar="I/N",
+              help="Run only shard I of N (0-based) of the sweep; all shards share --out.")
+@click.option("--launcher", type=click.Choice(["submitit"]), default=None,
+              help="Run --shards shards as submitit jobs (Slurm if present, else local processes).")
+@click.option("--shards", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Number of shards for --launcher.")
 @common_options
-def sweep(problem, optimizer, lrs, seeds, problem_opts, opts, schedules, steps, metric_every, probes,
-          probe_every, device, dtype, out, force):
+def sweep(problem, optimizer, lrs, seeds, shard, launcher, shards, problem_opts, opts, schedules, steps,
+          metric_every, probes, probe_every, device, dtype, out, force):
     """Run the grid of every listed value as batched tensor programs.
 
     Any --opt or --problem-opt value may be a comma-separated list (a semicolon-separated one for
     pairs such as betas=0.9,0.95;0.95,0.95); the sweep is the product of all lists. An --opt key
     applies to the optimizers that have it.
     """
+    if shard is not None and launcher is not None:
+        raise UserError("--shard runs one shard here; --launcher runs them all: give one of them")
+    shard = shards_lib.parse(shard) if shard is not None else None
     configs = []
     problem_axes = {f"problem_options.{k}": parse_list(v, problems.get(problem).options().get(k))
                     for k, v in split_pairs(problem_opts, "--problem-opt").items()}
@@ -164,7 +177,13 @@ def sweep(problem, optimizer, lrs, seeds, problem_opts, opts, schedules, steps, 
         axes["seed"] = parse_seeds(seeds)
         base = _base(problem, name, {}, {}, schedules, steps, metric_every, probes, probe_every, dtype)
         configs += grid(base, axes)
-    configs = run_configs(configs, out, device=device, force=force, progress=sys.stderr.isatty())
+    if launcher == "submitit":
+        shards_lib.launch(configs, out, shards, device=device, force=force)
+        configs = [c.resolve() for c in configs]
+    else:
+        if shard is not None:
+            configs = shards_lib.select([c.resolve() for c in configs], *shard)
+        configs = run_configs(configs, out, device=device, force=force, progress=sys.stderr.isatty())
     _print_summary(out, configs)
 
 
