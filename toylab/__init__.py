@@ -1,10 +1,6 @@
 """toylab: optimizer toy problems as batched tensor programs."""
-import os
-
-import torch
+from . import runtime
 
 __version__ = "0.1.0"
 
-# Toy tensors gain nothing from threads on a small shared machine (README, Performance).
-if "TOYLAB_THREADS" in os.environ:
-    torch.set_num_threads(int(os.environ["TOYLAB_THREADS"]))
+runtime.configure()

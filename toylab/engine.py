@@ -7,7 +7,7 @@ initial point, the data and the batch stream (common random numbers). One step i
     batch  = sample per distinct seed, gathered to [K, ...]
     loss, g = problem.loss_and_grad(params, batch)       (or vmap(grad(loss)) over K)
     params', state, aux = optimizer.update(g, state, params, hp_t, t)
-    alive &= finite(loss) & finite(params');  params = where(alive, params', params)
+    alive &= finite(loss) & finite(Σ params');  params = where(alive, params', params)
 
 so a config that diverges is frozen at its last finite point and marked with the step it
 diverged at, while the others go on. The loop never synchronises with the device: metrics
@@ -130,8 +130,8 @@ def run_batch(configs: list[RunConfig], device: str = "cpu", progress: bool = Fa
         hp_t = {**hp, **{name: table[t] for name, table in tables.items()}}
         new_params, state, aux = opt.update(grads, state, params, hp_t, t)
         ok = torch.isfinite(loss)
-        for p in new_params.values():
-            ok &= torch.isfinite(p).flatten(1).all(1)
+        for p in new_params.values():  # a sum is finite iff every term is (or it overflows: diverged too)
+            ok &= torch.isfinite(p.flatten(1).sum(1))
         diverged_at = torch.where(alive & ~ok, t, diverged_at)
         alive = alive & ok
         params = {k: torch.where(optim.bcast(alive, p), p, params[k]) for k, p in new_params.items()}

@@ -52,8 +52,9 @@ def adam_step(p: Tensor, g: Tensor, m: Tensor, v: Tensor, step: int, *, lr: Tens
     fresh = zero_init is not None and step == 1
     if fresh:
         v = torch.where(b(zero_init) > 0, v, g * g)
-    v = v * b(beta2) + (b(1 - beta2) * g) * g
-    denom = v.sqrt() / b(bc2**0.5) + b(eps)
+    # Out of place first (the step is pure), then in place on the fresh tensor: fewer passes.
+    v = torch.mul(v, b(beta2)).addcmul_(b(1 - beta2) * g, g)
+    denom = v.sqrt().div_(b(bc2**0.5)).add_(b(eps))
     x = g
     if nested_ema is not None:
         x = torch.where(b(nested_ema) > 0, g / denom, g)
@@ -61,8 +62,8 @@ def adam_step(p: Tensor, g: Tensor, m: Tensor, v: Tensor, step: int, *, lr: Tens
     if fresh:
         m = torch.where(b(zero_init) > 0, m, x)
     m = m.lerp(x, b(1 - beta1))
-    p = p + (b(-lr / bc1) * m) / denom
-    return p, m, v, (m / b(bc1)) / denom
+    p = p.addcdiv_(b(-lr / bc1) * m, denom)
+    return p, m, v, torch.div(m, b(bc1)).div_(denom)
 
 
 def init(params: dict[str, Tensor], hp: dict) -> dict:

@@ -37,21 +37,27 @@ def init(params, hp):
 
 
 def update(grads, state, params, hp, step):
+    lr, momentum = hp["lr"], hp["momentum"]
+    decoupled, nesterov = hp["decoupled_decay"] > 0, hp["nesterov"] > 0
+    # The switches become per-config [K] coefficients, so each step is a few fused passes:
+    #   g' = g + c·θ,   θ' = s·θ − η·u,   u = α·g' + β·b   (α, β from nesterov and μ = 0).
+    alpha = torch.where(nesterov | (momentum == 0), 1.0, 0.0)
+    beta = torch.where(momentum == 0, 0.0, torch.where(nesterov, momentum, 1.0))
     new_params, bufs, direction = {}, {}, {}
     for k, p in params.items():
         def b(h):
             return bcast(h, p)
 
-        g, lr = grads[k], hp["lr"]
         decay = decay_rate(hp, k, lr, hp["weight_decay"])
-        decoupled = b(hp["decoupled_decay"]) > 0
-        g = torch.where(decoupled, g, g + b(decay) * p)
-        p = torch.where(decoupled, p * b(1 - lr * decay), p)
-        momentum = b(hp["momentum"])
-        buf = g if step == 1 else state["momentum_buffer"][k] * momentum + b(1 - hp["dampening"]) * g
-        u = torch.where(b(hp["nesterov"]) > 0, g + momentum * buf, buf)
-        u = torch.where(momentum != 0, u, g)
-        new_params[k], bufs[k], direction[k] = p - b(lr) * u, buf, u
+        g = torch.addcmul(grads[k], b(torch.where(decoupled, 0.0, decay)), p)
+        if step == 1:
+            buf = g
+        else:
+            buf = torch.mul(state["momentum_buffer"][k], b(momentum)).addcmul_(b(1 - hp["dampening"]), g)
+        u = torch.mul(g, b(alpha)).addcmul_(b(beta), buf)
+        shrink = torch.where(decoupled, 1 - lr * decay, 1.0)
+        new_params[k] = torch.mul(p, b(shrink)).addcmul_(b(-lr), u)
+        bufs[k], direction[k] = buf, u
     return new_params, {"momentum_buffer": bufs}, {"direction": direction}
 
 

@@ -1,0 +1,97 @@
+"""Run every benchmark; print the tables and write them as CSV and Markdown to --out.
+
+Each thread count in --threads repeats the sweep table (the engine's default thread count,
+TOYLAB_THREADS, is chosen from it); the floors and kernel tables run at the first thread count.
+`--quick` is a sub-minute smoke run of every table (small sizes, one repeat).
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from ..engine import resolve_device
+from . import newton_schulz, probes, step, sweep
+from .timing import bandwidth, device_name
+
+NOTES = {
+    "sweep": "Speedup = engine / baseline throughput (configs·steps/s), same problem and data streams. "
+             "SignSGD's baseline is a hand-written Signum loop (torch.optim has no SignSGD). "
+             "torch.optim.Muon runs Newton–Schulz in bfloat16, which is slow on CPU; the engine's Muon "
+             "uses float32 on CPU (ns_dtype=auto), so the Muon speedup on CPU largely reflects that.",
+    "step": "Floor = bytes that must move / in-place bandwidth measured in this run. torch.optim rows "
+            "step in place with scalar hyperparameters; toylab's step is pure (keeps its inputs) with "
+            "[K] hyperparameters.",
+    "newton_schulz": "Floor = NS flops / float32 rate of the same three matmuls timed alone. "
+                     "torch.optim.Muon's NS is bfloat16 and per matrix; timed on small sizes only.",
+    "probes": "probed sweep time / plain sweep time (toylab.bench_probes.probe_overhead).",
+}
+
+
+def settings(quick: bool) -> dict:
+    if quick:
+        return dict(Ks=[1, 16], steps=20, repeats=1, threads=[1], step_shapes=[(64, 64, 64)],
+                    ns_shapes=[(1, 256, 256), (16, 64, 128)], torch_ns_max=256, probe_K=16, probe_steps=20)
+    return dict(Ks=[1, 16, 256, 1024], steps=100, repeats=3, threads=[1, 2],
+                step_shapes=[(1024, 64, 64), (1, 2048, 2048)],
+                ns_shapes=[(1, 256, 256), (1, 512, 512), (1, 1024, 1024), (1, 2048, 2048),
+                           (256, 64, 64), (64, 128, 256), (16, 256, 512)],
+                torch_ns_max=512, probe_K=256, probe_steps=500)
+
+
+def write(name: str, rows: list[dict], out: Path, device: str) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    print(f"\n## {name} — {device}\n" + frame.to_string(index=False, float_format=lambda v: f"{v:,.3g}"))
+    frame.assign(device=device).to_csv(out / f"{name}.csv", index=False)
+    return frame
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    def cell(v):
+        return f"{v:,.3g}" if isinstance(v, float) else str(v)
+    rows = [list(frame.columns), ["---"] * frame.shape[1]] + [[cell(v) for v in row] for row in frame.itertuples(index=False)]
+    return "\n".join("| " + " | ".join(map(str, r)) + " |" for r in rows)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="sub-minute smoke run of every table")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--threads", default=None, help="comma-separated torch thread counts (default 1,2)")
+    parser.add_argument("--out", type=Path, default=Path("reports/bench"))
+    args = parser.parse_args(argv)
+    s = settings(args.quick)
+    threads = [int(t) for t in args.threads.split(",")] if args.threads else s["threads"]
+    device = resolve_device(args.device)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    tables = {}
+    sweeps = []
+    for n in threads:
+        torch.set_num_threads(n)
+        sweeps += [{"threads": n, **row} for row in sweep.table(s["Ks"], s["steps"], s["repeats"], device)]
+    torch.set_num_threads(threads[0])
+    name = device_name(device)
+    tables["sweep"] = write("sweep", sweeps, args.out, name)
+    bw = bandwidth(device)
+    print(f"\nin-place bandwidth: {bw / 1e9:.1f} GB/s")
+    tables["step"] = write("step", [{**r, "bandwidth GB/s": bw / 1e9} for r in
+                                    step.table(s["step_shapes"], bw, device, max(3, s["repeats"]))], args.out, name)
+    tables["newton_schulz"] = write("newton_schulz", newton_schulz.table(s["ns_shapes"], device, max(3, s["repeats"]),
+                                                                         s["torch_ns_max"]), args.out, name)
+    tables["probes"] = write("probes", probes.table(s["probe_K"], s["probe_steps"], device, s["repeats"]),
+                             args.out, name)
+
+    lines = [f"# toylab benchmarks\n\nDevice: {name}; torch {torch.__version__}; "
+             f"{'quick smoke run' if args.quick else 'full run'}. GPU numbers: "
+             f"{'this table' if device.type == 'cuda' else 'not measured (no GPU on this machine)'}.\n"]
+    for key, frame in tables.items():
+        lines += [f"## {key}\n", NOTES[key] + "\n", markdown(frame) + "\n"]
+    (args.out / "README.md").write_text("\n".join(lines))
+    print(f"\nwrote {args.out}/{{{','.join(tables)}}}.csv and README.md")
+
+
+if __name__ == "__main__":
+    main()
