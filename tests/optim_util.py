@@ -17,14 +17,22 @@ def trajectory(shapes=SHAPES, steps=50, seed=0, dtype=torch.float64):
     return params, grads
 
 
-def run_torch(cls, kwargs, params, grads, groups=None):
-    """Drive a torch.optim.Optimizer class over the trajectory; returns the final params."""
+def run_torch(cls, kwargs, params, grads, schedule=None, normalized=()):
+    """Drive a torch.optim.Optimizer class over the trajectory, lr_t = lr·schedule(t) through
+    torch's LambdaLR; the params indexed by `normalized` form a group marked `normalized`.
+    Returns the final params."""
     ps = [p.clone().requires_grad_() for p in params]
-    opt = cls(groups(ps) if groups else ps, **kwargs)
+    groups = [{"params": [p for i, p in enumerate(ps) if i not in normalized]}]
+    if normalized:
+        groups.append({"params": [ps[i] for i in normalized], "normalized": True})
+    opt = cls(groups, **kwargs)
+    lr_schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: schedule(e + 1)) if schedule else None
     for gs in grads:
         for p, g in zip(ps, gs):
             p.grad = g.clone()
         opt.step()
+        if lr_schedule:
+            lr_schedule.step()
     return [p.detach() for p in ps]
 
 
