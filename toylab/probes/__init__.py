@@ -46,9 +46,9 @@ class Probe:
 
 
 def _registry() -> dict[str, Probe]:
-    from . import norms
+    from . import norms, spectra
 
-    return {p.name: p for p in (norms.PROBE,)}
+    return {p.name: p for p in (norms.PROBE, spectra.PROBE)}
 
 
 def names() -> list[str]:
@@ -69,11 +69,12 @@ def two_dimensional(params: dict[str, Tensor]) -> list[str]:
     return [k for k, p in params.items() if p.dim() == 3]
 
 
-def momentum_of(state: dict) -> dict[str, Tensor] | None:
-    """The optimizer's first-moment / momentum buffer, whatever its optimizer calls it."""
-    for key in ("exp_avg", "momentum_buffer"):
-        if key in state:
-            return state[key]
+def momentum_of(state: dict, name: str) -> Tensor | None:
+    """Parameter `name`'s momentum buffer or first moment, if its optimizer keeps one
+    (`momentum_buffer` of SGD, SignSGD and Muon's matrices; `exp_avg` of AdamW)."""
+    for key in ("momentum_buffer", "exp_avg"):
+        if name in state.get(key, {}):
+            return state[key][name]
     return None
 
 
