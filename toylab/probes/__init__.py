@@ -46,9 +46,9 @@ class Probe:
 
 
 def _registry() -> dict[str, Probe]:
-    from . import norms, spectra
+    from . import moments, norms, spectra
 
-    return {p.name: p for p in (norms.PROBE, spectra.PROBE)}
+    return {p.name: p for p in (norms.PROBE, spectra.PROBE, moments.PROBE)}
 
 
 def names() -> list[str]:
