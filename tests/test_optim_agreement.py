@@ -164,3 +164,27 @@ def test_matches_written_out_formulas(opt, wrapper, reference, kwargs):
     tol = TOL_NS_FLOAT32 if kwargs.get("ns_dtype") == "float32" else TOL_REF
     assert rel_err(run_single(opt, kwargs, params, grads, **run)[0], expected) <= tol
     assert rel_err(run_torch(wrapper, kwargs, params, grads, **run), expected) <= tol
+
+
+@pytest.mark.parametrize("cls, kwargs", [(torch_api.AdamW, dict(lr=1e-2)),
+                                         (torch_api.SGD, dict(lr=1e-2, momentum=0.9)),
+                                         (torch_api.SignSGD, dict(lr=1e-2)),
+                                         (torch_api.Muon, dict(lr=2e-2, adamw_lr=1e-2))])
+def test_wrapper_trains_a_model_with_a_closure(cls, kwargs):
+    """A linear model (matrix weight and bias vector) fit by an ordinary closure loop."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 6, generator=gen)
+    y = x @ torch.randn(6, 3, generator=gen) + 1.0
+    model = torch.nn.Linear(6, 3)
+    opt = cls(model.parameters(), **kwargs)
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        return loss
+
+    first = closure().item()
+    for _ in range(100):
+        last = opt.step(closure).item()
+    assert last < 0.5 * first

@@ -13,7 +13,8 @@ Per matrix parameter θ `[K, A, B]`, hyperparameters `[K]`:
 
 M_0 = 0. Parameters that are not one matrix per config (`[K]`, `[K, n]`, `[K, a, b, c]`) take
 `adamw.adam_step` with adamw_lr·η_t/η_max (so they follow the lr schedule), adamw_betas,
-adamw_eps and Muon's weight_decay. `aux["direction"]` is O (the AdamW direction for the rest).
+adamw_eps and Muon's weight_decay; so `check_shape` accepts every shape. `aux["direction"]` is O
+(the AdamW direction for the other parameters).
 """
 from __future__ import annotations
 
@@ -66,10 +67,11 @@ def _is_matrix(p) -> bool:
 
 
 def init(params, hp):
-    zeros = {k: torch.zeros_like(p) for k, p in params.items()}
-    return {"momentum_buffer": {k: z for k, z in zeros.items() if _is_matrix(params[k])},
-            "exp_avg": {k: z for k, z in zeros.items() if not _is_matrix(params[k])},
-            "exp_avg_sq": {k: z.clone() for k, z in zeros.items() if not _is_matrix(params[k])}}
+    matrices = {k: p for k, p in params.items() if _is_matrix(p)}
+    others = {k: p for k, p in params.items() if not _is_matrix(p)}
+    return {"momentum_buffer": {k: torch.zeros_like(p) for k, p in matrices.items()},
+            "exp_avg": {k: torch.zeros_like(p) for k, p in others.items()},
+            "exp_avg_sq": {k: torch.zeros_like(p) for k, p in others.items()}}
 
 
 def update(grads, state, params, hp, step):

@@ -5,10 +5,11 @@ Gᵀ when m > n so that the Gram matrix A = XXᵀ is the smaller one, then `step
 
     X ← aX + (bA + cA²)X,   A = XXᵀ,
 
-which drives every singular value of X towards ~1 (the coefficients (3.4445, −4.7750, 2.0315)
-trade exactness for speed: the output is roughly U S' Vᵀ with S' in about [0.7, 1.2]). The op
-order (two fused multiply-adds per step) is torch.optim.Muon's, so in bfloat16 the two agree up
-to the matmul kernels' own rounding.
+which pushes the singular values of X towards 1, U Σ Vᵀ ↦ ≈ U Vᵀ. Not onto 1: the default
+coefficients (3.4445, −4.7750, 2.0315) favour speed, so after 5 steps they spread over about
+(0.7, 1.2), and singular values tiny relative to ‖G‖_F stay below. The op order (two fused
+multiply-adds per step) is torch.optim.Muon's, so in bfloat16 the two agree up to the matmul
+kernels' own rounding.
 """
 from __future__ import annotations
 
