@@ -120,8 +120,9 @@ def first_step(norms: pd.DataFrame):
     measured["theory"] = [first_step_theory(b)[v] for b, v in zip(measured["betas"], measured["variant"])]
     fig, axes = new_figure(width=5.5, height=3.6)
     ax = axes[0, 0]
-    sns.stripplot(rows, x="variant", y="value", hue="setting", order=NOTEPAD_ORDER, dodge=True, ax=ax, size=4)
     settings = sorted(rows["setting"].unique())
+    sns.stripplot(rows, x="variant", y="value", hue="setting", order=NOTEPAD_ORDER, hue_order=settings, dodge=True,
+                  ax=ax, size=4)
     width = 0.8 / len(settings)
     for j, setting in enumerate(settings):
         for i, variant in enumerate(NOTEPAD_ORDER):
