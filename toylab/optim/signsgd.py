@@ -1,0 +1,45 @@
+"""SignSGD and Signum (sign of momentum) with decoupled weight decay, SCIENCE.md C3.
+
+Per parameter, shapes `[K, *shape]`, hyperparameters `[K]`:
+
+    m_t = β m_{t−1} + (1 − β) g_t,  m_0 = 0          (β = 0: m_t = g_t, plain SignSGD)
+    u_t = sign(m_t)                  θ ← θ·(1 − η λ) − η u_t
+
+C3's steady state for zero-mean gradients: RMS(θ) ≈ √(η/(2λ) · (1+β)/(1−β)).
+`aux["direction"]` is u_t.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..options import Option, nonneg, unit_interval
+from .base import OptimizerDef, bcast, register
+
+HPARAMS = {
+    "lr": Option(1e-3, "learning rate η: step size multiplying sign(m)", **nonneg()),
+    "momentum": Option(0.0, "β of the gradient moving average m (0: SignSGD, > 0: Signum)",
+                       **unit_interval()),
+    "weight_decay": Option(0.0, "decoupled weight decay λ, per unit lr: θ ← θ(1 − ηλ)", **nonneg()),
+}
+
+
+def init(params, hp):
+    return {"exp_avg": {k: torch.zeros_like(p) for k, p in params.items()}}
+
+
+def update(grads, state, params, hp, step):
+    new_params, m, direction = {}, {}, {}
+    for k, p in params.items():
+        def b(h):
+            return bcast(h, p)
+
+        m[k] = state["exp_avg"][k].lerp(grads[k], b(1 - hp["momentum"]))
+        direction[k] = torch.sign(m[k])
+        new_params[k] = p * b(1 - hp["lr"] * hp["weight_decay"]) - b(hp["lr"]) * direction[k]
+    return new_params, {"exp_avg": m}, {"direction": direction}
+
+
+SIGNSGD = register(OptimizerDef(
+    name="signsgd",
+    description="SignSGD / Signum: θ ← θ(1 − ηλ) − η·sign(EMA_β(g))",
+    hparams=HPARAMS, init=init, update=update))
