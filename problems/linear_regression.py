@@ -46,6 +46,12 @@ class LinearRegression(Problem):
         if self.effective_rank and self.condition_number != 1.0:
             raise UserError("set either condition_number or effective_rank, not both")
 
+    def iters_per_epoch(self):
+        """⌊N/B⌋ batches per shuffled epoch, 1 for full batch, None when streaming."""
+        if not self.n_train:
+            return None
+        return 1 if self.batch_size == 0 else self.n_train // self.batch_size
+
     # ----- shapes, init and data -------------------------------------------------------------
     def param_shapes(self):
         return {"W": (self.d + 1, self.D)}
