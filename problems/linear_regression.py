@@ -131,6 +131,43 @@ class LinearRegression(Problem):
         r = x @ params["W"] - batch["y"]
         return {"W": (2 * self._scale(r.shape[-2])) * x.unsqueeze(-1) * r.unsqueeze(-2)}
 
+    def per_example_grad_moments(self, params, batch):
+        """(Σ_b g_b, Σ_b g_b²) in float64 without forming g_b: Σ_b g_b² = 4s²·(x∘x)ᵀ(r∘r)."""
+        x = batch["x"].double()
+        r = x @ params["W"].double() - batch["y"].double()
+        s = self._scale(r.shape[-2])
+        xt = x.transpose(-2, -1)
+        return {"W": ((2 * s) * xt @ r, (4 * s * s) * (xt * xt) @ (r * r))}
+
+    def population_gradient_moments(self, params, data):
+        """Mean μ and per-coordinate variance σ² of one example's term g = 2s·x(xᵀW − y)ᵀ, [K, d+1, D].
+
+        Streaming: x = [1, z], z ~ N(0, Σ), y = W*ᵀx + e·ξ, r = Δᵀx − eξ with Δ = W − W*. With
+        M = E[xxᵀ] = diag(1, Σ) and C = Cov(x) = diag(0, Σ), Isserlis' theorem gives
+        E[x_i²(aᵀx)²] = M_ii·aᵀMa + 2(Ca)_i², so
+
+            μ = 2s·MΔ,    σ²_ij = 4s²·[M_ii(Δ_jᵀMΔ_j + e²) + 2(CΔ)_ij² − (MΔ)_ij²].
+
+        Finite data: the mean and variance over the N training examples (batches are drawn
+        without replacement, which this ignores). s is the scale of a batch of `batch_size`.
+        """
+        s = self._scale(self.batch_size or self.n_train)
+        w = params["W"].double()
+        if self.n_train:
+            x, y = data["x"].double(), data["y"].double()
+            r = x @ w - y  # [K, N, D]
+            g_mean = (2 * s) * x.T @ r / self.n_train
+            g_sq = (4 * s * s) * (x * x).T @ (r * r) / self.n_train
+            return {"W": (g_mean, (g_sq - g_mean**2).clamp_min(0))}
+        M = data["second_moment"].double()
+        C = M.clone()
+        C[0, 0] = 0
+        delta = w - data["w_star"].double()
+        m_delta, c_delta = M @ delta, C @ delta
+        q = (delta * m_delta).sum(-2, keepdim=True) + self.noise**2  # Δ_jᵀMΔ_j + e², [K, 1, D]
+        var = (4 * s * s) * (M.diagonal()[:, None] * q + 2 * c_delta**2 - m_delta**2)
+        return {"W": ((2 * s) * m_delta, var)}
+
     def _dataset_loss(self, w, data):
         """Mean over the N examples: tr(WᵀAW) − 2 tr(WᵀC) + tr(YᵀY)/N, A = XᵀX/N, C = XᵀY/N."""
         return ((w * (data["gram"] @ w)).sum((-2, -1)) - 2 * (w * data["cross"]).sum((-2, -1)) + data["yy"])

@@ -88,6 +88,8 @@ class RunConfig:
             raise UserError(f"cannot schedule {unknown[0]!r}; {self.optimizer} hyperparameters: {', '.join(opt.hparams)}")
         if self.schedules:
             from . import schedules as schedule_lib
+        from . import probes
+        probes.get(self.probes)
         return dataclasses.replace(
             self,
             problem_options=problem_options,
