@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from ..options import resolve
-from . import adamw, sgd, signsgd
+from . import adamw, muon, sgd, signsgd
 from .base import OptimizerDef, hp_tensors
 
 _ADJUST_LR_FN = {None: "original", "original": "original", "match_rms_adamw": "match_rms_adamw"}
@@ -77,3 +77,4 @@ def _wrap(class_name: str, definition: OptimizerDef) -> type[ToylabOptimizer]:
 AdamW = _wrap("AdamW", adamw.ADAMW)
 SGD = _wrap("SGD", sgd.SGD)
 SignSGD = _wrap("SignSGD", signsgd.SIGNSGD)
+Muon = _wrap("Muon", muon.MUON)
