@@ -1,4 +1,6 @@
 """Weight decay end to end: timescales (C9), corrected decay (C8) and the ε schedule (C14)."""
+import json
+
 import pytest
 import torch
 
@@ -77,3 +79,15 @@ def test_epsilon_schedule_reaches_adamw_end_to_end():
     torch.testing.assert_close(got, theta, rtol=1e-12, atol=0)
     constant = engine.run_batch([RunConfig(**{**config.__dict__, "schedules": {}})]).params["theta"]
     assert (constant - got).abs().max() > 1e-3  # ε_max = 0.1 ≫ √v̂ changes the trajectory
+
+
+def test_cli_sweeps_a_decay_timescale(tmp_path):
+    from click.testing import CliRunner
+
+    from toylab.cli import main
+    args = ["sweep", "linear_regression", "--optimizer", "adamw", "--lr", "0.01", "-p", "n_train=64",
+            "-p", "batch_size=16", "-o", "tau_epoch=2,8", "--steps", "4", "--out", str(tmp_path)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    decays = sorted(json.loads(p.read_text())["hparams"]["weight_decay"] for p in tmp_path.glob("*/config.json"))
+    assert decays == pytest.approx([1 / (0.01 * 4 * 8), 1 / (0.01 * 4 * 2)])

@@ -9,7 +9,7 @@ import click
 import numpy as np
 
 from . import optim, problems
-from .config import DTYPES, RunConfig
+from .config import DTYPES, TIMESCALES, RunConfig
 from .experiments import grid, run_configs, summary
 from .options import UserError
 
@@ -151,7 +151,7 @@ def sweep(problem, optimizer, lrs, seeds, problem_opts, opts, schedules, steps, 
                     for k, v in split_pairs(problem_opts, "--problem-opt").items()}
     hp_pairs = split_pairs(opts, "--opt")
     names = [n.strip() for n in optimizer.split(",") if n.strip()]
-    declared = {n: optim.get(n).hparams for n in names}
+    declared = {n: {**optim.get(n).hparams, **TIMESCALES} for n in names}
     for key in hp_pairs:
         if not any(key in d for d in declared.values()):
             raise UserError(f"unknown optimizer option {key!r} for {', '.join(names)}; "
