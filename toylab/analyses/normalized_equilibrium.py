@@ -7,7 +7,7 @@ Reads the norms probe (`grad_to_weights`, `linf_weights`) of each normalized par
     SGDC, schedule γ_t (C8)      √(2λ/γ_max)        λ_t = λγ_t/γ_max on normalized layers
     AdamW, constant γ (C7)       ‖x‖_∞ ≈ √(γ/(2λ))  (and AdamC keeps it through a schedule)
 
-Steady state = the median over the second half of a constant-lr run (the last 20 % of steps
+Steady state = the median over the last quarter of a constant-lr run (the last 20 % of steps
 for a schedule's tail). Layer balancing: the spread of the steady ratios over the normalized
 layers of the MLP under SGD, relative to their mean.
 """
@@ -58,8 +58,8 @@ def analyze(tables, spec) -> Analysis:
         scheduled = "cosine" in info["variant"]
         mid = r[(t > T / 4) & (t <= T / 2)]["value"].median()
         tail = r[t > 0.8 * T]["value"].median()
-        steady = r[t > T / 2]["value"].median()
-        linf = n[(n["run"] == run) & (n["param"] == param) & (n["quantity"] == "linf_weights") & (n["step"] > T / 2)]["value"].median()
+        steady = r[t > 0.75 * T]["value"].median()
+        linf = n[(n["run"] == run) & (n["param"] == param) & (n["quantity"] == "linf_weights") & (n["step"] > 0.75 * T)]["value"].median()
         row = {"problem": info["problem"], "param": param, "variant": info["variant"], "lr": info["lr"],
                "weight_decay": info["weight_decay"], "seed": info["seed"]}
         if info["optimizer"] == "sgd":
