@@ -21,7 +21,7 @@ def cli(tmp_path):
 
 def test_list_shows_problems_optimizers_and_defaults(cli):
     out = cli("list").output
-    for word in ["linear_regression", "adamw", "sgd", "signsgd", "muon", "condition_number", "default 1e-3"]:
+    for word in ["linear_regression", "adamw", "sgd", "signsgd", "muon", "condition_number", "default 0.001"]:
         assert word in out
 
 

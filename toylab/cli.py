@@ -16,14 +16,20 @@ from .options import UserError
 PAIR_HELP = "KEY=VALUE; repeat the option for several keys"
 
 
+class BadInput(click.ClickException):
+    """Printed as the single line `Error: <message>`, exit status 2 (a usage error)."""
+
+    exit_code = 2
+
+
 class Group(click.Group):
-    """Turns a `UserError` anywhere below into a one-line usage error, never a traceback."""
+    """Turns a `UserError` anywhere below into a one-line error, never a traceback."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except UserError as e:
-            raise click.UsageError(str(e), ctx) from None
+            raise BadInput(str(e)) from None
 
 
 @click.group(cls=Group)
@@ -105,7 +111,8 @@ def _print_summary(out, configs):
     table = table[cols + rest]
     table["diverged_step"] = table["diverged_step"].map(lambda s: "-" if s is None or s != s else int(s))
     click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    click.echo(f"run folders: {out}/<hash>  ({len(configs)} runs)")
+    where = out / configs[0].hash() if len(configs) == 1 else f"{out}/<config hash>/ ({len(configs)} runs)"
+    click.echo(f"run folder: {where}")
 
 
 # ----- run ----------------------------------------------------------------------------------------

@@ -87,9 +87,10 @@ class RunConfig:
         return json.dumps(key, sort_keys=True, default=list)
 
     def label(self) -> str:
-        """A short human label: optimizer and the hyperparameters that differ from defaults."""
+        """A short human label: optimizer, lr and the hyperparameters that differ from defaults."""
         opt = optim.get(self.optimizer)
-        diff = [f"{k}={format_value(v)}" for k, v in self.hparams.items() if v != opt.hparams[k].default]
+        diff = [f"{k}={format_value(v)}" for k, v in self.hparams.items()
+                if k == "lr" or v != opt.hparams[k].default]
         return " ".join([self.optimizer] + diff)
 
 

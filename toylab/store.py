@@ -54,7 +54,7 @@ def read_config(path: Path) -> RunConfig:
 def config_columns(config: RunConfig) -> dict:
     """The config flattened to scalar columns: hyperparameters and problem options by name."""
     cols = {"run": config.hash(), "problem": config.problem, "optimizer": config.optimizer,
-            "seed": config.seed, "label": config.label()}
+            "seed": config.seed, "steps": config.steps, "label": config.label()}
     for name, value in config.problem_options.items():
         cols[name if name not in config.hparams else f"problem_{name}"] = _scalar(value)
     cols.update({name: _scalar(v) for name, v in config.hparams.items()})
