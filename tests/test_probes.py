@@ -79,6 +79,15 @@ def test_float32_spectra_are_as_accurate_as_their_entries():
         np.testing.assert_allclose(sigma, exact, rtol=0, atol=1e-12 * exact.max())
 
 
+def test_muon_direction_is_nearly_orthogonal_and_sgd_direction_is_not():
+    muon = run([config("muon", ["spectra"], hparams={"lr": 1e-2})]).tables["spectra"]
+    sgd = run([config("sgd", ["spectra"], hparams={"lr": 1e-3})]).tables["spectra"]
+    error = muon[muon.quantity == "orthogonality_error"].value
+    sigma = muon[muon.quantity == "direction"].value
+    assert error.max() < 1.0 and sigma.between(0.6, 1.25).all()  # the quintic's band around 1
+    assert sgd[sgd.quantity == "orthogonality_error"].value.min() > 10 * error.max()
+
+
 def test_spectra_table_is_tidy_per_matrix_and_index():
     result = run([config("sgd", probes=["spectra"], hparams={"lr": 1e-3, "momentum": 0.9})] * 2)
     table = result.tables["spectra"]
@@ -246,7 +255,7 @@ ALL = ["norms", "spectra", "moments"]
 
 
 @pytest.mark.parametrize("optimizer, hparams", [("adamw", {"lr": 3e-2}), ("sgd", {"lr": 1e-3, "momentum": 0.9}),
-                                                ("signsgd", {"lr": 1e-2})])
+                                                ("signsgd", {"lr": 1e-2}), ("muon", {"lr": 1e-2})])
 def test_probes_do_not_change_the_trajectory(optimizer, hparams):
     plain = run([config(optimizer, hparams=hparams), config(optimizer, hparams=hparams, seed=1)])
     probed = run([config(optimizer, ALL, hparams=hparams), config(optimizer, ALL, hparams=hparams, seed=1)])
