@@ -147,27 +147,30 @@ class LinearRegression(Problem):
         M = E[xxᵀ] = diag(1, Σ) and C = Cov(x) = diag(0, Σ), Isserlis' theorem gives
         E[x_i²(aᵀx)²] = M_ii·aᵀMa + 2(Ca)_i², so
 
-            μ = 2s·MΔ,    σ²_ij = 4s²·[M_ii(Δ_jᵀMΔ_j + e²) + 2(CΔ)_ij² − (MΔ)_ij²].
+            μ = 2s·MΔ,    σ²_ij = 4s²·[M_ii(Δ_jᵀMΔ_j + e²) + 2(CΔ)_ij² − (MΔ)_ij²],
+
+        which, as (MΔ)_ij = (CΔ)_ij for i ≥ 1 and Δ_0j for i = 0, is evaluated without cancellation.
 
         Finite data: the mean and variance over the N training examples (batches are drawn
         without replacement, which this ignores). s is the scale of a batch of `batch_size`.
         """
         s = self._scale(self.batch_size or self.n_train)
-        w = params["W"].double()
+        w = params["W"]
         if self.n_train:
             x, y = data["x"].double(), data["y"].double()
-            r = x @ w - y  # [K, N, D]
+            r = x @ w.double() - y  # [K, N, D]
             g_mean = (2 * s) * x.T @ r / self.n_train
             g_sq = (4 * s * s) * (x * x).T @ (r * r) / self.n_train
-            return {"W": (g_mean, (g_sq - g_mean**2).clamp_min(0))}
-        M = data["second_moment"].double()
-        C = M.clone()
-        C[0, 0] = 0
-        delta = w - data["w_star"].double()
-        m_delta, c_delta = M @ delta, C @ delta
-        q = (delta * m_delta).sum(-2, keepdim=True) + self.noise**2  # Δ_jᵀMΔ_j + e², [K, 1, D]
-        var = (4 * s * s) * (M.diagonal()[:, None] * q + 2 * c_delta**2 - m_delta**2)
-        return {"W": ((2 * s) * m_delta, var)}
+            return {"W": (g_mean.to(w.dtype), (g_sq - g_mean**2).clamp_min(0).to(w.dtype))}
+        M = data["second_moment"]
+        delta = w - data["w_star"]
+        m_delta = M @ delta
+        c_delta = torch.cat([torch.zeros_like(m_delta[..., :1, :]), m_delta[..., 1:, :]], dim=-2)  # CΔ
+        q_c = (delta * c_delta).sum(-2, keepdim=True) + self.noise**2  # Δ_jᵀCΔ_j + e², [K, 1, D]
+        # σ²: the row i = 0 is 4s²(q_c), the others 4s²[M_ii(q_c + Δ_0j²) + (CΔ)_ij²]: no cancellation
+        var = M.diagonal()[:, None] * (q_c + delta[..., :1, :] ** 2) + c_delta**2
+        var = torch.cat([q_c, var[..., 1:, :]], dim=-2)
+        return {"W": ((2 * s) * m_delta, (4 * s * s) * var)}
 
     def _dataset_loss(self, w, data):
         """Mean over the N examples: tr(WᵀAW) − 2 tr(WᵀC) + tr(YᵀY)/N, A = XᵀX/N, C = XᵀY/N."""
