@@ -47,6 +47,10 @@ def stamps(runs: Path) -> dict:
     return {p.parent.name: p.stat().st_mtime_ns for p in runs.glob("*/status.json")}
 
 
+def test_the_repository_has_the_three_study_specs():
+    assert {"muon_linear_regression", "bias_correction_zero_init", "moment_kl"} <= {p.parent.name for p in SPECS}
+
+
 @pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.parent.name)
 def test_every_spec_renders_in_quick_mode(spec, tmp_path):
     ((name, seconds),) = render_all([spec], out=tmp_path, quick=True)

@@ -79,7 +79,8 @@ def mean_std(values: pd.Series) -> str:
 # ----- shared plotting -----------------------------------------------------------------------------
 def new_figure(ncols: int = 1, nrows: int = 1, width: float = 4.2, height: float = 3.2, **kw):
     sns.set_theme(style="whitegrid", context="paper")
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, **kw)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False,
+                             layout="constrained", **kw)
     return fig, axes
 
 
