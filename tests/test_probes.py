@@ -68,6 +68,26 @@ def test_spectra_equal_numpy_svd():
     np.testing.assert_allclose(out[("orthogonality_error", "W")].numpy(), gram_error, rtol=1e-10)
 
 
+def test_float32_spectra_are_as_accurate_as_their_entries():
+    from toylab.probes.spectra import singular_values
+
+    gen = torch.Generator().manual_seed(4)
+    a = torch.randn(5, 9, 4, generator=gen, dtype=torch.float64) * torch.logspace(0, -3, 4, dtype=torch.float64)
+    exact = np.linalg.svd(a.float().double().numpy(), compute_uv=False)
+    for matrices in (a.float(), a.float().mT):
+        sigma = singular_values(matrices).numpy()
+        np.testing.assert_allclose(sigma, exact, rtol=0, atol=1e-12 * exact.max())
+
+
+def test_muon_direction_is_nearly_orthogonal_and_sgd_direction_is_not():
+    muon = run([config("muon", ["spectra"], hparams={"lr": 1e-2})]).tables["spectra"]
+    sgd = run([config("sgd", ["spectra"], hparams={"lr": 1e-3})]).tables["spectra"]
+    error = muon[muon.quantity == "orthogonality_error"].value
+    sigma = muon[muon.quantity == "direction"].value
+    assert error.max() < 1.0 and sigma.between(0.6, 1.25).all()  # the quintic's band around 1
+    assert sgd[sgd.quantity == "orthogonality_error"].value.min() > 10 * error.max()
+
+
 def test_spectra_table_is_tidy_per_matrix_and_index():
     result = run([config("sgd", probes=["spectra"], hparams={"lr": 1e-3, "momentum": 0.9})] * 2)
     table = result.tables["spectra"]
@@ -103,19 +123,25 @@ def test_kl_of_identical_gaussians_is_zero_and_known_pair_matches_quadrature():
     assert float(got) == pytest.approx(expected, rel=1e-9)
 
 
-def test_kl_rows_are_invariant_to_the_per_coordinate_scaling():
-    from toylab.probes.moments import _kl_rows
+def test_kl_pair_is_the_theory_closed_form_both_ways_and_counts_floored_coordinates():
+    from toylab.probes.moments import kl_pair
     from toylab.theory import diag_gaussian_kl
 
     gen = torch.Generator().manual_seed(1)
-    mp, mq = (torch.randn(2, 6, generator=gen, dtype=torch.float64) for _ in range(2))
-    sp, sq = (torch.rand(2, 6, generator=gen, dtype=torch.float64) + 0.1 for _ in range(2))
-    rows = _kl_rows((mp, sp), (mq, sq), delta=1e-16)
-    torch.testing.assert_close(rows["kl_pq"], diag_gaussian_kl(mp, sp, mq, sq, start_dim=1).total, rtol=1e-12, atol=0)
-    torch.testing.assert_close(rows["kl_qp"], diag_gaussian_kl(mq, sq, mp, sp, start_dim=1).total, rtol=1e-12, atol=0)
-    assert (rows["floored_fraction"] == 0).all()
+    mp, mq = (torch.randn(3, 6, generator=gen, dtype=torch.float64) for _ in range(2))  # [K, n]
+    sp, sq = (torch.rand(3, 6, generator=gen, dtype=torch.float64) + 0.1 for _ in range(2))
+    floor = torch.full_like(sq, 1e-3)
+    forward, backward, floored = kl_pair(mp, sp, mq, sq, floor)
+    torch.testing.assert_close(forward, diag_gaussian_kl(mp, sp, mq, sq, floor=1e-3, start_dim=1).total,
+                               rtol=1e-12, atol=0)
+    torch.testing.assert_close(backward, diag_gaussian_kl(mq, sq, mp, sp, floor=1e-3, start_dim=1).total,
+                               rtol=1e-12, atol=0)
+    assert (floored == 0).all()
     sq[0, :3] = -(mq[0, :3] ** 2) / 2  # v − m² < 0 on half of config 0's coordinates
-    assert _kl_rows((mp, sp), (mq, sq), 1e-16)["floored_fraction"].tolist() == [0.5, 0.0]
+    forward, _, floored = kl_pair(mp, sp, mq, sq, floor)
+    assert floored.tolist() == [3, 0, 0]
+    torch.testing.assert_close(forward, diag_gaussian_kl(mp, sp, mq, sq, floor=1e-3, start_dim=1).total,
+                               rtol=1e-12, atol=0)
 
 
 @pytest.mark.parametrize("reduction", ["sum", "mean"])
@@ -229,7 +255,7 @@ ALL = ["norms", "spectra", "moments"]
 
 
 @pytest.mark.parametrize("optimizer, hparams", [("adamw", {"lr": 3e-2}), ("sgd", {"lr": 1e-3, "momentum": 0.9}),
-                                                ("signsgd", {"lr": 1e-2})])
+                                                ("signsgd", {"lr": 1e-2}), ("muon", {"lr": 1e-2})])
 def test_probes_do_not_change_the_trajectory(optimizer, hparams):
     plain = run([config(optimizer, hparams=hparams), config(optimizer, hparams=hparams, seed=1)])
     probed = run([config(optimizer, ALL, hparams=hparams), config(optimizer, ALL, hparams=hparams, seed=1)])

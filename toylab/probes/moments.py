@@ -20,14 +20,15 @@ law of G_t at θ_{t−1}: N(B·μ, diag B·σ²) for one example's term g ~ (μ,
 
 Adam's q = N(m_t, diag(v_t − m_t²)) (`moments="raw"`) and N(m̂_t, diag(v̂_t − m̂_t²)) with
 m̂ = m/(1−β1^t), v̂ = v/(1−β2^t) (`bias_corrected`), whatever the optimizer's own switch.
-KL(p‖q) and KL(q‖p) are `theory.diag_gaussian_kl` summed over the coordinates of a parameter
-(`kl_pq`, `kl_qp`) and averaged per coordinate (`kl_pq_per_coord`, `kl_qp_per_coord`).
+KL(p‖q) and KL(q‖p), the closed form of `theory.diag_gaussian_kl`, are summed over the
+coordinates of a parameter (`kl_pq`, `kl_qp`) and averaged per coordinate (`kl_pq_per_coord`,
+`kl_qp_per_coord`); batch statistics are summed in float64, the rest is in the run's dtype.
 
-Floor. KL is invariant to rescaling a coordinate in both p and q, so every coordinate is first
-divided by √v_i (√v̂_i): the floor then reads "v_t − m_t² ≤ δ·v_t" with δ = 2¹⁰·(machine epsilon
-of the run's dtype), ≈ 2.3e-13 in float64 and 1.2e-4 in float32: v − m² is a difference of two
-rounded moving averages, and within ~10³ ulps of v it is rounding noise (at step 1 with zero
-init and bias correction it is exactly 0 in exact arithmetic). Floored variances are set to δ·v;
+Floor. KL is invariant to rescaling a coordinate in both p and q, so the floor is relative to
+q's second moment v_i (v̂_i): a variance (of q, or of p) at or below δ·v_i is set to δ·v_i, with
+δ = 2¹⁰·(machine epsilon of the run's dtype), ≈ 2.3e-13 in float64 and 1.2e-4 in float32:
+v − m² is a difference of two rounded moving averages, and within ~10³ ulps of v it is rounding
+noise (at step 1 with zero init and bias correction it is exactly 0 in exact arithmetic).
 `floored_fraction` is the share of the parameter's coordinates floored in q.
 
 Only parameters with two moments (AdamW's `exp_avg`, `exp_avg_sq`) get rows; an optimizer
@@ -39,7 +40,6 @@ import torch
 from torch import Tensor
 from torch.func import grad, vmap
 
-from ..theory import diag_gaussian_kl
 from . import Context, Probe
 
 FLOOR_ULPS = 2**10  # δ = FLOOR_ULPS · eps(dtype), see the floor above
@@ -88,23 +88,28 @@ def population_statistics(ctx: Context, B: int) -> dict[str, tuple[Tensor, Tenso
             return None
         for name, (mu, var) in moments.items():
             shape = ctx.params[name].shape
-            mean_k, var_k = out.setdefault(name, (torch.empty(shape, dtype=torch.float64, device=mu.device),
-                                                  torch.empty(shape, dtype=torch.float64, device=mu.device)))
-            mean_k[idx], var_k[idx] = B * mu.double(), B * var.double()
+            mean_k, var_k = out.setdefault(name, (mu.new_empty(shape), mu.new_empty(shape)))
+            mean_k[idx], var_k[idx] = B * mu, B * var
     return out
 
 
-def _kl_rows(p: tuple[Tensor, Tensor], q: tuple[Tensor, Tensor], delta: float) -> dict[str, Tensor]:
-    """KLs of p and q after scaling each coordinate by √(second moment of q) (see the floor)."""
-    (mean_p, var_p), (mean_q, var_q) = p, q
-    second = (var_q + mean_q**2).clamp_min(torch.finfo(torch.float64).tiny)
-    scale = second.rsqrt()
-    mp, sp, mq, sq = mean_p * scale, var_p / second, mean_q * scale, var_q / second
-    forward = diag_gaussian_kl(mp, sp, mq, sq, floor=delta, start_dim=1)
-    backward = diag_gaussian_kl(mq, sq, mp, sp, floor=delta, start_dim=1)
-    n = mean_p[0].numel()
-    return {"kl_pq": forward.total, "kl_qp": backward.total, "kl_pq_per_coord": forward.total / n,
-            "kl_qp_per_coord": backward.total / n, "floored_fraction": forward.floored_fraction}
+def kl_pair(mean_p: Tensor, var_p: Tensor, mean_q: Tensor, var_q: Tensor, floor: Tensor):
+    """KL(p‖q), KL(q‖p) summed over the last axis, and the number of q's floored coordinates.
+
+    The closed form of `theory.diag_gaussian_kl` (C12), both directions from shared terms
+    (r = s_p/s_q, d² = (μ_q − μ_p)²), with an elementwise floor (δ·v, see above):
+
+        KL(p‖q) = ½ Σ [r + d²/s_q − 1 − ln r],     KL(q‖p) = ½ Σ [1/r + d²/s_p − 1 + ln r].
+    """
+    floored = var_q <= floor
+    s_q, s_p = torch.maximum(var_q, floor), torch.maximum(var_p, floor)
+    r = s_p / s_q
+    d2 = (mean_q - mean_p).square_()
+    log_r = r.log()
+    n = mean_p.shape[-1]
+    forward = 0.5 * ((r + d2 / s_q - log_r).sum(-1) - n)
+    backward = 0.5 * ((r.reciprocal_() + d2.div_(s_p) + log_r).sum(-1) - n)
+    return forward, backward, floored.sum(-1)
 
 
 def measure(ctx: Context) -> dict:
@@ -112,25 +117,32 @@ def measure(ctx: Context) -> dict:
     names = [k for k in ctx.params if k in m_state and k in v_state]
     if not names:
         return {}
-    B = next(iter(ctx.batch.values())).shape[1]
-    betas = ctx.hp["betas"] if "betas" in ctx.hp else ctx.hp["adamw_betas"]
-    bc1 = (1 - betas[:, 0].double() ** ctx.step).reshape(-1, *(1,) * (ctx.params[names[0]].dim() - 1))
-    bc2 = (1 - betas[:, 1].double() ** ctx.step).reshape(bc1.shape)
-    delta = FLOOR_ULPS * torch.finfo(ctx.params[names[0]].dtype).eps
+    dtype = ctx.params[names[0]].dtype
+    K, B = len(ctx.params[names[0]]), next(iter(ctx.batch.values())).shape[1]
+    betas = (ctx.hp["betas"] if "betas" in ctx.hp else ctx.hp["adamw_betas"]).double()
+    bc1, bc2 = ((1 - betas[:, i:i + 1] ** ctx.step).to(dtype) for i in (0, 1))  # [K, 1]
+    delta = FLOOR_ULPS * torch.finfo(dtype).eps
     nested = ctx.hp.get("nested_ema")
     sums = per_example_grad_moments(ctx.problem, ctx.params_before, ctx.batch, ctx.grads)
     population = population_statistics(ctx, B)
     out = {}
     for name in names:
         mean, var = batch_statistics(*sums[name], B)
+        mean, var = mean.to(dtype).reshape(K, -1), var.to(dtype).reshape(K, -1)
         references = {"minibatch": (mean, var / B), "per_example": (mean, var)}
         if population is not None:
-            references["population"] = population[name]
-        m, v = m_state[name].double(), v_state[name].double()
-        adam = {"raw": (m, v - m * m), "bias_corrected": (m / bc1, v / bc2 - (m / bc1) ** 2)}
-        for moments, q in adam.items():
-            for reference, p in references.items():
-                for quantity, value in _kl_rows(p, q, delta).items():
+            references["population"] = tuple(x.reshape(K, -1) for x in population[name])
+        m, v = m_state[name].reshape(K, -1), v_state[name].reshape(K, -1)
+        adam = {"raw": (m, v), "bias_corrected": (m / bc1, v / bc2)}
+        for moments, (mean_q, v_q) in adam.items():
+            var_q = v_q - mean_q * mean_q  # its rounding error, ~ulps of v, is far below the floor
+            floor = (delta * v_q).clamp_min(torch.finfo(dtype).tiny)
+            for reference, (mean_p, var_p) in references.items():
+                forward, backward, floored = kl_pair(mean_p, var_p, mean_q, var_q, floor)
+                n = mean_p.shape[-1]
+                rows = {"kl_pq": forward, "kl_qp": backward, "kl_pq_per_coord": forward / n,
+                        "kl_qp_per_coord": backward / n, "floored_fraction": floored.to(dtype) / n}
+                for quantity, value in rows.items():
                     if nested is not None:
                         value = torch.where(nested > 0, torch.nan, value)
                     out[(quantity, name, moments, reference)] = value

@@ -3,7 +3,8 @@
 Each probed step appends one flat device tensor per probe (the concatenation of every value,
 configs that are no longer alive set to NaN); the layout (keys and sizes) is fixed by the first
 step. `frames()` moves the `[steps, values]` block to the host in one transfer per probe and
-builds the columns `config, step, <probe columns>, [index], value` with numpy.
+builds the columns `config, step, <probe columns>, [index], value` with numpy (labels as
+pandas categoricals: compact in memory and in Parquet).
 """
 from __future__ import annotations
 
@@ -49,8 +50,10 @@ class Recorder:
             cols = {"config": np.tile(np.repeat(np.arange(K), n), S),
                     "step": np.repeat(np.array(self.steps), K * n)}
             for j, column in enumerate(probe.columns):
-                labels = np.array([key[j] for key, _ in layout], dtype=object)
-                cols[column] = np.tile(labels[key_of_value], S * K)
+                labels = [key[j] for key, _ in layout]
+                categories = list(dict.fromkeys(labels))
+                codes = np.array([categories.index(label) for label in labels])[key_of_value]
+                cols[column] = pd.Categorical.from_codes(np.tile(codes, S * K), categories)
             if sizes.max() > 1:
                 cols["index"] = np.tile(index, S * K)
             cols["value"] = block.ravel()

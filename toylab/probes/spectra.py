@@ -1,7 +1,7 @@
 """Singular values of the matrices of one step, per matrix parameter (SCIENCE.md C13).
 
-For each 2-D parameter (`[K, m, n]`), in float64, batched over the config axis with
-`torch.linalg.svdvals`, σ_1 ≥ … ≥ σ_min(m,n) (the `index` column) of
+For each 2-D parameter (`[K, m, n]`), batched over the config axis, σ_1 ≥ … ≥ σ_min(m,n)
+(the `index` column, see `singular_values` for the precision) of
 
     grad               G_t, the minibatch gradient
     momentum           the optimizer's first moment / momentum buffer, when it keeps one
@@ -37,11 +37,25 @@ def matrices(ctx: Context, name: str) -> dict[str, torch.Tensor]:
     return out
 
 
+def singular_values(a: torch.Tensor) -> torch.Tensor:
+    """σ of `[N, m, n]` matrices, descending, float64.
+
+    float64 runs: `torch.linalg.svdvals`. Lower precision: σ = √λ(AᵀA) of the smaller Gram
+    matrix in float64, about twice as fast on the CPU. Its error in σ² is ~ε₆₄σ_max², below the
+    error ~ε₃₂σ_max·σ that the float32 entries already carry whenever σ ≳ 1e-9·σ_max.
+    """
+    if a.dtype == torch.float64:
+        return torch.linalg.svdvals(a)
+    a = a.double()
+    gram = a.mT @ a if a.shape[-2] >= a.shape[-1] else a @ a.mT
+    return torch.linalg.eigvalsh(gram).flip(-1).clamp_min(0).sqrt()
+
+
 def measure(ctx: Context) -> dict:
     out = {}
     for name in two_dimensional(ctx.params):
         mats = matrices(ctx, name)
-        sigma = torch.linalg.svdvals(torch.cat(list(mats.values())).to(torch.float64))  # [J·K, r]
+        sigma = singular_values(torch.cat(list(mats.values())))  # [J·K, r]
         for which, s in zip(mats, sigma.chunk(len(mats))):
             out[(which, name)] = s
         if "direction" in mats:
