@@ -11,7 +11,8 @@ Y = X W* + e·N(0, 1), and the loss L(W) = ‖Y − XW‖²_F (`reduction=sum`, 
 Data are streaming (fresh samples every step; the optimum is W*) or a finite set of
 `n_train` points visited in shuffled epochs of ⌊N/B⌋ batches (the optimum is the least-squares
 solution); `batch_size=0` is full batch. Metrics are per-example mean squared errors:
-`loss` (population or full-dataset), `excess_loss` over the optimum, and `dist_to_opt` ‖W − W_opt‖_F.
+`loss` (population or full-dataset), `excess_loss` over the optimum, and `dist_to_opt` ‖W − W_opt‖_F;
+with finite data also `test_loss`, the population loss (generalisation).
 """
 from __future__ import annotations
 
@@ -45,6 +46,12 @@ class LinearRegression(Problem):
             raise UserError(f"batch_size={self.batch_size} exceeds n_train={self.n_train}")
         if self.effective_rank and self.condition_number != 1.0:
             raise UserError("set either condition_number or effective_rank, not both")
+
+    def iters_per_epoch(self):
+        """⌊N/B⌋ batches per shuffled epoch, 1 for full batch, None when streaming."""
+        if not self.n_train:
+            return None
+        return 1 if self.batch_size == 0 else self.n_train // self.batch_size
 
     # ----- shapes, init and data -------------------------------------------------------------
     def param_shapes(self):
@@ -80,7 +87,7 @@ class LinearRegression(Problem):
             return data
         x, y = self._draw(data, gen, self.n_train)
         data.update(x=x, y=y, gram=x.T @ x / self.n_train, cross=x.T @ y / self.n_train, yy=(y * y).sum() / self.n_train)
-        data["second_moment"] = data["gram"]
+        data["population_second_moment"], data["second_moment"] = data["second_moment"], data["gram"]
         data["w_opt"] = torch.linalg.lstsq(x.double(), y.double()).solution.to(self.dtype)
         data["loss_opt"] = self._dataset_loss(data["w_opt"], data)
         return data
@@ -125,16 +132,60 @@ class LinearRegression(Problem):
         r = x @ params["W"] - batch["y"]
         return {"W": (2 * self._scale(r.shape[-2])) * x.unsqueeze(-1) * r.unsqueeze(-2)}
 
+    def per_example_grad_moments(self, params, batch):
+        """(Σ_b g_b, Σ_b g_b²) in float64 without forming g_b: Σ_b g_b² = 4s²·(x∘x)ᵀ(r∘r)."""
+        x = batch["x"].double()
+        r = x @ params["W"].double() - batch["y"].double()
+        s = self._scale(r.shape[-2])
+        xt = x.transpose(-2, -1)
+        return {"W": ((2 * s) * xt @ r, (4 * s * s) * (xt * xt) @ (r * r))}
+
+    def population_gradient_moments(self, params, data):
+        """Mean μ and per-coordinate variance σ² of one example's term g = 2s·x(xᵀW − y)ᵀ, [K, d+1, D].
+
+        Streaming: x = [1, z], z ~ N(0, Σ), y = W*ᵀx + e·ξ, r = Δᵀx − eξ with Δ = W − W*. With
+        M = E[xxᵀ] = diag(1, Σ) and C = Cov(x) = diag(0, Σ), Isserlis' theorem gives
+        E[x_i²(aᵀx)²] = M_ii·aᵀMa + 2(Ca)_i², so
+
+            μ = 2s·MΔ,    σ²_ij = 4s²·[M_ii(Δ_jᵀMΔ_j + e²) + 2(CΔ)_ij² − (MΔ)_ij²],
+
+        which, as (MΔ)_ij = (CΔ)_ij for i ≥ 1 and Δ_0j for i = 0, is evaluated without cancellation.
+
+        Finite data: the mean and variance over the N training examples (batches are drawn
+        without replacement, which this ignores). s is the scale of a batch of `batch_size`.
+        """
+        s = self._scale(self.batch_size or self.n_train)
+        w = params["W"]
+        if self.n_train:
+            x, y = data["x"].double(), data["y"].double()
+            r = x @ w.double() - y  # [K, N, D]
+            g_mean = (2 * s) * x.T @ r / self.n_train
+            g_sq = (4 * s * s) * (x * x).T @ (r * r) / self.n_train
+            return {"W": (g_mean.to(w.dtype), (g_sq - g_mean**2).clamp_min(0).to(w.dtype))}
+        M = data["second_moment"]
+        delta = w - data["w_star"]
+        m_delta = M @ delta
+        c_delta = torch.cat([torch.zeros_like(m_delta[..., :1, :]), m_delta[..., 1:, :]], dim=-2)  # CΔ
+        q_c = (delta * c_delta).sum(-2, keepdim=True) + self.noise**2  # Δ_jᵀCΔ_j + e², [K, 1, D]
+        # σ²: the row i = 0 is 4s²(q_c), the others 4s²[M_ii(q_c + Δ_0j²) + (CΔ)_ij²]: no cancellation
+        var = M.diagonal()[:, None] * (q_c + delta[..., :1, :] ** 2) + c_delta**2
+        var = torch.cat([q_c, var[..., 1:, :]], dim=-2)
+        return {"W": ((2 * s) * m_delta, (4 * s * s) * var)}
+
     def _dataset_loss(self, w, data):
         """Mean over the N examples: tr(WᵀAW) − 2 tr(WᵀC) + tr(YᵀY)/N, A = XᵀX/N, C = XᵀY/N."""
         return ((w * (data["gram"] @ w)).sum((-2, -1)) - 2 * (w * data["cross"]).sum((-2, -1)) + data["yy"])
 
     def metrics(self, params, data):
-        """Per-example excess loss tr((W−W_opt)ᵀ M (W−W_opt)), M = E[x xᵀ] (or XᵀX/N)."""
+        """Per-example excess loss tr((W−W_opt)ᵀ M (W−W_opt)), M = E[x xᵀ] (or XᵀX/N); `test_loss`
+        for finite data."""
         delta = params["W"] - data["w_opt"]
         excess = (delta * (data["second_moment"] @ delta)).sum((-2, -1))
-        return {"loss": excess + data["loss_opt"], "excess_loss": excess,
-                "dist_to_opt": delta.flatten(1).norm(dim=1)}
+        out = {"loss": excess + data["loss_opt"], "excess_loss": excess, "dist_to_opt": delta.flatten(1).norm(dim=1)}
+        if self.n_train:  # generalisation: the population loss tr(ΔᵀE[xxᵀ]Δ) + D e², Δ = W − W*
+            delta = params["W"] - data["w_star"]
+            out["test_loss"] = (delta * (data["population_second_moment"] @ delta)).sum((-2, -1)) + self.D * self.noise**2
+        return out
 
     def optimum(self, data):
         return {"W": data["w_opt"]}

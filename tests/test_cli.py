@@ -21,7 +21,7 @@ def cli(tmp_path):
 
 def test_list_shows_problems_optimizers_and_defaults(cli):
     out = cli("list").output
-    for word in ["linear_regression", "adamw", "sgd", "signsgd", "muon", "condition_number", "default 1e-3"]:
+    for word in ["linear_regression", "adamw", "sgd", "signsgd", "muon", "condition_number", "default 0.001"]:
         assert word in out
 
 
@@ -81,6 +81,29 @@ def test_bad_input_is_one_line_without_traceback(cli, args, words):
     assert sum(line.startswith("Error") for line in result.output.splitlines()) == 1
 
 
+def test_run_with_probes_then_show_and_plot(cli, tmp_path):
+    result = cli("run", "linear_regression", "--optimizer", "adamw", *FAST, "--probe", "norms,spectra,moments",
+                 "--probe-every", "5")
+    assert result.exit_code == 0, result.output
+    (folder,) = [p for p in cli.runs.iterdir() if not p.name.startswith(".")]
+    shown = cli("show", str(folder))
+    assert shown.exit_code == 0, shown.output
+    for word in ["adamw", "status: finished", "final metrics", "excess_loss=", "spectra.parquet", "kl_pq"]:
+        assert word in shown.output
+    for what in ["metrics", "norms:rms_weights", "spectra:direction", "moments"]:
+        figure = tmp_path / f"{what.replace(':', '_')}.png"
+        drawn = cli("show", str(folder), "--plot", what, "--save", str(figure))
+        assert drawn.exit_code == 0, drawn.output
+        assert figure.read_bytes()[:4] == b"\x89PNG"
+    missing = cli("show", str(folder), "--plot", "spectra:nothing", "--save", str(tmp_path / "x.png"))
+    assert missing.exit_code != 0 and "choose one of" in missing.output
+    assert cli("show", str(folder), "--plot", "norms").exit_code != 0
+
+
+def test_unknown_probe_is_one_line_error(cli):
+    result = cli("run", "linear_regression", "--optimizer", "sgd", *FAST, "--probe", "norms,spectrum")
+    assert result.exit_code != 0 and "valid probes: moments, norms, spectra" in result.output
+    assert "Traceback" not in result.output
 
 def _folders(root):
     return sorted(p.parent.name for p in root.glob("*/status.json"))

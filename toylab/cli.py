@@ -10,21 +10,27 @@ import numpy as np
 
 from . import optim, problems
 from . import shards as shards_lib
-from .config import DTYPES, RunConfig
+from .config import DTYPES, TIMESCALES, RunConfig
 from .experiments import grid, run_configs, summary
 from .options import UserError
 
 PAIR_HELP = "KEY=VALUE; repeat the option for several keys"
 
 
+class BadInput(click.ClickException):
+    """Printed as the single line `Error: <message>`, exit status 2 (a usage error)."""
+
+    exit_code = 2
+
+
 class Group(click.Group):
-    """Turns a `UserError` anywhere below into a one-line usage error, never a traceback."""
+    """Turns a `UserError` anywhere below into a one-line error, never a traceback."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except UserError as e:
-            raise click.UsageError(str(e), ctx) from None
+            raise BadInput(str(e)) from None
 
 
 @click.group(cls=Group)
@@ -66,9 +72,10 @@ def common_options(f):
         click.option("--metric-every", type=click.IntRange(min=1), default=10, show_default=True,
                      help="Record metrics every N steps (and at step 0 and the last step)."),
         click.option("--probe", "probes", default="", metavar="NAMES",
-                     help="Comma-separated probes to record (e.g. norms,spectra,moments); default none."),
+                     help="Comma-separated probes to record: norms, spectra, moments (default none); "
+                          "each writes <probe>.parquet into the run folder."),
         click.option("--probe-every", type=click.IntRange(min=1), default=10, show_default=True,
-                     help="Run the probes every N steps."),
+                     help="Run the probes after step 1, every N steps and the last step."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
                      help="Where to run: auto picks CUDA when present."),
         click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True,
@@ -109,7 +116,8 @@ def _print_summary(out, configs):
     table = table[cols + rest]
     table["diverged_step"] = table["diverged_step"].map(lambda s: "-" if s is None or s != s else int(s))
     click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    click.echo(f"run folders: {out}/<hash>  ({len(configs)} runs)")
+    where = out / configs[0].hash() if len(configs) == 1 else f"{out}/<config hash>/ ({len(configs)} runs)"
+    click.echo(f"run folder: {where}")
 
 
 # ----- run ----------------------------------------------------------------------------------------
@@ -164,7 +172,7 @@ def sweep(problem, optimizer, lrs, seeds, shard, launcher, shards, problem_opts,
                     for k, v in split_pairs(problem_opts, "--problem-opt").items()}
     hp_pairs = split_pairs(opts, "--opt")
     names = [n.strip() for n in optimizer.split(",") if n.strip()]
-    declared = {n: optim.get(n).hparams for n in names}
+    declared = {n: {**optim.get(n).hparams, **TIMESCALES} for n in names}
     for key in hp_pairs:
         if not any(key in d for d in declared.values()):
             raise UserError(f"unknown optimizer option {key!r} for {', '.join(names)}; "
@@ -185,6 +193,45 @@ def sweep(problem, optimizer, lrs, seeds, shard, launcher, shards, problem_opts,
             configs = shards_lib.select([c.resolve() for c in configs], *shard)
         configs = run_configs(configs, out, device=device, force=force, progress=sys.stderr.isatty())
     _print_summary(out, configs)
+
+
+# ----- report -------------------------------------------------------------------------------------
+@main.command()
+@click.argument("specs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--quick", is_flag=True, help="Use each spec's [quick] overrides (few steps, two seeds).")
+@click.option("--force", is_flag=True, help="Re-run every run, even those already finished.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the reports and their runs (default: next to each spec, e.g. reports/).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Where to run: auto picks CUDA when present.")
+def report(specs, quick, force, out, device):
+    """Run what SPECS (reports/<name>/spec.toml) need and write figures, tables, report.md and index.html."""
+    from .report import render_all
+
+    timings = render_all(list(specs), out=out, quick=quick, force=force, device=device,
+                         progress=sys.stderr.isatty())
+    for name, seconds in timings:
+        click.echo(f"{name:<32} {seconds:7.1f} s")
+    click.echo(f"{'total':<32} {sum(s for _, s in timings):7.1f} s")
+
+
+# ----- show ---------------------------------------------------------------------------------------
+@main.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--plot", "what", default=None, metavar="WHAT",
+              help="Draw a table: metrics, norms, spectra or moments, optionally :QUANTITY "
+                   "(e.g. spectra:direction, moments:kl_qp).")
+@click.option("--save", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the figure (PNG, PDF, SVG); needed with --plot.")
+def show(folder, what, save):
+    """Summarise a run folder: config, status, final metrics and probe tables; --plot draws one."""
+    from .probes import plots
+
+    click.echo(plots.summary(folder))
+    if what is not None:
+        if save is None:
+            raise UserError("--plot needs --save FILE.png")
+        click.echo(f"wrote {plots.plot(folder, what, save)}")
 
 
 def parse_list(text: str, option) -> list:

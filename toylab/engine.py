@@ -8,6 +8,7 @@ initial point, the data and the batch stream (common random numbers). One step i
     loss, g = problem.loss_and_grad(params, batch)       (or vmap(grad(loss)) over K)
     params', state, aux = optimizer.update(g, state, params, hp_t, t)
     alive &= finite(loss) & finite(Σ params');  params = where(alive, params', params)
+    probes(context of step t)          at t = 1, every `probe_every` steps and the last step
 
 so a config that diverges is frozen at its last finite point and marked with the step it
 diverged at, while the others go on. The loop never synchronises with the device: metrics
@@ -25,8 +26,9 @@ from torch import Tensor
 from torch.func import grad_and_value, vmap
 from tqdm.auto import tqdm
 
-from . import optim, problems
+from . import optim, problems, probes
 from .config import RunConfig
+from .probes.record import Recorder
 
 
 @dataclass
@@ -113,6 +115,7 @@ def run_batch(configs: list[RunConfig], device: str = "cpu", progress: bool = Fa
     diverged_at = torch.zeros(K, dtype=torch.long, device=dev)
     batch_loss = torch.full((K,), float("nan"), dtype=dtype, device=dev)
     records: list[tuple[int, list[str], Tensor]] = []
+    recorder = Recorder(probes.get(first.probes), K)
 
     def record(step: int):
         values = {"batch_loss": batch_loss}
@@ -134,8 +137,12 @@ def run_batch(configs: list[RunConfig], device: str = "cpu", progress: bool = Fa
             ok &= torch.isfinite(p.flatten(1).sum(1))
         diverged_at = torch.where(alive & ~ok, t, diverged_at)
         alive = alive & ok
+        params_before = params
         params = {k: torch.where(optim.bcast(alive, p), p, params[k]) for k, p in new_params.items()}
         batch_loss = loss.detach()
+        if recorder.probes and (t == 1 or t % first.probe_every == 0 or t == first.steps):
+            recorder.record(probes.Context(problem, first.optimizer, t, params_before, params, grads, batch,
+                                           state, aux, hp_t, data, groups), alive)
         if t % first.metric_every == 0 or t == first.steps:
             record(t)
 
@@ -149,7 +156,7 @@ def run_batch(configs: list[RunConfig], device: str = "cpu", progress: bool = Fa
         "value": values.ravel(),
     })
     diverged = [int(s) or None for s in diverged_at.cpu().tolist()]
-    return BatchResult(metrics, diverged, {k: p.cpu() for k, p in params.items()})
+    return BatchResult(metrics, diverged, {k: p.cpu() for k, p in params.items()}, recorder.frames())
 
 
 def _gather(per_seed: list[Tensor], seed_index: Tensor) -> Tensor:

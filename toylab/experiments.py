@@ -66,7 +66,7 @@ def summary(root: Path, configs: list[RunConfig]) -> pd.DataFrame:
     metrics = store.load_table(root, configs)
     if metrics.empty:
         return metrics
-    last = metrics.dropna(subset=["value"]).sort_values("step").groupby(["run", "metric"]).tail(1)
+    last = metrics[metrics.step == metrics.steps]  # NaN for a diverged run
     wide = last.pivot_table(index="run", columns="metric", values="value")
     info = metrics.drop_duplicates("run").set_index("run")[["label", "seed", "diverged_step"]]
     return info.join(wide).reset_index(drop=True)

@@ -14,6 +14,10 @@ The engine batches it over K configurations:
 
 Optional fast paths, each checked against the generic route by `tests/test_problem_api.py`:
 `loss_and_grad(params, batch)` batched over K (closed-form gradients), and `optimum(data)`.
+For the moments probe (SCIENCE.md C12, `toylab/probes/moments.py`): `per_example_grads`
+(the terms g_b of G = Σ_b g_b, `[K, B, *shape]`), `per_example_grad_moments` (Σ_b g_b and
+Σ_b g_b² in float64) and `population_gradient_moments(params, data)` (mean and variance of
+one example's term).
 """
 from __future__ import annotations
 
@@ -70,6 +74,10 @@ class Problem:
     def normalized_params(self) -> set[str]:
         """Names of parameters the loss is invariant to the scale of (for corrected decay)."""
         return set()
+
+    def iters_per_epoch(self) -> int | None:
+        """M, the steps of one pass over a finite dataset (SCIENCE.md C9); None for streaming data."""
+        return None
 
     def validate(self) -> None:
         """Cross-option checks; raise `UserError` with a one-line message."""

@@ -12,7 +12,8 @@ Per parameter, shapes `[K, *shape]`, hyperparameters `[K]`, step t = 1, 2, ...:
 bias_correction=False drops both (1 − β^t) divisors; zero_init=False starts each moving average
 at its first input (m₀ = x₁, v₀ = g₁²) instead of 0, so m₁ = x₁ (C11 first-step table). The op
 order is torch.optim.AdamW's (single-tensor path), so the default switches agree with it to
-rounding. `aux["direction"]` is u_t.
+rounding. `aux["direction"]` is u_t; for zero-mean i.i.d. gradients and ε → 0 its RMS tends to
+√((1 − β1)/(1 + β1)) (C1).
 """
 from __future__ import annotations
 

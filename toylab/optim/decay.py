@@ -15,6 +15,10 @@ def decay_rate(hp: dict, name: str, lr: Tensor, weight_decay: Tensor) -> Tensor:
     `hp["corrected_decay"]` is on (C8), else λ. A zero lr_max leaves λ as it is."""
     if "corrected_decay" not in hp or name not in hp.get("normalized", ()):
         return weight_decay
+    return torch.where(hp["corrected_decay"] > 0, weight_decay * lr_ratio(hp, lr), weight_decay)
+
+
+def lr_ratio(hp: dict, lr: Tensor) -> Tensor:
+    """η_t/η_max, the position in the lr schedule (1 where η_max is 0 or not given)."""
     lr_max = hp.get("lr_max", lr)
-    ratio = torch.where(lr_max > 0, lr / torch.where(lr_max > 0, lr_max, 1.0), 1.0)
-    return torch.where(hp["corrected_decay"] > 0, weight_decay * ratio, weight_decay)
+    return torch.where(lr_max > 0, lr / torch.where(lr_max > 0, lr_max, 1.0), 1.0)

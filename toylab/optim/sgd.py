@@ -7,7 +7,7 @@ Per parameter, shapes `[K, *shape]`, hyperparameters `[K]`, step t = 1, 2, ...:
     u = g + μ b_t (nesterov),  b_t (μ > 0),  g (μ = 0)               θ ← θ − η u
 
 λ_t is λ, or λ·η_t/η_max on normalized parameters with corrected_decay (C8). With the default
-switches this is torch.optim.SGD, op for op. `aux["direction"]` is u.
+switches this is torch.optim.SGD (agreeing to rounding). `aux["direction"]` is u.
 """
 from __future__ import annotations
 

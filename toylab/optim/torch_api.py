@@ -13,11 +13,8 @@ from __future__ import annotations
 import torch
 
 from ..options import resolve
-from . import adamw, sgd, signsgd
+from . import adamw, muon, sgd, signsgd
 from .base import OptimizerDef, hp_tensors
-
-_ADJUST_LR_FN = {None: "original", "original": "original", "match_rms_adamw": "match_rms_adamw"}
-
 
 class ToylabOptimizer(torch.optim.Optimizer):
     """A toylab optimizer behind the torch.optim interface; subclasses set `definition`."""
@@ -28,9 +25,9 @@ class ToylabOptimizer(torch.optim.Optimizer):
         super().__init__(params, self._resolve(hparams))
 
     def _resolve(self, given: dict) -> dict:
-        if "adjust_lr_fn" in given:  # torch.optim.Muon's name and values
-            given = dict(given, adjust_lr=_ADJUST_LR_FN.get(given["adjust_lr_fn"], given["adjust_lr_fn"]))
-            del given["adjust_lr_fn"]
+        given = dict(given)
+        if "adjust_lr_fn" in given:  # torch.optim.Muon's name, where None means "original"
+            given["adjust_lr"] = given.pop("adjust_lr_fn") or "original"
         return resolve(f"{self.definition.name} optimizer", self.definition.hparams, given)
 
     def add_param_group(self, param_group: dict) -> None:
@@ -77,3 +74,4 @@ def _wrap(class_name: str, definition: OptimizerDef) -> type[ToylabOptimizer]:
 AdamW = _wrap("AdamW", adamw.ADAMW)
 SGD = _wrap("SGD", sgd.SGD)
 SignSGD = _wrap("SignSGD", signsgd.SIGNSGD)
+Muon = _wrap("Muon", muon.MUON)

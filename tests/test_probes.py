@@ -1,0 +1,287 @@
+"""Probes (float64): closed forms against numpy/scipy/Monte Carlo, and probes leave runs unchanged."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from toylab import engine
+from toylab.config import RunConfig
+from toylab.experiments import run_configs
+from toylab.options import UserError
+
+PROBLEM = {"d": 5, "D": 3, "condition_number": 10.0, "batch_size": 8, "init_std": 0.5}
+
+
+def config(optimizer="adamw", probes=(), **kw):
+    kw.setdefault("steps", 20)
+    return RunConfig("linear_regression", optimizer, dict(PROBLEM), dtype="float64", probes=tuple(probes),
+                     probe_every=5, **kw).resolve()
+
+
+def run(configs):
+    return engine.run_batch(list(configs))
+
+
+def test_unknown_probe_is_a_user_error_listing_valid_names():
+    with pytest.raises(UserError, match="valid probes: .*norms"):
+        RunConfig("linear_regression", "adamw", probes=("nrms",)).resolve()
+
+
+def test_norms_match_direct_numpy():
+    c = config(probes=["norms"], hparams={"lr": 1e-2}, steps=5)
+    result = run([c])
+    # replay by hand: the same run without probes, one step short, gives θ_{t−1}
+    before = run([config(hparams={"lr": 1e-2}, steps=4)]).params["W"][0].numpy()
+    after = result.params["W"][0].numpy()
+    norms = result.tables["norms"]
+    last = norms[norms.step == 5].set_index("quantity")["value"]
+    update = after - before
+    assert last["rms_weights"] == pytest.approx(np.sqrt(np.mean(after**2)), rel=1e-12)
+    assert last["rms_update"] == pytest.approx(np.sqrt(np.mean(update**2)), rel=1e-12)
+    assert last["linf_weights"] == pytest.approx(np.abs(after).max(), rel=1e-12)
+    cos = (update * before).sum() / np.linalg.norm(update) / np.linalg.norm(before)
+    assert last["cos_update_weights"] == pytest.approx(cos, rel=1e-10)
+    assert sorted(norms.step.unique()) == [1, 5]
+
+
+def test_spectra_equal_numpy_svd():
+    from toylab.probes import spectra
+
+    gen = torch.Generator().manual_seed(3)
+    K, m, n = 3, 7, 4
+    mats = {which: torch.randn(K, m, n, generator=gen, dtype=torch.float64) for which in ("g", "b", "w", "o")}
+    optimum = torch.randn(m, n, generator=gen, dtype=torch.float64)
+    from toylab.problems import build
+    problem = build("linear_regression", {"d": m - 1, "D": n}, dtype=torch.float64)
+    data = [{"w_opt": optimum, "w_star": optimum}]
+    ctx = spectra.Context(problem, "sgd", 1, {"W": mats["w"] - mats["o"]}, {"W": mats["w"]}, {"W": mats["g"]}, {},
+                          {"momentum_buffer": {"W": mats["b"]}}, {"direction": {"W": mats["o"]}}, {}, data,
+                          [torch.arange(K)])
+    out = spectra.measure(ctx)
+    expected = {"grad": mats["g"], "momentum": mats["b"], "update": mats["o"], "direction": mats["o"],
+                "weights": mats["w"], "weights_minus_opt": mats["w"] - optimum}
+    for which, a in expected.items():
+        np.testing.assert_allclose(out[(which, "W")].numpy(), np.linalg.svd(a.numpy(), compute_uv=False),
+                                   rtol=1e-12, atol=1e-12)
+    o = mats["o"].numpy()
+    gram_error = np.linalg.norm(np.swapaxes(o, 1, 2) @ o - np.eye(n), axis=(1, 2))
+    np.testing.assert_allclose(out[("orthogonality_error", "W")].numpy(), gram_error, rtol=1e-10)
+
+
+def test_float32_spectra_are_as_accurate_as_their_entries():
+    from toylab.probes.spectra import singular_values
+
+    gen = torch.Generator().manual_seed(4)
+    a = torch.randn(5, 9, 4, generator=gen, dtype=torch.float64) * torch.logspace(0, -3, 4, dtype=torch.float64)
+    exact = np.linalg.svd(a.float().double().numpy(), compute_uv=False)
+    for matrices in (a.float(), a.float().mT):
+        sigma = singular_values(matrices).numpy()
+        np.testing.assert_allclose(sigma, exact, rtol=0, atol=1e-12 * exact.max())
+
+
+def test_muon_direction_is_nearly_orthogonal_and_sgd_direction_is_not():
+    muon = run([config("muon", ["spectra"], hparams={"lr": 1e-2})]).tables["spectra"]
+    sgd = run([config("sgd", ["spectra"], hparams={"lr": 1e-3})]).tables["spectra"]
+    error = muon[muon.quantity == "orthogonality_error"].value
+    sigma = muon[muon.quantity == "direction"].value
+    assert error.max() < 1.0 and sigma.between(0.6, 1.25).all()  # the quintic's band around 1
+    assert sgd[sgd.quantity == "orthogonality_error"].value.min() > 10 * error.max()
+
+
+def test_spectra_table_is_tidy_per_matrix_and_index():
+    result = run([config("sgd", probes=["spectra"], hparams={"lr": 1e-3, "momentum": 0.9})] * 2)
+    table = result.tables["spectra"]
+    assert list(table.columns) == ["config", "step", "quantity", "param", "index", "value"]
+    sigma = table[(table.quantity == "weights") & (table.config == 1) & (table.step == 20)]
+    assert list(sigma["index"]) == list(range(PROBLEM["D"]))
+    np.testing.assert_allclose(sigma["value"], np.linalg.svd(result.params["W"][1].numpy(), compute_uv=False),
+                               rtol=1e-10)
+    assert set(table.quantity) == {"grad", "momentum", "update", "direction", "weights", "weights_minus_opt",
+                                   "orthogonality_error"}
+
+
+# ----- moments (SCIENCE.md C12) ----------------------------------------------------------------
+def lr_problem(**opts):
+    from toylab.problems import build
+
+    return build("linear_regression", {"d": 4, "D": 3, "condition_number": 10.0, **opts}, dtype=torch.float64)
+
+
+def test_kl_of_identical_gaussians_is_zero_and_known_pair_matches_quadrature():
+    from scipy import integrate, stats
+
+    from toylab.theory import diag_gaussian_kl
+
+    mean, var = torch.tensor([[0.3, -1.0]], dtype=torch.float64), torch.tensor([[0.5, 2.0]], dtype=torch.float64)
+    assert float(diag_gaussian_kl(mean, var, mean, var, start_dim=1).total) == 0.0
+    mean_q, var_q = torch.tensor([[1.0, 0.5]], dtype=torch.float64), torch.tensor([[1.5, 0.7]], dtype=torch.float64)
+    expected = 0.0
+    for mp, sp, mq, sq in zip(mean[0].tolist(), var[0].tolist(), mean_q[0].tolist(), var_q[0].tolist()):
+        p, q = stats.norm(mp, sp**0.5), stats.norm(mq, sq**0.5)
+        expected += integrate.quad(lambda x: p.pdf(x) * (p.logpdf(x) - q.logpdf(x)), -30, 30, epsabs=1e-13)[0]
+    got = diag_gaussian_kl(mean, var, mean_q, var_q, start_dim=1).total
+    assert float(got) == pytest.approx(expected, rel=1e-9)
+
+
+def test_kl_pair_is_the_theory_closed_form_both_ways_and_counts_floored_coordinates():
+    from toylab.probes.moments import kl_pair
+    from toylab.theory import diag_gaussian_kl
+
+    gen = torch.Generator().manual_seed(1)
+    mp, mq = (torch.randn(3, 6, generator=gen, dtype=torch.float64) for _ in range(2))  # [K, n]
+    sp, sq = (torch.rand(3, 6, generator=gen, dtype=torch.float64) + 0.1 for _ in range(2))
+    floor = torch.full_like(sq, 1e-3)
+    forward, backward, floored = kl_pair(mp, sp, mq, sq, floor)
+    torch.testing.assert_close(forward, diag_gaussian_kl(mp, sp, mq, sq, floor=1e-3, start_dim=1).total,
+                               rtol=1e-12, atol=0)
+    torch.testing.assert_close(backward, diag_gaussian_kl(mq, sq, mp, sp, floor=1e-3, start_dim=1).total,
+                               rtol=1e-12, atol=0)
+    assert (floored == 0).all()
+    sq[0, :3] = -(mq[0, :3] ** 2) / 2  # v − m² < 0 on half of config 0's coordinates
+    forward, _, floored = kl_pair(mp, sp, mq, sq, floor)
+    assert floored.tolist() == [3, 0, 0]
+    torch.testing.assert_close(forward, diag_gaussian_kl(mp, sp, mq, sq, floor=1e-3, start_dim=1).total,
+                               rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_per_example_gradients_generic_route_equals_autograd_loop_and_fast_path(reduction, gen):
+    from toylab.probes import moments
+
+    p = lr_problem(reduction=reduction, batch_size=6)
+    data = p.make_data(gen)
+    params = {"W": torch.randn(2, 5, 3, generator=gen, dtype=torch.float64)}
+    batch = {k: torch.stack([v] * 2) for k, v in p.sample(data, gen, 1).items()}
+    grads = p.loss_and_grad(params, batch)[1]
+    fast = p.per_example_grads(params, batch)["W"]
+    generic_problem = type(p)(**p.option_values())
+    object.__setattr__(generic_problem, "dtype", torch.float64)
+    object.__setattr__(generic_problem, "per_example_grads", None)
+    generic = moments.per_example_grads(generic_problem, params, batch, grads)["W"]
+    scale = 1.0 if reduction == "sum" else 1.0 / 6
+    loop = torch.empty(2, 6, 5, 3, dtype=torch.float64)
+    for k in range(2):
+        for b in range(6):
+            w = params["W"][k].clone().requires_grad_()
+            example = {n: v[k, b:b + 1] for n, v in batch.items()}
+            loop[k, b] = scale * torch.autograd.grad(p.loss({"W": w}, example), w)[0]
+    torch.testing.assert_close(generic, loop, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(fast, loop, rtol=1e-12, atol=1e-12)
+    sums, squares = p.per_example_grad_moments(params, batch)["W"]
+    torch.testing.assert_close(sums, fast.sum(1), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(squares, (fast**2).sum(1), rtol=1e-12, atol=1e-12)
+
+
+def test_batch_statistics_are_mean_and_unbiased_variance_of_one_example_estimates(gen):
+    from toylab.probes.moments import batch_statistics
+
+    g = torch.randn(3, 10, 4, generator=gen, dtype=torch.float64)  # terms g_b of G = Σ_b g_b
+    mean, var = batch_statistics(g.sum(1), (g**2).sum(1), 10)
+    estimates = (10 * g).numpy()
+    np.testing.assert_allclose(mean.numpy(), estimates.mean(1), rtol=1e-12)
+    np.testing.assert_allclose(var.numpy(), estimates.var(1, ddof=1), rtol=1e-10)
+
+
+@pytest.mark.parametrize("opts", [{"reduction": "sum", "noise": 0.5}, {"reduction": "mean", "rotate": False}])
+def test_population_gradient_moments_match_monte_carlo(opts, gen):
+    p = lr_problem(batch_size=4, **opts)
+    data = p.make_data(gen)
+    params = {"W": torch.randn(2, 5, 3, generator=gen, dtype=torch.float64)}
+    mu, var = p.population_gradient_moments(params, data)["W"]
+    n = 400_000
+    x, y = p._draw(data, gen, n)
+    r = x @ params["W"] - y  # [K, n, D]
+    g = 2 * p._scale(4) * x[None, :, :, None] * r[:, :, None, :]  # [K, n, d+1, D]
+    mc_mean, mc_var = g.mean(1), g.var(1)
+    fourth = ((g - mc_mean[:, None]) ** 4).mean(1)
+    assert ((mc_mean - mu).abs() <= 5 * (var / n).sqrt() + 1e-12).all()
+    assert ((mc_var - var).abs() <= 5 * ((fourth - var**2) / n).sqrt() + 1e-12).all()
+
+
+def test_population_gradient_moments_of_a_finite_dataset_are_its_statistics(gen):
+    p = lr_problem(n_train=30, batch_size=5, reduction="mean")
+    data = p.make_data(gen)
+    params = {"W": torch.randn(1, 5, 3, generator=gen, dtype=torch.float64)}
+    mu, var = p.population_gradient_moments(params, data)["W"]
+    g = p.per_example_grads(params, {"x": data["x"][None], "y": data["y"][None]})["W"] * 30 / 5  # s of B=5
+    torch.testing.assert_close(mu[0], g[0].mean(0), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(var[0], g[0].var(0, unbiased=False), rtol=1e-10, atol=1e-12)
+
+
+def test_moments_probe_against_a_numpy_reference(gen):
+    from toylab.probes import Context, moments
+
+    p = lr_problem(batch_size=6, reduction="mean", noise=0.3)
+    data = p.make_data(gen)
+    K, step = 2, 7
+    params = {"W": torch.randn(K, 5, 3, generator=gen, dtype=torch.float64)}
+    batch = {k: torch.stack([v] * K) for k, v in p.sample(data, gen, 1).items()}
+    grads = p.loss_and_grad(params, batch)[1]
+    m = grads["W"] + 0.1 * torch.randn(K, 5, 3, generator=gen, dtype=torch.float64)
+    v = m**2 + torch.rand(K, 5, 3, generator=gen, dtype=torch.float64)
+    v[0, 0, 0] = 0.5 * m[0, 0, 0] ** 2  # v − m² < 0: floored
+    betas = torch.tensor([[0.9, 0.99], [0.5, 0.9]], dtype=torch.float64)
+    ctx = Context(p, "adamw", step, params, params, grads, batch, {"exp_avg": {"W": m}, "exp_avg_sq": {"W": v}},
+                  {}, {"betas": betas}, [data], [torch.arange(K)])
+    out = moments.measure(ctx)
+
+    g = 6 * p.per_example_grads(params, batch)["W"].numpy()  # one-example estimates of G
+    mean_p, var_p = g.mean(1), g.var(1, ddof=1) / 6
+    for k in range(K):
+        b1, b2 = betas[k].tolist()
+        mq, vq = m[k].numpy() / (1 - b1**step), v[k].numpy() / (1 - b2**step)
+        sq = np.maximum(vq - mq**2, moments.FLOOR_ULPS * np.finfo(np.float64).eps * vq)
+        kl = 0.5 * (var_p[k] / sq + (mq - mean_p[k]) ** 2 / sq - 1 + np.log(sq / var_p[k])).sum()
+        assert float(out[("kl_pq", "W", "bias_corrected", "minibatch")][k]) == pytest.approx(kl, rel=1e-10)
+        kl_qp = 0.5 * (sq / var_p[k] + (mq - mean_p[k]) ** 2 / var_p[k] - 1 + np.log(var_p[k] / sq)).sum()
+        assert float(out[("kl_qp", "W", "bias_corrected", "minibatch")][k]) == pytest.approx(kl_qp, rel=1e-10)
+    assert out[("floored_fraction", "W", "raw", "minibatch")].tolist() == [1 / 15, 0.0]
+    assert ("kl_pq", "W", "raw", "population") in out
+
+
+def test_moments_probe_records_adamw_and_skips_optimizers_without_two_moments():
+    adam = run([config("adamw", probes=["moments"], hparams={"lr": 1e-2})]).tables["moments"]
+    assert list(adam.columns) == ["config", "step", "quantity", "param", "moments", "reference", "value"]
+    assert set(adam.reference) == {"minibatch", "per_example", "population"}
+    first = adam[(adam.step == 1) & (adam.quantity == "floored_fraction") & (adam.moments == "bias_corrected")]
+    assert (first.value == 1.0).all(), "zero init + bias correction: v̂_1 − m̂_1² = 0 everywhere"
+    later = adam[(adam.step == 20) & (adam.quantity == "kl_pq")]
+    assert np.isfinite(later.value).all() and (later.value > 0).all()
+    assert "moments" not in run([config("sgd", probes=["moments"], hparams={"momentum": 0.9})]).tables
+
+
+# ----- probes in runs ----------------------------------------------------------------------------
+ALL = ["norms", "spectra", "moments"]
+
+
+@pytest.mark.parametrize("optimizer, hparams", [("adamw", {"lr": 3e-2}), ("sgd", {"lr": 1e-3, "momentum": 0.9}),
+                                                ("signsgd", {"lr": 1e-2}), ("muon", {"lr": 1e-2})])
+def test_probes_do_not_change_the_trajectory(optimizer, hparams):
+    plain = run([config(optimizer, hparams=hparams), config(optimizer, hparams=hparams, seed=1)])
+    probed = run([config(optimizer, ALL, hparams=hparams), config(optimizer, ALL, hparams=hparams, seed=1)])
+    torch.testing.assert_close(probed.params["W"], plain.params["W"], rtol=0, atol=0)
+    pd.testing.assert_frame_equal(probed.metrics, plain.metrics, rtol=0, atol=0)
+    assert not plain.tables and "norms" in probed.tables
+
+
+def test_diverged_config_has_nan_probe_rows_after_it_froze():
+    result = run([config("sgd", ["norms", "spectra"], hparams={"lr": lr}, steps=100) for lr in (1e-3, 10.0)])
+    stop = result.diverged_step[1]
+    assert stop is not None
+    for table in result.tables.values():
+        late = table[(table.config == 1) & (table.step >= stop)]
+        assert len(late) and late.value.isna().all()
+        assert table[table.config == 0].value.notna().any()
+
+
+def test_run_configs_writes_a_table_per_probe(tmp_path):
+    from toylab import store
+
+    configs = run_configs([config(probes=ALL, seed=s) for s in (0, 1)], tmp_path, device="cpu")
+    for c in configs:
+        folder = store.run_dir(tmp_path, c)
+        for name in ALL:
+            table = pd.read_parquet(folder / f"{name}.parquet")
+            assert "config" not in table.columns and len(table) and sorted(table.step.unique()) == [1, 5, 10, 15, 20]
+    spectra = store.load_table(tmp_path, configs, "spectra")
+    assert set(spectra.seed) == {0, 1}

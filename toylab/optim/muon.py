@@ -1,0 +1,108 @@
+"""Muon: momentum, then Newton–Schulz orthogonalisation, for matrix parameters (SCIENCE.md C13);
+every other parameter takes an AdamW step, as users pair the two in practice.
+
+Per matrix parameter θ `[K, A, B]`, hyperparameters `[K]`:
+
+    momentum_form="ema" (torch.optim.Muon):   M_t = μ M_{t−1} + (1 − μ) G_t
+        nesterov: U = (1 − μ) G_t + μ M_t,   else U = M_t
+    momentum_form="sum" (the original Muon):  M_t = μ M_{t−1} + G_t
+        nesterov: U = G_t + μ M_t,           else U = M_t
+    O = NS(U)  (`newton_schulz`, in `ns_dtype`)
+    θ ← θ·(1 − η λ) − η·s(A, B)·O,   s = √max(1, A/B) ("original"), 0.2·√max(A, B)
+                                         ("match_rms_adamw", RMS like AdamW's), or 1 ("none")
+
+M_0 = 0. Parameters that are not one matrix per config (`[K]`, `[K, n]`, `[K, a, b, c]`) take
+`adamw.adam_step` with adamw_lr·η_t/η_max (so they follow the lr schedule), adamw_betas,
+adamw_eps and Muon's weight_decay; so `check_shape` accepts every shape. `aux["direction"]` is O
+(the AdamW direction for the other parameters).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..options import Option, betas_check, nonneg, positive, unit_interval
+from .adamw import adam_step
+from .base import OptimizerDef, bcast, register
+from .decay import lr_ratio
+from .newton_schulz import newton_schulz
+
+LR_SCALE = {
+    "original": lambda A, B: math.sqrt(max(1, A / B)),
+    "match_rms_adamw": lambda A, B: 0.2 * math.sqrt(max(A, B)),
+    "none": lambda A, B: 1.0,
+}
+NS_DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
+
+HPARAMS = {
+    "lr": Option(1e-3, "learning rate η of the matrix parameters (before the shape scale)",
+                 **nonneg()),
+    "weight_decay": Option(0.1, "decoupled weight decay λ, per unit lr, of every parameter",
+                           **nonneg()),
+    "momentum": Option(0.95, "momentum μ of the gradient buffer", **unit_interval()),
+    "nesterov": Option(True, "orthogonalise the Nesterov look-ahead instead of the buffer"),
+    "momentum_form": Option("ema", "buffer update: ema = μM + (1−μ)G (torch), sum = μM + G "
+                            "(original Muon)", choices=("ema", "sum"), static=True),
+    "ns_coefficients": Option((3.4445, -4.7750, 2.0315), "a, b, c of the quintic "
+                              "X ← aX + (bA + cA²)X", static=True),
+    "ns_steps": Option(5, "number of Newton–Schulz iterations", check=lambda n: 1 <= n <= 99,
+                       allowed="1 to 99", static=True),
+    "eps": Option(1e-7, "floor of the Frobenius norm that scales the NS input", **positive()),
+    "adjust_lr": Option("original", "shape scale s of the lr: original √max(1, A/B), "
+                        "match_rms_adamw 0.2·√max(A, B), none 1",
+                        choices=tuple(LR_SCALE), static=True),
+    "ns_dtype": Option("auto", "dtype of the NS iteration; auto: bfloat16 on CUDA, float32 on "
+                       "CPU (bfloat16 matmuls are slow there)",
+                       choices=("auto", *NS_DTYPES), static=True),
+    "adamw_lr": Option(3e-4, "peak lr of the AdamW step of non-matrix parameters", **nonneg()),
+    "adamw_betas": Option((0.9, 0.95), "β1, β2 of the AdamW step of non-matrix parameters",
+                          **betas_check()),
+    "adamw_eps": Option(1e-10, "ε of the AdamW step of non-matrix parameters", **nonneg()),
+}
+
+
+def _is_matrix(p) -> bool:
+    return p.dim() == 3
+
+
+def init(params, hp):
+    matrices = {k: p for k, p in params.items() if _is_matrix(p)}
+    others = {k: p for k, p in params.items() if not _is_matrix(p)}
+    return {"momentum_buffer": {k: torch.zeros_like(p) for k, p in matrices.items()},
+            "exp_avg": {k: torch.zeros_like(p) for k, p in others.items()},
+            "exp_avg_sq": {k: torch.zeros_like(p) for k, p in others.items()}}
+
+
+def update(grads, state, params, hp, step):
+    new_params, direction = {}, {}
+    new_state = {name: {} for name in state}
+    lr = hp["lr"]
+    for k, p in params.items():
+        if not _is_matrix(p):
+            new_params[k], new_state["exp_avg"][k], new_state["exp_avg_sq"][k], direction[k] = adam_step(
+                p, grads[k], state["exp_avg"][k], state["exp_avg_sq"][k], step,
+                lr=hp["adamw_lr"] * lr_ratio(hp, lr),
+                beta1=hp["adamw_betas"][:, 0], beta2=hp["adamw_betas"][:, 1], eps=hp["adamw_eps"],
+                weight_decay=hp["weight_decay"])
+            continue
+        g, mu = grads[k], bcast(hp["momentum"], p)
+        nesterov = bcast(hp["nesterov"], p) > 0
+        if hp["momentum_form"] == "ema":
+            buf = state["momentum_buffer"][k].lerp(g, 1 - mu)
+            u = torch.where(nesterov, g.lerp(buf, mu), buf)
+        else:
+            buf = mu * state["momentum_buffer"][k] + g
+            u = torch.where(nesterov, g + mu * buf, buf)
+        ns_dtype = NS_DTYPES.get(hp["ns_dtype"], torch.bfloat16 if p.is_cuda else torch.float32)
+        O = newton_schulz(u.to(ns_dtype), hp["ns_coefficients"], hp["ns_steps"], hp["eps"]).to(p.dtype)
+        scale = LR_SCALE[hp["adjust_lr"]](*p.shape[1:])
+        new_params[k] = p * bcast(1 - lr * hp["weight_decay"], p) - bcast(lr * scale, p) * O
+        new_state["momentum_buffer"][k], direction[k] = buf, O
+    return new_params, new_state, {"direction": direction}
+
+
+MUON = register(OptimizerDef(
+    name="muon",
+    description="Muon (torch.optim.Muon) on matrices, AdamW on the other parameters",
+    hparams=HPARAMS, init=init, update=update))

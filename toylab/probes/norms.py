@@ -1,0 +1,56 @@
+"""Norms, RMS and angles of weights, gradients and updates, per parameter (SCIENCE.md C1–C8).
+
+With θ_{t−1} the weights the gradient g_t was taken at, θ_t the weights after the update,
+Δθ_t = θ_t − θ_{t−1} the applied update (lr and decay included), u_t the optimizer's
+direction before the learning rate (`aux["direction"]`) and RMS(x) = ‖x‖₂/√d:
+
+    rms_weights      RMS(θ_t)                   rms_update     RMS(Δθ_t)
+    rms_grad         RMS(g_t)                   rms_direction  RMS(u_t)        (C1: ≈ √((1−β1)/(1+β1)))
+    grad_to_weights  ‖g_t‖/‖θ_{t−1}‖  (C5–C8)   linf_weights   ‖θ_t‖_∞         (C7)
+    cos_grad_weights cos(g_t, θ_{t−1})          cos_update_weights  cos(Δθ_t, θ_{t−1})
+    dist_to_opt      ‖θ_t − θ*‖_F, when the problem knows θ*
+
+Each is a `Tensor[K]`; a zero norm in a denominator gives inf or NaN, as it should.
+"""
+from __future__ import annotations
+
+import torch
+
+from . import Context, Probe, optimum_of
+
+
+def _norm(x):
+    return torch.linalg.vector_norm(x.flatten(1), dim=1)
+
+
+def _cos(a, b):
+    return (a.flatten(1) * b.flatten(1)).sum(1) / (_norm(a) * _norm(b))
+
+
+def measure(ctx: Context) -> dict:
+    out = {}
+    optimum = optimum_of(ctx)
+    directions = ctx.aux.get("direction", {})
+    for name, theta in ctx.params.items():
+        before, g = ctx.params_before[name], ctx.grads[name]
+        update = theta - before
+        root_d = theta[0].numel() ** 0.5
+        values = {
+            "rms_weights": _norm(theta) / root_d,
+            "rms_update": _norm(update) / root_d,
+            "rms_grad": _norm(g) / root_d,
+            "grad_to_weights": _norm(g) / _norm(before),
+            "linf_weights": theta.flatten(1).abs().amax(1),
+            "cos_grad_weights": _cos(g, before),
+            "cos_update_weights": _cos(update, before),
+        }
+        if name in directions:
+            values["rms_direction"] = _norm(directions[name]) / root_d
+        if optimum is not None:
+            values["dist_to_opt"] = _norm(theta - optimum[name])
+        out.update({(quantity, name): v for quantity, v in values.items()})
+    return out
+
+
+PROBE = Probe("norms", ("quantity", "param"), measure,
+              "RMS of weights, updates, gradients and directions; ‖g‖/‖θ‖, ‖θ‖_∞, cosines, distance to θ*")
