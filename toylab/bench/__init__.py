@@ -3,7 +3,7 @@
     sweep.py          configs·steps/s of the batched engine vs a loop of single torch.optim runs
     step.py           one optimizer step on 4M-element tensors vs the memory floor and fused AdamW
     newton_schulz.py  Newton–Schulz vs the float32 GEMM floor and torch.optim.Muon's bfloat16 NS
-    probes.py         the probes' overhead (from toylab.bench_probes, when merged)
+    probes.py         the probes' overhead (toylab.bench_probes.probe_overhead)
     timing.py         medians, and the bandwidth and matmul rates the floors are made of
 
 `python -m toylab.bench` runs them all and writes CSV and Markdown tables to reports/bench/.
