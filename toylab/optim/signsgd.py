@@ -35,7 +35,7 @@ def update(grads, state, params, hp, step):
 
         m[k] = state["exp_avg"][k].lerp(grads[k], b(1 - hp["momentum"]))
         direction[k] = torch.sign(m[k])
-        new_params[k] = p * b(1 - hp["lr"] * hp["weight_decay"]) - b(hp["lr"]) * direction[k]
+        new_params[k] = torch.mul(p, b(1 - hp["lr"] * hp["weight_decay"])).addcmul_(b(-hp["lr"]), direction[k])
     return new_params, {"exp_avg": m}, {"direction": direction}
 
 
