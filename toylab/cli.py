@@ -195,6 +195,26 @@ def show(folder, what, save):
         click.echo(f"wrote {plots.plot(folder, what, save)}")
 
 
+# ----- report -------------------------------------------------------------------------------------
+@main.command()
+@click.argument("specs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--quick", is_flag=True, help="Use each spec's [quick] overrides (few steps, two seeds).")
+@click.option("--force", is_flag=True, help="Re-run every run, even those already finished.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the reports and their runs (default: next to each spec, e.g. reports/).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Where to run: auto picks CUDA when present.")
+def report(specs, quick, force, out, device):
+    """Run what SPECS (reports/<name>/spec.toml) need and write figures, tables, report.md and index.html."""
+    from .report import render_all
+
+    timings = render_all(list(specs), out=out, quick=quick, force=force, device=device,
+                         progress=sys.stderr.isatty())
+    for name, seconds in timings:
+        click.echo(f"{name:<32} {seconds:7.1f} s")
+    click.echo(f"{'total':<32} {sum(s for _, s in timings):7.1f} s")
+
+
 def parse_list(text: str, option) -> list:
     """Split a sweep value into its items (by ';' for pair-valued options, else by ',')."""
     pair = option is not None and isinstance(option.default, tuple)

@@ -68,18 +68,16 @@ def _scalar(value):
 
 def load_table(root: Path, configs: list[RunConfig], table: str = "metrics") -> pd.DataFrame:
     """Concatenate one table over finished runs, with each run's config as columns."""
-    frames = []
+    frames, columns = [], []
     for config in configs:
         path = run_dir(root, config)
         if not (path / f"{table}.parquet").exists():
             continue
-        frame = pd.read_parquet(path / f"{table}.parquet")
-        status = read_status(path)
-        for col, value in {**config_columns(config), "diverged_step": status["diverged_step"]}.items():
-            frame[col] = value
-        frames.append(frame)
+        frames.append(pd.read_parquet(path / f"{table}.parquet"))
+        columns.append({**config_columns(config), "diverged_step": read_status(path)["diverged_step"]})
     if not frames:
         return pd.DataFrame()
-    out = pd.concat(frames, ignore_index=True)
+    rows = pd.DataFrame(columns).loc[[i for i, f in enumerate(frames) for _ in range(len(f))]]
+    out = pd.concat([pd.concat(frames, ignore_index=True), rows.reset_index(drop=True)], axis=1)
     out["diverged"] = out["diverged_step"].notna()
     return out

@@ -1,0 +1,98 @@
+"""Analyses: one module per study, `analyze(tables, spec) -> Analysis`.
+
+`tables` maps a table name (`metrics`, and every probe table the runs wrote, e.g. `spectra`)
+to the tidy frame of `store.load_table`: one row per (run, step, metric[, index]) with the
+run's config as columns. An analysis measures, plots and states a verdict; `toylab.report`
+writes what it returns. The helpers below hold the plotting conventions every report shares:
+seeds as bands (mean ± 2 standard errors), theory as dashed lines, log axes when data span
+decades.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from ..options import UserError  # noqa: E402
+
+SEED_BAND = ("se", 2)  # seaborn errorbar over seeds: mean ± 2 standard errors (≈ 95 % band)
+THEORY = dict(linestyle="--", color="0.2", linewidth=1.2)
+
+
+@dataclass
+class Figure:
+    name: str  # file stem
+    figure: matplotlib.figure.Figure
+    caption: str
+
+
+@dataclass
+class Analysis:
+    figures: list[Figure]  # the first is the report's key figure (shown in index.html)
+    table: pd.DataFrame  # the summary table
+    numbers: dict[str, object]  # measured quantities, by name
+    verdict: str  # markdown, a few sentences built from `numbers`
+    notes: list[str] = field(default_factory=list)  # extra markdown paragraphs (caveats, missing probes)
+
+
+def get(name: str):
+    """The `analyze` function of `toylab/analyses/<name>.py`."""
+    try:
+        module = importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as e:
+        if e.name != f"{__name__}.{name}":
+            raise
+        raise UserError(f"unknown analysis {name!r}: no module toylab/analyses/{name}.py") from None
+    return module.analyze
+
+
+# ----- shared measurements -------------------------------------------------------------------------
+def final_values(metrics: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One row per run: the config columns and `value`, the metric at the last recorded step
+    (+inf for a run that diverged, so it never wins a best-lr selection)."""
+    rows = metrics[metrics["metric"] == metric].dropna(subset=["value"]).sort_values("step")
+    last = rows.groupby("run").tail(1).copy()
+    last.loc[last["diverged"], "value"] = np.inf
+    return last.drop(columns=["metric", "step"]).reset_index(drop=True)
+
+
+def best_by(final: pd.DataFrame, group: list[str], over: str = "lr") -> pd.DataFrame:
+    """Per `group`, the value of `over` whose mean final value over seeds is smallest."""
+    mean = final.groupby(group + [over], dropna=False)["value"].mean().reset_index()
+    return mean.loc[mean.groupby(group, dropna=False)["value"].idxmin()].reset_index(drop=True)
+
+
+def mean_std(values: pd.Series) -> str:
+    """`mean ± std` over seeds, the notepad's table format (`diverged` if any seed diverged)."""
+    if not np.isfinite(values).all():
+        return "diverged"
+    return f"{values.mean():.4g} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.2g}"
+
+
+# ----- shared plotting -----------------------------------------------------------------------------
+def new_figure(ncols: int = 1, nrows: int = 1, width: float = 4.2, height: float = 3.2, **kw):
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False,
+                             layout="constrained", **kw)
+    return fig, axes
+
+
+def log_if_decades(ax, values, axis: str = "y", decades: float = 1.5) -> None:
+    """Log scale on `axis` when the positive finite `values` span more than `decades` decades."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if len(v) and np.log10(v.max() / v.min()) > decades:
+        (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
+
+
+def setting_label(row: pd.Series | dict, names: list[str]) -> str:
+    """`linear_regression, condition_number=100, D=16`: the problem and the options that vary."""
+    parts = [f"{n}={row[n]:g}" if isinstance(row[n], float) else f"{n}={row[n]}" for n in names]
+    return ", ".join([row["problem"], *parts])

@@ -1,0 +1,247 @@
+"""Reports as reproducible documents (DESIGN.md): spec.toml → batched runs → tidy tables →
+an analysis → figures, a summary table and `report.md` per report, and `index.html` over all.
+
+A spec is `reports/<name>/spec.toml`, read with the standard library's `tomllib`:
+
+    title = "Muon vs AdamW on linear regression"
+    claim = "C13"                      # the SCIENCE.md id
+    question = "When does Muon beat AdamW ...?"
+    analysis = "muon_linear_regression"  # toylab/analyses/<analysis>.py
+    steps = 500
+    seeds = [0, 1, 2]
+    metric_every = 10
+    probes = ["spectra"]
+    probe_every = 10
+    [[problems]]                       # one table per problem; lists expand to a product
+    name = "linear_regression"
+    condition_number = [1.0, 100.0]
+    [[optimizers]]                     # one table per optimizer; lists expand to a product
+    name = "muon"
+    lr = [1e-3, 1e-2, 1e-1]
+    [quick]                            # --quick: merged over the spec (few steps, two seeds)
+    steps = 20
+    seeds = [0, 1]
+
+The runs are, for each problem and each optimizer, the product of every list with the seeds.
+A list given to a pair-valued option (`betas = [0.95, 0.95]`) is one value; a list of lists
+expands. Runs live under `<out>/runs/<hash>` and are cached by config hash (`run_configs`), so
+editing a spec runs only what changed and `--force` re-runs.
+"""
+from __future__ import annotations
+
+import html
+import itertools
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+import pandas as pd
+
+from . import analyses, optim, problems, store
+from .config import RunConfig
+from .experiments import run_configs
+from .options import UserError, format_value
+
+RUN_FIELDS = ("steps", "metric_every", "probe_every", "dtype")
+FIGURE_DPI = 100
+
+
+@dataclass
+class Spec:
+    name: str  # the spec's folder name
+    path: Path
+    title: str
+    claim: str
+    question: str
+    analysis: str
+    seeds: list[int]
+    problems: list[dict]
+    optimizers: list[dict]
+    run: dict = field(default_factory=dict)  # steps, metric_every, probe_every, dtype, probes
+    quick: bool = False
+    extra: dict = field(default_factory=dict)  # any other keys: settings of the analysis
+
+    def configs(self) -> list[RunConfig]:
+        """Every run of the report: problems × optimizers × their lists × seeds."""
+        out = []
+        for prob, opt in itertools.product(self.problems, self.optimizers):
+            p_opts = _expand(prob, problems.get(prob["name"]).options())
+            h_opts = _expand(opt, optim.get(opt["name"]).hparams)
+            for p, h, seed in itertools.product(p_opts, h_opts, self.seeds):
+                out.append(RunConfig(problem=prob["name"], optimizer=opt["name"], problem_options=p,
+                                     hparams=h, seed=seed, **self.run))
+        return out
+
+    def varying(self, kind: str = "problems") -> list[str]:
+        """Names of the options given as lists (the axes of the report) in problems or optimizers."""
+        names = []
+        for entry in getattr(self, kind):
+            for key, value in entry.items():
+                if key != "name" and len(_values(value, None)) > 1 and key not in names:
+                    names.append(key)
+        return names
+
+
+def _values(value, option) -> list:
+    """The values a spec entry stands for: a list expands, except a flat list for a pair option."""
+    pair = option is not None and isinstance(option.default, tuple)
+    if not isinstance(value, list) or (pair and not any(isinstance(v, list) for v in value)):
+        return [tuple(value) if isinstance(value, list) else value]
+    return [tuple(v) if isinstance(v, list) else v for v in value]
+
+
+def _expand(entry: dict, declared: dict) -> list[dict]:
+    keys = [k for k in entry if k != "name"]
+    unknown = [k for k in keys if k not in declared]
+    if unknown:
+        raise UserError(f"{entry['name']}: unknown option {unknown[0]!r} in spec; valid: {', '.join(declared)}")
+    axes = [_values(entry[k], declared[k]) for k in keys]
+    return [dict(zip(keys, combo)) for combo in itertools.product(*axes)]
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_spec(path: Path, quick: bool = False) -> Spec:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"{path}: {e}") from None
+    quick_over = raw.pop("quick", {})
+    if quick:
+        raw = _merge(raw, quick_over)
+    missing = [k for k in ("title", "claim", "question", "analysis", "problems", "optimizers") if k not in raw]
+    if missing:
+        raise UserError(f"{path}: missing key {missing[0]!r}")
+    for kind in ("problems", "optimizers"):
+        if not all("name" in e for e in raw[kind]):
+            raise UserError(f"{path}: every [[{kind}]] table needs a name")
+    seeds = raw.pop("seeds", [0])
+    run = {k: raw.pop(k) for k in RUN_FIELDS if k in raw}
+    run["probes"] = tuple(raw.pop("probes", ()))
+    keys = ("title", "claim", "question", "analysis", "problems", "optimizers")
+    return Spec(name=path.parent.name, path=path, seeds=list(seeds), run=run, quick=quick,
+                extra={k: v for k, v in raw.items() if k not in keys}, **{k: raw[k] for k in keys})
+
+
+# ----- running and reading -------------------------------------------------------------------------
+def load_tables(root: Path, configs: list[RunConfig]) -> dict[str, pd.DataFrame]:
+    """Every table the runs wrote (metrics and probe tables), tidy, with config columns."""
+    names = sorted({p.stem for c in configs for p in store.run_dir(root, c).glob("*.parquet")})
+    return {name: store.load_table(root, configs, name) for name in names}
+
+
+def render(spec: Spec, out: Path, force: bool = False, device: str = "auto", progress: bool = False) -> Path:
+    """Run what is missing, analyse, and write `<out>/<spec.name>/`: figures, summary, report.md."""
+    configs = run_configs(spec.configs(), out / "runs", device=device, force=force, progress=progress)
+    tables = load_tables(out / "runs", configs)
+    result = analyses.get(spec.analysis)(tables, spec)
+    folder = out / spec.name
+    folder.mkdir(parents=True, exist_ok=True)
+    for fig in result.figures:
+        save_figure(fig.figure, folder / fig.name)
+    result.table.to_csv(folder / "summary.csv", index=False)
+    (folder / "summary.md").write_text(markdown_table(result.table) + "\n")
+    (folder / "report.md").write_text(report_markdown(spec, result, len(configs)))
+    return folder
+
+
+def save_figure(fig: matplotlib.figure.Figure, stem: Path) -> None:
+    """PNG (~100 dpi) for reading on the repository page, SVG for editing; no timestamps."""
+    fig.savefig(stem.with_suffix(".png"), dpi=FIGURE_DPI, bbox_inches="tight", metadata={"Software": None})
+    with matplotlib.rc_context({"svg.hashsalt": "toylab"}):
+        fig.savefig(stem.with_suffix(".svg"), bbox_inches="tight", metadata={"Date": None})
+    matplotlib.pyplot.close(fig)
+
+
+# ----- documents -----------------------------------------------------------------------------------
+def _cell(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v).replace("|", "\\|")
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    head = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
+    rows = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *rows])
+
+
+def _entry(entry: dict) -> str:
+    opts = ", ".join(f"{k}={_show(v)}" for k, v in entry.items() if k != "name")
+    return f"`{entry['name']}`" + (f" ({opts})" if opts else "")
+
+
+def _show(v) -> str:
+    if isinstance(v, list):
+        return "[" + ", ".join(_show(x) for x in v) + "]"
+    return format_value(v)
+
+
+def report_markdown(spec: Spec, result: analyses.Analysis, n_runs: int) -> str:
+    run = {**{"steps": 1000, "metric_every": 10}, **spec.run}
+    probes = ", ".join(run["probes"]) or "none"
+    lines = [
+        f"# {spec.title}", "",
+        f"**Claim ({spec.claim}, SCIENCE.md).** {spec.question}", "",
+        "## Settings", "",
+        *[f"- problem: {_entry(p)}" for p in spec.problems],
+        *[f"- optimizer: {_entry(o)}" for o in spec.optimizers],
+        f"- seeds: {_show(spec.seeds)}; steps: {run['steps']}; metrics every {run['metric_every']} steps; "
+        f"probes: {probes}" + (f" every {run['probe_every']} steps" if run["probes"] and "probe_every" in run else ""),
+        f"- {n_runs} runs{' (quick mode: few steps, two seeds — not a finding)' if spec.quick else ''}; "
+        f"reproduce with `toylab report {'--quick ' if spec.quick else ''}reports/{spec.name}/spec.toml`", "",
+        "## Measured", "",
+        "| quantity | value |", "| --- | --- |",
+        *[f"| {k} | {_cell(v)} |" for k, v in result.numbers.items()], "",
+        "## Verdict", "", result.verdict, "",
+        *[line for note in result.notes for line in (note, "")],
+        "## Figures", "",
+        *[line for f in result.figures for line in (f"![{f.caption}]({f.name}.png)", "", f"*{f.caption}*", "")],
+        "## Summary table", "", markdown_table(result.table), "",
+    ]
+    return "\n".join(lines)
+
+
+def write_index(out: Path) -> Path:
+    """`<out>/index.html`: every report under `out` with its title, claim and key figure."""
+    items = []
+    for report in sorted(Path(out).glob("*/report.md")):
+        lines = report.read_text().splitlines()
+        title = lines[0].removeprefix("# ")
+        claim = next((line for line in lines if line.startswith("**Claim")), "").replace("**", "")
+        figure = next((line.rsplit("(", 1)[1][:-1] for line in lines if line.startswith("![")), None)
+        name = report.parent.name
+        img = f'<img src="{name}/{figure}" width="480">' if figure else ""
+        items.append(f'<section><h2><a href="{name}/report.md">{html.escape(title)}</a></h2>'
+                     f"<p>{html.escape(claim)}</p>{img}</section>")
+    page = ("<!doctype html><html><head><meta charset='utf-8'><title>toylab reports</title>"
+            "<style>body{font-family:sans-serif;max-width:60em;margin:auto}section{margin:2em 0}</style>"
+            "</head><body><h1>toylab reports</h1>" + "".join(items) + "</body></html>\n")
+    (Path(out) / "index.html").write_text(page)
+    return Path(out) / "index.html"
+
+
+def render_all(paths: list[Path], out: Path | None = None, quick: bool = False, force: bool = False,
+               device: str = "auto", progress: bool = False) -> list[tuple[str, float]]:
+    """Render every spec; reports go to `out` (default: next to each spec, i.e. its parent's
+    parent). Returns (name, seconds) per report."""
+    timings, targets = [], []
+    for path in paths:
+        spec = load_spec(path, quick=quick)
+        target = Path(out) if out is not None else Path(path).resolve().parent.parent
+        start = time.perf_counter()
+        render(spec, target, force=force, device=device, progress=progress)
+        timings.append((spec.name, time.perf_counter() - start))
+        targets += [target] if target not in targets else []
+    for target in targets:
+        write_index(target)
+    return timings
