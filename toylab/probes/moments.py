@@ -74,7 +74,7 @@ def per_example_grad_moments(problem, params, batch, grads, shared: bool = False
 
 
 def batch_statistics(sums: Tensor, sum_squares: Tensor, B: int) -> tuple[Tensor, Tensor]:
-    """ḡ = (1/B) Σ_b ĝ_b = Σ_b g_b and Var = 1/(B−1) Σ_b (ĝ_b − ḡ)², with ĝ_b = B·g_b."""
+    """ḡ = (1/B) Σ_b ĝ_b = Σ_b g_b and Var = 1/(B−1) Σ_b (ĝ_b − ḡ)², with ĝ_b = B·g_b (NaN for B = 1)."""
     mean = sums
     var = B * (B * sum_squares - sums**2) / (B - 1)
     return mean, var.clamp_min(0)
