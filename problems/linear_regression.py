@@ -11,7 +11,8 @@ Y = X W* + e·N(0, 1), and the loss L(W) = ‖Y − XW‖²_F (`reduction=sum`, 
 Data are streaming (fresh samples every step; the optimum is W*) or a finite set of
 `n_train` points visited in shuffled epochs of ⌊N/B⌋ batches (the optimum is the least-squares
 solution); `batch_size=0` is full batch. Metrics are per-example mean squared errors:
-`loss` (population or full-dataset), `excess_loss` over the optimum, and `dist_to_opt` ‖W − W_opt‖_F.
+`loss` (population or full-dataset), `excess_loss` over the optimum, and `dist_to_opt` ‖W − W_opt‖_F;
+with finite data also `test_loss`, the population loss (generalisation).
 """
 from __future__ import annotations
 
@@ -45,6 +46,12 @@ class LinearRegression(Problem):
             raise UserError(f"batch_size={self.batch_size} exceeds n_train={self.n_train}")
         if self.effective_rank and self.condition_number != 1.0:
             raise UserError("set either condition_number or effective_rank, not both")
+
+    def iters_per_epoch(self):
+        """⌊N/B⌋ batches per shuffled epoch, 1 for full batch, None when streaming."""
+        if not self.n_train:
+            return None
+        return 1 if self.batch_size == 0 else self.n_train // self.batch_size
 
     # ----- shapes, init and data -------------------------------------------------------------
     def param_shapes(self):
@@ -80,7 +87,7 @@ class LinearRegression(Problem):
             return data
         x, y = self._draw(data, gen, self.n_train)
         data.update(x=x, y=y, gram=x.T @ x / self.n_train, cross=x.T @ y / self.n_train, yy=(y * y).sum() / self.n_train)
-        data["second_moment"] = data["gram"]
+        data["population_second_moment"], data["second_moment"] = data["second_moment"], data["gram"]
         data["w_opt"] = torch.linalg.lstsq(x.double(), y.double()).solution.to(self.dtype)
         data["loss_opt"] = self._dataset_loss(data["w_opt"], data)
         return data
@@ -171,11 +178,15 @@ class LinearRegression(Problem):
         return ((w * (data["gram"] @ w)).sum((-2, -1)) - 2 * (w * data["cross"]).sum((-2, -1)) + data["yy"])
 
     def metrics(self, params, data):
-        """Per-example excess loss tr((W−W_opt)ᵀ M (W−W_opt)), M = E[x xᵀ] (or XᵀX/N)."""
+        """Per-example excess loss tr((W−W_opt)ᵀ M (W−W_opt)), M = E[x xᵀ] (or XᵀX/N); `test_loss`
+        for finite data."""
         delta = params["W"] - data["w_opt"]
         excess = (delta * (data["second_moment"] @ delta)).sum((-2, -1))
-        return {"loss": excess + data["loss_opt"], "excess_loss": excess,
-                "dist_to_opt": delta.flatten(1).norm(dim=1)}
+        out = {"loss": excess + data["loss_opt"], "excess_loss": excess, "dist_to_opt": delta.flatten(1).norm(dim=1)}
+        if self.n_train:  # generalisation: the population loss tr(ΔᵀE[xxᵀ]Δ) + D e², Δ = W − W*
+            delta = params["W"] - data["w_star"]
+            out["test_loss"] = (delta * (data["population_second_moment"] @ delta)).sum((-2, -1)) + self.D * self.noise**2
+        return out
 
     def optimum(self, data):
         return {"W": data["w_opt"]}

@@ -83,3 +83,14 @@ def test_epochs_visit_every_point_once(gen):
 def test_bad_options_name_the_value(opts, words):
     with pytest.raises(UserError, match=words):
         lr_problem(**opts)
+
+
+def test_finite_data_test_loss_is_the_population_loss(gen):
+    """`test_loss` of a finite-data run is the streaming problem's `loss` at the same W."""
+    finite = build("linear_regression", {"d": 5, "D": 2, "n_train": 40, "batch_size": 8}, dtype=torch.float64)
+    streaming = build("linear_regression", {"d": 5, "D": 2}, dtype=torch.float64)
+    data = finite.make_data(torch.Generator().manual_seed(3))
+    population = streaming.make_data(torch.Generator().manual_seed(3))
+    w = {"W": torch.randn(3, 6, 2, generator=gen, dtype=torch.float64)}
+    torch.testing.assert_close(finite.metrics(w, data)["test_loss"], streaming.metrics(w, population)["loss"])
+    assert finite.iters_per_epoch() == 5 and streaming.iters_per_epoch() is None

@@ -9,7 +9,7 @@ import click
 import numpy as np
 
 from . import optim, problems
-from .config import DTYPES, RunConfig
+from .config import DTYPES, TIMESCALES, RunConfig
 from .experiments import grid, run_configs, summary
 from .options import UserError
 
@@ -159,7 +159,7 @@ def sweep(problem, optimizer, lrs, seeds, problem_opts, opts, schedules, steps, 
                     for k, v in split_pairs(problem_opts, "--problem-opt").items()}
     hp_pairs = split_pairs(opts, "--opt")
     names = [n.strip() for n in optimizer.split(",") if n.strip()]
-    declared = {n: optim.get(n).hparams for n in names}
+    declared = {n: {**optim.get(n).hparams, **TIMESCALES} for n in names}
     for key in hp_pairs:
         if not any(key in d for d in declared.values()):
             raise UserError(f"unknown optimizer option {key!r} for {', '.join(names)}; "
@@ -174,25 +174,6 @@ def sweep(problem, optimizer, lrs, seeds, problem_opts, opts, schedules, steps, 
         configs += grid(base, axes)
     configs = run_configs(configs, out, device=device, force=force, progress=sys.stderr.isatty())
     _print_summary(out, configs)
-
-
-# ----- show ---------------------------------------------------------------------------------------
-@main.command()
-@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--plot", "what", default=None, metavar="WHAT",
-              help="Draw a table: metrics, norms, spectra or moments, optionally :QUANTITY "
-                   "(e.g. spectra:direction, moments:kl_qp).")
-@click.option("--save", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where to write the figure (PNG, PDF, SVG); needed with --plot.")
-def show(folder, what, save):
-    """Summarise a run folder: config, status, final metrics and probe tables; --plot draws one."""
-    from .probes import plots
-
-    click.echo(plots.summary(folder))
-    if what is not None:
-        if save is None:
-            raise UserError("--plot needs --save FILE.png")
-        click.echo(f"wrote {plots.plot(folder, what, save)}")
 
 
 # ----- report -------------------------------------------------------------------------------------
@@ -213,6 +194,25 @@ def report(specs, quick, force, out, device):
     for name, seconds in timings:
         click.echo(f"{name:<32} {seconds:7.1f} s")
     click.echo(f"{'total':<32} {sum(s for _, s in timings):7.1f} s")
+
+
+# ----- show ---------------------------------------------------------------------------------------
+@main.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--plot", "what", default=None, metavar="WHAT",
+              help="Draw a table: metrics, norms, spectra or moments, optionally :QUANTITY "
+                   "(e.g. spectra:direction, moments:kl_qp).")
+@click.option("--save", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the figure (PNG, PDF, SVG); needed with --plot.")
+def show(folder, what, save):
+    """Summarise a run folder: config, status, final metrics and probe tables; --plot draws one."""
+    from .probes import plots
+
+    click.echo(plots.summary(folder))
+    if what is not None:
+        if save is None:
+            raise UserError("--plot needs --save FILE.png")
+        click.echo(f"wrote {plots.plot(folder, what, save)}")
 
 
 def parse_list(text: str, option) -> list:

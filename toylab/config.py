@@ -17,9 +17,39 @@ from pathlib import Path
 from typing import Any
 
 from . import optim, problems
-from .options import UserError, format_value, resolve
+from .options import Option, UserError, format_value, positive, resolve
 
 DTYPES = ("float32", "float64")
+
+
+# Weight decay given as an EMA timescale instead of λ (SCIENCE.md C9): hparams keys that
+# `RunConfig.resolve` replaces by the `weight_decay` they imply.
+TIMESCALES = {
+    "tau_iter": Option(1.0, "EMA timescale of decoupled decay in iterations: λ = 1/(η τ_iter) (C9)", **positive()),
+    "tau_epoch": Option(1.0, "EMA timescale in epochs: τ_iter = τ_epoch·M, M iterations per epoch (C9)",
+                        **positive()),
+}
+
+
+def decay_from_timescale(optimizer: str, hp: dict, timescale: dict, problem, given: set) -> dict:
+    """SCIENCE.md C9, 004 eqs. 6, 8, 9: set λ = 1/(η τ_iter), τ_iter = τ_epoch·M, from one timescale.
+
+    η is the (peak) `lr` of the resolved `hp`; M is `problem.iters_per_epoch()` (finite data only).
+    """
+    if len(timescale) > 1 or "weight_decay" in given:
+        raise UserError("give one of tau_iter, tau_epoch or weight_decay, not several")
+    if "weight_decay" not in hp:
+        raise UserError(f"{optimizer} has no weight_decay for a timescale to set")
+    (name, text), = timescale.items()
+    tau = resolve("timescale", {name: TIMESCALES[name]}, {name: text})[name]
+    if name == "tau_epoch":
+        iters = problem.iters_per_epoch()
+        if iters is None:
+            raise UserError(f"tau_epoch needs a finite dataset; {problem.name} streams data (use tau_iter)")
+        tau = tau * iters
+    if hp["lr"] <= 0:
+        raise UserError("a decay timescale needs lr > 0")
+    return {**hp, "weight_decay": 1.0 / (hp["lr"] * tau)}
 
 
 @dataclass(frozen=True)
@@ -47,7 +77,12 @@ class RunConfig:
                 raise UserError(f"{name}={getattr(self, name)!r} must be a positive integer")
         if self.dtype not in DTYPES:
             raise UserError(f"dtype={self.dtype!r} is not allowed; choose one of {', '.join(DTYPES)}")
-        hp = resolve(f"{self.optimizer} optimizer", opt.hparams, self.hparams)
+        problem_options = resolve(f"{self.problem} problem", problem_cls.options(), self.problem_options)
+        hparams = dict(self.hparams)
+        timescale = {k: hparams.pop(k) for k in TIMESCALES if k in hparams}
+        hp = resolve(f"{self.optimizer} optimizer", opt.hparams, hparams)
+        if timescale:
+            hp = decay_from_timescale(self.optimizer, hp, timescale, problem_cls(**problem_options), set(hparams))
         unknown = sorted(set(self.schedules) - set(opt.hparams))
         if unknown:
             raise UserError(f"cannot schedule {unknown[0]!r}; {self.optimizer} hyperparameters: {', '.join(opt.hparams)}")
@@ -57,7 +92,7 @@ class RunConfig:
         probes.get(self.probes)
         return dataclasses.replace(
             self,
-            problem_options=resolve(f"{self.problem} problem", problem_cls.options(), self.problem_options),
+            problem_options=problem_options,
             hparams=hp,
             schedules={k: schedule_lib.parse(v).spec for k, v in sorted(self.schedules.items())} if self.schedules else {},
             probes=tuple(self.probes),

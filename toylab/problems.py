@@ -75,6 +75,10 @@ class Problem:
         """Names of parameters the loss is invariant to the scale of (for corrected decay)."""
         return set()
 
+    def iters_per_epoch(self) -> int | None:
+        """M, the steps of one pass over a finite dataset (SCIENCE.md C9); None for streaming data."""
+        return None
+
     def validate(self) -> None:
         """Cross-option checks; raise `UserError` with a one-line message."""
 

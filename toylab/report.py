@@ -40,7 +40,7 @@ import matplotlib
 import pandas as pd
 
 from . import analyses, optim, problems, store
-from .config import RunConfig
+from .config import TIMESCALES, RunConfig
 from .experiments import run_configs
 from .options import UserError, format_value
 
@@ -64,14 +64,22 @@ class Spec:
     extra: dict = field(default_factory=dict)  # any other keys: settings of the analysis
 
     def configs(self) -> list[RunConfig]:
-        """Every run of the report: problems × optimizers × their lists × seeds."""
+        """Every run of the report: problems × optimizers × their lists × seeds.
+
+        A problem table may set its own `steps`; an optimizer table may give
+        `schedules = {hparam = spec or [specs]}` and a decay timescale (`tau_iter`, `tau_epoch`,
+        SCIENCE.md C9) in place of `weight_decay`."""
         out = []
         for prob, opt in itertools.product(self.problems, self.optimizers):
+            prob, opt = dict(prob), dict(opt)
+            run = {**self.run, **({"steps": prob.pop("steps")} if "steps" in prob else {})}
+            schedules = opt.pop("schedules", {})
             p_opts = _expand(prob, problems.get(prob["name"]).options())
-            h_opts = _expand(opt, optim.get(opt["name"]).hparams)
-            for p, h, seed in itertools.product(p_opts, h_opts, self.seeds):
+            h_opts = _expand(opt, {**optim.get(opt["name"]).hparams, **TIMESCALES})
+            s_opts = _expand({"name": opt["name"], **schedules}, dict.fromkeys(schedules))
+            for p, h, s, seed in itertools.product(p_opts, h_opts, s_opts, self.seeds):
                 out.append(RunConfig(problem=prob["name"], optimizer=opt["name"], problem_options=p,
-                                     hparams=h, seed=seed, **self.run))
+                                     hparams=h, schedules=s, seed=seed, **run))
         return out
 
     def varying(self, kind: str = "problems") -> list[str]:

@@ -96,3 +96,21 @@ def setting_label(row: pd.Series | dict, names: list[str]) -> str:
     """`linear_regression, condition_number=100, D=16`: the problem and the options that vary."""
     parts = [f"{n}={row[n]:g}" if isinstance(row[n], float) else f"{n}={row[n]}" for n in names]
     return ", ".join([row["problem"], *parts])
+
+
+# ----- verdicts against a formula ------------------------------------------------------------------
+def relative_error(measured, predicted):
+    """|measured/predicted − 1|, elementwise."""
+    return np.abs(np.asarray(measured, dtype=float) / np.asarray(predicted, dtype=float) - 1)
+
+
+def holds(what: str, error: float, tolerance: float) -> str:
+    """`<what> holds within 3.1 %` when the relative `error` is at most `tolerance`, else
+    `<what> fails by 41 %`: a verdict computed from the data, never written by hand."""
+    verb = "holds within" if error <= tolerance else "fails by"
+    return f"{what} {verb} {100 * error:.3g} %"
+
+
+def pair_first(pair: str) -> float:
+    """β1 from a `betas` column (`"0.9,0.95"`)."""
+    return float(str(pair).split(",")[0])
