@@ -133,12 +133,13 @@ class LinearRegression(Problem):
         return {"W": (2 * self._scale(r.shape[-2])) * x.unsqueeze(-1) * r.unsqueeze(-2)}
 
     def per_example_grad_moments(self, params, batch):
-        """(Σ_b g_b, Σ_b g_b²) in float64 without forming g_b: Σ_b g_b² = 4s²·(x∘x)ᵀ(r∘r)."""
+        """(Σ_b g_b, Σ_b g_b²) summed in float64 without forming g_b: Σ_b g_b² = 4s²·(x∘x)ᵀ(r∘r).
+        The batch may have a config axis of 1, shared by all K configs."""
+        r = (batch["x"] @ params["W"] - batch["y"]).double()  # the residual as the run computes it
         x = batch["x"].double()
-        r = x @ params["W"].double() - batch["y"].double()
         s = self._scale(r.shape[-2])
-        xt = x.transpose(-2, -1)
-        return {"W": ((2 * s) * xt @ r, (4 * s * s) * (xt * xt) @ (r * r))}
+        return {"W": ((2 * s) * torch.einsum("kbi,kbj->kij", x, r),
+                      (4 * s * s) * torch.einsum("kbi,kbj->kij", x * x, r * r))}
 
     def population_gradient_moments(self, params, data):
         """Mean μ and per-coordinate variance σ² of one example's term g = 2s·x(xᵀW − y)ᵀ, [K, d+1, D].

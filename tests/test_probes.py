@@ -123,25 +123,23 @@ def test_kl_of_identical_gaussians_is_zero_and_known_pair_matches_quadrature():
     assert float(got) == pytest.approx(expected, rel=1e-9)
 
 
-def test_kl_pair_is_the_theory_closed_form_both_ways_and_counts_floored_coordinates():
-    from toylab.probes.moments import kl_pair
+def test_kl_both_is_the_theory_closed_form_both_ways_and_the_floor_is_relative():
+    from toylab.probes.moments import diagonal, kl_both
     from toylab.theory import diag_gaussian_kl
 
     gen = torch.Generator().manual_seed(1)
     mp, mq = (torch.randn(3, 6, generator=gen, dtype=torch.float64) for _ in range(2))  # [K, n]
     sp, sq = (torch.rand(3, 6, generator=gen, dtype=torch.float64) + 0.1 for _ in range(2))
-    floor = torch.full_like(sq, 1e-3)
-    forward, backward, floored = kl_pair(mp, sp, mq, sq, floor)
-    torch.testing.assert_close(forward, diag_gaussian_kl(mp, sp, mq, sq, floor=1e-3, start_dim=1).total,
-                               rtol=1e-12, atol=0)
-    torch.testing.assert_close(backward, diag_gaussian_kl(mq, sq, mp, sp, floor=1e-3, start_dim=1).total,
-                               rtol=1e-12, atol=0)
-    assert (floored == 0).all()
+    forward, backward = kl_both(diagonal(mp, sp, 1e-12), diagonal(mq, sq, 1e-12))
+    torch.testing.assert_close(forward, diag_gaussian_kl(mp, sp, mq, sq, start_dim=1).total, rtol=1e-12, atol=0)
+    torch.testing.assert_close(backward, diag_gaussian_kl(mq, sq, mp, sp, start_dim=1).total, rtol=1e-12, atol=0)
     sq[0, :3] = -(mq[0, :3] ** 2) / 2  # v − m² < 0 on half of config 0's coordinates
-    forward, _, floored = kl_pair(mp, sp, mq, sq, floor)
-    assert floored.tolist() == [3, 0, 0]
-    torch.testing.assert_close(forward, diag_gaussian_kl(mp, sp, mq, sq, floor=1e-3, start_dim=1).total,
-                               rtol=1e-12, atol=0)
+    q = diagonal(mq, sq, 1e-3)
+    assert q.floored.tolist() == [3, 0, 0]
+    second = mq[0, :3] ** 2 + sq[0, :3]
+    torch.testing.assert_close(q.var[0, :3], 1e-3 * second)
+    forward, _ = kl_both(diagonal(mp, sp, 1e-3), q)
+    assert torch.isfinite(forward).all()
 
 
 @pytest.mark.parametrize("reduction", ["sum", "mean"])
@@ -167,9 +165,10 @@ def test_per_example_gradients_generic_route_equals_autograd_loop_and_fast_path(
             loop[k, b] = scale * torch.autograd.grad(p.loss({"W": w}, example), w)[0]
     torch.testing.assert_close(generic, loop, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(fast, loop, rtol=1e-12, atol=1e-12)
-    sums, squares = p.per_example_grad_moments(params, batch)["W"]
-    torch.testing.assert_close(sums, fast.sum(1), rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(squares, (fast**2).sum(1), rtol=1e-12, atol=1e-12)
+    for shared in (False, True):
+        sums, squares = moments.per_example_grad_moments(p, params, batch, grads, shared)["W"]
+        torch.testing.assert_close(sums, fast.sum(1), rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(squares, (fast**2).sum(1), rtol=1e-12, atol=1e-12)
 
 
 def test_batch_statistics_are_mean_and_unbiased_variance_of_one_example_estimates(gen):

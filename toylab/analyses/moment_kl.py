@@ -1,6 +1,7 @@
 """SCIENCE.md C12: KL(p‖q) between the gradient's law p and Adam's moments q over training.
 
-From the moments probe (per coordinate, after scaling each coordinate by √v): p is the
+From the moments probe (per coordinate; variances floored relative to each Gaussian's own
+second moment, see `probes/moments.py`): p is the
 minibatch statistics N(ḡ_t, diag Var_t/B) or the population law of G_t, q = N(m_t, diag(v_t −
 m_t²)) raw or bias-corrected. Reports KL per coordinate over training for the β1 × β2 grid, its
 mean over the second half of training (a heat map per moments × reference), and how many

@@ -6,7 +6,8 @@ G_t = Σ_b g_b (B examples; `per_example_grads` in the problems' convention), so
 g_b = c·∇ℓ(θ; example b) with `vmap(grad(loss))` over the examples (and the configs), where
 c = ⟨G, Σ_b ∇ℓ_b⟩/‖Σ_b ∇ℓ_b‖² is 1 for a loss that sums its examples and 1/B for a mean.
 A problem may give the closed form (`per_example_grads`), or only Σ_b g_b and Σ_b g_b² in
-float64 (`per_example_grad_moments`), which is all this probe needs.
+float64 (`per_example_grad_moments`, which may get one batch shared by all configs), which is
+all this probe needs.
 
 Which variance. Adam's v_t is an EMA of G_t², so v_t − m_t² estimates the variance of the
 minibatch gradient G_t, not of one example's: that is Var_t/B with
@@ -24,17 +25,19 @@ KL(p‖q) and KL(q‖p), the closed form of `theory.diag_gaussian_kl`, are summe
 coordinates of a parameter (`kl_pq`, `kl_qp`) and averaged per coordinate (`kl_pq_per_coord`,
 `kl_qp_per_coord`); batch statistics are summed in float64, the rest is in the run's dtype.
 
-Floor. KL is invariant to rescaling a coordinate in both p and q, so the floor is relative to
-q's second moment v_i (v̂_i): a variance (of q, or of p) at or below δ·v_i is set to δ·v_i, with
-δ = 2¹⁰·(machine epsilon of the run's dtype), ≈ 2.3e-13 in float64 and 1.2e-4 in float32:
-v − m² is a difference of two rounded moving averages, and within ~10³ ulps of v it is rounding
-noise (at step 1 with zero init and bias correction it is exactly 0 in exact arithmetic).
-`floored_fraction` is the share of the parameter's coordinates floored in q.
+Floor. KL is invariant to rescaling a coordinate in both p and q, so the floor is relative: a
+variance s at or below δ·(μ² + s), δ times its Gaussian's second moment (for q that is δ·v_i,
+δ·v̂_i), is set to that value, with δ = 2¹⁰·(machine epsilon of the run's dtype), ≈ 2.3e-13 in
+float64 and 1.2e-4 in float32: v − m² is a difference of two rounded moving averages, and within
+~10³ ulps of v it is rounding noise (at step 1 with zero init and bias correction it is exactly
+0 in exact arithmetic). `floored_fraction` is the share of the parameter's coordinates floored in q.
 
 Only parameters with two moments (AdamW's `exp_avg`, `exp_avg_sq`) get rows; an optimizer
 without them gives an empty table. Configs with `nested_ema` (m is then not a moment of g) are NaN.
 """
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -61,16 +64,17 @@ def per_example_grads(problem, params: dict[str, Tensor], batch: dict[str, Tenso
     return {k: g * c.reshape(-1, *(1,) * (g.dim() - 1)) for k, g in raw.items()}
 
 
-def per_example_grad_moments(problem, params, batch, grads) -> dict[str, tuple[Tensor, Tensor]]:
-    """(Σ_b g_b, Σ_b g_b²) per parameter, float64 `[K, *shape]`."""
+def per_example_grad_moments(problem, params, batch, grads, shared: bool = False) -> dict[str, tuple[Tensor, Tensor]]:
+    """(Σ_b g_b, Σ_b g_b²) per parameter, float64 `[K, *shape]`. `shared`: every config sees
+    the same batch (one seed), so the problem's fast path gets it once, with a config axis of 1."""
     if getattr(problem, "per_example_grad_moments", None) is not None:
-        return problem.per_example_grad_moments(params, batch)
+        return problem.per_example_grad_moments(params, {k: v[:1] for k, v in batch.items()} if shared else batch)
     per_example = per_example_grads(problem, params, batch, grads)
     return {k: (g.double().sum(1), (g.double() ** 2).sum(1)) for k, g in per_example.items()}
 
 
 def batch_statistics(sums: Tensor, sum_squares: Tensor, B: int) -> tuple[Tensor, Tensor]:
-    """ḡ = (1/B) Σ_b ĝ_b = Σ_b g_b and Var = 1/(B−1) Σ_b (ĝ_b − ḡ)², with ĝ_b = B·g_b."""
+    """ḡ = (1/B) Σ_b ĝ_b = Σ_b g_b and Var = 1/(B−1) Σ_b (ĝ_b − ḡ)², with ĝ_b = B·g_b (NaN for B = 1)."""
     mean = sums
     var = B * (B * sum_squares - sums**2) / (B - 1)
     return mean, var.clamp_min(0)
@@ -93,23 +97,34 @@ def population_statistics(ctx: Context, B: int) -> dict[str, tuple[Tensor, Tenso
     return out
 
 
-def kl_pair(mean_p: Tensor, var_p: Tensor, mean_q: Tensor, var_q: Tensor, floor: Tensor):
-    """KL(p‖q), KL(q‖p) summed over the last axis, and the number of q's floored coordinates.
+class Diagonal(NamedTuple):
+    """A diagonal Gaussian `[K, n]` with its variance floored, ready for KLs."""
+    mean: Tensor
+    var: Tensor  # max(s, δ·(μ² + s))
+    inv_var: Tensor
+    log_det: Tensor  # Σ_i ln var_i, [K]
+    floored: Tensor  # number of floored coordinates, [K]
 
-    The closed form of `theory.diag_gaussian_kl` (C12), both directions from shared terms
-    (r = s_p/s_q, d² = (μ_q − μ_p)²), with an elementwise floor (δ·v, see above):
 
-        KL(p‖q) = ½ Σ [r + d²/s_q − 1 − ln r],     KL(q‖p) = ½ Σ [1/r + d²/s_p − 1 + ln r].
-    """
-    floored = var_q <= floor
-    s_q, s_p = torch.maximum(var_q, floor), torch.maximum(var_p, floor)
-    r = s_p / s_q
-    d2 = (mean_q - mean_p).square_()
-    log_r = r.log()
-    n = mean_p.shape[-1]
-    forward = 0.5 * ((r + d2 / s_q - log_r).sum(-1) - n)
-    backward = 0.5 * ((r.reciprocal_() + d2.div_(s_p) + log_r).sum(-1) - n)
-    return forward, backward, floored.sum(-1)
+def diagonal(mean: Tensor, var: Tensor, delta: float) -> Diagonal:
+    """Floor the variance at δ × the second moment μ² + s (for q: δ·v, see the floor above)."""
+    floor = (delta * (mean * mean + var)).clamp_min(torch.finfo(var.dtype).tiny)
+    floored = var <= floor
+    var = torch.maximum(var, floor)
+    return Diagonal(mean, var, var.reciprocal(), var.log().sum(-1), floored.sum(-1))
+
+
+def kl_both(p: Diagonal, q: Diagonal) -> tuple[Tensor, Tensor]:
+    """KL(p‖q) and KL(q‖p), `[K]`: the closed form of `theory.diag_gaussian_kl` (C12),
+
+        KL(p‖q) = ½ [Σ_i (s_p,i + d_i²)/s_q,i − n + Σ_i ln s_q,i − Σ_i ln s_p,i],   d = μ_q − μ_p,
+
+    written as dot products so that a pair costs a few passes over the coordinates."""
+    d2 = (q.mean - p.mean).square_()
+    n = d2.shape[-1]
+    forward = 0.5 * (torch.linalg.vecdot(p.var + d2, q.inv_var) - n + q.log_det - p.log_det)
+    backward = 0.5 * (torch.linalg.vecdot(q.var + d2, p.inv_var) - n + p.log_det - q.log_det)
+    return forward, backward
 
 
 def measure(ctx: Context) -> dict:
@@ -123,25 +138,25 @@ def measure(ctx: Context) -> dict:
     bc1, bc2 = ((1 - betas[:, i:i + 1] ** ctx.step).to(dtype) for i in (0, 1))  # [K, 1]
     delta = FLOOR_ULPS * torch.finfo(dtype).eps
     nested = ctx.hp.get("nested_ema")
-    sums = per_example_grad_moments(ctx.problem, ctx.params_before, ctx.batch, ctx.grads)
+    sums = per_example_grad_moments(ctx.problem, ctx.params_before, ctx.batch, ctx.grads, len(ctx.groups) == 1)
     population = population_statistics(ctx, B)
     out = {}
     for name in names:
         mean, var = batch_statistics(*sums[name], B)
         mean, var = mean.to(dtype).reshape(K, -1), var.to(dtype).reshape(K, -1)
-        references = {"minibatch": (mean, var / B), "per_example": (mean, var)}
+        references = {"minibatch": diagonal(mean, var / B, delta), "per_example": diagonal(mean, var, delta)}
         if population is not None:
-            references["population"] = tuple(x.reshape(K, -1) for x in population[name])
+            references["population"] = diagonal(*(x.reshape(K, -1) for x in population[name]), delta)
         m, v = m_state[name].reshape(K, -1), v_state[name].reshape(K, -1)
         adam = {"raw": (m, v), "bias_corrected": (m / bc1, v / bc2)}
+        n = m.shape[-1]
         for moments, (mean_q, v_q) in adam.items():
-            var_q = v_q - mean_q * mean_q  # its rounding error, ~ulps of v, is far below the floor
-            floor = (delta * v_q).clamp_min(torch.finfo(dtype).tiny)
-            for reference, (mean_p, var_p) in references.items():
-                forward, backward, floored = kl_pair(mean_p, var_p, mean_q, var_q, floor)
-                n = mean_p.shape[-1]
+            # v − m²: its rounding error, ~ulps of v, is far below the floor
+            q = diagonal(mean_q, v_q - mean_q * mean_q, delta)
+            for reference, p in references.items():
+                forward, backward = kl_both(p, q)
                 rows = {"kl_pq": forward, "kl_qp": backward, "kl_pq_per_coord": forward / n,
-                        "kl_qp_per_coord": backward / n, "floored_fraction": floored.to(dtype) / n}
+                        "kl_qp_per_coord": backward / n, "floored_fraction": q.floored.to(dtype) / n}
                 for quantity, value in rows.items():
                     if nested is not None:
                         value = torch.where(nested > 0, torch.nan, value)
