@@ -10,7 +10,7 @@ TORCH  ?= torch==2.13.0
 else
 TORCH  ?= torch
 endif
-# One torch thread: on this 2-core shared machine a second thread gains 1.2–1.45× on the
+# One torch thread: on this 2-core shared machine a second thread gains 1.2–2.3× on the
 # K = 256 sweeps when the machine is idle, and loses 3–10× when another process holds
 # a core (README, Performance). Override with `make bench TOYLAB_THREADS=2`.
 export TOYLAB_THREADS ?= 1
