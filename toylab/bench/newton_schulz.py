@@ -6,7 +6,7 @@ B = bA + cA² (2m³), BX (2m²n). The GEMM floor is the total flops divided by t
 those same three matmuls timed alone in the same run (`timing.matmul_rate`): what NS would take
 if everything but the matmuls were free. `torch.optim.Muon` orthogonalises in bfloat16, one
 matrix at a time (`torch.optim._muon._zeropower_via_newtonschulz`); it is timed on the small
-sizes only, where it is already ~100× slower on a CPU without fast bfloat16 matmuls.
+sizes only, where it is already 20–50× slower on a CPU without fast bfloat16 matmuls.
 """
 from __future__ import annotations
 

@@ -8,8 +8,8 @@ depend on K (it is a loop), so it is measured once, on 4 configs.
 
 Baselines: AdamW, SGD (momentum 0.9) and Muon are `torch.optim`; torch has no SignSGD, so its
 baseline is a hand-written loop (m ← lerp(m, g, 1−β), θ ← θ(1−ηλ) − η·sign(m)) on autograd
-gradients. torch.optim.Muon runs Newton–Schulz in bfloat16, whose matmuls are ~100× slower than
-float32 on this kind of CPU, while the engine's Muon uses float32 on CPU (`ns_dtype=auto`), so
+gradients. torch.optim.Muon runs Newton–Schulz in bfloat16, which is 19–50× slower than float32
+on a CPU without fast bfloat16 matmuls (see newton_schulz.py), while the engine's Muon uses float32 on CPU (`ns_dtype=auto`), so
 the Muon ratio on CPU mostly measures that choice.
 """
 from __future__ import annotations
