@@ -1,7 +1,8 @@
 """SCIENCE.md C13: Muon against AdamW, SGD (momentum) and Signum on multi-output least squares.
 
-Per setting (κ, D, batch) and optimizer: the lr with the lowest mean final metric (the spec's
-`metric`, default excess loss), learning curves at that lr over seeds, and the lr grid itself.
+Per setting (κ, D, batch) and optimizer (with its lr schedule, when the spec sweeps schedules):
+the lr with the lowest mean final metric (the spec's `metric`, default excess loss), learning
+curves at that lr over seeds, and the lr grid itself.
 From the spectra probe, for Muon at its best lr: the singular values of G_t and of the
 Newton–Schulz output O_t over training, and the map σ_i(M_t)/‖M_t‖_F ↦ σ_i(O_t) from the NS
 input (the momentum buffer; nesterov is off) to its output, against the scalar quintic
@@ -32,10 +33,19 @@ def setting_of(frame: pd.DataFrame) -> pd.Series:
     return "κ=" + frame["condition_number"].map("{:g}".format) + ", D=" + frame["D"].astype(str) + ", " + batch
 
 
+def variant_of(frame: pd.DataFrame) -> pd.Series:
+    """The optimizer, with its lr schedule named when it is not constant (e.g. `muon, cosine`)."""
+    if "lr_schedule" not in frame:
+        return frame["optimizer"]
+    kind = frame["lr_schedule"].fillna("constant").str.split(":").str[0]
+    return frame["optimizer"].where(kind == "constant", frame["optimizer"] + ", " + kind)
+
+
 def analyze(tables, spec) -> Analysis:
     metric = spec.extra.get("metric", "excess_loss")
     metrics = tables["metrics"]
     metrics["setting"] = setting_of(metrics)
+    metrics["optimizer"] = variant_of(metrics)
     final = final_values(metrics, metric)
     best = best_by(final, ["setting", "optimizer"])
     at_best = final.merge(best[["setting", "optimizer", "lr"]], on=["setting", "optimizer", "lr"])
@@ -65,6 +75,10 @@ def analyze(tables, spec) -> Analysis:
     ratio = means["adamw"] / means["muon"]  # > 1: Muon better
     numbers = {f"winner, {s}": f"{winners[s]} ({means.loc[s, winners[s]]:.3g})" for s in settings}
     numbers.update({f"AdamW / Muon final {metric}, {s}": f"{ratio[s]:.3g}" for s in settings})
+    scheduled = [c.split(", ")[1] for c in means.columns if c.startswith("muon, ")]
+    for kind in scheduled:
+        numbers.update({f"AdamW / Muon final {metric}, both {kind} lr, {s}":
+                        f"{means[f'adamw, {kind}'][s] / means[f'muon, {kind}'][s]:.3g}" for s in settings})
     wins = [s for s in settings if winners[s] == "muon"]
     beats_adam = [s for s in settings if ratio[s] > 1]
     verdict = [f"Muon has the lowest final {metric} in {len(wins)} of {len(settings)} settings"
@@ -72,6 +86,14 @@ def analyze(tables, spec) -> Analysis:
                f"{len(settings)} ({'; '.join(beats_adam) or 'none'}). AdamW/Muon ratios of the best final {metric} "
                f"range from {ratio.min():.3g} to {ratio.max():.3g}; the overall winners are "
                + ", ".join(f"{w} ×{n}" for w, n in winners.value_counts().items()) + "."]
+    for kind in scheduled:
+        sched = means[f"muon, {kind}"]
+        gain = means["muon"] / sched
+        verdict.append(
+            f"With a {kind} lr schedule Muon's best final {metric} improves by {gain.min():.3g}–{gain.max():.3g}× "
+            f"over its constant-lr best; it then beats {kind}-scheduled AdamW in "
+            f"{int((means[f'adamw, {kind}'] > sched).sum())} of {len(settings)} settings and is the overall "
+            f"winner in {int((winners == f'muon, {kind}').sum())}.")
 
     figures = [Figure("curves", fig_curves, f"{metric} over training at each optimizer's best lr, per setting "
                       "(band: ±2 s.e. over seeds)."),
@@ -80,7 +102,7 @@ def analyze(tables, spec) -> Analysis:
     notes = []
     if "spectra" in tables and not tables["spectra"].empty:
         spectra = tables["spectra"]
-        spectra = spectra[spectra["optimizer"] == "muon"].copy()
+        spectra = spectra[variant_of(spectra) == "muon"].copy()
         spectra["setting"] = setting_of(spectra)
         spectra = spectra[spectra["run"].isin(at_best["run"])]
         fig_s, cond, decay = spectra_over_training(spectra, settings, ncols)
