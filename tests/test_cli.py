@@ -139,3 +139,8 @@ def test_bad_shard_is_a_one_line_usage_error(cli, value):
     result = cli("sweep", "linear_regression", "--optimizer", "sgd", *FAST, "--shard", value)
     assert result.exit_code == 2 and f"--shard {value!r}" in result.output
     assert "Traceback" not in result.output
+
+
+def test_bench_command_passes_its_options_through(cli):
+    result = cli("bench", "--help")
+    assert result.exit_code == 0 and "--quick" in result.output

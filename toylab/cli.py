@@ -234,6 +234,15 @@ def show(folder, what, save):
         click.echo(f"wrote {plots.plot(folder, what, save)}")
 
 
+@main.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def bench(args):
+    """Run the benchmarks (`make bench`); `toylab bench --help` lists their options."""
+    from .bench.__main__ import main as bench_main
+
+    bench_main(list(args))
+
+
 def parse_list(text: str, option) -> list:
     """Split a sweep value into its items (by ';' for pair-valued options, else by ',')."""
     pair = option is not None and isinstance(option.default, tuple)
