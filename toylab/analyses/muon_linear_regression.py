@@ -45,12 +45,16 @@ def analyze(tables, spec) -> Analysis:
     metric = spec.extra.get("metric", "excess_loss")
     metrics = tables["metrics"]
     metrics["setting"] = setting_of(metrics)
-    metrics["optimizer"] = variant_of(metrics)
+    variant = variant_of(metrics)  # colour: the optimizer; line style: its lr schedule
+    metrics["lr schedule"] = variant.str.partition(", ")[2].replace("", "constant")
+    metrics["method"] = metrics["optimizer"]
+    metrics["optimizer"] = variant
     final = final_values(metrics, metric)
     best = best_by(final, ["setting", "optimizer"])
     at_best = final.merge(best[["setting", "optimizer", "lr"]], on=["setting", "optimizer", "lr"])
     settings = sorted(final["setting"].unique())
-    order = sorted(final["optimizer"].unique())
+    order = sorted(final["method"].unique())
+    styles = dict(hue="method", hue_order=order, style="lr schedule", style_order=sorted(final["lr schedule"].unique()))
     ncols = (len(settings) + 1) // 2
 
     fig_curves, ax_curves = new_figure(ncols, 2, width=3.6, height=3.0, sharey=True)
@@ -59,12 +63,12 @@ def analyze(tables, spec) -> Analysis:
         ax = ax_curves.flat[i]
         runs = at_best[at_best["setting"] == setting]["run"]
         curves = metrics[metrics["run"].isin(runs) & (metrics["metric"] == metric)]
-        sns.lineplot(curves, x="step", y="value", hue="optimizer", hue_order=order, errorbar=SEED_BAND, ax=ax,
+        sns.lineplot(curves, x="step", y="value", **styles, errorbar=SEED_BAND, ax=ax,
                      legend=i == 0)
         ax.set(yscale="log", xlabel="step", ylabel=f"{metric} (per example)", title=setting)
         ax = ax_lr.flat[i]
         grid = final[(final["setting"] == setting) & np.isfinite(final["value"])]
-        sns.lineplot(grid, x="lr", y="value", hue="optimizer", hue_order=order, marker="o", errorbar=SEED_BAND,
+        sns.lineplot(grid, x="lr", y="value", **styles, marker="o", errorbar=SEED_BAND,
                      ax=ax, legend=i == 0)
         ax.set(xscale="log", yscale="log", xlabel="learning rate η", ylabel=f"final {metric}", title=setting)
 
