@@ -126,6 +126,19 @@ class LinearRegression(Problem):
         s = self._scale(r.shape[-2])
         return (r * r).sum((-2, -1)) * s, {"W": (2 * s) * x.transpose(-2, -1) @ r}
 
+    def loss_and_grad_per_seed(self, params, batch, configs_per_seed: int):
+        """The same closed form when the K configs come in S contiguous groups of n, group s
+        sharing batch s (`batch`: [S, B, ...]): one product X_s [B, d+1] @ [W_k]_k ∈ ℝ^{(d+1)×nD}
+        per seed instead of n small ones, and no copy of the batch per config."""
+        x, y, n = batch["x"], batch["y"], configs_per_seed
+        S, B, d1 = x.shape
+        w = params["W"].view(S, n, d1, self.D).transpose(1, 2).reshape(S, d1, n * self.D)
+        r = (x @ w).view(S, B, n, self.D) - y.unsqueeze(2)
+        s = self._scale(B)
+        grad = (x.transpose(-2, -1) @ r.view(S, B, n * self.D)).mul_(2 * s)
+        loss = (r * r).sum((1, 3)).mul_(s)
+        return loss.reshape(S * n), {"W": grad.view(S, d1, n, self.D).transpose(1, 2).reshape(S * n, d1, self.D)}
+
     def per_example_grads(self, params, batch):
         """∇ of one example's squared error ‖xᵀW − y‖² times the reduction's scale: 2s·x rᵀ, [K, B, d+1, D]."""
         x = batch["x"]

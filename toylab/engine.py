@@ -85,7 +85,20 @@ def hyperparameter_tables(configs: list[RunConfig], opt, dtype, device) -> tuple
 
 
 def run_batch(configs: list[RunConfig], device: str = "cpu", progress: bool = False) -> BatchResult:
-    """Run configs that share a `group_key` as one batched program."""
+    """Run configs that share a `group_key` as one batched program; results in the given order.
+
+    Inside, the configs of one seed are contiguous, so a problem's per-seed fast path can use
+    its seed's batch for the whole group without copying it per config."""
+    order = np.argsort([c.seed for c in configs], kind="stable")
+    result = _run_seed_sorted([configs[i] for i in order], device, progress)
+    inverse = np.argsort(order)
+    for frame in [result.metrics, *result.tables.values()]:
+        frame["config"] = order[frame["config"].to_numpy()]
+    return BatchResult(result.metrics, [result.diverged_step[j] for j in inverse],
+                       {k: p[torch.from_numpy(inverse)] for k, p in result.params.items()}, result.tables)
+
+
+def _run_seed_sorted(configs: list[RunConfig], device: str, progress: bool) -> BatchResult:
     first = configs[0]
     assert all(c.group_key() == first.group_key() for c in configs), "configs must share a group key"
     dev = resolve_device(device)
@@ -101,6 +114,8 @@ def run_batch(configs: list[RunConfig], device: str = "cpu", progress: bool = Fa
     seeds = sorted({c.seed for c in configs})
     seed_index = torch.tensor([seeds.index(c.seed) for c in configs], device=dev)
     groups = [(seed_index == i).nonzero().squeeze(1) for i in range(len(seeds))]
+    sizes = {len(g) for g in groups}
+    per_seed = problem.loss_and_grad_per_seed is not None and len(sizes) == 1
     data = [problem.make_data(seed_generator(s, "data", dev)) for s in seeds]
     streams = [seed_generator(s, "stream", dev) for s in seeds]
     inits = [problem.init_params(seed_generator(s, "init", dev)) for s in seeds]
@@ -128,8 +143,13 @@ def run_batch(configs: list[RunConfig], device: str = "cpu", progress: bool = Fa
     record(0)
     for t in tqdm(range(1, first.steps + 1), disable=not progress, leave=False, desc=first.optimizer):
         batches = [problem.sample(d, g, t) for d, g in zip(data, streams)]
-        batch = {k: _gather([b[k] for b in batches], seed_index) for k in batches[0]}
-        loss, grads = loss_and_grad(params, batch)
+        by_seed = {k: torch.stack([b[k] for b in batches]) for k in batches[0]}  # [S, ...]
+        probing = recorder.probes and (t == 1 or t % first.probe_every == 0 or t == first.steps)
+        batch = _gather(by_seed, seed_index) if probing or not per_seed else None  # [K, ...]
+        if per_seed:
+            loss, grads = problem.loss_and_grad_per_seed(params, by_seed, len(groups[0]))
+        else:
+            loss, grads = loss_and_grad(params, batch)
         hp_t = {**hp, **{name: table[t] for name, table in tables.items()}}
         new_params, state, aux = opt.update(grads, state, params, hp_t, t)
         ok = torch.isfinite(loss)
@@ -140,7 +160,7 @@ def run_batch(configs: list[RunConfig], device: str = "cpu", progress: bool = Fa
         params_before = params
         params = {k: torch.where(optim.bcast(alive, p), p, params[k]) for k, p in new_params.items()}
         batch_loss = loss.detach()
-        if recorder.probes and (t == 1 or t % first.probe_every == 0 or t == first.steps):
+        if probing:
             recorder.record(probes.Context(problem, first.optimizer, t, params_before, params, grads, batch,
                                            state, aux, hp_t, data, groups), alive)
         if t % first.metric_every == 0 or t == first.steps:
@@ -159,8 +179,8 @@ def run_batch(configs: list[RunConfig], device: str = "cpu", progress: bool = Fa
     return BatchResult(metrics, diverged, {k: p.cpu() for k, p in params.items()}, recorder.frames())
 
 
-def _gather(per_seed: list[Tensor], seed_index: Tensor) -> Tensor:
-    """Stack per-seed tensors and give each config its seed's: [K, ...] (a view when one seed)."""
-    if len(per_seed) == 1:
-        return per_seed[0].expand(len(seed_index), *per_seed[0].shape)
-    return torch.stack(per_seed)[seed_index]
+def _gather(by_seed: dict[str, Tensor], seed_index: Tensor) -> dict[str, Tensor]:
+    """Give each config its seed's batch: [S, ...] -> [K, ...] (a view when there is one seed)."""
+    if len(next(iter(by_seed.values()))) == 1:
+        return {k: v.expand(len(seed_index), *v.shape[1:]) for k, v in by_seed.items()}
+    return {k: v[seed_index] for k, v in by_seed.items()}

@@ -13,7 +13,9 @@ The engine batches it over K configurations:
   seed's data, and returns `{name: Tensor[K]}`.
 
 Optional fast paths, each checked against the generic route by `tests/test_problem_api.py`:
-`loss_and_grad(params, batch)` batched over K (closed-form gradients), and `optimum(data)`.
+`loss_and_grad(params, batch)` batched over K (closed-form gradients), its per-seed form
+`loss_and_grad_per_seed(params, batch, configs_per_seed)` (the batch not copied per config),
+and `optimum(data)`.
 For the moments probe (SCIENCE.md C12, `toylab/probes/moments.py`): `per_example_grads`
 (the terms g_b of G = Σ_b g_b, `[K, B, *shape]`), `per_example_grad_moments` (Σ_b g_b and
 Σ_b g_b² in float64) and `population_gradient_moments(params, data)` (mean and variance of
@@ -83,6 +85,9 @@ class Problem:
         """Cross-option checks; raise `UserError` with a one-line message."""
 
     loss_and_grad = None  # fast path: (params[K], batch[K]) -> (loss[K], grads[K])
+    # fast path for configs in S contiguous equal groups sharing their seed's batch:
+    # (params[K], batch[S], configs_per_seed) -> (loss[K], grads[K])
+    loss_and_grad_per_seed = None
 
     # ----- helpers for the engine --------------------------------------------------------
     @classmethod

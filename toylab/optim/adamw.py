@@ -33,13 +33,14 @@ HPARAMS = {
     "bias_correction": Option(True, "divide m and v by (1 − β^t) (C11)"),
     "zero_init": Option(True, "start the moving averages at 0; false: at their first input (C11)"),
     "corrected_decay": Option(False, "AdamC: λ_t = λ·η_t/η_max on normalized parameters (C8)"),
-    "nested_ema": Option(False, "direction = EMA_β1(g/(√v̂ + ε)) instead of m̂/(√v̂ + ε) (C14)"),
+    "nested_ema": Option(False, "direction = EMA_β1(g/(√v̂ + ε)) instead of m̂/(√v̂ + ε) (C14)",
+                         static=True),  # another algorithm, not a switch: a per-config mask would cost 2 passes
 }
 
 
 def adam_step(p: Tensor, g: Tensor, m: Tensor, v: Tensor, step: int, *, lr: Tensor, beta1: Tensor,
               beta2: Tensor, eps: Tensor, weight_decay: Tensor, bias_correction: Tensor | None = None,
-              zero_init: Tensor | None = None, nested_ema: Tensor | None = None):
+              zero_init: Tensor | None = None, nested_ema: bool = False):
     """One AdamW step of one parameter `[K, *shape]`; returns (θ, m, v, u). Switches left as
     None take their torch values (bias correction on, zero init, plain EMA of g)."""
     def b(h):
@@ -56,13 +57,13 @@ def adam_step(p: Tensor, g: Tensor, m: Tensor, v: Tensor, step: int, *, lr: Tens
     # Out of place first (the step is pure), then in place on the fresh tensor: fewer passes.
     v = torch.mul(v, b(beta2)).addcmul_(b(1 - beta2) * g, g)
     denom = v.sqrt().div_(b(bc2**0.5)).add_(b(eps))
-    x = g
-    if nested_ema is not None:
-        x = torch.where(b(nested_ema) > 0, g / denom, g)
-        denom = torch.where(b(nested_ema) > 0, 1.0, denom)
+    x = g / denom if nested_ema else g
     if fresh:
         m = torch.where(b(zero_init) > 0, m, x)
     m = m.lerp(x, b(1 - beta1))
+    if nested_ema:  # the EMA of normalised gradients is itself the direction
+        u = torch.div(m, b(bc1))
+        return p.add_(b(-lr) * u), m, v, u
     p = p.addcdiv_(b(-lr / bc1) * m, denom)
     return p, m, v, torch.div(m, b(bc1)).div_(denom)
 

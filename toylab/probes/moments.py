@@ -33,7 +33,7 @@ float64 and 1.2e-4 in float32: v − m² is a difference of two rounded moving a
 0 in exact arithmetic). `floored_fraction` is the share of the parameter's coordinates floored in q.
 
 Only parameters with two moments (AdamW's `exp_avg`, `exp_avg_sq`) get rows; an optimizer
-without them gives an empty table. Configs with `nested_ema` (m is then not a moment of g) are NaN.
+without them gives an empty table, and so does `nested_ema` (m is then not a moment of g).
 """
 from __future__ import annotations
 
@@ -130,14 +130,13 @@ def kl_both(p: Diagonal, q: Diagonal) -> tuple[Tensor, Tensor]:
 def measure(ctx: Context) -> dict:
     m_state, v_state = ctx.state.get("exp_avg", {}), ctx.state.get("exp_avg_sq", {})
     names = [k for k in ctx.params if k in m_state and k in v_state]
-    if not names:
+    if not names or ctx.hp.get("nested_ema"):  # with nested_ema, m is not a moment of g
         return {}
     dtype = ctx.params[names[0]].dtype
     K, B = len(ctx.params[names[0]]), next(iter(ctx.batch.values())).shape[1]
     betas = (ctx.hp["betas"] if "betas" in ctx.hp else ctx.hp["adamw_betas"]).double()
     bc1, bc2 = ((1 - betas[:, i:i + 1] ** ctx.step).to(dtype) for i in (0, 1))  # [K, 1]
     delta = FLOOR_ULPS * torch.finfo(dtype).eps
-    nested = ctx.hp.get("nested_ema")
     sums = per_example_grad_moments(ctx.problem, ctx.params_before, ctx.batch, ctx.grads, len(ctx.groups) == 1)
     population = population_statistics(ctx, B)
     out = {}
@@ -158,8 +157,6 @@ def measure(ctx: Context) -> dict:
                 rows = {"kl_pq": forward, "kl_qp": backward, "kl_pq_per_coord": forward / n,
                         "kl_qp_per_coord": backward / n, "floored_fraction": q.floored.to(dtype) / n}
                 for quantity, value in rows.items():
-                    if nested is not None:
-                        value = torch.where(nested > 0, torch.nan, value)
                     out[(quantity, name, moments, reference)] = value
     return out
 
