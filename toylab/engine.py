@@ -4,8 +4,9 @@ Every parameter carries a leading config axis `[K, *shape]` and every dynamic hy
 a `[K]` tensor (a `[steps+1, K]` table when scheduled). Configs that share a seed share the
 initial point, the data and the batch stream (common random numbers). One step is
 
-    batch  = sample per distinct seed, gathered to [K, ...]
-    loss, g = problem.loss_and_grad(params, batch)       (or vmap(grad(loss)) over K)
+    batch  = sample per distinct seed: [S, ...]
+    loss, g = problem.loss_and_grad_per_seed(params, batch, K/S)   (configs run seed-sorted), or
+              problem.loss_and_grad(params, batch gathered to [K, ...]), or vmap(grad(loss)) over K
     params', state, aux = optimizer.update(g, state, params, hp_t, t)
     alive &= finite(loss) & finite(Σ params');  params = where(alive, params', params)
     probes(context of step t)          at t = 1, every `probe_every` steps and the last step
@@ -28,6 +29,7 @@ from tqdm.auto import tqdm
 
 from . import optim, problems, probes
 from .config import RunConfig
+from .options import UserError
 from .probes.record import Recorder
 
 
@@ -43,7 +45,6 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        from .options import UserError
         raise UserError("device=cuda requested but no CUDA device is available; use --device cpu or auto")
     return torch.device(device)
 
@@ -108,7 +109,6 @@ def _run_seed_sorted(configs: list[RunConfig], device: str, progress: bool) -> B
     for name, shape in problem.param_shapes().items():
         message = opt.check_shape(name, shape)
         if message:
-            from .options import UserError
             raise UserError(message)
 
     seeds = sorted({c.seed for c in configs})
