@@ -1,4 +1,5 @@
 """Reports: every spec renders in quick mode; runs are cached by config hash and resumed."""
+import html
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,10 @@ def test_every_spec_renders_in_quick_mode(spec, tmp_path):
     assert pngs and all(p.with_suffix(".svg").exists() for p in pngs)
     assert all(f"({p.name})" in report for p in pngs), "every figure is embedded in report.md"
     assert (folder / "summary.csv").read_text().strip() and (folder / "summary.md").exists()
-    assert f'href="{name}/report.md"' in (tmp_path / "index.html").read_text()
+    index = (tmp_path / "index.html").read_text()
+    assert f'href="{name}/report.md"' in index
+    verdict = report.split("## Verdict")[1].strip().splitlines()[0]
+    assert html.escape(verdict) in index, "the index quotes each report's verdict"
 
 
 def test_spec_lists_expand_to_a_product_and_pairs_stay_whole(tmp_path):

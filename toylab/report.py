@@ -220,17 +220,19 @@ def report_markdown(spec: Spec, result: analyses.Analysis, n_runs: int) -> str:
 
 
 def write_index(out: Path) -> Path:
-    """`<out>/index.html`: every report under `out` with its title, claim and key figure."""
+    """`<out>/index.html`: every report under `out` with its title, claim, verdict and key figure."""
     items = []
     for report in sorted(Path(out).glob("*/report.md")):
         lines = report.read_text().splitlines()
         title = lines[0].removeprefix("# ")
         claim = next((line for line in lines if line.startswith("**Claim")), "").replace("**", "")
         figure = next((line.rsplit("(", 1)[1][:-1] for line in lines if line.startswith("![")), None)
+        after = lines[lines.index("## Verdict") + 1:] if "## Verdict" in lines else []
+        verdict = next((line for line in after if line.strip()), "")
         name = report.parent.name
         img = f'<img src="{name}/{figure}" width="480">' if figure else ""
         items.append(f'<section><h2><a href="{name}/report.md">{html.escape(title)}</a></h2>'
-                     f"<p>{html.escape(claim)}</p>{img}</section>")
+                     f"<p>{html.escape(claim)}</p><p><b>Verdict.</b> {html.escape(verdict)}</p>{img}</section>")
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>toylab reports</title>"
             "<style>body{font-family:sans-serif;max-width:60em;margin:auto}section{margin:2em 0}</style>"
             "</head><body><h1>toylab reports</h1>" + "".join(items) + "</body></html>\n")
