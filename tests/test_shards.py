@@ -29,3 +29,11 @@ def test_selection_ignores_config_order():
     for index in range(3):
         forward = {c.hash() for c in shards.select(configs, index, 3)}
         assert forward == {c.hash() for c in shards.select(configs[::-1], index, 3)}
+
+
+def test_a_single_group_is_dealt_out_evenly():
+    base = RunConfig("linear_regression", "sgd", {"d": 3, "D": 1}, steps=5)
+    configs = [c.resolve() for c in grid(base, {"hparams.lr": [1e-3, 1e-2, 1e-1], "seed": [0, 1, 2]})]
+    sizes = [len(shards.select(configs, i, 4)) for i in range(4)]
+    assert sorted(sizes) == [2, 2, 2, 3]
+    assert sorted(c.hash() for i in range(4) for c in shards.select(configs, i, 4)) == sorted(c.hash() for c in configs)

@@ -8,8 +8,9 @@ where they read back as one result set (run folders are named by config hash):
 * at least `count` batch groups (`RunConfig.group_key`): whole groups are dealt out, largest
   first, each to the shard with the fewest configs so far (ties by group hash), so no batch is
   split and the shards stay balanced;
-* fewer groups than shards: each config goes to shard `int(config hash) mod count`, so each
-  shard still runs its part of a group as one batch.
+* fewer groups than shards: the configs, sorted by hash, are dealt out in turn (the k-th to
+  shard k mod count), so shards differ in size by at most one and each still runs its part of
+  a group as one batch.
 
 `launch` hands the shards to a submitit executor (Slurm when there is one, local processes
 otherwise) and waits for them.
@@ -43,7 +44,9 @@ def select(configs: list[RunConfig], index: int, count: int) -> list[RunConfig]:
     for c in configs:
         groups[c.group_key()].append(c)
     if len(groups) < count:
-        return [c for c in configs if int(c.hash(), 16) % count == index]
+        hashes = sorted({c.hash() for c in configs})
+        mine = set(hashes[index::count])
+        return [c for c in configs if c.hash() in mine]
     load = [0] * count
     mine = set()
     order = sorted(groups, key=lambda key: (-len({c.hash() for c in groups[key]}), _digest(key)))
