@@ -16,7 +16,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from . import optim, problems
+from . import optim, probes, problems
+from . import schedules as schedule_lib
 from .options import Option, UserError, format_value, positive, resolve
 
 DTYPES = ("float32", "float64")
@@ -86,15 +87,12 @@ class RunConfig:
         unknown = sorted(set(self.schedules) - set(opt.hparams))
         if unknown:
             raise UserError(f"cannot schedule {unknown[0]!r}; {self.optimizer} hyperparameters: {', '.join(opt.hparams)}")
-        if self.schedules:
-            from . import schedules as schedule_lib
-        from . import probes
         probes.get(self.probes)
         return dataclasses.replace(
             self,
             problem_options=problem_options,
             hparams=hp,
-            schedules={k: schedule_lib.parse(v).spec for k, v in sorted(self.schedules.items())} if self.schedules else {},
+            schedules={k: schedule_lib.parse(v).spec for k, v in sorted(self.schedules.items())},
             probes=tuple(self.probes),
         )
 

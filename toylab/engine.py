@@ -27,7 +27,7 @@ from torch import Tensor
 from torch.func import grad_and_value, vmap
 from tqdm.auto import tqdm
 
-from . import optim, problems, probes
+from . import optim, problems, probes, schedules
 from .config import RunConfig
 from .options import UserError
 from .probes.record import Recorder
@@ -72,15 +72,10 @@ def hyperparameter_tables(configs: list[RunConfig], opt, dtype, device) -> tuple
     """Constant hyperparameters as `[K]` tensors, scheduled ones as `[steps+1, K]` tables."""
     hp = optim.hp_tensors(opt, [c.hparams for c in configs], dtype, device)
     tables = {}
-    scheduled = sorted({name for c in configs for name in c.schedules})
-    if scheduled:
-        from . import schedules
-
-        steps = configs[0].steps
-        for name in scheduled:
-            columns = [schedules.parse(c.schedules.get(name, "constant")).values(steps, float(c.hparams[name]))
-                       for c in configs]
-            tables[name] = torch.stack(columns, dim=1).to(dtype=dtype, device=device)
+    for name in sorted({name for c in configs for name in c.schedules}):
+        columns = [schedules.parse(c.schedules.get(name, "constant")).values(c.steps, float(c.hparams[name]))
+                   for c in configs]
+        tables[name] = torch.stack(columns, dim=1).to(dtype=dtype, device=device)
     hp["lr_max"] = tables["lr"].amax(0) if "lr" in tables else hp["lr"]
     return hp, tables
 
