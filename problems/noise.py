@@ -6,7 +6,6 @@ gradient is exactly g, so the generic autograd route and the fast path agree.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import torch
 
@@ -15,7 +14,6 @@ from toylab.problems import Problem, option, register
 
 
 @register
-@dataclass(frozen=True)
 class Noise(Problem):
     name = "noise"
     description = "gradients drawn i.i.d. N(mu, sigma^2) per coordinate, no loss landscape (C1-C3)"

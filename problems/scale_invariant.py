@@ -14,7 +14,6 @@ outputs of (student(x) − y)². Every layer starts at init_std·N(0, 1/fan_in).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -84,7 +83,6 @@ _norm = dict(choices=NORMS)
 
 
 @register
-@dataclass(frozen=True)
 class ScaleInvariant(TeacherStudent):
     name = "scale_invariant"
     description = "teacher-student y = N(W x): one weight matrix seen only through a normalisation (C5-C8, C10)"
@@ -121,7 +119,6 @@ class ScaleInvariant(TeacherStudent):
 
 
 @register
-@dataclass(frozen=True)
 class ScaleInvariantMLP(TeacherStudent):
     name = "scale_invariant_mlp"
     description = ("teacher-student MLP: `depth` normalized layers W1..Wdepth with tanh, then an unnormalized "
