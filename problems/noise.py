@@ -6,7 +6,6 @@ gradient is exactly g, so the generic autograd route and the fast path agree.
 """
 from __future__ import annotations
 
-
 import torch
 
 from toylab.options import nonneg, positive

@@ -14,7 +14,6 @@ outputs of (student(x) − y)². Every layer starts at init_std·N(0, 1/fan_in).
 """
 from __future__ import annotations
 
-
 import torch
 from torch import Tensor
 from torch.func import vmap
