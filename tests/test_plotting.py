@@ -84,3 +84,14 @@ def test_best_marker_and_theory_line_are_in_the_legend_once():
     texts = [t.get_text() for t in ax.get_legend().get_texts()]
     assert texts.count("best lr") == 1 and "theory: √(2λ/γ)" in texts
     plt.close(fig)
+
+
+def test_a_diverged_curve_is_marked_once_where_it_was_lost():
+    frame = curves({0: [1.0, 0.5, 0.2], 1: [1.0, 30.0, np.nan]}, hue="sgd")
+    lost = plotting.where_lost(frame[frame["seed"] == 1], "step", "value")
+    assert list(lost["step"]) == [2]
+    fig, ax = plt.subplots()
+    plotting.seed_band(ax, frame, "step", "value", hue="optimizer")
+    marks = [c for c in ax.collections if c.get_offsets().size and c.get_transform() is not ax.transData]
+    assert [list(c.get_offsets()[:, 0]) for c in marks] == [[2.0]]
+    plt.close(fig)

@@ -137,14 +137,25 @@ def seed_band(ax, frame: pd.DataFrame, x: str, y: str, hue: str | None = None, l
         ax.fill_between(s[x], s["low"], s["high"], color=colors[name], alpha=0.2, linewidth=0)
     bad = frame[excluded_runs(frame, x, y, hue, unit, explode)]
     if len(bad):
-        mark_diverged(ax, bad, x, hue, colors)
+        mark_diverged(ax, where_lost(bad, x, y, hue, unit), x, hue, colors)
     return stats
+
+
+def where_lost(frame: pd.DataFrame, x: str, y: str, hue: str | None = None, unit: str = "seed") -> pd.DataFrame:
+    """One row per run of `frame`: its first row with a non-finite `y`, else its last row (by x)."""
+    rows = frame.sort_values(x, kind="mergesort")
+    finite = np.isfinite(rows[y].astype(float))
+    first_bad = rows[~finite].groupby(_run_key(rows, hue, unit)).head(1)
+    last = rows.groupby(_run_key(rows, hue, unit)).tail(1)
+    keys = _run_key(rows, hue, unit)
+    seen = set(map(tuple, first_bad[keys].to_numpy()))
+    return pd.concat([first_bad, last[[tuple(k) not in seen for k in last[keys].to_numpy()]]])
 
 
 def mark_diverged(ax, frame: pd.DataFrame, x: str, hue: str | None = None, colors: dict | None = None,
                   label: str = "diverged (top edge)") -> None:
     """One × per distinct (hue, x) of `frame` at the top edge of the axes (x in data units), in
-    the hue's colour, plus one legend entry. Use x = the lr for a grid, `diverged_step` for curves."""
+    the hue's colour, plus one legend entry (`seed_band` passes one row per run, `where_lost`)."""
     trans = mtransforms.blended_transform_factory(ax.transData, ax.transAxes)
     points = frame[[c for c in (hue, x) if c]].drop_duplicates()
     for _, p in points.sort_values([c for c in (hue, x) if c]).iterrows():
