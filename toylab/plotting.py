@@ -34,8 +34,8 @@ COLORS = {
     "signsgd": "#2ca02c", "signum": "#2ca02c", "signsgd cosine": "#98df8a", "signum cosine": "#98df8a",
     "muon": "#d62728", "muon cosine": "#ff9896",
 }
-FALLBACK = ["#9467bd", "#e377c2", "#bcbd22", "#7f7f7f", "#c5b0d5", "#f7b6d2", "#dbdb8d", "#393b79",
-            "#637939", "#8c6d31", "#843c39", "#7b4173", "#5254a3", "#b5cf6b", "#e7ba52", "#ad494a"]
+FALLBACK = ["#9467bd", "#e377c2", "#bcbd22", "#7f7f7f", "#393b79", "#637939", "#8c6d31", "#843c39",
+            "#7b4173", "#5254a3", "#b5cf6b", "#e7ba52", "#ad494a", "#2f4b7c", "#a05195", "#665191"]
 THEORY = dict(linestyle="--", color="0.2", linewidth=1.2)
 DIVERGED = dict(marker="x", s=36, linewidths=1.5, clip_on=False, zorder=5)
 BEST = dict(marker="*", s=160, edgecolors="black", linewidths=0.8, zorder=6)
