@@ -135,6 +135,8 @@ def seed_band(ax, frame: pd.DataFrame, x: str, y: str, hue: str | None = None, l
         s = s.sort_values(x)
         ax.plot(s[x], s["centre"], color=colors[name], label=None if name is None else str(name), marker=marker, **line)
         ax.fill_between(s[x], s["low"], s["high"], color=colors[name], alpha=0.2, linewidth=0)
+        if len(s) == 1:  # a band needs two x; one x gets its interval as a bar
+            ax.vlines(s[x], s["low"], s["high"], color=colors[name], alpha=0.5)
     bad = frame[excluded_runs(frame, x, y, hue, unit, explode)]
     if len(bad):
         mark_diverged(ax, where_lost(bad, x, y, hue, unit), x, hue, colors)
