@@ -1,6 +1,7 @@
 """The `toylab` command line: thin parsing around experiments, store and report."""
 from __future__ import annotations
 
+import json
 import math
 import sys
 from pathlib import Path
@@ -41,21 +42,13 @@ def main():
 
 # ----- list -------------------------------------------------------------------------------------
 @main.command("list")
-def list_cmd():
-    """Print every problem and optimizer with its options and their defaults."""
-    click.echo("Problems (options: --problem-opt KEY=VALUE)")
-    for name, cls in sorted(problems.discover().items()):
-        _print_entry(name, cls.description, cls.options())
-    click.echo("\nOptimizers (options: --opt KEY=VALUE)")
-    for name in optim.names():
-        opt = optim.get(name)
-        _print_entry(name, opt.description, opt.hparams)
+@click.option("--json", "as_json", is_flag=True, help="Print everything as one JSON object (for tools).")
+def list_cmd(as_json):
+    """Print problems, optimizers, timescales, schedules, probes (with their quantities) and reports."""
+    from . import catalog
 
-
-def _print_entry(name, description, options):
-    click.echo(f"  {name}: {description}")
-    for key, opt in options.items():
-        click.echo(f"      {key:<20} {opt.describe()}")
+    data = catalog.catalog()
+    click.echo(json.dumps(data, indent=1) if as_json else catalog.text(data))
 
 
 # ----- shared options -----------------------------------------------------------------------------
@@ -118,6 +111,20 @@ def _print_summary(out, configs):
     click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     where = out / configs[0].hash() if len(configs) == 1 else f"{out}/<config hash>/ ({len(configs)} runs)"
     click.echo(f"run folder: {where}")
+
+
+def _print_aggregate(out, configs):
+    """The sweep's settings aggregated over seeds, then where its runs are and how to plot them."""
+    if not configs:
+        click.echo("no configs in this shard")
+        return
+    from . import store, summarize
+
+    folders = sorted({store.run_dir(out, c) for c in configs})
+    table = summarize.aggregate(summarize.load(folders))
+    click.echo(summarize.format_table(table))
+    click.echo(f"{len(folders)} run folders in {out}/; figures: toylab plot {out} --save plot.png; "
+               f"this table as CSV: toylab summary {out} --format csv")
 
 
 # ----- run ----------------------------------------------------------------------------------------
@@ -192,7 +199,51 @@ def sweep(problem, optimizer, lrs, seeds, shard, launcher, shards, problem_opts,
         if shard is not None:
             configs = shards_lib.select([c.resolve() for c in configs], *shard)
         configs = run_configs(configs, out, device=device, force=force, progress=sys.stderr.isatty())
-    _print_summary(out, configs)
+    _print_aggregate(out, configs)
+
+
+# ----- plot and summary ----------------------------------------------------------------------------
+RUNS = click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+
+
+@main.command()
+@RUNS
+@click.option("--kind", default=None, metavar="KINDS",
+              help="Comma-separated rows of panels: lr (final metric vs lr, best starred), curves (metric vs "
+                   "step at each best lr), probe (a --probe quantity vs step). Default: lr,curves, or probe "
+                   "with --probe.")
+@click.option("--metric", default="loss", show_default=True, help="Metric to plot (loss, excess_loss, ...).")
+@click.option("--best", is_flag=True, help="Use the best value over training instead of the final one.")
+@click.option("--probe", default=None, metavar="TABLE:QUANTITY",
+              help="A probe quantity, e.g. norms:grad_to_weights, spectra:orthogonality_error (toylab list).")
+@click.option("--hue", default="optimizer", show_default=True, help="Config field that colours the lines.")
+@click.option("--col", default=None, help="Config field with one column of panels per value.")
+@click.option("--row", default=None, help="Config field with one row of panels per value.")
+@click.option("--where", multiple=True, metavar="KEY=VALUE",
+              help="Keep only runs (and probe rows, e.g. param=W) with this value; repeat for several.")
+@click.option("--save", type=click.Path(dir_okay=False, path_type=Path), default=Path("plot.png"),
+              show_default=True, help="Figure file: .png, .svg or .pdf.")
+def plot(runs, kind, metric, best, probe, hue, col, row, where, save):
+    """Figures of RUNS (a sweep's --out, or run folders) with seeds as bands; no spec needed."""
+    from . import figures
+
+    kinds = tuple(k.strip() for k in (kind or ("probe" if probe else "lr,curves")).split(",") if k.strip())
+    path = figures.plot(list(runs), save, kinds=kinds, metric=metric, best=best, hue=hue, col=col, row=row,
+                        probe=probe, where=split_pairs(where, "--where"))
+    click.echo(f"wrote {path}")
+
+
+@main.command("summary")
+@RUNS
+@click.option("--metric", default="loss", show_default=True, help="Metric that picks the best lr.")
+@click.option("--best", is_flag=True, help="Use the best value over training instead of the final one.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+def summary_cmd(runs, metric, best, fmt):
+    """Per setting of RUNS, over seeds: mean and ±2 s.e. interval of the final metrics, seeds
+    diverged, the best lr per optimizer (flagged at a grid edge) and the run folders."""
+    from . import summarize
+
+    click.echo(summarize.format_table(summarize.aggregate(summarize.load(list(runs)), metric, best), metric, fmt))
 
 
 # ----- report -------------------------------------------------------------------------------------
@@ -224,9 +275,17 @@ def report(specs, quick, force, out, device):
 @click.option("--save", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to write the figure (PNG, PDF, SVG); needed with --plot.")
 def show(folder, what, save):
-    """Summarise a run folder: config, status, final metrics and probe tables; --plot draws one."""
+    """Summarise a run folder (config, status, final metrics, probe tables; --plot draws one),
+    or a folder of runs (aggregated over seeds, as `toylab summary`)."""
     from .probes import plots
 
+    if not (folder / "config.json").exists() and any(folder.glob("*/config.json")):
+        from . import summarize
+
+        click.echo(summarize.format_table(summarize.aggregate(summarize.load([folder]))))
+        click.echo(f"{folder} is a folder of runs: figures with `toylab plot {folder}`, one run with "
+                   f"`toylab show {folder}/<hash>`")
+        return
     click.echo(plots.summary(folder))
     if what is not None:
         if save is None:
