@@ -26,7 +26,7 @@ table{border-collapse:collapse;margin:1em 0;font-size:.9em}th,td{border:1px soli
 th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
 td.verdict{color:#fff;font-weight:bold;text-align:center}
 img{max-width:100%;height:auto}figure{margin:1em 0}figcaption{font-size:.9em;color:#444}
-.figures{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}.figures figure{flex:1 1 30em;margin:0}
+.figures{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}.figures figure{flex:0 1 auto;max-width:100%;margin:0}
 section{border-top:1px solid #ddd;margin:2em 0}nav li{margin:.2em 0}
 """
 
