@@ -128,3 +128,12 @@ def test_list_shows_probes_schedules_timescales_and_reports():
     assert "rms_update" in data["probes"]["norms"]["quantity"]
     assert data["schedules"]["cosine"]["warmup"]["default"] == 0
     assert any(r["name"] == "moment_kl" and r["claim"] == "C12" for r in data["reports"])
+
+
+def test_a_run_that_explodes_without_a_nan_counts_as_diverged():
+    rows = [{"run": f"r{seed}", "seed": seed, "optimizer": "sgd", "lr": 0.1, "problem": "p", "metric": "loss",
+             "step": step, "value": v, "diverged_step": None, "diverged": False}
+            for seed, values in {0: [10.0, 1.0], 1: [10.0, 1e27], 2: [10.0, 2.0]}.items()
+            for step, v in enumerate(values)]
+    table = summarize.aggregate(pd.DataFrame(rows))
+    assert table.loc[0, "n_diverged"] == 1 and table.loc[0, "loss"] == pytest.approx(1.5)

@@ -94,7 +94,7 @@ def draw_lr(ax, metrics, metric: str, best: bool, hue: str) -> None:
 def draw_curves(ax, metrics, metric: str, best: bool, hue: str) -> str:
     rows, note = at_best_lr(metrics[metrics["metric"] == metric], metrics, metric, best, hue)
     _check_one_per_seed(rows, "step", hue, [])
-    plotting.seed_band(ax, rows, "step", "value", hue=hue, log=_log_axis(rows["value"]))
+    plotting.seed_band(ax, rows, "step", "value", hue=hue, log=_log_axis(rows["value"]), explode=summarize.EXPLODE)
     ax.set(xlabel="step", ylabel=metric)
     return note
 

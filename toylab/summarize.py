@@ -5,7 +5,8 @@ setting, over its n seeds that did not diverge, each metric's final value v_s gi
 
     mean m = (1/n) Σ_s v_s,   interval m ± 2·std(v)/√n   (std with ddof = 1; none when n = 1)
 
-and `n_diverged` counts the seeds recorded as diverged (or with a non-finite final value). The
+and `n_diverged` counts the seeds recorded as diverged, with a non-finite final value, or that
+exploded: a final value above `EXPLODE` (10³) times the run's first recorded value. The
 best lr of each group of settings that differ only in lr minimises the mean of the chosen metric
 (a setting with a diverged seed counts as +∞), and is flagged when it is the smallest or
 largest lr of the grid: the optimum may lie outside it.
@@ -21,7 +22,8 @@ import pandas as pd
 from . import store
 from .options import UserError
 
-NOT_SETTING = {"step", "metric", "value", "run", "seed", "label", "folder", "diverged_step", "diverged"}
+EXPLODE = 1e3  # a final metric above EXPLODE × its first value: the run blew up without a NaN
+NOT_SETTING = {"step", "metric", "value", "run", "seed", "label", "folder", "diverged_step", "diverged", "exploded"}
 FORMATS = ("table", "csv", "json")
 
 
@@ -75,13 +77,16 @@ def varying(frame: pd.DataFrame, columns: list[str]) -> list[str]:
 # ----- aggregating ---------------------------------------------------------------------------------
 def final_values(metrics: pd.DataFrame, best: bool = False) -> pd.DataFrame:
     """One row per run and metric: the value at the run's last recorded step (or, with `best`,
-    the smallest value over training); NaN for a diverged run."""
+    the smallest value over training); NaN for a run that diverged or exploded (module)."""
     rows = metrics.sort_values(["run", "metric", "step"])
     grouped = rows.groupby(["run", "metric"], sort=True)
     value = grouped["value"].min() if best else grouped["value"].last()
+    first, last = grouped["value"].first(), grouped["value"].last()
+    exploded = (last.abs() > EXPLODE * first.abs()) & (first != 0)
     info = rows.drop_duplicates("run").set_index("run").drop(columns=["metric", "step", "value"])
     out = value.rename("value").reset_index().join(info, on="run")
-    out.loc[out["diverged"] | ~np.isfinite(out["value"]), "value"] = np.nan
+    out["exploded"] = exploded.to_numpy()
+    out.loc[out["diverged"] | out["exploded"] | ~np.isfinite(out["value"]), "value"] = np.nan
     return out
 
 
@@ -152,8 +157,9 @@ def format_table(table: pd.DataFrame, metric: str = "loss", fmt: str = "table") 
     keys = [c for c in table.columns if c not in {"n_seeds", "n_diverged", "runs", "best"}
             and not c.endswith(("_low", "_high")) and f"{c}_low" not in table.columns]
     shown = pd.DataFrame({c: table[c] for c in dict.fromkeys(["optimizer", *varying(table, keys)]) if c in table})
-    shown[f"{metric} (mean [±2 s.e.])"] = [f"{_num(m)} [{_num(lo)}, {_num(hi)}]" for m, lo, hi in
-                                          zip(table[metric], table[f"{metric}_low"], table[f"{metric}_high"])]
+    shown[f"{metric} (mean [±2 s.e.])"] = [f"{_num(m)} [{_num(lo)}, {_num(hi)}]" if m == m else "diverged"
+                                          for m, lo, hi in zip(table[metric], table[f"{metric}_low"],
+                                                               table[f"{metric}_high"])]
     for other in sorted(c for c in table.columns if f"{c}_low" in table.columns and c != metric):
         shown[other] = table[other].map(_num)
     shown["seeds"] = table["n_seeds"]
