@@ -18,7 +18,7 @@ import markdown
 import pandas as pd
 
 VERDICT_COLORS = {"holds": "#2ca02c", "fails": "#d62728", "inconclusive": "#e6a000"}
-LEDGER = ["claim", "check", "report", "quantity", "predicted", "measured", "interval", "rel_error", "tolerance",
+LEDGER = ["claim", "check", "report", "quantity", "estimator", "predicted", "measured", "interval", "rel_error", "tolerance",
           "verdict", "reason", "n_seeds"]
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:80em;margin:auto;padding:0 1em;line-height:1.45}
