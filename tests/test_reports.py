@@ -81,9 +81,8 @@ def test_spec_lists_expand_to_a_product_and_pairs_stay_whole(tmp_path):
 
 
 def test_unknown_spec_option_is_a_user_error(tmp_path):
-    spec = load_spec(write_spec(tmp_path, DEMO.replace("momentum = 0.9", "momentun = 0.9")))
     with pytest.raises(UserError, match="momentun"):
-        spec.configs()
+        load_spec(write_spec(tmp_path, DEMO.replace("momentum = 0.9", "momentun = 0.9")))
 
 
 def test_cached_runs_are_reused_edits_rerun_only_what_changed_and_force_reruns_all(tmp_path):

@@ -17,6 +17,8 @@ from pathlib import Path
 import markdown
 import pandas as pd
 
+from .store import write_text_atomic
+
 VERDICT_COLORS = {"holds": "#2ca02c", "fails": "#d62728", "inconclusive": "#e6a000"}
 LEDGER = ["claim", "check", "report", "quantity", "estimator", "predicted", "measured", "interval", "rel_error", "tolerance",
           "verdict", "reason", "n_seeds"]
@@ -50,7 +52,7 @@ def report_page(md_path: Path) -> Path:
     body = _clickable_images(markdown.markdown(text, extensions=["tables"], output_format="html"))
     nav = '<p><a href="../index.html">← all reports</a> · <a href="report.md">report.md</a></p>'
     out = md_path.with_name("report.html")
-    out.write_text(_page(title, nav + "\n" + body))
+    write_text_atomic(out, _page(title, nav + "\n" + body))
     return out
 
 
@@ -123,5 +125,5 @@ def write_index(out: Path) -> Path:
                   f"</li>" for r in reports)
     parts.append(f"<nav><h2>Reports</h2><ul>{toc}</ul></nav>")
     parts += [_report_section(r) for r in reports]
-    (out / "index.html").write_text(_page("toylab reports", "\n".join(parts)))
+    write_text_atomic(out / "index.html", _page("toylab reports", "\n".join(parts)))
     return out / "index.html"

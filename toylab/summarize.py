@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from . import store
-from .options import UserError
+from .options import UserError, warn
 
 EXPLODE = 1e3  # a final metric above EXPLODE × its first value: the run blew up without a NaN
 NOT_SETTING = {"step", "metric", "value", "run", "seed", "label", "folder", "diverged_step", "diverged", "exploded"}
@@ -44,10 +44,14 @@ def run_folders(paths) -> list[Path]:
 
 def load(paths, table: str = "metrics") -> pd.DataFrame:
     """One tidy `table` over the run folders in `paths`, with each run's config as columns,
-    `run` (the folder's name), `folder`, `diverged_step` and `diverged`."""
+    `run` (the folder's name), `folder`, `diverged_step` and `diverged`. A folder that fails
+    `store.verify` is left out with a one-line warning naming it."""
     frames = []
     for folder in run_folders(paths):
-        if (folder / f"{table}.parquet").exists():
+        problem = store.verify(folder)
+        if problem is not None:
+            warn(f"{folder}: {problem}; left out")
+        elif (folder / f"{table}.parquet").exists():
             frame = pd.read_parquet(folder / f"{table}.parquet")
             columns = {**store.config_columns(store.read_config(folder)), "run": folder.name, "folder": str(folder),
                        "diverged_step": store.read_status(folder).get("diverged_step")}
