@@ -72,6 +72,9 @@ def list_cmd(as_json):
 
     data = catalog.catalog()
     click.echo(json.dumps(data, indent=1) if as_json else catalog.text(data))
+    if not as_json:
+        for path, why in problems.BROKEN.items():
+            click.echo(f"  (problem file not loaded: {path}: {why})")
 
 
 # ----- shared options -----------------------------------------------------------------------------
