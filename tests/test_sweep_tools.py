@@ -137,3 +137,11 @@ def test_a_run_that_explodes_without_a_nan_counts_as_diverged():
             for step, v in enumerate(values)]
     table = summarize.aggregate(pd.DataFrame(rows))
     assert table.loc[0, "n_diverged"] == 1 and table.loc[0, "loss"] == pytest.approx(1.5)
+
+
+def test_a_problem_without_loss_is_summarised_by_its_first_metric(tmp_path):
+    result = invoke("sweep", "noise", "--optimizer", "adamw", "--lr", "1e-3,1e-2", "--steps", "5", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "batch_loss (mean [±2 s.e.])" in result.output
+    weight = invoke("summary", tmp_path, "--metric", "weight_rms")
+    assert weight.exit_code == 0 and "weight_rms (mean [±2 s.e.])" in weight.output

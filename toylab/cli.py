@@ -260,7 +260,7 @@ RUNS = click.argument("runs", nargs=-1, required=True, type=click.Path(exists=Tr
               help="Comma-separated rows of panels: lr (final metric vs lr, best starred), curves (metric vs "
                    "step at each best lr), probe (a --probe quantity vs step). Default: lr,curves, or probe "
                    "with --probe.")
-@click.option("--metric", default="loss", show_default=True, help="Metric to plot (loss, excess_loss, ...).")
+@click.option("--metric", default=None, help="Metric to plot: loss (default, when recorded), excess_loss, ...")
 @click.option("--best", is_flag=True, help="Use the best value over training instead of the final one.")
 @click.option("--probe", default=None, metavar="TABLE:QUANTITY",
               help="A probe quantity, e.g. norms:grad_to_weights, spectra:orthogonality_error (toylab list).")
@@ -283,7 +283,7 @@ def plot(runs, kind, metric, best, probe, hue, col, row, where, save):
 
 @main.command("summary")
 @RUNS
-@click.option("--metric", default="loss", show_default=True, help="Metric that picks the best lr.")
+@click.option("--metric", default=None, help="Metric that picks the best lr (default: loss, when recorded).")
 @click.option("--best", is_flag=True, help="Use the best value over training instead of the final one.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 def summary_cmd(runs, metric, best, fmt):
@@ -291,7 +291,7 @@ def summary_cmd(runs, metric, best, fmt):
     diverged, the best lr per optimizer (flagged at a grid edge) and the run folders."""
     from . import summarize
 
-    click.echo(summarize.format_table(summarize.aggregate(summarize.load(list(runs)), metric, best), metric, fmt))
+    click.echo(summarize.format_table(summarize.aggregate(summarize.load(list(runs)), metric, best), fmt))
 
 
 # ----- report -------------------------------------------------------------------------------------

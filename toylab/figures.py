@@ -124,7 +124,7 @@ def probe_table(paths, probe: str, where: dict) -> tuple[pd.DataFrame, str]:
     return table, quantity or name
 
 
-def plot(paths, save: Path, kinds=("lr", "curves"), metric: str = "loss", best: bool = False,
+def plot(paths, save: Path, kinds=("lr", "curves"), metric: str | None = None, best: bool = False,
          hue: str = "optimizer", col: str | None = None, row: str | None = None, probe: str | None = None,
          where: dict | None = None) -> Path:
     """Draw `kinds` (module docstring) from the runs in `paths` into `save` (.png, .svg, .pdf)."""
@@ -139,6 +139,7 @@ def plot(paths, save: Path, kinds=("lr", "curves"), metric: str = "loss", best: 
     where = where or {}
     metrics = summarize.load(paths)
     metrics = select(metrics, {k: v for k, v in where.items() if k in metrics or "probe" not in kinds})
+    metric = metric or summarize.default_metric(metrics)
     if metric not in set(metrics["metric"]):
         raise UserError(f"--metric {metric!r}: these runs recorded {', '.join(sorted(set(metrics['metric'])))}")
     tables = {k: metrics for k in kinds if k != "probe"}

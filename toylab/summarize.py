@@ -78,6 +78,12 @@ def varying(frame: pd.DataFrame, columns: list[str]) -> list[str]:
     return [c for c in columns if (c == "optimizer" and text[c].nunique() > 1) or (c != "optimizer" and counts[c] > 1)]
 
 
+def default_metric(metrics: pd.DataFrame) -> str:
+    """`loss` when the runs record it (then `batch_loss`), else their first metric by name."""
+    names = sorted(set(metrics["metric"]))
+    return next((m for m in ("loss", "batch_loss") if m in names), names[0])
+
+
 # ----- aggregating ---------------------------------------------------------------------------------
 def final_values(metrics: pd.DataFrame, best: bool = False) -> pd.DataFrame:
     """One row per run and metric: the value at the run's last recorded step (or, with `best`,
@@ -102,9 +108,10 @@ def _interval(values: pd.Series) -> tuple[float, float, float]:
     return v.mean(), v.mean() - half, v.mean() + half
 
 
-def aggregate(metrics: pd.DataFrame, metric: str = "loss", best: bool = False) -> pd.DataFrame:
+def aggregate(metrics: pd.DataFrame, metric: str | None = None, best: bool = False) -> pd.DataFrame:
     """Per setting: n_seeds, n_diverged, `<m>`, `<m>_low`, `<m>_high` for every metric m, `best`
     ('best lr', 'best lr, grid edge' or '') by `metric`, and `runs` (its folder names)."""
+    metric = metric or default_metric(metrics)
     if metric not in set(metrics["metric"]):
         raise UserError(f"no metric {metric!r} in these runs; metrics: {', '.join(sorted(set(metrics['metric'])))}")
     final = final_values(metrics, best)
@@ -121,6 +128,7 @@ def aggregate(metrics: pd.DataFrame, metric: str = "loss", best: bool = False) -
     table = pd.DataFrame(rows)
     table = table.sort_values(keys, kind="mergesort", na_position="last", key=_sort_key).reset_index(drop=True)
     table["best"] = _best_flags(table, keys, metric)
+    table.attrs["metric"] = metric
     return table
 
 
@@ -149,9 +157,10 @@ def _num(v) -> str:
     return "-" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.4g}"
 
 
-def format_table(table: pd.DataFrame, metric: str = "loss", fmt: str = "table") -> str:
-    """`table` as an aligned text table (the settings' varying columns, the chosen metric as
-    mean [low, high], the other metrics' means, short run names), CSV or JSON (everything)."""
+def format_table(table: pd.DataFrame, fmt: str = "table") -> str:
+    """`table` (of `aggregate`) as an aligned text table (the settings' varying columns, its
+    metric as mean [low, high], the other metrics' means, short run names), CSV or JSON (everything)."""
+    metric = table.attrs["metric"]
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt!r} is not allowed; choose one of {', '.join(FORMATS)}")
     if fmt == "csv":
