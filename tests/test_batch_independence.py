@@ -31,3 +31,17 @@ def test_config_alone_equals_config_in_a_sweep(optimizer, hparams, dtype):
         torch.testing.assert_close(torch.tensor(m[m.config == 0].value.to_numpy()),
                                    torch.tensor(alone.metrics.value.to_numpy()), rtol=0, atol=0, equal_nan=True)
         assert torch.equal(results[K].params["W"][0], alone.params["W"][0]), K
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_generic_autograd_route_is_batch_independent(dtype):
+    """scale_invariant has no fast path: vmap(grad(loss)) over K."""
+    base = RunConfig("scale_invariant", "adamw", {"d_in": 8, "d_out": 4, "batch_size": 8, "eval_size": 64},
+                     {"lr": 1e-2}, steps=40, metric_every=20, dtype=dtype)
+    final = {}
+    for K in (1, 16, 64):
+        seeds = [0, 1, 2, 3][:K]
+        lrs = [1e-2] + np.geomspace(1e-4, 1e-1, max(K // len(seeds) - 1, 0)).tolist()
+        final[K] = engine.run_batch([c.resolve() for c in grid(base, {"hparams.lr": lrs, "seed": seeds})][:K])
+    for K in (16, 64):
+        assert torch.equal(final[K].params["W"][0], final[1].params["W"][0]), K

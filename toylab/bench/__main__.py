@@ -1,10 +1,9 @@
 """Run every benchmark; print the tables and write them as CSV and Markdown to --out.
 
-Each thread count in --threads repeats the sweep table (the engine's default thread count,
-TOYLAB_THREADS, is chosen from it), the counts after the first without the largest K (two
-threads stall on a shared 2-core machine and would double the run); the floors and kernel
-tables run at the first thread count.
-`--quick` is a sub-minute smoke run of every table (small sizes, one repeat).
+`floor` (the headline: K AdamW configs vs the torch.optim loop and the measured floor, eager
+and compiled) runs at each thread count in --threads; `cli` times the whole `toylab sweep`
+command at 10,000 steps; the other tables run at the first thread count.
+`--quick` is a sub-minute smoke run of every table (small sizes, one repeat, eager only).
 """
 from __future__ import annotations
 
@@ -15,17 +14,23 @@ import pandas as pd
 import torch
 
 from ..engine import resolve_device
-from . import newton_schulz, probes, step, sweep
+from . import floor, newton_schulz, probes, step, sweep
 from .timing import bandwidth, device_name
 
 NOTES = {
+    "floor": "K AdamW configs on linear regression d=64, D=16, batch 32 (toylab/bench/floor.py). Throughput in "
+             "configs·steps per CPU second of this process (two threads: CPU time counts both; wall time beside "
+             "it). Floor = the two per-seed GEMMs timed alone + one fused AdamW pass (torch.optim.AdamW "
+             "fused=True) + sampling, per step. × floor time = engine time per step / floor time per step.",
+    "cli": "The whole `toylab sweep` command as a subprocess (startup, run folders included), CPU time; "
+           "the torch.optim loop from the floor table (one thread).",
     "sweep": "Speedup = engine / baseline throughput (configs·steps/s), same problem and data streams. "
              "SignSGD's baseline is a hand-written Signum loop (torch.optim has no SignSGD). "
              "torch.optim.Muon runs Newton–Schulz in bfloat16, which is slow on CPU; the engine's Muon "
              "uses float32 on CPU (ns_dtype=auto), so the Muon speedup on CPU largely reflects that.",
     "step": "Floor = bytes that must move / in-place bandwidth measured in this run. torch.optim rows "
-            "step in place with scalar hyperparameters; toylab's step is pure (keeps its inputs) with "
-            "[K] hyperparameters.",
+            "step in place with scalar hyperparameters; toylab's in-place step (the engine's) writes into "
+            "a second buffer with [K] coefficients.",
     "newton_schulz": "Floor = NS flops / float32 rate of the same three matmuls timed alone. "
                      "torch.optim.Muon's NS is bfloat16 and per matrix; timed on small sizes only.",
     "probes": "probed sweep time / plain sweep time (toylab.bench_probes.probe_overhead).",
@@ -35,12 +40,12 @@ NOTES = {
 def settings(quick: bool) -> dict:
     if quick:
         return dict(Ks=[1, 16], steps=20, repeats=1, threads=[1], step_shapes=[(64, 64, 64)],
-                    ns_shapes=[(1, 256, 256), (16, 64, 128)], torch_ns_max=256, probe_K=16, probe_steps=20)
-    return dict(Ks=[1, 16, 256, 1024], steps=100, repeats=3, threads=[1, 2],
-                step_shapes=[(1024, 64, 64), (1, 2048, 2048)],
-                ns_shapes=[(1, 256, 256), (1, 512, 512), (1, 1024, 1024), (1, 2048, 2048),
-                           (256, 64, 64), (64, 128, 256), (16, 256, 512)],
-                torch_ns_max=512, probe_K=256, probe_steps=200)
+                    ns_shapes=[(1, 256, 256), (16, 64, 128)], torch_ns_max=256, probe_K=16, probe_steps=20,
+                    floor_Ks=[16], floor_steps=20, compile=False, cli_steps=20, cli_K=16)
+    return dict(Ks=[1, 16, 256], steps=100, repeats=3, threads=[1, 2], step_shapes=[(1024, 64, 64)],
+                ns_shapes=[(1, 256, 256), (1, 1024, 1024), (256, 64, 64), (64, 128, 256), (16, 256, 512)],
+                torch_ns_max=256, probe_K=256, probe_steps=200, floor_Ks=[1, 16, 256], floor_steps=200,
+                compile=True, cli_steps=10_000, cli_K=256)
 
 
 def write(name: str, rows: list[dict], out: Path, device: str) -> pd.DataFrame:
@@ -70,14 +75,14 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
 
     tables = {}
-    sweeps = []
-    for n in threads:
-        torch.set_num_threads(n)
-        Ks = s["Ks"] if n == threads[0] or len(s["Ks"]) < 3 else s["Ks"][:-1]
-        sweeps += [{"threads": n, **row} for row in sweep.table(Ks, s["steps"], s["repeats"], device)]
-    torch.set_num_threads(threads[0])
     name = device_name(device)
-    tables["sweep"] = write("sweep", sweeps, args.out, name)
+    rows = floor.table(s["floor_Ks"], threads, s["floor_steps"], s["repeats"], s["steps"], s["compile"])
+    tables["floor"] = write("floor", rows, args.out, name)
+    torch.set_num_threads(threads[0])
+    loop = next(r["torch.optim loop cfg·steps/s"] for r in rows if r["threads"] == threads[0])
+    tables["cli"] = write("cli", [floor.cli_sweep(s["cli_steps"], s["cli_K"], loop)], args.out, name)
+    tables["sweep"] = write("sweep", sweep.table(s["Ks"], s["steps"], s["repeats"], device,
+                                                 optimizers=("sgd", "signsgd", "muon")), args.out, name)
     bw = bandwidth(device)
     print(f"\nin-place bandwidth: {bw / 1e9:.1f} GB/s")
     tables["step"] = write("step", [{**r, "bandwidth GB/s": bw / 1e9} for r in

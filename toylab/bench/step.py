@@ -1,16 +1,16 @@
 """One optimizer step on large tensors against the memory floor and torch's own kernels.
 
-Each row times one `update(grads, state, params, hp, step)` of a toylab optimizer on a
-parameter of 4M float32 elements, shaped `[K, *shape]` (K configs of a 64×64 matrix, or one
-2048×2048 matrix), with every hyperparameter a `[K]` tensor, step 10 (past the first-step
+Each row times one in-place step (`optim.InPlace.step`, as the engine runs it) of a toylab
+optimizer on a parameter of 4M float32 elements, shaped `[K, *shape]` (K configs of a 64×64
+matrix, or one 2048×2048 matrix), with every coefficient a `[K]` tensor, step 10 (past the first-step
 branches). The memory floor is the bytes that must move — each tensor the step must read and
 each it must write, once — divided by the in-place bandwidth measured in the same run
 (`timing.bandwidth`):
 
     AdamW: read θ, g, m, v; write θ, m, v → 7 passes.    SGD (momentum), Signum: 5 passes.
 
-The toylab step also writes `aux["direction"]` (one more pass) and keeps its inputs (the
-engine needs the old θ to freeze diverged configs), so it cannot be in-place. For reference
+The toylab step writes θ_t into the other buffer (the engine keeps θ_{t−1} readable) and
+keeps a scratch tensor or two (AdamW: (1 − β2)·g and the denominator). For reference
 the same tensor is stepped by `torch.optim.AdamW` (fused=True, and foreach=True) and
 `torch.optim.SGD` (foreach=True), in place, with scalar hyperparameters.
 """
@@ -34,11 +34,15 @@ def toylab_step(name: str, shape: tuple[int, ...], device: torch.device, repeats
     opt = optim.get(name)
     K = shape[0]
     resolved = {k: o.default for k, o in opt.hparams.items()} | HPARAMS[name]
-    hp = optim.hp_tensors(opt, [resolved] * K, torch.float32, device)
+    hp = optim.hp_tensors(opt, [resolved] * K, torch.float64, device)
+    hp.update(lr_max=hp["lr"], normalized=set())
     params = {"W": torch.randn(shape, device=device)}
+    other = {"W": torch.empty_like(params["W"])}
     grads = {"W": torch.randn(shape, device=device)}
-    state = opt.init(params, hp)
-    return median_seconds(lambda: opt.update(grads, state, params, hp, 10), device, repeats)
+    stepper = optim.InPlace(opt, params, hp)
+    stepper.prepare(1, 10)
+    stepper.step(params, other, grads, 1)  # the first step's branches and scratch
+    return median_seconds(lambda: stepper.step(params, other, grads, 10), device, repeats)
 
 
 def torch_step(make, shape, device, repeats) -> float:

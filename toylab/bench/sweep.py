@@ -66,8 +66,8 @@ def engine_throughput(optimizer: str, K: int, steps: int, repeats: int, device: 
     return K * steps / median_seconds(lambda: engine.run_batch(configs, device=str(device)), device, repeats)
 
 
-def loop_throughput(optimizer: str, steps: int, repeats: int, device: torch.device, n_configs: int = 4) -> float:
-    """Each config alone: sample, autograd backward, optimizer step."""
+def torch_loop(optimizer: str, steps: int, device: torch.device, n_configs: int = 4):
+    """Each config alone: sample, autograd backward, optimizer step (a function to time)."""
     problem = problems.build("linear_regression", PROBLEM, device=device)
     make_optimizer = BASELINES[optimizer][1]
 
@@ -83,7 +83,12 @@ def loop_throughput(optimizer: str, steps: int, repeats: int, device: torch.devi
                 problem.loss({"W": w}, batch).backward()
                 opt.step()
 
-    return n_configs * steps / median_seconds(loop, device, repeats)
+    return loop
+
+
+def loop_throughput(optimizer: str, steps: int, repeats: int, device: torch.device, n_configs: int = 4) -> float:
+    """configs·steps per second of `torch_loop`."""
+    return n_configs * steps / median_seconds(torch_loop(optimizer, steps, device, n_configs), device, repeats)
 
 
 def table(Ks, steps: int, repeats: int, device: torch.device, optimizers=OPTIMIZERS) -> list[dict]:

@@ -1,0 +1,111 @@
+"""The headline workload against torch.optim and against its measured floor, eager and compiled.
+
+Workload: K AdamW configs (lrs × 4 seeds) on linear regression d = 64, D = 16, batch 32, mean
+reduction. Rows, each in configs·steps per second of this process's CPU time (one thread; with
+two threads wall time is reported too, CPU time counting both threads):
+
+* `engine eager` / `engine compiled`: `engine.run_batch`, metrics only at the end;
+* `torch.optim loop`: each config alone, autograd and `torch.optim.AdamW` (`sweep.torch_loop`), CPU time;
+* `floor`: what one step cannot go below, measured in the same run: the two per-seed gradient
+  products timed alone (`[S, n·D, d+1] @ [S, d+1, B]` and `[S, n·D, B] @ [S, B, d+1]`), one
+  bandwidth-bound AdamW pass (`torch.optim.AdamW(fused=True)`, scalar hyperparameters, in
+  place on a `[K, d+1, D]` tensor: 7 passes and a square root) and the sampling of one step.
+
+`cli_sweep` runs the whole `toylab sweep` command (startup, caching and writing included) as a
+subprocess and reports its CPU time.
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+from .. import engine, problems
+from ..config import RunConfig
+from ..experiments import grid
+from .sweep import torch_loop
+
+PROBLEM = {"d": 64, "D": 16, "batch_size": 32, "reduction": "mean"}
+SEEDS = 4
+
+
+def cpu_seconds(fn, repeats: int) -> tuple[float, float]:
+    """Median CPU and wall seconds of `fn` after one warm-up call."""
+    fn()
+    cpu, wall = [], []
+    for _ in range(repeats):
+        c, w = time.process_time(), time.perf_counter()
+        fn()
+        cpu.append(time.process_time() - c)
+        wall.append(time.perf_counter() - w)
+    return statistics.median(cpu), statistics.median(wall)
+
+
+def configs(K: int, steps: int, compile_: bool = False) -> list[RunConfig]:
+    seeds = list(range(min(K, SEEDS)))
+    base = RunConfig("linear_regression", "adamw", dict(PROBLEM), steps=steps, metric_every=steps, compile=compile_)
+    return [c.resolve() for c in grid(base, {"hparams.lr": np.geomspace(1e-4, 1e-2, K // len(seeds)).tolist(),
+                                             "seed": seeds})]
+
+
+def floor_seconds(K: int, repeats: int) -> dict[str, float]:
+    """CPU seconds per step of the floor's three parts."""
+    S = min(K, SEEDS)
+    n, d1, D, B = K // S, PROBLEM["d"] + 1, PROBLEM["D"], PROBLEM["batch_size"]
+    w, x, r = torch.randn(S, n * D, d1), torch.randn(S, B, d1), torch.randn(S, n * D, B)
+    gemm = cpu_seconds(lambda: (w @ x.mT, r @ x), 20 * repeats)[0]
+    p = torch.nn.Parameter(torch.randn(K, d1, D))
+    p.grad = torch.randn_like(p)
+    adamw = torch.optim.AdamW([p], lr=1e-3, fused=True)
+    adamw_pass = cpu_seconds(adamw.step, 20 * repeats)[0]
+    problem = problems.build("linear_regression", PROBLEM)
+    data = problem.make_data(engine.seed_generator(0, "data", torch.device("cpu")))
+    gen = engine.seed_generator(0, "stream", torch.device("cpu"))
+    sampling = S * cpu_seconds(lambda: problem.sample_many(data, gen, range(1, 65)), repeats)[0] / 64
+    return {"GEMMs": gemm, "fused AdamW pass": adamw_pass, "sampling": sampling}
+
+
+def table(Ks, threads, steps: int, repeats: int, loop_steps: int, compiled: bool = True) -> list[dict]:
+    rows = []
+    for n_threads in threads:
+        torch.set_num_threads(n_threads)
+        loop = 4 * loop_steps / cpu_seconds(torch_loop("adamw", loop_steps, torch.device("cpu")), repeats)[0]
+        for K in Ks:
+            floor = sum(floor_seconds(K, repeats).values())
+            base = {"threads": n_threads, "K": K, "torch.optim loop cfg·steps/s": loop,
+                    "floor cfg·steps/CPU-s": K / floor}
+            for label, compile_ in [("eager", False), ("compiled", True)][:2 if compiled else 1]:
+                batch = configs(K, steps, compile_)
+                start = time.perf_counter()
+                compile_s = engine.run_batch(batch).compile_seconds if compile_ else 0.0
+                first = time.perf_counter() - start
+                cpu, wall = cpu_seconds(lambda: engine.run_batch(batch), repeats)
+                rows.append({**base, "engine": label, "cfg·steps/CPU-s": K * steps / cpu,
+                             "cfg·steps/wall-s": K * steps / wall, "× torch loop": K * steps / cpu / loop,
+                             "× floor time": (cpu / steps) / floor, "compile s": compile_s if compile_ else 0.0,
+                             "first run s": first})
+    return rows
+
+
+def cli_sweep(steps: int, K: int, loop: float) -> dict:
+    """The `toylab sweep` command end to end, K AdamW configs (K/4 lrs × 4 seeds)."""
+    with tempfile.TemporaryDirectory(prefix="toylab-bench-") as out:
+        args = [sys.executable, "-m", "toylab.cli", "sweep", "linear_regression", "--optimizer", "adamw",
+                "--lr", f"1e-4:1e-2:{K // SEEDS}", "--seeds", f"0-{SEEDS - 1}", "--steps", str(steps),
+                "--metric-every", str(steps), "--out", out, "--device", "cpu"]
+        args += [a for k, v in PROBLEM.items() for a in ("-p", f"{k}={v}")]
+        env = {**os.environ, "TOYLAB_THREADS": "1", "OMP_NUM_THREADS": "1"}
+        before = os.times()
+        wall = time.perf_counter()
+        subprocess.run(args, check=True, env=env, stdout=subprocess.DEVNULL)
+        wall = time.perf_counter() - wall
+        after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    return {"command": f"toylab sweep, K = {K}, {steps} steps", "CPU s": cpu, "wall s": wall,
+            "cfg·steps/CPU-s": K * steps / cpu, "torch.optim loop cfg·steps/s": loop, "× torch loop": K * steps / cpu / loop}
