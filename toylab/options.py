@@ -30,8 +30,10 @@ class Option:
         return self.validate(name, value)
 
     def validate(self, name: str, value: Any) -> Any:
-        if isinstance(self.default, tuple) and not isinstance(value, tuple):
-            value = tuple(value)
+        if isinstance(self.default, tuple):
+            value = tuple(value) if isinstance(value, (tuple, list)) else value
+            if not isinstance(value, tuple) or len(value) != len(self.default):
+                raise UserError(f"{name}={value!r} is not {len(self.default)} values like {format_value(self.default)}")
         if self.choices and value not in self.choices:
             raise UserError(f"{name}={value!r} is not allowed; choose one of {', '.join(map(str, self.choices))}")
         if self.check is not None and not self.check(value):

@@ -9,6 +9,9 @@ Per parameter, shapes `[K, *shape]`, hyperparameters `[K]`, step t = 1, 2, ...:
     m_t = β1 m_{t−1} + (1 − β1) x_t           m̂_t = m_t / (1 − β1^t)
     u_t = m̂_t/(√v̂_t + ε)  (or m̂_t with nested_ema)          θ ← θ − η u_t
 
+amsgrad=True (AMSGrad, torch's `amsgrad`) divides by √(v̂_max) + ε instead, with
+v_max,t = max(v_max,t−1, v_t), v_max,0 = 0 (state `max_exp_avg_sq`).
+
 bias_correction=False drops both (1 − β^t) divisors; zero_init=False starts each moving average
 at its first input (m₀ = x₁, v₀ = g₁²) instead of 0, so m₁ = x₁ (C11 first-step table). The op
 order is torch.optim.AdamW's (single-tensor path), so the default switches agree with it to
@@ -35,14 +38,17 @@ HPARAMS = {
     "corrected_decay": Option(False, "AdamC: λ_t = λ·η_t/η_max on normalized parameters (C8)"),
     "nested_ema": Option(False, "direction = EMA_β1(g/(√v̂ + ε)) instead of m̂/(√v̂ + ε) (C14)",
                          static=True),  # another algorithm, not a switch: a per-config mask would cost 2 passes
+    "amsgrad": Option(False, "AMSGrad: divide by the running maximum of v instead of v (torch's amsgrad)",
+                      static=True),  # it adds a state tensor
 }
 
 
 def adam_step(p: Tensor, g: Tensor, m: Tensor, v: Tensor, step: int, *, lr: Tensor, beta1: Tensor,
               beta2: Tensor, eps: Tensor, weight_decay: Tensor, bias_correction: Tensor | None = None,
-              zero_init: Tensor | None = None, nested_ema: bool = False):
+              zero_init: Tensor | None = None, nested_ema: bool = False, v_floor: Tensor | None = None):
     """One AdamW step of one parameter `[K, *shape]`; returns (θ, m, v, u). Switches left as
-    None take their torch values (bias correction on, zero init, plain EMA of g)."""
+    None take their torch values (bias correction on, zero init, plain EMA of g). With
+    `v_floor` (AMSGrad's v_max,t−1) the denominator uses max(v_floor, v_t) instead of v_t."""
     def b(h):
         return bcast(h, p)
 
@@ -56,7 +62,7 @@ def adam_step(p: Tensor, g: Tensor, m: Tensor, v: Tensor, step: int, *, lr: Tens
         v = torch.where(b(zero_init) > 0, v, g * g)
     # Out of place first (the step is pure), then in place on the fresh tensor: fewer passes.
     v = torch.mul(v, b(beta2)).addcmul_(b(1 - beta2) * g, g)
-    denom = v.sqrt().div_(b(bc2**0.5)).add_(b(eps))
+    denom = (v if v_floor is None else torch.maximum(v_floor, v)).sqrt().div_(b(bc2**0.5)).add_(b(eps))
     x = g / denom if nested_ema else g
     if fresh:
         m = torch.where(b(zero_init) > 0, m, x)
@@ -69,20 +75,24 @@ def adam_step(p: Tensor, g: Tensor, m: Tensor, v: Tensor, step: int, *, lr: Tens
 
 
 def init(params: dict[str, Tensor], hp: dict) -> dict:
-    return {"exp_avg": {k: torch.zeros_like(p) for k, p in params.items()},
-            "exp_avg_sq": {k: torch.zeros_like(p) for k, p in params.items()}}
+    names = ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if hp.get("amsgrad") else [])
+    return {n: {k: torch.zeros_like(p) for k, p in params.items()} for n in names}
 
 
 def update(grads, state, params, hp, step):
     new_params, m, v, direction = {}, {}, {}, {}
+    v_max = state.get("max_exp_avg_sq")
     for k, p in params.items():
         new_params[k], m[k], v[k], direction[k] = adam_step(
             p, grads[k], state["exp_avg"][k], state["exp_avg_sq"][k], step,
             lr=hp["lr"], beta1=hp["betas"][:, 0], beta2=hp["betas"][:, 1], eps=hp["eps"],
             weight_decay=decay_rate(hp, k, hp["lr"], hp["weight_decay"]),
             bias_correction=hp["bias_correction"], zero_init=hp["zero_init"],
-            nested_ema=hp["nested_ema"])
-    return new_params, {"exp_avg": m, "exp_avg_sq": v}, {"direction": direction}
+            nested_ema=hp["nested_ema"], v_floor=None if v_max is None else v_max[k])
+    new_state = {"exp_avg": m, "exp_avg_sq": v}
+    if v_max is not None:  # AMSGrad
+        new_state["max_exp_avg_sq"] = {k: torch.maximum(v_max[k], v[k]) for k in v}
+    return new_params, new_state, {"direction": direction}
 
 
 ADAMW = register(OptimizerDef(
