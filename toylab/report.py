@@ -39,7 +39,7 @@ from pathlib import Path
 import matplotlib
 import pandas as pd
 
-from . import analyses, optim, problems, store
+from . import analyses, checks, optim, problems, store
 from .config import TIMESCALES, RunConfig
 from .experiments import run_configs
 from .options import UserError, format_value
@@ -156,6 +156,7 @@ def render(spec: Spec, out: Path, force: bool = False, device: str = "auto", pro
     for fig in result.figures:
         save_figure(fig.figure, folder / fig.name)
     result.table.to_csv(folder / "summary.csv", index=False)
+    checks.ledger(result.checks, spec.name).to_csv(folder / "checks.csv", index=False)
     (folder / "summary.md").write_text(markdown_table(result.table) + "\n")
     (folder / "report.md").write_text(report_markdown(spec, result, len(configs)))
     return folder
@@ -211,12 +212,24 @@ def report_markdown(spec: Spec, result: analyses.Analysis, n_runs: int) -> str:
         "| quantity | value |", "| --- | --- |",
         *[f"| {k} | {_cell(v)} |" for k, v in result.numbers.items()], "",
         "## Verdict", "", result.verdict, "",
+        *(["## Checks", "", *[f"- {o.sentence()}" for o in result.checks], ""] if result.checks else []),
         *[line for note in result.notes for line in (note, "")],
         "## Figures", "",
         *[line for f in result.figures for line in (f"![{f.caption}]({f.name}.png)", "", f"*{f.caption}*", "")],
         "## Summary table", "", markdown_table(result.table), "",
     ]
     return "\n".join(lines)
+
+
+def write_ledger(out: Path) -> Path:
+    """`<out>/claims.csv`: every report's `checks.csv`, ordered by claim number and check id."""
+    frames = [pd.read_csv(p) for p in sorted(Path(out).glob("*/checks.csv"))]
+    frames = [f for f in frames if not f.empty]
+    ledger = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(checks.LEDGER_COLUMNS))
+    ledger["_claim"] = ledger["claim"].str.removeprefix("C").astype(int)
+    ledger = ledger.sort_values(["_claim", "check", "report"], kind="stable").drop(columns="_claim")
+    ledger.to_csv(Path(out) / "claims.csv", index=False)
+    return Path(out) / "claims.csv"
 
 
 def write_index(out: Path) -> Path:
@@ -253,5 +266,6 @@ def render_all(paths: list[Path], out: Path | None = None, quick: bool = False, 
         timings.append((spec.name, time.perf_counter() - start))
         targets += [target] if target not in targets else []
     for target in targets:
+        write_ledger(target)
         write_index(target)
     return timings

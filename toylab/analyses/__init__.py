@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from ..checks import Outcome  # noqa: E402
 from ..options import UserError  # noqa: E402
 
 SEED_BAND = ("se", 2)  # seaborn errorbar over seeds: mean ± 2 standard errors (≈ 95 % band)
@@ -40,6 +41,7 @@ class Analysis:
     numbers: dict[str, object]  # measured quantities, by name
     verdict: str  # markdown, a few sentences built from `numbers`
     notes: list[str] = field(default_factory=list)  # extra markdown paragraphs (caveats, missing probes)
+    checks: list[Outcome] = field(default_factory=list)  # the claim checks: rows of reports/claims.csv
 
 
 def get(name: str):
