@@ -11,7 +11,7 @@ only), so that is the baseline; `foreach=True` is shown for reference. Muon step
 parameters only (torch.optim.Muon takes nothing else), with Newton–Schulz in bfloat16 as
 torch.optim.Muon does (`ns_dtype=bfloat16`) and in toylab's CPU default, float32.
 
-Each repetition times `steps` calls with `time.thread_time` (CPU time of this thread: the
+Each repetition times `steps` calls (a tenth of them with bfloat16 Newton–Schulz) with `time.thread_time` (CPU time of this thread: the
 machine may be shared), toylab and torch alternating; the table holds medians.
 """
 from __future__ import annotations
@@ -81,8 +81,9 @@ def table(models=("mlp", "transformer"), steps: int = 20, repeats: int = 5, muon
         for label, toylab, baselines, matrices_only in OPTIMIZERS:
             if label.startswith("muon") and not muon:
                 continue
-            runs = {"toylab": step_seconds(toylab, parameters(model, matrices_only), steps)}
-            runs.update({k: step_seconds(make, parameters(model, matrices_only), steps) for k, make in baselines.items()})
+            n = max(1, steps // 10) if "bfloat16" in label else steps  # bfloat16 NS: ~1 s per step on CPU
+            runs = {"toylab": step_seconds(toylab, parameters(model, matrices_only), n)}
+            runs.update({k: step_seconds(make, parameters(model, matrices_only), n) for k, make in baselines.items()})
             times = {k: [] for k in runs}
             for _ in range(repeats):  # alternate, so that a busy moment hits every implementation
                 for k, run in runs.items():
