@@ -6,9 +6,10 @@ the grid with the lowest seed-mean final value (best_by), and compared per seed:
 
     C13-real-adamw   AdamW < Muon at their best lrs (synthetic: AdamW ahead in every setting)
     C13-real-flat    σ_max/σ_min of Muon's direction O_t = NS(M_t) < that of G_t, per matrix
-                     (median over the probed steps, per seed; margin: a factor 2); σ_min is the
-                     smallest singular value above 10⁻⁶·σ_max (the numerical rank: softmax
-                     regression's gradient has a structural null direction, Σ_classes = 0)
+                     (median over the probed steps, per seed; margin: a factor 2). Both use the
+                     top r singular values, r = the numerical rank of G_t (σ > 10⁻⁶·σ_max): a
+                     softmax layer's gradient has a structural null direction (its class rows sum
+                     to 0), which NS maps to amplified rounding, not to a direction of the data
     C13-real-unit    σ_max(O_t) at the last probed step / at the first ≈ 1 (± 50 %), while σ_max(G_t)
                      is free to shrink (its ratio is in the table)
     C11-real-init    "initialisation matters more than bias correction": the worse zero-init
@@ -36,7 +37,7 @@ ADAMW_VS_MUON = checks.Check("C13", "C13-real-adamw", "final training loss, Adam
                              "last step's full-training-set objective per seed, paired", "AdamW < Muon", 0.0)
 RANK = 1e-6  # singular values below RANK·σ_max count as zero (float32 runs)
 FLAT = checks.Check("C13", "C13-real-flat", "σ_max/σ_min of O_t over that of G_t (Muon, best lr)",
-                    "median over the probed steps of each seed's σ_max/σ_min (σ > 1e-6·σ_max), paired",
+                    "median over the probed steps of each seed's σ_1/σ_r, r = numerical rank of G_t, paired",
                     "NS output flatter than G_t by > 2×", float(np.log(2)))
 UNIT = checks.Check("C13", "C13-real-unit", "σ_max(O_t) last / first probed step (Muon, best lr)",
                     "each seed's ratio", "stays at 1", 0.5)
@@ -110,11 +111,7 @@ def analyze(tables, spec) -> Analysis:
     if spectra is not None and not spectra.empty:
         spectra = spectra[(spectra["optimizer"] == "muon")
                           & (spectra["lr"] == spectra["problem"].map(lambda p: best[p]["muon"]))]
-        spectra = spectra[spectra["quantity"].isin(["grad", "direction"])]
-        count = spectra.groupby(["run", "step", "quantity", "param"])["index"].transform("nunique")
-        spectra = spectra[count > 1]  # a vector (diabetes' 11×1 w) has one singular value
-        top = spectra.groupby(["run", "step", "quantity", "param"])["value"].transform("max")
-        spectra = spectra[spectra["value"] > RANK * top]
+        spectra = numerical_rank(spectra[spectra["quantity"].isin(["grad", "direction"])])
         for (p, param), s in spectra.groupby(["problem", "param"]):
             ext = s.groupby(["seed", "step", "quantity"])["value"].agg(["max", "min"]).reset_index()
             ext["cond"] = ext["max"] / ext["min"]
@@ -125,7 +122,7 @@ def analyze(tables, spec) -> Analysis:
             outcomes["unit"].append(checks.relative(UNIT, shrink["direction"], 1.0, group=f"{p} {param}"))
             numbers[f"σ_max last/first, G_t / O_t, {p} {param}"] = (f"{shrink['grad'].mean():.3g} / "
                                                                     f"{shrink['direction'].mean():.3g}")
-            numbers[f"median σ_max/σ_min, G_t / O_t, {p} {param}"] = (f"{cond['grad'].mean():.3g} / "
+            numbers[f"median σ_1/σ_r, G_t / O_t, {p} {param}"] = (f"{cond['grad'].mean():.3g} / "
                                                                      f"{cond['direction'].mean():.3g}")
         spectra_fig = spectra_figure(spectra)
 
@@ -134,8 +131,14 @@ def analyze(tables, spec) -> Analysis:
     for key, check in headline.items():
         if outcomes[key]:
             outs += [checks.combine(check, outcomes[key])] + outcomes[key]
-    verdict = "\n\n".join(f"**{o.check.id}** ({o.check.prediction}): {o.verdict} — {o.reason}."
-                           for o in outs if not o.group)
+    seeds = max(o.n for o in outs) if outs else 0
+    lead = (f"Each entry: the measured ratio (geometric mean over {seeds} seeds of the paired per-seed ratios, "
+            f"95 % t-interval; C13-real-unit: the mean ratio) per group; a best lr at its grid's edge makes a group "
+            f"inconclusive.")
+    verdict = lead + "\n\n" + "\n\n".join(
+        f"**{check.id}** ({check.prediction}): **{combined.verdict}** — " + "; ".join(
+            f"{o.group}: {o.verdict} ({o.measured:.3g} [{o.ci_low:.3g}, {o.ci_high:.3g}])" for o in outcomes[key]) + "."
+        for key, check in headline.items() for combined in outs if combined.check is check and not combined.group)
     figures = [lr_figure(metrics, finals, problems, c13, best, "lr_grid",
                          "Final training objective against the lr per optimizer (geometric mean over seeds, band "
                          "×/÷ 2 s.e. in log space; star: the best lr; ×: diverged runs)."),
@@ -148,6 +151,19 @@ def analyze(tables, spec) -> Analysis:
     notes = [] if spectra_fig is not None else ["*The spectra probe table is missing: no spectra checks.*"]
     return Analysis(figures=figures, table=pd.DataFrame(table_rows), numbers=numbers, verdict=verdict,
                     notes=notes, checks=outs)
+
+
+def numerical_rank(spectra: pd.DataFrame) -> pd.DataFrame:
+    """Per (run, step, param): the r largest singular values of G_t and of O_t, r = #{σ_i(G_t) >
+    RANK·σ_max(G_t)}; matrices with one singular value (diabetes' 11×1 w) are left out."""
+    keys = ["run", "step", "param"]
+    s = spectra.copy()
+    s["rank"] = s.groupby(keys + ["quantity"])["value"].rank(ascending=False, method="first")
+    g = s[s["quantity"] == "grad"]
+    r = (g["value"] > RANK * g.groupby(keys)["value"].transform("max")).groupby([g[k] for k in keys]).sum()
+    s = s.join(r.rename("r"), on=keys)
+    n = s.groupby(keys)["rank"].transform("max")
+    return s[(s["rank"] <= s["r"]) & (n > 1)].drop(columns=["rank", "r"])
 
 
 def lr_figure(metrics, finals, problems, names, best, stem, caption) -> Figure:
@@ -193,6 +209,6 @@ def spectra_figure(spectra) -> Figure:
         plotting.theory_line(ax, 1.0, "1 (orthogonal)")
         ax.set(xlabel="step", ylabel="singular value", title=f"{p}: {param}")
         plotting.legend(ax, fontsize="x-small")
-    return Figure("spectra", fig, "Muon at its best lr: largest and smallest (above 1e-6·σ_max) singular values of "
-                                  "the gradient G_t and of the Newton–Schulz output O_t per matrix (geometric mean "
+    return Figure("spectra", fig, "Muon at its best lr: largest and r-th singular values (r: the numerical rank of G_t) "
+                                  "of the gradient G_t and of the Newton–Schulz output O_t per matrix (geometric mean "
                                   "over seeds, band ×/÷ 2 s.e.); dashed: 1.")
