@@ -62,7 +62,7 @@ def test_interrupted_run_is_recomputed(cli):
 
 
 @pytest.mark.parametrize("args, words", [
-    (["run", "nope", "--optimizer", "adamw"], "valid problems: linear_regression"),
+    (["run", "nope", "--optimizer", "adamw"], "valid problems: diabetes, digits_mlp, digits_softmax, linear_regression"),
     (["run", "linear_regression", "--optimizer", "adamx"], "valid optimizers: adamw"),
     (["run", "linear_regression", "--optimizer", "adamw", "-o", "betas=0.9,1.5"], "betas"),
     (["run", "linear_regression", "--optimizer", "adamw", "--lr", "-1"], "lr=-1.0"),

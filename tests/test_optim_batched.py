@@ -92,7 +92,7 @@ def test_torch_wrapper_validates_like_the_lab():
     w = torch.zeros(3, requires_grad=True)
     with pytest.raises(UserError, match="lr=-1"):
         torch_api.AdamW([w], lr=-1)
-    with pytest.raises(UserError, match="unknown adamw optimizer option 'amsgrad'"):
-        torch_api.AdamW([w], amsgrad=True)
+    with pytest.raises(UserError, match="unknown adamw optimizer option 'amsgard'"):
+        torch_api.AdamW([w], amsgard=True)
     with pytest.raises(UserError, match="momentum=2"):
         torch_api.SGD([w], lr=0.1).add_param_group({"params": [torch.zeros(2)], "momentum": 2})

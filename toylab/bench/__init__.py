@@ -4,6 +4,7 @@
     step.py           one optimizer step on 4M-element tensors vs the memory floor and fused AdamW
     newton_schulz.py  Newton–Schulz vs the float32 GEMM floor and torch.optim.Muon's bfloat16 NS
     probes.py         the probes' overhead (toylab.bench_probes.probe_overhead)
+    torch_api.py      optimizer.step() of the torch.optim classes vs torch.optim on an MLP and a transformer-like stack
     timing.py         medians, and the bandwidth and matmul rates the floors are made of
 
 `python -m toylab.bench` runs them all and writes CSV and Markdown tables to reports/bench/.

@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 
 from ..engine import resolve_device
-from . import floor, newton_schulz, probes, step, sweep
+from . import floor, newton_schulz, probes, step, sweep, torch_api
 from .timing import bandwidth, device_name
 
 NOTES = {
@@ -34,6 +34,8 @@ NOTES = {
     "newton_schulz": "Floor = NS flops / float32 rate of the same three matmuls timed alone. "
                      "torch.optim.Muon's NS is bfloat16 and per matrix; timed on small sizes only.",
     "probes": "probed sweep time / plain sweep time (toylab.bench_probes.probe_overhead).",
+    "torch_api": "CPU time of one optimizer.step() on an MLP and a transformer-like stack (toylab.bench.torch_api): "
+                 "toylab's torch.optim classes against torch.optim's default (on CPU, its single-tensor loop).",
 }
 
 
@@ -91,6 +93,9 @@ def main(argv=None):
                                                                          s["torch_ns_max"]), args.out, name)
     tables["probes"] = write("probes", probes.table(s["probe_K"], s["probe_steps"], device, s["repeats"]),
                              args.out, name)
+
+    tables["torch_api"] = write("torch_api", torch_api.table(steps=5 if args.quick else 20, repeats=s["repeats"],
+                                                             muon=not args.quick), args.out, name)
 
     lines = [f"# toylab benchmarks\n\nDevice: {name}; torch {torch.__version__}; "
              f"{'quick smoke run' if args.quick else 'full run'}. GPU numbers: "

@@ -9,6 +9,9 @@ Per parameter, shapes `[K, *shape]`, hyperparameters `[K]`, step t = 1, 2, ...:
     m_t = β1 m_{t−1} + (1 − β1) x_t           m̂_t = m_t / (1 − β1^t)
     u_t = m̂_t/(√v̂_t + ε)  (or m̂_t with nested_ema)          θ ← θ − η u_t
 
+amsgrad=True (AMSGrad, torch's `amsgrad`) divides by √(v̂_max) + ε instead, with
+v_max,t = max(v_max,t−1, v_t), v_max,0 = 0 (state `max_exp_avg_sq`).
+
 bias_correction=False drops both (1 − β^t) divisors; zero_init=False starts each moving average
 at its first input (m₀ = x₁, v₀ = g₁²) instead of 0, so m₁ = x₁ (C11 first-step table). The op
 order is torch.optim.AdamW's (single-tensor path), so the default switches agree with it to
@@ -35,6 +38,8 @@ HPARAMS = {
     "corrected_decay": Option(False, "AdamC: λ_t = λ·η_t/η_max on normalized parameters (C8)"),
     "nested_ema": Option(False, "direction = EMA_β1(g/(√v̂ + ε)) instead of m̂/(√v̂ + ε) (C14)",
                          static=True),  # another algorithm, not a switch: a per-config mask would cost 2 passes
+    "amsgrad": Option(False, "AMSGrad: divide by the running maximum of v instead of v (torch's amsgrad)",
+                      static=True),  # it adds a state tensor
 }
 
 
@@ -52,17 +57,20 @@ def adam_coefficients(lr, beta1, beta2, eps, weight_decay, t, bias_correction=No
 
 
 def adam_step_(p: Tensor, out: Tensor, g: Tensor, m: Tensor, v: Tensor, c: dict, step: int, work: dict,
-               zero_init: Tensor | None = None, nested_ema: bool = False, direction: bool = True) -> Tensor | None:
+               zero_init: Tensor | None = None, nested_ema: bool = False, direction: bool = True,
+               v_max: Tensor | None = None) -> Tensor | None:
     """One AdamW step of one parameter `[K, *shape]` in place: out ← θ_t (out may be p), m and v
     updated; returns u_t when `direction`. Coefficients `c` from `adam_coefficients`; zero_init
-    None is torch's (zero init)."""
+    None is torch's (zero init). With `v_max` (AMSGrad) v_max ← max(v_max, v_t) divides instead of v_t."""
     torch.mul(p, c["decay"], out=out)
     fresh = zero_init is not None and step == 1
     if fresh:
         v.copy_(torch.where(zero_init > 0, v, g * g))
     tmp, denom = scratch(work, "tmp", p), scratch(work, "denom", p)
     v.mul_(c["beta2"]).addcmul_(torch.mul(g, c["one_minus_beta2"], out=tmp), g)
-    torch.sqrt(v, out=denom).div_(c["bc2_sqrt"]).add_(c["eps"])
+    if v_max is not None:
+        torch.maximum(v_max, v, out=v_max)
+    torch.sqrt(v if v_max is None else v_max, out=denom).div_(c["bc2_sqrt"]).add_(c["eps"])
     x = torch.div(g, denom, out=tmp) if nested_ema else g
     if fresh:
         m.copy_(torch.where(zero_init > 0, m, x))
@@ -89,8 +97,8 @@ def adam_step(p: Tensor, g: Tensor, m: Tensor, v: Tensor, step: int, *, lr: Tens
 
 
 def init(params: dict[str, Tensor], hp: dict) -> dict:
-    return {"exp_avg": {k: torch.zeros_like(p) for k, p in params.items()},
-            "exp_avg_sq": {k: torch.zeros_like(p) for k, p in params.items()}}
+    names = ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if hp.get("amsgrad") else [])
+    return {n: {k: torch.zeros_like(p) for k, p in params.items()} for n in names}
 
 
 def coefficients(hp, t, name, p):
@@ -102,7 +110,7 @@ def coefficients(hp, t, name, p):
 
 def step_(p, out, g, state, c, step, hp, work, direction):
     return adam_step_(p, out, g, state["exp_avg"], state["exp_avg_sq"], c, step, work, c["zero_init"],
-                      hp["nested_ema"], direction)
+                      hp["nested_ema"], direction, state.get("max_exp_avg_sq"))
 
 
 ADAMW = register(OptimizerDef(
