@@ -111,6 +111,8 @@ def _typed_like(default: Any, name: str, value: Any) -> Any:
             value = int(value)
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif isinstance(default, float):
+        if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):  # a 0-d tensor or numpy scalar
+            value = value.item()
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
         value = float(value) if ok else value
     elif isinstance(default, tuple):

@@ -77,7 +77,7 @@ class ToylabOptimizer(torch.optim.Optimizer):
         opt.init({"p": torch.zeros(1, 1)}, hp_tensors(opt, [values], torch.float64, "cpu"))
         kept = {k: base[k] for k in self._flags if base and k in base}
         # a Tensor lr (or betas) stays a tensor in the group, as in torch: schedulers fill_ it in place
-        tensors = {k: v for k, v in given.items() if k in opt.hparams and holds_tensor(v)}
+        tensors = {k: v for k, v in {**inherited, **given}.items() if k in opt.hparams and holds_tensor(v)}
         return {**kept, **flags, **values, **tensors}
 
     def add_param_group(self, param_group: dict) -> None:
