@@ -7,14 +7,15 @@ Per matrix parameter θ `[K, A, B]`, hyperparameters `[K]`:
         nesterov: U = (1 − μ) G_t + μ M_t,   else U = M_t
     momentum_form="sum" (the original Muon):  M_t = μ M_{t−1} + G_t
         nesterov: U = G_t + μ M_t,           else U = M_t
-    O = NS(U)  (`newton_schulz`, in `ns_dtype`)
+    O = orth(U)  (`orthogonalize`: Newton–Schulz by default, Polar Express or the exact
+                  polar factor by SVD; in `ns_dtype`)
     θ ← θ·(1 − η λ) − η·s(A, B)·O,   s = √max(1, A/B) ("original"), 0.2·√max(A, B)
                                          ("match_rms_adamw", RMS like AdamW's), or 1 ("none")
 
 M_0 = 0. Parameters that are not one matrix per config (`[K]`, `[K, n]`, `[K, a, b, c]`) take
 `adamw.adam_step` with adamw_lr·η_t/η_max (so they follow the lr schedule), adamw_betas,
 adamw_eps and Muon's weight_decay; so `check_shape` accepts every shape. `aux["direction"]` is O
-(the AdamW direction for the other parameters).
+(the AdamW direction for the other parameters), `aux["orthogonalizer_input"]` is U.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from ..options import Option, betas_check, nonneg, positive, unit_interval
 from .adamw import adam_step
 from .base import OptimizerDef, bcast, register
 from .decay import lr_ratio
-from .newton_schulz import newton_schulz
+from .orthogonalize import ORTHOGONALIZERS, from_hparams as orthogonalize
 
 LR_SCALE = {
     "original": lambda A, B: math.sqrt(max(1, A / B)),
@@ -46,8 +47,13 @@ HPARAMS = {
                             "(original Muon)", choices=("ema", "sum"), static=True),
     "ns_coefficients": Option((3.4445, -4.7750, 2.0315), "a, b, c of the quintic "
                               "X ← aX + (bA + cA²)X", static=True),
-    "ns_steps": Option(5, "number of Newton–Schulz iterations", check=lambda n: 1 <= n <= 99,
-                       allowed="1 to 99", static=True),
+    "ns_steps": Option(5, "number of Newton–Schulz (or Polar Express) iterations",
+                       check=lambda n: 1 <= n <= 99, allowed="1 to 99", static=True),
+    "orthogonalizer": Option("newton_schulz", "U ↦ ≈ polar factor: newton_schulz (quintic, "
+                             "ns_coefficients), polar_express (Amsel et al. 2025), svd (exact)",
+                             choices=ORTHOGONALIZERS, static=True),
+    "pe_safety": Option(1.01, "Polar Express safety factor s: X₀ = U/(s‖U‖_F), p_t(x/s)",
+                        check=lambda s: 1 <= s <= 2, allowed="1 to 2", static=True),
     "eps": Option(1e-7, "floor of the Frobenius norm that scales the NS input", **positive()),
     "adjust_lr": Option("original", "shape scale s of the lr: original √max(1, A/B), "
                         "match_rms_adamw 0.2·√max(A, B), none 1",
@@ -75,7 +81,7 @@ def init(params, hp):
 
 
 def update(grads, state, params, hp, step):
-    new_params, direction = {}, {}
+    new_params, direction, orth_input = {}, {}, {}
     new_state = {name: {} for name in state}
     lr = hp["lr"]
     for k, p in params.items():
@@ -95,11 +101,11 @@ def update(grads, state, params, hp, step):
             buf = mu * state["momentum_buffer"][k] + g
             u = torch.where(nesterov, g + mu * buf, buf)
         ns_dtype = NS_DTYPES.get(hp["ns_dtype"], torch.bfloat16 if p.is_cuda else torch.float32)
-        O = newton_schulz(u.to(ns_dtype), hp["ns_coefficients"], hp["ns_steps"], hp["eps"]).to(p.dtype)
+        O = orthogonalize(u.to(ns_dtype), hp).to(p.dtype)
         scale = LR_SCALE[hp["adjust_lr"]](*p.shape[1:])
         new_params[k] = p * bcast(1 - lr * hp["weight_decay"], p) - bcast(lr * scale, p) * O
-        new_state["momentum_buffer"][k], direction[k] = buf, O
-    return new_params, new_state, {"direction": direction}
+        new_state["momentum_buffer"][k], direction[k], orth_input[k] = buf, O, u
+    return new_params, new_state, {"direction": direction, "orthogonalizer_input": orth_input}
 
 
 MUON = register(OptimizerDef(
