@@ -204,3 +204,34 @@ def test_engine_runs_each_orthogonalizer_and_svd_lowers_polar_error():
         table = engine.run_batch([c]).tables["orthogonality"]
         results[name] = table[table.quantity == "polar_error"]["value"].max()
     assert results["svd"] < 1e-12 < results["polar_express"] < results["newton_schulz"]
+
+
+def test_orthogonality_probe_matches_the_scalar_polynomial_on_each_singular_value():
+    """For O = NS(U) = U_r p(Σ/‖U‖_F) V_rᵀ: output σ = p(input σ) re-sorted, and the polar error is
+    √(Σ_i (p(σ_i/‖U‖_F) − 1)² / r); checked against numpy's SVD and the scalar quintic."""
+    from toylab.probes import Context, orthogonality
+
+    U = matrices(3, 7, 4, seed=8)
+    O = newton_schulz(U, NS, 5, eps_for(U))
+    ctx = Context(None, "muon", 1, {"W": U}, {"W": U}, {"W": U}, {}, {}, {"direction": {"W": O},
+                  "orthogonalizer_input": {"W": U}}, {}, [], [])
+    out = orthogonality.measure(ctx)
+    sigma = np.linalg.svd(U.numpy(), compute_uv=False) / np.linalg.norm(U.numpy(), axis=(1, 2))[:, None]
+    mapped = sigma.copy()
+    for _ in range(5):
+        mapped = odd_quintic(NS, mapped)
+    np.testing.assert_allclose(out[("input_spectrum", "W")].numpy(), sigma, rtol=1e-12)
+    np.testing.assert_allclose(out[("output_spectrum", "W")].numpy(), -np.sort(-mapped, axis=1), rtol=1e-10)
+    np.testing.assert_allclose(out[("polar_error", "W")].numpy(), np.sqrt(((mapped - 1) ** 2).mean(1)), rtol=1e-10)
+    assert orthogonality.measure(Context(None, "adamw", 1, {"W": U}, {"W": U}, {"W": U}, {}, {},
+                                         {"direction": {"W": O}}, {}, [], [])) == {}
+
+
+def test_bench_table_puts_each_orthogonalizers_error_next_to_its_time():
+    from toylab.bench import orthogonalizers
+
+    rows = {(r["orthogonalizer"], r["steps"]): r for r in orthogonalizers.table([(4, 9, 3)], torch.device("cpu"), 1)}
+    assert set(rows) == {(name, steps or "-") for name, steps in orthogonalizers.METHODS}
+    assert rows[("newton_schulz", 5)]["× NS-5"] == 1.0 and all(r["ms"] > 0 for r in rows.values())
+    assert rows[("svd", "-")]["polar error"] < 1e-5 < rows[("polar_express", 8)]["polar error"] + 1e-5
+    assert rows[("polar_express", 8)]["polar error"] < 1e-3 < rows[("newton_schulz", 5)]["polar error"]

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from ..engine import resolve_device
-from . import newton_schulz, probes, step, sweep
+from . import newton_schulz, orthogonalizers, probes, step, sweep
 from .timing import bandwidth, device_name
 
 NOTES = {
@@ -29,18 +29,23 @@ NOTES = {
     "newton_schulz": "Floor = NS flops / float32 rate of the same three matmuls timed alone. "
                      "torch.optim.Muon's NS is bfloat16 and per matrix; timed on small sizes only.",
     "probes": "probed sweep time / plain sweep time (toylab.bench_probes.probe_overhead).",
+    "orthogonalizers": "Muon's orthogonalizers (float32) on inputs with singular values geometric from 1 to 1e-3: "
+                       "median time per call on the batch, relative to 5 Newton–Schulz steps, and the mean "
+                       "‖O − UVᵀ‖_F/‖UVᵀ‖_F against the float64 polar factor (toylab.bench.orthogonalizers).",
 }
 
 
 def settings(quick: bool) -> dict:
     if quick:
         return dict(Ks=[1, 16], steps=20, repeats=1, threads=[1], step_shapes=[(64, 64, 64)],
-                    ns_shapes=[(1, 256, 256), (16, 64, 128)], torch_ns_max=256, probe_K=16, probe_steps=20)
+                    ns_shapes=[(1, 256, 256), (16, 64, 128)], torch_ns_max=256, probe_K=16, probe_steps=20,
+                    orth_shapes=[(16, 17, 4)])
     return dict(Ks=[1, 16, 256, 1024], steps=100, repeats=3, threads=[1, 2],
                 step_shapes=[(1024, 64, 64), (1, 2048, 2048)],
                 ns_shapes=[(1, 256, 256), (1, 512, 512), (1, 1024, 1024), (1, 2048, 2048),
                            (256, 64, 64), (64, 128, 256), (16, 256, 512)],
-                torch_ns_max=512, probe_K=256, probe_steps=200)
+                torch_ns_max=512, probe_K=256, probe_steps=200,
+                orth_shapes=[(112, 17, 4), (112, 17, 16), (112, 16, 32), (256, 64, 64), (1, 512, 512)])
 
 
 def write(name: str, rows: list[dict], out: Path, device: str) -> pd.DataFrame:
@@ -84,6 +89,8 @@ def main(argv=None):
                                     step.table(s["step_shapes"], bw, device, max(3, s["repeats"]))], args.out, name)
     tables["newton_schulz"] = write("newton_schulz", newton_schulz.table(s["ns_shapes"], device, max(3, s["repeats"]),
                                                                          s["torch_ns_max"]), args.out, name)
+    tables["orthogonalizers"] = write("orthogonalizers", orthogonalizers.table(s["orth_shapes"], device,
+                                                                               max(3, s["repeats"])), args.out, name)
     tables["probes"] = write("probes", probes.table(s["probe_K"], s["probe_steps"], device, s["repeats"]),
                              args.out, name)
 
