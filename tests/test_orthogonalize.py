@@ -233,5 +233,6 @@ def test_bench_table_puts_each_orthogonalizers_error_next_to_its_time():
     rows = {(r["orthogonalizer"], r["steps"]): r for r in orthogonalizers.table([(4, 9, 3)], torch.device("cpu"), 1)}
     assert set(rows) == {(name, steps or "-") for name, steps in orthogonalizers.METHODS}
     assert rows[("newton_schulz", 5)]["× NS-5"] == 1.0 and all(r["ms"] > 0 for r in rows.values())
-    assert rows[("svd", "-")]["polar error"] < 1e-5 < rows[("polar_express", 8)]["polar error"] + 1e-5
-    assert rows[("polar_express", 8)]["polar error"] < 1e-3 < rows[("newton_schulz", 5)]["polar error"]
+    # float32 rounding amplified by the spread 1e3 of the singular values: ~1e-5 for the exact methods
+    assert max(rows[("svd", "-")]["polar error"], rows[("polar_express", 8)]["polar error"]) < 1e-4
+    assert 0.1 < rows[("polar_express", 5)]["polar error"] < rows[("newton_schulz", 5)]["polar error"]
