@@ -15,7 +15,7 @@ Per matrix parameter θ `[K, A, B]`, hyperparameters `[K]`:
 M_0 = 0. Parameters that are not one matrix per config (`[K]`, `[K, n]`, `[K, a, b, c]`) take
 `adamw.adam_step` with adamw_lr·η_t/η_max (so they follow the lr schedule), adamw_betas,
 adamw_eps and Muon's weight_decay; so `check_shape` accepts every shape. `aux["direction"]` is O
-(the AdamW direction for the other parameters), `aux["orthogonalizer_input"]` is U.
+(the AdamW direction for the other parameters).
 """
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def init(params, hp):
 
 
 def update(grads, state, params, hp, step):
-    new_params, direction, orth_input = {}, {}, {}
+    new_params, direction = {}, {}
     new_state = {name: {} for name in state}
     lr = hp["lr"]
     for k, p in params.items():
@@ -101,11 +101,11 @@ def update(grads, state, params, hp, step):
             buf = mu * state["momentum_buffer"][k] + g
             u = torch.where(nesterov, g + mu * buf, buf)
         ns_dtype = NS_DTYPES.get(hp["ns_dtype"], torch.bfloat16 if p.is_cuda else torch.float32)
-        O = orthogonalize(u.to(ns_dtype), hp).to(p.dtype)
+        O = orthogonalize(u.to(ns_dtype), hp, hp["eps"]).to(p.dtype)
         scale = LR_SCALE[hp["adjust_lr"]](*p.shape[1:])
         new_params[k] = p * bcast(1 - lr * hp["weight_decay"], p) - bcast(lr * scale, p) * O
-        new_state["momentum_buffer"][k], direction[k], orth_input[k] = buf, O, u
-    return new_params, new_state, {"direction": direction, "orthogonalizer_input": orth_input}
+        new_state["momentum_buffer"][k], direction[k] = buf, O
+    return new_params, new_state, {"direction": direction}
 
 
 MUON = register(OptimizerDef(

@@ -21,8 +21,8 @@ the smaller ones.
                     σ_i > ε): a rank-deficient or zero G keeps a zero part, as the polynomials do.
                     bfloat16 input is computed in float32 (no bfloat16 SVD) and cast back.
 
-`from_hparams(G, hp)` dispatches on Muon's static hyperparameters (`orthogonalizer`, `ns_steps`,
-`ns_coefficients`, `pe_safety`; `eps` is the `[K]` floor of the Frobenius norm).
+`from_hparams(G, hp, eps)` dispatches on Muon's static hyperparameters (`orthogonalizer`, `ns_steps`,
+`ns_coefficients`, `pe_safety`); `eps` is the `[K]` floor of the Frobenius norm.
 """
 from __future__ import annotations
 
@@ -82,13 +82,13 @@ def svd(G: Tensor, eps: Tensor) -> Tensor:
 ORTHOGONALIZERS = ("newton_schulz", "polar_express", "svd")
 
 
-def from_hparams(G: Tensor, hp: dict) -> Tensor:
-    """Orthogonalise `G: [K, m, n]` with Muon's `hp["orthogonalizer"]` and its settings."""
+def from_hparams(G: Tensor, hp: dict, eps: Tensor) -> Tensor:
+    """Orthogonalise `G: [K, m, n]` with Muon's `hp["orthogonalizer"]` and its settings; `eps: [K]`."""
     name = hp["orthogonalizer"]
     if name == "newton_schulz":
-        return newton_schulz(G, hp["ns_coefficients"], hp["ns_steps"], hp["eps"])
+        return newton_schulz(G, hp["ns_coefficients"], hp["ns_steps"], eps)
     if name == "polar_express":
-        return polar_express(G, hp["ns_steps"], hp["eps"], hp["pe_safety"])
+        return polar_express(G, hp["ns_steps"], eps, hp["pe_safety"])
     if name == "svd":
-        return svd(G, hp["eps"])
+        return svd(G, eps)
     raise UserError(f"orthogonalizer={name!r} is not allowed; choose one of {', '.join(ORTHOGONALIZERS)}")

@@ -1,7 +1,9 @@
 """How exactly Muon's orthogonalizer returns the polar factor, per matrix parameter and step.
 
-For each 2-D parameter whose optimizer reports the orthogonalizer's input U and output O
-(`aux["orthogonalizer_input"]`, `aux["direction"]`: Muon), batched over configs, in float64:
+For each 2-D parameter of a Muon run, batched over configs, in float64, from the orthogonalizer's
+output O (`aux["direction"]`) and its input U, rebuilt from g_t, the momentum buffer M_t after the
+update and the hyperparameters as Muon forms it (`optim/muon.py`): U = M_t, or with nesterov
+U = (1 − μ)g_t + μM_t (ema form) or g_t + μM_t (sum form):
 
     input_spectrum   σ_i(U)/‖U‖_F, descending: the singular values the iteration starts from
     output_spectrum  σ_i(O), descending: where the orthogonalizer put them (1 = exact)
@@ -16,6 +18,7 @@ from __future__ import annotations
 import torch
 
 from . import Context, Probe, two_dimensional
+from ..optim.base import bcast
 
 
 def polar_factor(U: torch.Tensor) -> torch.Tensor:
@@ -25,13 +28,20 @@ def polar_factor(U: torch.Tensor) -> torch.Tensor:
     return (left * keep.unsqueeze(-2)) @ right
 
 
+def orthogonalizer_input(ctx: Context, name: str) -> torch.Tensor:
+    """U of Muon's step t for parameter `name`, `[K, m, n]`."""
+    g, buf = ctx.grads[name], ctx.state["momentum_buffer"][name]
+    mu, nesterov = bcast(ctx.hp["momentum"], g), bcast(ctx.hp["nesterov"], g) > 0
+    look_ahead = g.lerp(buf, mu) if ctx.hp["momentum_form"] == "ema" else g + mu * buf
+    return torch.where(nesterov, look_ahead, buf)
+
+
 def measure(ctx: Context) -> dict:
-    inputs = ctx.aux.get("orthogonalizer_input", {})
     out = {}
+    if ctx.optimizer != "muon":
+        return out
     for name in two_dimensional(ctx.params):
-        if name not in inputs:
-            continue
-        U, O = inputs[name].double(), ctx.aux["direction"][name].double()
+        U, O = orthogonalizer_input(ctx, name).double(), ctx.aux["direction"][name].double()
         P = polar_factor(U)
         frob = torch.linalg.vector_norm(U, dim=(-2, -1))
         out[("input_spectrum", name)] = torch.linalg.svdvals(U) / frob.clamp_min(1e-300)[:, None]
