@@ -153,7 +153,7 @@ def test_muon_default_is_the_old_newton_schulz_path_bitwise():
     p, g = torch.randn(2, 9, 4, generator=gen), torch.randn(2, 9, 4, generator=gen)
     hp = hparams(lr=0.02, nesterov=False)
     state = muon.init({"W": p}, hp)
-    new, _, aux = muon.update({"W": g}, state, {"W": p}, hp, 1)
+    new, _, aux = muon.MUON.update({"W": g}, state, {"W": p}, hp, 1)
     buf = torch.zeros_like(p).lerp(g, 1 - hp["momentum"].reshape(-1, 1, 1))
     O = ns_standalone(buf, NS, 5, hp["eps"])
     expected = p * (1 - hp["lr"] * hp["weight_decay"]).reshape(-1, 1, 1) - (hp["lr"] * 1.5).reshape(-1, 1, 1) * O
@@ -165,7 +165,7 @@ def test_muon_uses_the_chosen_orthogonalizer(name):
     gen = torch.Generator().manual_seed(6)
     p, g = torch.randn(3, 5, 8, generator=gen), torch.randn(3, 5, 8, generator=gen)
     hp = hparams(orthogonalizer=name, ns_steps=6, pe_safety=1.05, nesterov=False, momentum=0.0)
-    _, _, aux = muon.update({"W": g}, muon.init({"W": p}, hp), {"W": p}, hp, 1)
+    _, _, aux = muon.MUON.update({"W": g}, muon.init({"W": p}, hp), {"W": p}, hp, 1)
     U = g  # μ = 0: the buffer is the gradient
     expected = polar_express(U, 6, hp["eps"], 1.05) if name == "polar_express" else svd(U, hp["eps"])
     assert torch.equal(aux["direction"]["W"], expected)
