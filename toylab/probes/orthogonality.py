@@ -31,7 +31,7 @@ def polar_factor(U: torch.Tensor) -> torch.Tensor:
 def orthogonalizer_input(ctx: Context, name: str) -> torch.Tensor:
     """U of Muon's step t for parameter `name`, `[K, m, n]`."""
     g, buf = ctx.grads[name], ctx.state["momentum_buffer"][name]
-    mu, nesterov = bcast(ctx.hp["momentum"], g), bcast(ctx.hp["nesterov"], g) > 0
+    mu, nesterov = bcast(ctx.hp["momentum"], g).to(g.dtype), bcast(ctx.hp["nesterov"], g) > 0
     look_ahead = g.lerp(buf, mu) if ctx.hp["momentum_form"] == "ema" else g + mu * buf
     return torch.where(nesterov, look_ahead, buf)
 
