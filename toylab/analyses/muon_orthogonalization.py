@@ -26,13 +26,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import checks
+from .. import checks, plotting
 from ..bench.orthogonalizers import interleaved_seconds, orthogonalizer
 from ..optim.orthogonalize import polar_express_schedule
 from . import THEORY, Analysis, Figure, best_by, final_values, new_figure
 
 METRIC = {"linear_regression": "excess_loss", "scale_invariant": "loss"}
-COLOURS = {"newton_schulz": "#1f77b4", "polar_express": "#ff7f0e", "svd": "#2ca02c"}
+COLOURS = plotting.palette(["newton_schulz", "polar_express", "svd"])  # fixed per name in every figure
 SHORT = {"newton_schulz": "NS", "polar_express": "PE", "svd": "SVD"}
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
 MARGIN = 0.1  # log-ratio margin of the orderings: a ≥ 10 % difference in the final metric
