@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 
 from ..engine import resolve_device
-from . import floor, newton_schulz, probes, step, sweep, torch_api
+from . import floor, newton_schulz, orthogonalizers, probes, step, sweep, torch_api
 from .timing import bandwidth, device_name
 
 NOTES = {
@@ -36,6 +36,9 @@ NOTES = {
     "probes": "probed sweep time / plain sweep time (toylab.bench_probes.probe_overhead).",
     "torch_api": "CPU time of one optimizer.step() on an MLP and a transformer-like stack (toylab.bench.torch_api): "
                  "toylab's torch.optim classes against torch.optim's default (on CPU, its single-tensor loop).",
+    "orthogonalizers": "Muon's orthogonalizers (float32) on inputs with singular values geometric from 1 to 1e-3: "
+                       "median time per call on the batch, relative to 5 Newton–Schulz steps, and the mean "
+                       "‖O − UVᵀ‖_F/‖UVᵀ‖_F against the float64 polar factor (toylab.bench.orthogonalizers).",
 }
 
 
@@ -43,11 +46,13 @@ def settings(quick: bool) -> dict:
     if quick:
         return dict(Ks=[1, 16], steps=20, repeats=1, threads=[1], step_shapes=[(64, 64, 64)],
                     ns_shapes=[(1, 256, 256), (16, 64, 128)], torch_ns_max=256, probe_K=16, probe_steps=20,
-                    floor_Ks=[16], floor_steps=20, compile=False, cli_steps=20, cli_K=16)
+                    floor_Ks=[16], floor_steps=20, compile=False, cli_steps=20, cli_K=16,
+                    orth_shapes=[(16, 17, 4)])
     return dict(Ks=[1, 16, 256], steps=100, repeats=3, threads=[1, 2], step_shapes=[(1024, 64, 64)],
                 ns_shapes=[(1, 256, 256), (1, 1024, 1024), (256, 64, 64), (64, 128, 256), (16, 256, 512)],
                 torch_ns_max=256, probe_K=256, probe_steps=200, floor_Ks=[1, 16, 256], floor_steps=200,
-                compile=True, cli_steps=10_000, cli_K=256)
+                compile=True, cli_steps=10_000, cli_K=256,
+                orth_shapes=[(112, 17, 4), (112, 17, 16), (112, 16, 32), (256, 64, 64), (1, 512, 512)])
 
 
 def write(name: str, rows: list[dict], out: Path, device: str) -> pd.DataFrame:
@@ -91,6 +96,8 @@ def main(argv=None):
                                     step.table(s["step_shapes"], bw, device, max(3, s["repeats"]))], args.out, name)
     tables["newton_schulz"] = write("newton_schulz", newton_schulz.table(s["ns_shapes"], device, max(3, s["repeats"]),
                                                                          s["torch_ns_max"]), args.out, name)
+    tables["orthogonalizers"] = write("orthogonalizers", orthogonalizers.table(s["orth_shapes"], device,
+                                                                               max(3, s["repeats"])), args.out, name)
     tables["probes"] = write("probes", probes.table(s["probe_K"], s["probe_steps"], device, s["repeats"]),
                              args.out, name)
 

@@ -7,7 +7,8 @@ Per matrix parameter θ `[K, A, B]`, hyperparameters `[K]`:
         nesterov: U = (1 − μ) G_t + μ M_t,   else U = M_t
     momentum_form="sum" (the original Muon):  M_t = μ M_{t−1} + G_t
         nesterov: U = G_t + μ M_t,           else U = M_t
-    O = NS(U)  (`newton_schulz`, in `ns_dtype`)
+    O = orth(U)  (`orthogonalize`: Newton–Schulz by default, Polar Express or the exact
+                  polar factor by SVD; in `ns_dtype`)
     θ ← θ·(1 − η λ) − η·s(A, B)·O,   s = √max(1, A/B) ("original"), 0.2·√max(A, B)
                                          ("match_rms_adamw", RMS like AdamW's), or 1 ("none")
 
@@ -26,7 +27,7 @@ from ..options import Option, betas_check, nonneg, positive, unit_interval
 from .adamw import adam_coefficients, adam_step_
 from .base import OptimizerDef, register
 from .decay import lr_ratio
-from .newton_schulz import newton_schulz
+from .orthogonalize import ORTHOGONALIZERS, from_hparams as orthogonalize
 
 LR_SCALE = {
     "original": lambda A, B: math.sqrt(max(1, A / B)),
@@ -46,8 +47,13 @@ HPARAMS = {
                             "(original Muon)", choices=("ema", "sum"), static=True),
     "ns_coefficients": Option((3.4445, -4.7750, 2.0315), "a, b, c of the quintic "
                               "X ← aX + (bA + cA²)X", static=True),
-    "ns_steps": Option(5, "number of Newton–Schulz iterations", check=lambda n: 1 <= n <= 99,
-                       allowed="1 to 99", static=True),
+    "ns_steps": Option(5, "number of Newton–Schulz (or Polar Express) iterations",
+                       check=lambda n: 1 <= n <= 99, allowed="1 to 99", static=True),
+    "orthogonalizer": Option("newton_schulz", "U ↦ ≈ polar factor: newton_schulz (quintic, "
+                             "ns_coefficients), polar_express (Amsel et al. 2025), svd (exact)",
+                             choices=ORTHOGONALIZERS, static=True),
+    "pe_safety": Option(1.01, "Polar Express safety factor s: X₀ = U/(s‖U‖_F), p_t(x/s)",
+                        check=lambda s: 1 <= s <= 2, allowed="1 to 2", static=True),
     "eps": Option(1e-7, "floor of the Frobenius norm that scales the NS input", **positive()),
     "adjust_lr": Option("original", "shape scale s of the lr: original √max(1, A/B), "
                         "match_rms_adamw 0.2·√max(A, B), none 1",
@@ -104,7 +110,7 @@ def step_(p, out, g, state, c, step, hp, work, direction):
     else:
         buf.mul_(mu).add_(g)
         u = torch.where(nesterov, g + mu * buf, buf)
-    O = newton_schulz(u.to(ns_dtype(hp, p)), hp["ns_coefficients"], hp["ns_steps"], c["eps"].flatten()).to(p.dtype)
+    O = orthogonalize(u.to(ns_dtype(hp, p)), hp, c["eps"].flatten()).to(p.dtype)
     torch.mul(p, c["decay"], out=out).addcmul_(c["neg_lr_scale"], O)
     return O if direction else None
 

@@ -46,9 +46,9 @@ class Probe:
 
 
 def _registry() -> dict[str, Probe]:
-    from . import moments, norms, spectra, weights
+    from . import moments, norms, orthogonality, spectra, weights
 
-    return {p.name: p for p in (norms.PROBE, spectra.PROBE, moments.PROBE, weights.PROBE)}
+    return {p.name: p for p in (norms.PROBE, spectra.PROBE, moments.PROBE, weights.PROBE, orthogonality.PROBE)}
 
 
 def names() -> list[str]:

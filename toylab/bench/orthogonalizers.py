@@ -1,0 +1,75 @@
+"""Muon's orthogonalizers: time per call next to their distance to the exact polar factor.
+
+Each row runs one orthogonalizer of `optim.orthogonalize` (float32, as Muon's `ns_dtype=auto` on
+CPU) on `[K, m, n]` inputs G = U diag(σ) Vᵀ with random orthogonal U, V and σ geometric from 1
+down to 10⁻³ (the range Polar Express's coefficients are built for), and reports
+
+    ms           median time of one call on the whole batch: CPU time of this thread on the CPU
+                 (the machine may be shared), wall time with the device synchronised on a GPU
+    × NS-5       that time over the default (5 quintic Newton–Schulz steps) on the same shape;
+                 all methods of a shape are timed in turn, repetition by repetition, so load
+                 from other processes falls on all of them alike
+    polar error  mean over the K matrices of ‖O − UVᵀ‖_F/‖UVᵀ‖_F, against the float64 polar factor
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+from ..optim.orthogonalize import newton_schulz, polar_express, svd
+from ..probes.orthogonality import polar_factor
+from .timing import synchronize
+
+NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
+METHODS = [("newton_schulz", 1), ("newton_schulz", 3), ("newton_schulz", 5), ("newton_schulz", 8),
+           ("polar_express", 1), ("polar_express", 3), ("polar_express", 5), ("polar_express", 8), ("svd", None)]
+
+
+def test_matrices(K: int, m: int, n: int, device: torch.device, seed: int = 0) -> torch.Tensor:
+    """`[K, m, n]` float64 matrices with singular values geometric from 1 to 10⁻³."""
+    gen = torch.Generator().manual_seed(seed)
+    r = min(m, n)
+    left = torch.linalg.qr(torch.randn(K, m, r, generator=gen, dtype=torch.float64)).Q
+    right = torch.linalg.qr(torch.randn(K, n, r, generator=gen, dtype=torch.float64)).Q
+    sigma = torch.logspace(0, -3, r, dtype=torch.float64)
+    return ((left * sigma) @ right.mT).to(device)
+
+
+def orthogonalizer(name: str, steps: int | None, eps: torch.Tensor):
+    if name == "newton_schulz":
+        return lambda G: newton_schulz(G, NS_COEFFICIENTS, steps, eps)
+    if name == "polar_express":
+        return lambda G: polar_express(G, steps, eps)
+    return lambda G: svd(G, eps)
+
+
+def interleaved_seconds(fns: list, device: torch.device, repeats: int) -> list[float]:
+    """Median seconds per function, timed in turn within each repetition after one warm-up each."""
+    clock = time.perf_counter if device.type == "cuda" else time.thread_time
+    times = [[] for _ in fns]
+    for _ in range(repeats + 1):
+        for fn, record in zip(fns, times):
+            synchronize(device)
+            start = clock()
+            fn()
+            synchronize(device)
+            record.append(clock() - start)
+    return [statistics.median(t[1:]) for t in times]
+
+
+def table(shapes, device: torch.device, repeats: int) -> list[dict]:
+    rows = []
+    for K, m, n in shapes:
+        G64 = test_matrices(K, m, n, device)
+        G, exact = G64.float(), polar_factor(G64)
+        eps = torch.full((K,), 1e-7, device=device)
+        runs = [orthogonalizer(name, steps, eps) for name, steps in METHODS]
+        seconds = interleaved_seconds([lambda run=run: run(G) for run in runs], device, repeats)
+        reference = seconds[METHODS.index(("newton_schulz", 5))]
+        for (name, steps), run, s in zip(METHODS, runs, seconds):
+            error = ((run(G).double() - exact).norm(dim=(-2, -1)) / exact.norm(dim=(-2, -1))).mean()
+            rows.append({"K×m×n": f"{K}×{m}×{n}", "orthogonalizer": name, "steps": steps or "-",
+                         "ms": 1e3 * s, "× NS-5": s / reference, "polar error": float(error)})
+    return rows
