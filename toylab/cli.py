@@ -1,6 +1,7 @@
 """The `toylab` command line: thin parsing around experiments, store and report."""
 from __future__ import annotations
 
+import json
 import math
 import sys
 from pathlib import Path
@@ -41,21 +42,13 @@ def main():
 
 # ----- list -------------------------------------------------------------------------------------
 @main.command("list")
-def list_cmd():
-    """Print every problem and optimizer with its options and their defaults."""
-    click.echo("Problems (options: --problem-opt KEY=VALUE)")
-    for name, cls in sorted(problems.discover().items()):
-        _print_entry(name, cls.description, cls.options())
-    click.echo("\nOptimizers (options: --opt KEY=VALUE)")
-    for name in optim.names():
-        opt = optim.get(name)
-        _print_entry(name, opt.description, opt.hparams)
+@click.option("--json", "as_json", is_flag=True, help="Print everything as one JSON object (for tools).")
+def list_cmd(as_json):
+    """Print problems, optimizers, timescales, schedules, probes (with their quantities) and reports."""
+    from . import catalog
 
-
-def _print_entry(name, description, options):
-    click.echo(f"  {name}: {description}")
-    for key, opt in options.items():
-        click.echo(f"      {key:<20} {opt.describe()}")
+    data = catalog.catalog()
+    click.echo(json.dumps(data, indent=1) if as_json else catalog.text(data))
 
 
 # ----- shared options -----------------------------------------------------------------------------
@@ -80,6 +73,10 @@ def common_options(f):
                      help="Where to run: auto picks CUDA when present."),
         click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True,
                      help="Floating-point type of parameters, data and optimizer state."),
+        click.option("--blowup", type=float, default=1e6, show_default=True,
+                     help="Mark a config diverged once its batch loss exceeds BLOWUP × its first one (0: off)."),
+        click.option("--compile", "compile_", is_flag=True,
+                     help="Run the optimizer step under torch.compile (eager where no compiler works)."),
         click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"),
                      show_default=True, help="Folder of run folders (one per config hash)."),
         click.option("--force", is_flag=True, help="Re-run even if a finished run with the same config exists."),
@@ -99,10 +96,12 @@ def split_pairs(pairs: tuple[str, ...], what: str) -> dict[str, str]:
     return out
 
 
-def _base(problem, optimizer, problem_opts, opts, schedules, steps, metric_every, probes, probe_every, dtype):
+def _base(problem, optimizer, problem_opts, opts, schedules, steps, metric_every, probes, probe_every, dtype,
+          blowup, compile_):
     return RunConfig(problem=problem, optimizer=optimizer, problem_options=problem_opts, hparams=opts,
                      schedules=split_pairs(schedules, "--schedule"), steps=steps, metric_every=metric_every,
-                     probes=tuple(p for p in probes.split(",") if p), probe_every=probe_every, dtype=dtype)
+                     probes=tuple(p for p in probes.split(",") if p), probe_every=probe_every, dtype=dtype,
+                     blowup=blowup, compile=compile_)
 
 
 def _print_summary(out, configs):
@@ -120,6 +119,20 @@ def _print_summary(out, configs):
     click.echo(f"run folder: {where}")
 
 
+def _print_aggregate(out, configs):
+    """The sweep's settings aggregated over seeds, then where its runs are and how to plot them."""
+    if not configs:
+        click.echo("no configs in this shard")
+        return
+    from . import store, summarize
+
+    folders = sorted({store.run_dir(out, c) for c in configs})
+    table = summarize.aggregate(summarize.load(folders))
+    click.echo(summarize.format_table(table))
+    click.echo(f"{len(folders)} run folders in {out}/; figures: toylab plot {out} --save plot.png; "
+               f"this table as CSV: toylab summary {out} --format csv")
+
+
 # ----- run ----------------------------------------------------------------------------------------
 @main.command()
 @click.argument("problem")
@@ -129,13 +142,13 @@ def _print_summary(out, configs):
               help="Seed of the initial point, the data and the batch stream.")
 @common_options
 def run(problem, optimizer, lr, seed, problem_opts, opts, schedules, steps, metric_every, probes, probe_every,
-        device, dtype, out, force):
+        device, dtype, blowup, compile_, out, force):
     """Run one configuration of PROBLEM and print its final metrics."""
     opts = split_pairs(opts, "--opt")
     if lr is not None:
         opts["lr"] = lr
     config = _base(problem, optimizer, split_pairs(problem_opts, "--problem-opt"), opts, schedules, steps,
-                   metric_every, probes, probe_every, dtype)
+                   metric_every, probes, probe_every, dtype, blowup, compile_)
     config = RunConfig(**{**config.__dict__, "seed": seed})
     configs = run_configs([config], out, device=device, force=force, progress=sys.stderr.isatty())
     _print_summary(out, configs)
@@ -157,7 +170,7 @@ def run(problem, optimizer, lr, seed, problem_opts, opts, schedules, steps, metr
               help="Number of shards for --launcher.")
 @common_options
 def sweep(problem, optimizer, lrs, seeds, shard, launcher, shards, problem_opts, opts, schedules, steps,
-          metric_every, probes, probe_every, device, dtype, out, force):
+          metric_every, probes, probe_every, device, dtype, blowup, compile_, out, force):
     """Run the grid of every listed value as batched tensor programs.
 
     Any --opt or --problem-opt value may be a comma-separated list (a semicolon-separated one for
@@ -183,7 +196,8 @@ def sweep(problem, optimizer, lrs, seeds, shard, launcher, shards, problem_opts,
         if lrs is not None:
             axes["hparams.lr"] = parse_lrs(lrs)
         axes["seed"] = parse_seeds(seeds)
-        base = _base(problem, name, {}, {}, schedules, steps, metric_every, probes, probe_every, dtype)
+        base = _base(problem, name, {}, {}, schedules, steps, metric_every, probes, probe_every, dtype, blowup,
+                     compile_)
         configs += grid(base, axes)
     if launcher == "submitit":
         shards_lib.launch(configs, out, shards, device=device, force=force)
@@ -192,7 +206,51 @@ def sweep(problem, optimizer, lrs, seeds, shard, launcher, shards, problem_opts,
         if shard is not None:
             configs = shards_lib.select([c.resolve() for c in configs], *shard)
         configs = run_configs(configs, out, device=device, force=force, progress=sys.stderr.isatty())
-    _print_summary(out, configs)
+    _print_aggregate(out, configs)
+
+
+# ----- plot and summary ----------------------------------------------------------------------------
+RUNS = click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+
+
+@main.command()
+@RUNS
+@click.option("--kind", default=None, metavar="KINDS",
+              help="Comma-separated rows of panels: lr (final metric vs lr, best starred), curves (metric vs "
+                   "step at each best lr), probe (a --probe quantity vs step). Default: lr,curves, or probe "
+                   "with --probe.")
+@click.option("--metric", default="loss", show_default=True, help="Metric to plot (loss, excess_loss, ...).")
+@click.option("--best", is_flag=True, help="Use the best value over training instead of the final one.")
+@click.option("--probe", default=None, metavar="TABLE:QUANTITY",
+              help="A probe quantity, e.g. norms:grad_to_weights, spectra:orthogonality_error (toylab list).")
+@click.option("--hue", default="optimizer", show_default=True, help="Config field that colours the lines.")
+@click.option("--col", default=None, help="Config field with one column of panels per value.")
+@click.option("--row", default=None, help="Config field with one row of panels per value.")
+@click.option("--where", multiple=True, metavar="KEY=VALUE",
+              help="Keep only runs (and probe rows, e.g. param=W) with this value; repeat for several.")
+@click.option("--save", type=click.Path(dir_okay=False, path_type=Path), default=Path("plot.png"),
+              show_default=True, help="Figure file: .png, .svg or .pdf.")
+def plot(runs, kind, metric, best, probe, hue, col, row, where, save):
+    """Figures of RUNS (a sweep's --out, or run folders) with seeds as bands; no spec needed."""
+    from . import figures
+
+    kinds = tuple(k.strip() for k in (kind or ("probe" if probe else "lr,curves")).split(",") if k.strip())
+    path = figures.plot(list(runs), save, kinds=kinds, metric=metric, best=best, hue=hue, col=col, row=row,
+                        probe=probe, where=split_pairs(where, "--where"))
+    click.echo(f"wrote {path}")
+
+
+@main.command("summary")
+@RUNS
+@click.option("--metric", default="loss", show_default=True, help="Metric that picks the best lr.")
+@click.option("--best", is_flag=True, help="Use the best value over training instead of the final one.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+def summary_cmd(runs, metric, best, fmt):
+    """Per setting of RUNS, over seeds: mean and ±2 s.e. interval of the final metrics, seeds
+    diverged, the best lr per optimizer (flagged at a grid edge) and the run folders."""
+    from . import summarize
+
+    click.echo(summarize.format_table(summarize.aggregate(summarize.load(list(runs)), metric, best), metric, fmt))
 
 
 # ----- report -------------------------------------------------------------------------------------
@@ -224,9 +282,17 @@ def report(specs, quick, force, out, device):
 @click.option("--save", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to write the figure (PNG, PDF, SVG); needed with --plot.")
 def show(folder, what, save):
-    """Summarise a run folder: config, status, final metrics and probe tables; --plot draws one."""
+    """Summarise a run folder (config, status, final metrics, probe tables; --plot draws one),
+    or a folder of runs (aggregated over seeds, as `toylab summary`)."""
     from .probes import plots
 
+    if not (folder / "config.json").exists() and any(folder.glob("*/config.json")):
+        from . import summarize
+
+        click.echo(summarize.format_table(summarize.aggregate(summarize.load([folder]))))
+        click.echo(f"{folder} is a folder of runs: figures with `toylab plot {folder}`, one run with "
+                   f"`toylab show {folder}/<hash>`")
+        return
     click.echo(plots.summary(folder))
     if what is not None:
         if save is None:

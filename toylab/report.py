@@ -29,7 +29,6 @@ editing a spec runs only what changed and `--force` re-runs.
 """
 from __future__ import annotations
 
-import html
 import itertools
 import time
 import tomllib
@@ -43,6 +42,7 @@ from . import analyses, checks, optim, problems, store
 from .config import TIMESCALES, RunConfig
 from .experiments import run_configs
 from .options import UserError, format_value
+from .site import write_index  # noqa: F401  (index.html and report.html pages)
 
 RUN_FIELDS = ("steps", "metric_every", "probe_every", "dtype")
 FIGURE_DPI = 100
@@ -151,6 +151,7 @@ def render(spec: Spec, out: Path, force: bool = False, device: str = "auto", pro
     configs = run_configs(spec.configs(), out / "runs", device=device, force=force, progress=progress)
     tables = load_tables(out / "runs", configs)
     result = analyses.get(spec.analysis)(tables, spec)
+    result.table = sorted_rows(result.table)
     folder = out / spec.name
     folder.mkdir(parents=True, exist_ok=True)
     for fig in result.figures:
@@ -168,6 +169,15 @@ def save_figure(fig: matplotlib.figure.Figure, stem: Path) -> None:
     with matplotlib.rc_context({"svg.hashsalt": "toylab"}):
         fig.savefig(stem.with_suffix(".svg"), bbox_inches="tight", metadata={"Date": None})
     matplotlib.pyplot.close(fig)
+
+
+def sorted_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows ordered by every column in turn (numbers by value, the rest as text), so the summary
+    table does not depend on the order runs or groups came in."""
+    if table.empty:
+        return table
+    key = lambda col: col if pd.api.types.is_numeric_dtype(col) else col.astype(str)  # noqa: E731
+    return table.sort_values(list(table.columns), key=key, kind="mergesort", na_position="last").reset_index(drop=True)
 
 
 # ----- documents -----------------------------------------------------------------------------------
@@ -230,27 +240,6 @@ def write_ledger(out: Path) -> Path:
     ledger = ledger.sort_values(["_claim", "check", "report"], kind="stable").drop(columns="_claim")
     ledger.to_csv(Path(out) / "claims.csv", index=False)
     return Path(out) / "claims.csv"
-
-
-def write_index(out: Path) -> Path:
-    """`<out>/index.html`: every report under `out` with its title, claim, verdict and key figure."""
-    items = []
-    for report in sorted(Path(out).glob("*/report.md")):
-        lines = report.read_text().splitlines()
-        title = lines[0].removeprefix("# ")
-        claim = next((line for line in lines if line.startswith("**Claim")), "").replace("**", "")
-        figure = next((line.rsplit("(", 1)[1][:-1] for line in lines if line.startswith("![")), None)
-        after = lines[lines.index("## Verdict") + 1:] if "## Verdict" in lines else []
-        verdict = next((line for line in after if line.strip()), "")
-        name = report.parent.name
-        img = f'<img src="{name}/{figure}" width="480">' if figure else ""
-        items.append(f'<section><h2><a href="{name}/report.md">{html.escape(title)}</a></h2>'
-                     f"<p>{html.escape(claim)}</p><p><b>Verdict.</b> {html.escape(verdict)}</p>{img}</section>")
-    page = ("<!doctype html><html><head><meta charset='utf-8'><title>toylab reports</title>"
-            "<style>body{font-family:sans-serif;max-width:60em;margin:auto}section{margin:2em 0}</style>"
-            "</head><body><h1>toylab reports</h1>" + "".join(items) + "</body></html>\n")
-    (Path(out) / "index.html").write_text(page)
-    return Path(out) / "index.html"
 
 
 def render_all(paths: list[Path], out: Path | None = None, quick: bool = False, force: bool = False,
