@@ -267,3 +267,52 @@ def epsilon_schedule(t, total_steps, eps0, eps_max, warmup, end, k):
         growth = np.exp(a - b) * np.expm1(-a) / np.expm1(-b) if b > 0 else np.zeros_like(a)
     eps = eps0 + (eps_max - eps0) * growth
     return np.where(t < start, eps0, np.where(t >= stop, eps_max, eps))
+
+
+# ----- C2, C3 beyond the mean field: the decayed walk of correlated updates (000 eqs. 2-3) ------
+def decayed_walk_rms(t, lr, weight_decay, autocorrelation, init_rms):
+    """RMS(θ_t) of θ_t = β3 θ_{t−1} − η u_t (000 eq. 2, β3 = 1 − ηλ) for stationary updates u with
+    autocorrelation c_k = E[u_s u_{s+k}] (`autocorrelation` = [c_0, c_1, …, c_K], c_k = 0 beyond),
+    independent of θ₀. Exactly, from 000 eq. 3,
+
+        E[θ_t²] = β3^{2t} θ₀² + η² Σ_{|k|<t} c_|k| β3^{|k|} (1 − β3^{2(t−|k|)}) / (1 − β3²),
+
+    whose t → ∞ limit is η²/(1 − β3²) · Σ_{k∈ℤ} β3^{|k|} c_|k| (pass t = np.inf; needs λ > 0). The quick
+    estimate 000 eq. 7 keeps only the k = 0 term (it drops the cross term θ_{t−1}·u_t of eq. 6).
+    """
+    t = np.asarray(t, dtype=float)[..., None]
+    c = np.asarray(autocorrelation, dtype=float)
+    k = np.arange(len(c), dtype=float)
+    beta3 = 1 - np.asarray(lr, dtype=float) * weight_decay
+    weight = np.where(k == 0, 1.0, 2.0) * c * beta3**k  # ±k counted twice
+    tail = np.where(k < t, -np.expm1(2 * np.maximum(t - k, 0) * np.log(beta3)), 0.0)  # 1 − β3^{2(t−k)}
+    walk = np.asarray(lr) ** 2 * (weight * tail).sum(-1) / (1 - beta3**2)
+    return np.sqrt(beta3 ** (2 * t[..., 0]) * np.asarray(init_rms, dtype=float) ** 2 + walk)
+
+
+def sign_ema_autocorrelation(beta1, tol=1e-17):
+    """E[sign(m_s) sign(m_{s+k})], k = 0…K, for m the stationary EMA m_t = β1 m_{t−1} + (1−β1) g_t of
+    i.i.d. zero-mean Gaussian g: (m_s, m_{s+k}) is bivariate normal with correlation β1^k, so by
+    the arcsine law c_k = (2/π)·arcsin(β1^k). Truncated where β1^k < `tol` (c_k ≤ β1^k)."""
+    beta1 = float(beta1)
+    K = 0 if beta1 == 0 else int(np.ceil(np.log(tol) / np.log(beta1)))
+    return 2 / np.pi * np.arcsin(beta1 ** np.arange(K + 1, dtype=float))
+
+
+def signum_weight_rms_exact(t, lr, weight_decay, beta1, init_rms):
+    """SignSGD with momentum + decoupled decay (000 eq. 22) on i.i.d. N(μ = 0, σ²) gradients, exactly:
+    `decayed_walk_rms` with the sign-EMA autocorrelation (2/π)·arcsin(β1^|k|) (m stationary, i.e.
+    after the first ~1/(1−β1) steps). Steady state η²/(1−β3²)·Σ_k β3^|k| (2/π) arcsin(β1^|k|), where
+    000 eq. 26 has η/(2λ)·Σ_k β1^|k| = η/(2λ)·(1+β1)/(1−β1): the mean field replaces the sign's
+    autocorrelation by the Gaussian EMA's own, β1^|k| ≥ (2/π) arcsin(β1^|k|), and overestimates."""
+    return decayed_walk_rms(t, lr, weight_decay, sign_ema_autocorrelation(beta1), init_rms)
+
+
+def adamw_weight_rms_linear(t, lr, weight_decay, beta1, init_rms):
+    """AdamW on i.i.d. N(0, σ²) gradients with v frozen at σ² (u = m/σ, linear): `decayed_walk_rms`
+    with c_k = (1−β1)/(1+β1)·β1^|k|, steady state η/(2λ)·(1−β1)(1+β1β3)/((1+β1)(1−β1β3))/(1−ηλ/2)
+    ≈ η/(2λ) (000 eq. 19). Eq. 7 keeps c_0 alone and is low by the factor √((1−β1)/(1+β1))."""
+    beta1 = float(beta1)
+    K = 0 if beta1 == 0 else int(np.ceil(np.log(1e-17) / np.log(beta1)))
+    c = (1 - beta1) / (1 + beta1) * beta1 ** np.arange(K + 1, dtype=float)
+    return decayed_walk_rms(t, lr, weight_decay, c, init_rms)

@@ -1,11 +1,19 @@
-"""SCIENCE.md C12: KL(p‖q) between the gradient's law p and Adam's moments q over training.
+"""docs/claims.md C12: KL(p‖q) between the gradient's law p and Adam's moments q over training.
 
 From the moments probe (per coordinate; variances floored relative to each Gaussian's own
 second moment, see `probes/moments.py`): p is the
 minibatch statistics N(ḡ_t, diag Var_t/B) or the population law of G_t, q = N(m_t, diag(v_t −
 m_t²)) raw or bias-corrected. Reports KL per coordinate over training for the β1 × β2 grid, its
 mean over the second half of training (a heat map per moments × reference), and how many
-coordinates of v_t − m_t² had to be floored. Dashed lines mark the EMA timescales 1/(1−β).
+coordinates of v_t − m_t² had to be floored.
+
+Checks, one group per (β1, β2), one value per seed (the mean KL per coordinate over a window of
+probes, p from the minibatch statistics unless said otherwise):
+`C12-bc-early`: over the first `early` steps the bias-corrected moments are closer to p than the
+raw ones (ordering, paired over seeds); `C12-bc-late`: over the second half of training raw and
+bias-corrected KL agree within `tolerance` (relative, KL_raw/KL_bc = 1), which needs the window to
+start after 5 timescales 1/(1−β1) and 1/(1−β2) (else inconclusive); `C12-population`: late, the
+bias-corrected q is closer to the population law of G_t than to the batch's own statistics (ordering).
 """
 from __future__ import annotations
 
@@ -13,7 +21,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from . import SEED_BAND, THEORY, Analysis, Figure, new_figure
+from .. import checks, plotting
+from . import Analysis, Figure, new_figure
 
 KL = "kl_pq_per_coord"
 
@@ -29,6 +38,7 @@ def analyze(tables, spec) -> Analysis:
     references = [r for r in ("minibatch", "population") if r in set(kl["reference"])]
     moments = ["raw", "bias_corrected"]
 
+    early_end = spec.extra.get("early", 20)
     # KL over training, β2 as hue, β1 as panels; one row per moments
     beta1s = sorted(kl["β1"].unique())
     ref = kl[kl["reference"] == references[0]]
@@ -37,13 +47,13 @@ def analyze(tables, spec) -> Analysis:
         for c, b1 in enumerate(beta1s):
             ax = ax_t[r, c]
             rows = ref[(ref["moments"] == which) & (ref["β1"] == b1)]
-            sns.lineplot(rows, x="step", y="value", hue="β2", palette="viridis", errorbar=SEED_BAND, ax=ax,
-                         legend=r == c == 0)
-            for b2 in sorted(rows["β2"].unique()):
-                if 1 / (1 - b2) <= steps:
-                    ax.axvline(1 / (1 - b2), **THEORY, alpha=0.5)
-            ax.set(xscale="log", yscale="log", xlabel="step", ylabel="KL(p‖q) per coordinate [nats]",
-                   title=f"{which} moments, β1={b1:g}")
+            ax.set(xscale="log", yscale="log")
+            plotting.seed_band(ax, rows.assign(β2=rows["β2"].map("β2 = {:g}".format)), x="step", y="value", hue="β2")
+            ax.axvspan(1, early_end, color="0.93", zorder=0, label="early window")
+            ax.axvspan(steps / 2, steps, color="0.85", zorder=0, label="late window")
+            ax.set(xlabel="step", ylabel="KL(p‖q) per coordinate [nats]", title=f"{which} moments, β1={b1:g}")
+            if r == c == 0:
+                plotting.legend(ax, fontsize="xx-small")
 
     # late-training mean KL: β1 × β2 heat maps per moments × reference
     late = kl[kl["step"] > steps / 2]
@@ -64,6 +74,8 @@ def analyze(tables, spec) -> Analysis:
         sns.lineplot(floored[floored["moments"] == which], x="step", y="value", hue="β2", style="β1",
                      palette="viridis", errorbar=None, ax=ax, legend=c == 0)
         ax.set(xscale="log", xlabel="step", ylabel="share of coordinates floored (v − m² ≤ δv)", title=which)
+
+    outcomes = kl_checks(kl, references, steps, early_end, spec.extra.get("tolerance", 0.05))
 
     # numbers
     table = grid.pivot_table(index=["β1", "β2"], columns=["moments", "reference"], values="value")
@@ -103,9 +115,48 @@ def analyze(tables, spec) -> Analysis:
         numbers["late KL/coord vs population / vs minibatch (median)"] = f"{(pop / bc).median():.3g}"
         verdict.append(f"Against the population law of G_t instead of the batch's own statistics, the late KL is "
                        f"{(pop / bc).median():.3g}× the minibatch one (median over betas).")
+    heads = [o for o in outcomes if not o.group]
+    verdict.insert(0, " ".join(
+        f"**{o.check.id} {o.verdict}** ({o.check.prediction}: "
+        + ", ".join(f"{sum(g.verdict == v for g in outcomes if g.check.id == o.check.id and g.group)} {v}"
+                    for v in checks.VERDICTS) + " over the β settings)." for o in heads))
     figures = [Figure("kl_over_training", fig_t, f"KL(p‖q) per coordinate, p from the {references[0]} statistics, "
-                      "over training (band: ±2 s.e. over seeds); dashed: the timescales 1/(1−β2)."),
+                      "over training (line: geometric mean over seeds, band ×/÷ 2 s.e.); shaded: the early and late "
+                      "windows of the checks."),
                Figure("kl_late_heatmap", fig_h, "Mean KL per coordinate over the second half of training, for "
                       "raw and bias-corrected moments against the minibatch and population statistics."),
                Figure("floored", fig_f, "Share of coordinates where v_t − m_t² was at or below the floor δ·v_t.")]
-    return Analysis(figures=figures, table=table, numbers=numbers, verdict="\n\n".join(verdict))
+    return Analysis(figures=figures, table=table, numbers=numbers, verdict="\n\n".join(verdict), checks=outcomes)
+
+
+def kl_checks(kl: pd.DataFrame, references: list[str], steps: int, early_end: float, tol: float) -> list:
+    """C12-bc-early, C12-bc-late, C12-population (module docstring), each combined over the β settings."""
+    def per_seed(moments, reference, a, b, rows):
+        sel = rows[(rows["moments"] == moments) & (rows["reference"] == reference)]
+        return checks.window(sel, a, b).sort_index()
+
+    mb = references[0]
+    early = checks.Check("C12", "C12-bc-early", "KL(p‖q_bc)/KL(p‖q_raw)", f"mean KL per coordinate over the probes "
+                         f"at steps 1–{early_end:g}, per seed, p = {mb} statistics", "bias-corrected q closer (ratio < 1)", 0.0)
+    late = checks.Check("C12", "C12-bc-late", "KL(p‖q_raw)/KL(p‖q_bc)", f"mean KL per coordinate over steps "
+                        f"{steps / 2:g}–{steps}, per seed, ratio raw/bias-corrected, p = {mb} statistics",
+                        "raw = bias-corrected once (1−β^t) ≈ 1", tol)
+    pop = checks.Check("C12", "C12-population", "KL(pop‖q_bc)/KL(batch‖q_bc)", f"mean KL per coordinate over steps "
+                       f"{steps / 2:g}–{steps}, per seed", "q closer to the population law than to the batch", 0.0)
+    found = {"C12-bc-early": [], "C12-bc-late": [], "C12-population": []}
+    for (b1, b2), rows in kl.groupby(["β1", "β2"]):
+        group = f"β=({b1:g}, {b2:g})"
+        found["C12-bc-early"].append(checks.ordering(early, per_seed("bias_corrected", mb, 1, early_end, rows),
+                                                     per_seed("raw", mb, 1, early_end, rows), group=group))
+        start = steps / 2
+        slow = max(1 / (1 - b1) if b1 < 1 else np.inf, 1 / (1 - b2))
+        regime = checks.Regime(start >= 5 * slow, f"window starts at {start / slow:.2g} timescales max(1/(1−β1), 1/(1−β2)) "
+                               f"({'≥' if start >= 5 * slow else '<'} 5)")
+        ratio = per_seed("raw", mb, start, steps, rows) / per_seed("bias_corrected", mb, start, steps, rows)
+        found["C12-bc-late"].append(checks.relative(late, ratio, 1.0, group=group, regime=regime))
+        if "population" in references:
+            found["C12-population"].append(checks.ordering(
+                pop, per_seed("bias_corrected", "population", start, steps, rows),
+                per_seed("bias_corrected", mb, start, steps, rows), group=group))
+    heads = {"C12-bc-early": early, "C12-bc-late": late, "C12-population": pop}
+    return [o for cid, groups in found.items() if groups for o in (checks.combine(heads[cid], groups), *groups)]
