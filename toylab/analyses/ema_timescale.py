@@ -18,9 +18,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import checks, theory
+from .. import checks, plotting, theory
 from ..checks import Check, Regime
-from . import THEORY, Analysis, Figure, final_values, new_figure
+from . import Analysis, Figure, final_values, new_figure
 
 
 def vertex(log_tau: np.ndarray, log_loss: np.ndarray) -> float:
@@ -81,18 +81,16 @@ def analyze(tables, spec) -> Analysis:
 
     fig, axes = new_figure(2, width=5.0)
     ax = axes[0, 0]
-    for i, N in enumerate(Ns):
-        f = final[final["n_train"] == N].assign(ly=lambda d: np.log(d["value"]))
-        s = f.groupby("tau_epoch")["ly"].agg(["mean", "sem"]).sort_index()
-        ax.plot(s.index, np.exp(s["mean"]), marker="o", markersize=3, color=f"C{i}", label=f"N = {N}")
-        ax.fill_between(s.index, np.exp(s["mean"] - 2 * s["sem"]), np.exp(s["mean"] + 2 * s["sem"]),
-                        color=f"C{i}", alpha=0.2, linewidth=0)
-        ax.plot([best[N]], [np.exp(s.loc[best[N], "mean"])], marker="*", markersize=12, color=f"C{i}",
-                markeredgecolor="k", linestyle="none")
+    for N in Ns:
+        f = final[final["n_train"] == N]
+        stats = plotting.seed_band(ax, f, "tau_epoch", "value", log=True, label=f"N = {N}",
+                                   color=plotting.color(f"N = {N}"), marker="o", markersize=3)
+        plotting.mark_best(ax, best[N], float(stats.set_index("tau_epoch").loc[best[N], "centre"]),
+                           name=f"N = {N}", label="best τ_epoch (★)")
     ax.axvspan(1, epochs, color="0.92", zorder=0)
     ax.set(xscale="log", yscale="log", xlabel="τ_epoch = 1/(ηλM) (initial η)", ylabel="final excess test loss",
            title=f"AdamW, cosine lr, {epochs} epochs (shaded: 1 ≤ τ_epoch ≤ E)")
-    ax.legend(fontsize="x-small")
+    plotting.legend(ax, fontsize="x-small")
     ax = axes[0, 1]
     lam = np.array([theory.weight_decay_for_tau_epoch(lr, N / batch, best[N]) for N in Ns])
     lo = [theory.weight_decay_for_tau_epoch(lr, N / batch, o.ci_high) for N, o in zip(Ns, outs)]
@@ -100,10 +98,10 @@ def analyze(tables, spec) -> Analysis:
     ax.errorbar(Ns, lam, yerr=[lam - lo, np.array(hi) - lam], marker="o", linestyle="none", capsize=3,
                 label="best λ (bar: tied grid values)")
     ref = np.exp(np.mean(np.log(lam)) + np.mean(np.log(Ns))) / np.array(Ns)
-    ax.plot(Ns, ref, **THEORY, label="∝ 1/N (claim)")
+    plotting.theory_line(ax, ref, "∝ 1/N (claim)", x=Ns)
     ax.set(xscale="log", yscale="log", xlabel="dataset size N", ylabel="best weight decay λ",
            title=f"slope {s_mean:.2f} [{s_low:.2f}, {s_high:.2f}] (claim −1)")
-    ax.legend(fontsize="x-small")
+    plotting.legend(ax, fontsize="x-small")
     table = (final.groupby(["n_train", "M", "tau_epoch", "weight_decay"])["value"]
              .agg(["mean", "std"]).rename(columns={"mean": "excess test loss mean", "std": "excess test loss std"})
              .reset_index())

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from .. import checks
+from .. import checks, plotting
 from ..checks import Check
 from . import THEORY, Analysis, Figure, final_values, mean_std, new_figure
 
@@ -45,14 +45,11 @@ def variant_of(frame: pd.DataFrame) -> pd.Series:
     return frame["optimizer"].where(kind == "constant", frame["optimizer"] + ", " + kind)
 
 
-def log_band(ax, frame: pd.DataFrame, x: str, label, color, linestyle="-", marker=None):
-    """Seed mean of log value with ±2 standard errors over seeds, drawn back in linear units (log axes)."""
-    s = frame.assign(ly=np.log(frame["value"])).groupby(x)["ly"].agg(["mean", "sem"]).sort_index()
-    s["sem"] = s["sem"].fillna(0.0)
-    ax.plot(s.index, np.exp(s["mean"]), color=color, linestyle=linestyle, marker=marker, markersize=3, label=label)
-    ax.fill_between(s.index, np.exp(s["mean"] - 2 * s["sem"]), np.exp(s["mean"] + 2 * s["sem"]), color=color,
-                    alpha=0.15, linewidth=0)
-    return s
+def log_band(ax, frame: pd.DataFrame, x: str, label, color, linestyle="-", marker=None) -> pd.DataFrame:
+    """Seed band of `value` against `x` in log space (`plotting.seed_band`), one line; its stats by x."""
+    stats = plotting.seed_band(ax, frame, x, "value", log=True, label=label, color=color, linestyle=linestyle,
+                               marker=marker, markersize=3)
+    return stats.set_index(x)
 
 
 def best_lrs(final: pd.DataFrame) -> pd.DataFrame:
@@ -119,14 +116,12 @@ def analyze(tables, spec) -> Analysis:
     metrics["optimizer"] = variant_of(metrics)
     metrics["lr schedule"] = metrics["optimizer"].str.partition(", ")[2].replace("", "constant")
     final = final_values(metrics, metric)
-    start = (metrics[(metrics["metric"] == metric)].sort_values("step").groupby("setting")["value"].first())
-    exploded = ~np.isfinite(final["value"]) | (final["value"] > final["setting"].map(start))
+    start = metrics[metrics["metric"] == metric].sort_values("step").groupby("run")["value"].first()
+    exploded = ~np.isfinite(final["value"]) | (final["value"] > final["run"].map(start))
     final.loc[exploded, "value"] = np.inf  # exploded: diverged, or ended above the loss at step 0
     best = best_lrs(final)
     outs = muon_best(final, best, floor, spec.extra.get("margin", 0.1))
     settings = sorted(final["setting"].unique())
-    methods = sorted(final["method"].unique())
-    colors = {m: f"C{i}" for i, m in enumerate(methods)}
     styles = {"constant": "-", "cosine": "--"}
     ncols = (len(settings) + 1) // 2
 
@@ -135,28 +130,21 @@ def analyze(tables, spec) -> Analysis:
     for i, setting in enumerate(settings):
         for b in best[best["setting"] == setting].itertuples():
             method, _, kind = b.optimizer.partition(", ")
-            kind = kind or "constant"
-            style = dict(color=colors[method], linestyle=styles.get(kind, ":"))
+            name = f"{method} {kind}".strip()  # the plotting colour key: `muon`, `muon cosine`
+            style = dict(color=plotting.color(name), linestyle=styles.get(kind or "constant", ":"))
             runs = final[(final["setting"] == setting) & (final["optimizer"] == b.optimizer) & (final["lr"] == b.lr)]["run"]
-            curve = metrics[metrics["run"].isin(runs) & (metrics["metric"] == metric) & (metrics["value"] > 0)]
+            curve = metrics[metrics["run"].isin(runs) & (metrics["metric"] == metric)]
             log_band(ax_curves.flat[i], curve, "step", f"{b.optimizer} (lr {b.lr:g})", **style)
             grid = final[(final["setting"] == setting) & (final["optimizer"] == b.optimizer)]
-            ok = grid.groupby("lr")["value"].transform(lambda v: np.isfinite(v).all())
             ax = ax_lr.flat[i]
-            s = log_band(ax, grid[ok].assign(value=grid[ok]["value"].clip(lower=floor)), "lr", b.optimizer,
-                         marker="o", **style)
-            bad = np.sort(grid[~ok]["lr"].unique())
-            ax.plot(bad, np.full(len(bad), 1.0), marker="x", linestyle="none", color=colors[method],
-                    transform=ax.get_xaxis_transform(), clip_on=False)
+            s = log_band(ax, grid.assign(value=grid["value"].clip(lower=floor)), "lr", b.optimizer, marker="o", **style)
             if b.lr in s.index:
-                ax.plot([b.lr], [np.exp(s.loc[b.lr, "mean"])], marker="*", markersize=11, color=colors[method],
-                        markeredgecolor="k", linestyle="none")
+                plotting.mark_best(ax, b.lr, s.loc[b.lr, "centre"], name=name, label="best lr (★)")
         ax_curves.flat[i].set(yscale="log", xlabel="step", ylabel=f"{metric} (per example)", title=setting)
-        ax_lr.flat[i].axhline(floor, **THEORY, label=f"floor {floor:g}")
+        plotting.theory_line(ax_lr.flat[i], floor, f"floor {floor:g}")
         ax_lr.flat[i].set(xscale="log", yscale="log", xlabel="learning rate η", ylabel=f"final {metric}", title=setting)
-        ax_curves.flat[i].legend(fontsize="xx-small")
-    handles, labels = ax_lr.flat[0].get_legend_handles_labels()
-    ax_lr.flat[0].legend(handles, labels, fontsize="xx-small")
+        plotting.legend(ax_curves.flat[i], fontsize="xx-small")
+    plotting.legend(ax_lr.flat[0], fontsize="xx-small")
 
     at_best = final.merge(best[["setting", "optimizer", "lr", "edge"]], on=["setting", "optimizer", "lr"])
     table = (at_best.groupby(["setting", "optimizer", "lr", "edge"])["value"].apply(mean_std)
@@ -223,11 +211,11 @@ def spectra_over_training(spectra: pd.DataFrame, settings: list[str], ncols: int
         ax = axes.flat[i]
         here = long[(long["setting"] == setting) & (long["value"] > 0)]
         for j, line in enumerate(lines):
-            log_band(ax, here[here["line"] == line].rename(columns={"run": "seed_run"}), "step", line, f"C{j}")
-        ax.axhline(1.0, **THEORY, label="1 (orthogonal target)")
+            log_band(ax, here[here["line"] == line], "step", line, f"C{j}")
+        plotting.theory_line(ax, 1.0, "1 (orthogonal target)")
         ax.set(yscale="log", xlabel="step", ylabel="singular value", title=setting)
         if i == 0:
-            ax.legend(fontsize="xx-small")
+            plotting.legend(ax, fontsize="xx-small")
     caption = ("Largest and smallest singular values of the gradient G_t and of the Newton–Schulz output O_t "
                "for Muon at its best lr (band: ±2 s.e. of the log over seeds); dashed: 1, the orthogonal target.")
     return Figure("spectra", fig, caption), cond, decay

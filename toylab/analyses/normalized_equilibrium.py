@@ -22,14 +22,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import checks, theory
+from .. import checks, plotting, theory
 from ..checks import Check, Regime
 from ..schedules import parse
-from . import THEORY, Analysis, Figure, new_figure
+from . import Analysis, Figure, new_figure
 
 STATIONARY = 0.03  # drift allowed between the two halves of a window (regime test)
-PALETTE = {"SGD": "C0", "SGD cosine": "C1", "SGDC cosine": "C2", "SGD (β=0.9)": "C4",
-           "AdamW": "C0", "AdamW cosine": "C1", "AdamC cosine": "C2", "AdamC": "C3"}
 
 
 def variant(row) -> str:
@@ -221,13 +219,8 @@ def analyze(tables, spec) -> Analysis:
 
 
 def log_band(ax, frame, y, label, color, linestyle="-"):
-    """Seed mean of log y with ±2 standard errors, drawn back in linear units (for log axes)."""
-    f = frame[np.isfinite(frame[y]) & (frame[y] > 0)].assign(ly=lambda d: np.log(d[y]))
-    s = f.groupby("step")["ly"].agg(["mean", "sem", "count"]).sort_index()
-    s["sem"] = s["sem"].fillna(0.0)
-    ax.plot(s.index, np.exp(s["mean"]), color=color, linestyle=linestyle, label=label, linewidth=1.2)
-    ax.fill_between(s.index, np.exp(s["mean"] - 2 * s["sem"]), np.exp(s["mean"] + 2 * s["sem"]), color=color,
-                    alpha=0.2, linewidth=0)
+    """Seed band of `y` against step in log space (`plotting.seed_band`), one line."""
+    plotting.seed_band(ax, frame, "step", y, log=True, label=label, color=color, linestyle=linestyle, linewidth=1.2)
 
 
 def sgd_figure(wide, spec) -> Figure:
@@ -239,29 +232,28 @@ def sgd_figure(wide, spec) -> Figure:
         g = main[main["variant"] == name]
         if g.empty:
             continue
-        log_band(ax, g, "grad_to_weights", name, PALETTE[name])
+        log_band(ax, g, "grad_to_weights", name, plotting.color(name))
         r = g.iloc[0]
         steps = np.sort(g["step"].unique())
         target = (theory.scheduled_equilibrium_ratio(lr_at(r, steps), r["weight_decay"]) if name == "SGD cosine"
                   else np.full(len(steps), theory.equilibrium_ratio(r["lr"], r["weight_decay"])))
-        ax.plot(steps, target, **{**THEORY, "color": PALETTE[name]},
-                label="√(2λ/γ_t)" if name == "SGD cosine" else ("√(2λ/γ)" if name == "SGD" else None))
+        plotting.theory_line(ax, target, {"SGD": "√(2λ/γ)", "SGD cosine": "√(2λ/γ_t)", "SGDC cosine": "√(2λ/γ_max)"}[name],
+                             x=steps, color=plotting.color(name))
     top = main["grad_to_weights"].max() if len(main) else 1.0
     ax.set(yscale="log", ylim=(None, 3 * top), xlabel="step t", ylabel="‖g_t‖/‖x_t‖",
            title=f"one normalized layer, λ = {lam:g} (dashed: targets)")
-    ax.legend(fontsize="x-small")
+    plotting.legend(ax, fontsize="x-small")
     ax = axes[0, 1]
     mlp = wide[(wide["problem"] == "scale_invariant_mlp") & wide["variant"].isin(["SGD", "SGD (β=0.9)"])]
-    colors = iter(["C0", "C3", "C4", "C5", "C6"])
     for (name, lam, lr), g in mlp.groupby(["variant", "weight_decay", "lr"], sort=True):
-        color = next(colors)
+        color = plotting.color(f"{name} λ={lam:g}")
         for param, style in zip(sorted(g["param"].unique()), ("-", ":")):
             log_band(ax, g[g["param"] == param], "grad_to_weights", f"{name} λ={lam:g}, {param}", color, style)
         r = g.iloc[0]
-        ax.axhline(theory.equilibrium_ratio(theory.sgd_effective_lr(lr, r["momentum"], r["dampening"]), lam),
-                   **{**THEORY, "color": color})
+        plotting.theory_line(ax, theory.equilibrium_ratio(theory.sgd_effective_lr(lr, r["momentum"], r["dampening"]), lam),
+                             f"target, λ={lam:g}", color=color)
     ax.set(yscale="log", xlabel="step t", ylabel="‖g_t‖/‖x_t‖", title="layer balancing: MLP layers, per (λ, γ, β)")
-    ax.legend(fontsize="x-small")
+    plotting.legend(ax, fontsize="x-small")
     caption = ("Left: ‖g‖/‖x‖ of a normalized layer under SGD (constant lr, cosine, cosine with SGDC); dashed: "
                "√(2λ/γ) and the moving target √(2λ/γ_t) of the cosine schedule. Right: the two normalized layers of "
                "the MLP (solid W1, dotted W2), one colour per hyperparameter setting, dashed: its √(2λ/γ_eff). "
@@ -275,11 +267,11 @@ def adam_figure(wide) -> Figure:
     ax = axes[0, 0]
     if "adam_grad_to_weights" in adam:
         for name in sorted(adam["variant"].unique()):
-            log_band(ax, adam[adam["variant"] == name], "adam_grad_to_weights", name, PALETTE.get(name, "C5"))
+            log_band(ax, adam[adam["variant"] == name], "adam_grad_to_weights", name, plotting.color(name))
         if len(adam):
             r = adam.iloc[0]
-            ax.axhline(theory.equilibrium_ratio(r["lr"], r["weight_decay"]), **THEORY, label="√(2λ/γ_max)")
-        ax.legend(fontsize="x-small")
+            plotting.theory_line(ax, theory.equilibrium_ratio(r["lr"], r["weight_decay"]), "√(2λ/γ_max)")
+        plotting.legend(ax, fontsize="x-small")
     ax.set(yscale="log", xlabel="step t", ylabel="‖g‖_{A⁻¹}/‖x‖_A", title="AdamW / AdamC: weighted ratio")
     ax = axes[0, 1]
     const = adam[adam["variant"] == "AdamW"]
@@ -288,9 +280,9 @@ def adam_figure(wide) -> Figure:
             log_band(ax, const, quantity, {"linf_weights": "‖x‖_∞", "rms_weights": "RMS(x)"}[quantity], color)
     if len(const):
         r = const.iloc[0]
-        ax.axhline(theory.adamw_weight_rms_steady(r["lr"], r["weight_decay"]), **THEORY, label="√(γ/(2λ))")
+        plotting.theory_line(ax, theory.adamw_weight_rms_steady(r["lr"], r["weight_decay"]), "√(γ/(2λ))")
     ax.set(yscale="log", xlabel="step t", ylabel="weight norm", title="AdamW, constant lr: ∞-norm and RMS")
-    ax.legend(fontsize="x-small")
+    plotting.legend(ax, fontsize="x-small")
     caption = ("AdamW and AdamC on the normalized layer. Left: ‖g‖_{A⁻¹}/‖x‖_A (A = √v̂+ε) for constant and "
                "cosine lr; dashed: √(2λ/γ_max). Right: ‖x‖_∞ and RMS(x) at constant lr against √(γ/(2λ)) (002 §4.2 "
                "predicts it for ‖x‖_∞). Bands: ±2 s.e. of the log over seeds.")
