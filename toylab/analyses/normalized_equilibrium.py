@@ -262,8 +262,10 @@ def sgd_figure(wide, spec) -> Figure:
     plotting.legend(ax, fontsize="x-small")
     ax = axes[0, 1]
     mlp = wide[(wide["problem"] == "scale_invariant_mlp") & wide["variant"].isin(["SGD", "SGD (β=0.9)"])]
-    for (name, lam, lr), g in mlp.groupby(["variant", "weight_decay", "lr"], sort=True):
-        color = plotting.color(f"{name} λ={lam:g}")
+    settings = mlp.groupby(["variant", "weight_decay", "lr"], sort=True)
+    colors = plotting.palette([f"{name} λ={lam:g}" for (name, lam, _), _ in settings])
+    for (name, lam, lr), g in settings:
+        color = colors[f"{name} λ={lam:g}"]
         for param, style in zip(sorted(g["param"].unique()), ("-", ":")):
             log_band(ax, g[g["param"] == param], "grad_to_weights", f"{name} λ={lam:g}, {param}", color, style)
         r = g.iloc[0]
