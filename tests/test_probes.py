@@ -310,3 +310,15 @@ def test_run_configs_writes_a_table_per_probe(tmp_path):
             assert "config" not in table.columns and len(table) and sorted(table.step.unique()) == [1, 5, 10, 15, 20]
     spectra = store.load_table(tmp_path, configs, "spectra")
     assert set(spectra.seed) == {0, 1}
+
+
+def test_float32_spectra_of_a_non_finite_matrix_are_nan_and_the_others_exact():
+    from toylab.probes import spectra
+
+    a = torch.randn(3, 5, 4, dtype=torch.float64)
+    a32 = a.float()
+    a32[1, 0, 0] = float("nan")
+    got = spectra.singular_values(a32)
+    assert torch.isnan(got[1]).all()
+    want = torch.linalg.svdvals(a32.double()[[0, 2]])
+    assert torch.allclose(got[[0, 2]], want, rtol=1e-6)
