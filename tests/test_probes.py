@@ -207,6 +207,32 @@ def test_population_gradient_moments_of_a_finite_dataset_are_its_statistics(gen)
     torch.testing.assert_close(var[0], g[0].var(0, unbiased=False), rtol=1e-10, atol=1e-12)
 
 
+def test_adam_weighted_ratio_matches_numpy_and_only_adamw_records_it(gen):
+    """‖g‖_{A⁻¹}/‖θ_{t−1}‖_A with A = √(v/(1−β2^t)) + ε (C7), against numpy; bias_correction off skips 1−β2^t."""
+    from toylab.probes import Context, norms
+
+    p = lr_problem(batch_size=6, reduction="mean", noise=0.3)
+    data = p.make_data(gen)
+    K, step = 2, 7
+    before = {"W": torch.randn(K, 5, 3, generator=gen, dtype=torch.float64)}
+    after = {"W": before["W"] * 0.99}
+    grads = {"W": torch.randn(K, 5, 3, generator=gen, dtype=torch.float64)}
+    v = torch.rand(K, 5, 3, generator=gen, dtype=torch.float64)
+    hp = {"betas": torch.tensor([[0.9, 0.99], [0.9, 0.999]], dtype=torch.float64),
+          "eps": torch.tensor([1e-3, 1e-8], dtype=torch.float64),
+          "bias_correction": torch.tensor([1.0, 0.0], dtype=torch.float64)}
+    state = {"exp_avg": {"W": grads["W"]}, "exp_avg_sq": {"W": v}}
+    ctx = Context(p, "adamw", step, before, after, grads, {}, state, {}, hp, [data], [torch.arange(K)])
+    out = norms.measure(ctx)[("adam_grad_to_weights", "W")]
+    for k, correction in enumerate([1 - 0.99**step, 1.0]):
+        A = np.sqrt(v[k].numpy() / correction) + hp["eps"][k].item()
+        g, x = grads["W"][k].numpy(), before["W"][k].numpy()
+        assert float(out[k]) == pytest.approx(np.sqrt((g**2 / A).sum() / (A * x**2).sum()), rel=1e-12)
+    sgd = Context(p, "sgd", step, before, after, grads, {}, {"momentum_buffer": {"W": grads["W"]}}, {}, hp,
+                  [data], [torch.arange(K)])
+    assert ("adam_grad_to_weights", "W") not in norms.measure(sgd)
+
+
 def test_moments_probe_against_a_numpy_reference(gen):
     from toylab.probes import Context, moments
 
@@ -284,3 +310,15 @@ def test_run_configs_writes_a_table_per_probe(tmp_path):
             assert "config" not in table.columns and len(table) and sorted(table.step.unique()) == [1, 5, 10, 15, 20]
     spectra = store.load_table(tmp_path, configs, "spectra")
     assert set(spectra.seed) == {0, 1}
+
+
+def test_float32_spectra_of_a_non_finite_matrix_are_nan_and_the_others_exact():
+    from toylab.probes import spectra
+
+    a = torch.randn(3, 5, 4, dtype=torch.float64)
+    a32 = a.float()
+    a32[1, 0, 0] = float("nan")
+    got = spectra.singular_values(a32)
+    assert torch.isnan(got[1]).all()
+    want = torch.linalg.svdvals(a32.double()[[0, 2]])
+    assert torch.allclose(got[[0, 2]], want, rtol=1e-6)

@@ -9,6 +9,8 @@ direction before the learning rate (`aux["direction"]`) and RMS(x) = ‖x‖₂/
     grad_to_weights  ‖g_t‖/‖θ_{t−1}‖  (C5–C8)   linf_weights   ‖θ_t‖_∞         (C7)
     cos_grad_weights cos(g_t, θ_{t−1})          cos_update_weights  cos(Δθ_t, θ_{t−1})
     dist_to_opt      ‖θ_t − θ*‖_F, when the problem knows θ*
+    adam_grad_to_weights  ‖g_t‖_{A⁻¹}/‖θ_{t−1}‖_A with A = √v̂_t + ε, AdamW's diagonal
+                     preconditioner (v̂ = v/(1−β2^t) with bias correction), AdamW only  (C7)
 
 Each is a `Tensor[K]`; a zero norm in a denominator gives inf or NaN, as it should.
 """
@@ -25,6 +27,17 @@ def _norm(x):
 
 def _cos(a, b):
     return (a.flatten(1) * b.flatten(1)).sum(1) / (_norm(a) * _norm(b))
+
+
+def _adam_preconditioner(ctx: Context, name: str):
+    """A = √v̂_t + ε of AdamW (diagonal, same shape as the parameter), or None for other optimizers."""
+    v = ctx.state.get("exp_avg_sq", {}).get(name)
+    if ctx.optimizer != "adamw" or v is None:
+        return None
+    shape = (-1,) + (1,) * (v.dim() - 1)
+    correction = 1 - ctx.hp["betas"][:, 1] ** ctx.step
+    correction = torch.where(ctx.hp["bias_correction"] > 0, correction, torch.ones_like(correction))
+    return (v / correction.view(shape)).sqrt() + ctx.hp["eps"].view(shape)
 
 
 def measure(ctx: Context) -> dict:
@@ -46,6 +59,9 @@ def measure(ctx: Context) -> dict:
         }
         if name in directions:
             values["rms_direction"] = _norm(directions[name]) / root_d
+        A = _adam_preconditioner(ctx, name)
+        if A is not None:
+            values["adam_grad_to_weights"] = _norm(g / A.sqrt()) / _norm(before * A.sqrt())
         if optimum is not None:
             values["dist_to_opt"] = _norm(theta - optimum[name])
         out.update({(quantity, name): v for quantity, v in values.items()})

@@ -48,7 +48,9 @@ def singular_values(a: torch.Tensor) -> torch.Tensor:
         return torch.linalg.svdvals(a)
     a = a.double()
     gram = a.mT @ a if a.shape[-2] >= a.shape[-1] else a @ a.mT
-    return torch.linalg.eigvalsh(gram).flip(-1).clamp_min(0).sqrt()
+    bad = ~torch.isfinite(gram).flatten(1).all(1)  # a diverged config: NaN σ, not a failed eigh
+    sigma = torch.linalg.eigvalsh(torch.where(bad[:, None, None], 0.0, gram)).flip(-1).clamp_min(0).sqrt()
+    return torch.where(bad[:, None], torch.nan, sigma)
 
 
 def measure(ctx: Context) -> dict:
