@@ -267,3 +267,28 @@ def epsilon_schedule(t, total_steps, eps0, eps_max, warmup, end, k):
         growth = np.exp(a - b) * np.expm1(-a) / np.expm1(-b) if b > 0 else np.zeros_like(a)
     eps = eps0 + (eps_max - eps0) * growth
     return np.where(t < start, eps0, np.where(t >= stop, eps_max, eps))
+
+
+# ----- C4 and C14 additions: predictions the amos_schedules and notepad_ideas reports check ---
+def amos_distance_ratio(t, alpha0_p, form="quadratic"):
+    """docs/claims.md C4, 001 eq. varepsilon-t: ‖ε_t‖/‖ε₀‖ = exp(−S_t) = √f(t).
+
+    quadratic (constant cosine p): 1/(α₀pt + 1); inverse (p_t = p₀‖ε_t‖/‖ε₀‖): 1/√(2α₀p₀t + 1).
+    At the half-life T of `amos_half_life_rate` this is 1/√2: the lr and ρ halve, ‖ε‖² halves.
+    """
+    return np.sqrt(amos_decay(t, alpha0_p, form))
+
+
+def adam_large_eps_lr(lr, eps):
+    """docs/claims.md C14 (003, ε-scheduler): for ε ≫ √v̂, Adam's step η·m̂/(√v̂ + ε) → (η/ε)·m̂,
+    SGD with an EMA momentum buffer (torch SGD with dampening = momentum = β1) and lr η/ε; the
+    relative difference of the two steps is √v̂/(√v̂ + ε) per coordinate."""
+    return np.asarray(lr, dtype=float) / np.asarray(eps)
+
+
+def epsilon_matching_lr(lr0, lr_t, eps0, sqrt_v):
+    """docs/claims.md C14, 003 "Epsilon Scheduler stuff": the ε_t that makes Adam at lr η₀ take the
+    step of Adam at lr η_t and ε₀, from η_t m/(√v + ε₀) = η₀ m/(√v + ε_t):
+    ε_t = (η₀ − η_t)/η_t · √v + (η₀/η_t) ε₀ (per coordinate: it depends on √v)."""
+    lr0, lr_t = np.asarray(lr0, dtype=float), np.asarray(lr_t, dtype=float)
+    return (lr0 - lr_t) / lr_t * np.asarray(sqrt_v) + lr0 / lr_t * np.asarray(eps0)
