@@ -97,6 +97,22 @@ class LinearRegression(Problem):
         x = torch.cat([torch.ones(n, 1, dtype=self.dtype, device=self.device), z], dim=1)
         return x, x @ data["w_star"] + self.noise * self.randn(gen, n, self.D)
 
+    def sample_many(self, data, gen, steps):
+        """Streaming: the batches of `steps` as `[C, B, ...]`, the same numbers as `sample` step by
+        step: the same draws in the same order and the same per-step products (a batched product,
+        or one written into a misaligned slice, can round differently) copied into place."""
+        if self.n_train:
+            return super().sample_many(data, gen, steps)
+        C, B, kw = len(steps), self.batch_size, dict(dtype=self.dtype, device=self.device)
+        x, y = torch.ones(C, B, self.d + 1, **kw), torch.empty(C, B, self.D, **kw)
+        z, e = torch.empty(B, self.d, **kw), torch.empty(C, B, self.D, **kw)
+        for i in range(C):
+            torch.randn(B, self.d, generator=gen, out=z)
+            x[i, :, 1:] = z @ data["cov_sqrt"]
+            torch.randn(B, self.D, generator=gen, out=e[i])
+            y[i] = x[i] @ data["w_star"]
+        return {"x": x, "y": y.add_(e.mul_(self.noise))}
+
     def sample(self, data, gen, step):
         """Streaming: a fresh batch. Finite: the next batch of the current shuffled epoch."""
         if not self.n_train:
@@ -126,18 +142,26 @@ class LinearRegression(Problem):
         s = self._scale(r.shape[-2])
         return (r * r).sum((-2, -1)) * s, {"W": (2 * s) * x.transpose(-2, -1) @ r}
 
+    def param_layout(self):
+        """W is kept as Wᵀ in memory, so that the per-seed product below reads and writes the
+        configs' weights and gradients in place."""
+        return {"W": (1, 0)}
+
     def loss_and_grad_per_seed(self, params, batch, configs_per_seed: int):
         """The same closed form when the K configs come in S contiguous groups of n, group s
-        sharing batch s (`batch`: [S, B, ...]): one product X_s [B, d+1] @ [W_k]_k ∈ ℝ^{(d+1)×nD}
-        per seed instead of n small ones, and no copy of the batch per config."""
+        sharing batch s (`batch`: [S, B, ...]), transposed: Rᵀ = [W_kᵀ]_k X_sᵀ − Yᵀ and
+        Gᵀ = 2s·Rᵀ X_s, one product per seed with the configs' rows stacked (a view of W in
+        `param_layout`), and no copy of the batch per config. Each config's rows come out the
+        same whatever n is (the products' rows are independent), so a config's numbers do not
+        depend on its batch."""
         x, y, n = batch["x"], batch["y"], configs_per_seed
         S, B, d1 = x.shape
-        w = params["W"].view(S, n, d1, self.D).transpose(1, 2).reshape(S, d1, n * self.D)
-        r = (x @ w).view(S, B, n, self.D) - y.unsqueeze(2)
+        w_t = params["W"].transpose(-2, -1).reshape(S, n * self.D, d1)  # a view in param_layout
+        r_t = (w_t @ x.transpose(-2, -1)).view(S, n, self.D, B).sub_(y.transpose(-2, -1).unsqueeze(1))
         s = self._scale(B)
-        grad = (x.transpose(-2, -1) @ r.view(S, B, n * self.D)).mul_(2 * s)
-        loss = (r * r).sum((1, 3)).mul_(s)
-        return loss.reshape(S * n), {"W": grad.view(S, d1, n, self.D).transpose(1, 2).reshape(S * n, d1, self.D)}
+        grad_t = (r_t.view(S, n * self.D, B) @ x).mul_(2 * s)
+        loss = (r_t * r_t).view(S * n, self.D * B).sum(-1).mul_(s)
+        return loss, {"W": grad_t.view(S * n, self.D, d1).transpose(-2, -1)}
 
     def per_example_grads(self, params, batch):
         """∇ of one example's squared error ‖xᵀW − y‖² times the reduction's scale: 2s·x rᵀ, [K, B, d+1, D]."""

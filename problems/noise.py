@@ -16,6 +16,7 @@ from toylab.problems import Problem, option, register
 class Noise(Problem):
     name = "noise"
     description = "gradients drawn i.i.d. N(mu, sigma^2) per coordinate, no loss landscape (C1-C3)"
+    nonnegative_loss = False  # ⟨θ, g⟩ has either sign: no blow-up threshold
 
     n: int = option(10000, "number of coordinates N", **positive())
     mu: float = option(0.0, "gradient mean per coordinate")

@@ -81,3 +81,64 @@ def test_metrics_recorded_at_start_every_n_and_last_step():
     result = run([base("sgd", steps=12, metric_every=5)])
     assert sorted(result.metrics.step.unique()) == [0, 5, 10, 12]
     assert set(result.metrics.metric) >= {"batch_loss", "loss", "excess_loss", "dist_to_opt"}
+
+
+def reference_run(config):
+    """One config alone, written out: functional `update`, a step's result kept only while the
+    loss and the parameters stay finite (the engine's rule with blowup = 0). Returns the step it
+    diverged at (or None) and the parameters it froze at."""
+    from toylab import optim, problems
+
+    cpu = torch.device("cpu")
+    problem = problems.build(config.problem, config.problem_options, dtype=getattr(torch, config.dtype))
+    opt = optim.get(config.optimizer)
+    data = problem.make_data(engine.seed_generator(config.seed, "data", cpu))
+    stream = engine.seed_generator(config.seed, "stream", cpu)
+    params = {k: p[None] for k, p in problem.init_params(engine.seed_generator(config.seed, "init", cpu)).items()}
+    hp = optim.hp_tensors(opt, [config.hparams], torch.float64, cpu)
+    hp.update(lr_max=hp["lr"], normalized=set())
+    state = opt.init(params, hp)
+    for t in range(1, config.steps + 1):
+        batch = {k: v[None] for k, v in problem.sample(data, stream, t).items()}
+        loss, grads = problem.loss_and_grad(params, batch)
+        new, state, _ = opt.update(grads, state, params, hp, t)
+        if not (torch.isfinite(loss).all() and all(torch.isfinite(p).all() for p in new.values())):
+            return t, params
+        params = new
+    return None, params
+
+
+@pytest.mark.parametrize("optimizer, lrs", [("sgd", [1e-3, 0.5, 10.0]), ("adamw", [1e-2, 1e30]),
+                                            ("signsgd", [1e-3, 1e160])])
+def test_divergence_matches_the_written_out_rule(optimizer, lrs):
+    """Same diverged step and the same frozen point as a plain loop that stops at the first
+    non-finite loss or parameter, with the blow-up threshold off."""
+    configs = [c.resolve() for c in grid(base(optimizer, steps=120, blowup=0), {"hparams.lr": lrs, "seed": [0, 1]})]
+    result = engine.run_batch(configs)
+    assert any(s is not None for s in result.diverged_step)
+    for i, config in enumerate(configs):
+        step, frozen = reference_run(config)
+        assert result.diverged_step[i] == step
+        torch.testing.assert_close(result.params["W"][i], frozen["W"][0], rtol=1e-12, atol=1e-14)
+
+
+def test_loss_blowup_is_divergence():
+    """Signum at a huge lr stays finite (|θ| grows by lr per step) but its loss passes 1e6 × the
+    first one: diverged by default, not with blowup = 0; a modest lr is not touched."""
+    configs = grid(base("signsgd", steps=50, metric_every=1, hparams={"momentum": 0.9}), {"hparams.lr": [1e-3, 1e3]})
+    result = run(configs)
+    assert result.diverged_step[0] is None and result.diverged_step[1] is not None
+    off = run([RunConfig(**{**c.__dict__, "blowup": 0}) for c in configs])
+    assert off.diverged_step == [None, None]
+    assert torch.isfinite(off.params["W"]).all()
+    last = off.metrics[(off.metrics.config == 1) & (off.metrics.metric == "batch_loss")]
+    first = last.value.iloc[1]  # step 1: the loss at θ_0
+    assert last.value.iloc[-1] > 1e6 * first, "the threshold the default catches is really passed"
+    late = result.metrics[(result.metrics.config == 1) & (result.metrics.step >= result.diverged_step[1])]
+    assert late["value"].isna().all()
+
+
+def test_bad_blowup_is_a_one_line_error():
+    from toylab.options import UserError
+    with pytest.raises(UserError, match="blowup=0.5"):
+        base(blowup=0.5).resolve()

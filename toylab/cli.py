@@ -80,6 +80,10 @@ def common_options(f):
                      help="Where to run: auto picks CUDA when present."),
         click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True,
                      help="Floating-point type of parameters, data and optimizer state."),
+        click.option("--blowup", type=float, default=1e6, show_default=True,
+                     help="Mark a config diverged once its batch loss exceeds BLOWUP × its first one (0: off)."),
+        click.option("--compile", "compile_", is_flag=True,
+                     help="Run the optimizer step under torch.compile (eager where no compiler works)."),
         click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"),
                      show_default=True, help="Folder of run folders (one per config hash)."),
         click.option("--force", is_flag=True, help="Re-run even if a finished run with the same config exists."),
@@ -99,10 +103,12 @@ def split_pairs(pairs: tuple[str, ...], what: str) -> dict[str, str]:
     return out
 
 
-def _base(problem, optimizer, problem_opts, opts, schedules, steps, metric_every, probes, probe_every, dtype):
+def _base(problem, optimizer, problem_opts, opts, schedules, steps, metric_every, probes, probe_every, dtype,
+          blowup, compile_):
     return RunConfig(problem=problem, optimizer=optimizer, problem_options=problem_opts, hparams=opts,
                      schedules=split_pairs(schedules, "--schedule"), steps=steps, metric_every=metric_every,
-                     probes=tuple(p for p in probes.split(",") if p), probe_every=probe_every, dtype=dtype)
+                     probes=tuple(p for p in probes.split(",") if p), probe_every=probe_every, dtype=dtype,
+                     blowup=blowup, compile=compile_)
 
 
 def _print_summary(out, configs):
@@ -129,13 +135,13 @@ def _print_summary(out, configs):
               help="Seed of the initial point, the data and the batch stream.")
 @common_options
 def run(problem, optimizer, lr, seed, problem_opts, opts, schedules, steps, metric_every, probes, probe_every,
-        device, dtype, out, force):
+        device, dtype, blowup, compile_, out, force):
     """Run one configuration of PROBLEM and print its final metrics."""
     opts = split_pairs(opts, "--opt")
     if lr is not None:
         opts["lr"] = lr
     config = _base(problem, optimizer, split_pairs(problem_opts, "--problem-opt"), opts, schedules, steps,
-                   metric_every, probes, probe_every, dtype)
+                   metric_every, probes, probe_every, dtype, blowup, compile_)
     config = RunConfig(**{**config.__dict__, "seed": seed})
     configs = run_configs([config], out, device=device, force=force, progress=sys.stderr.isatty())
     _print_summary(out, configs)
@@ -157,7 +163,7 @@ def run(problem, optimizer, lr, seed, problem_opts, opts, schedules, steps, metr
               help="Number of shards for --launcher.")
 @common_options
 def sweep(problem, optimizer, lrs, seeds, shard, launcher, shards, problem_opts, opts, schedules, steps,
-          metric_every, probes, probe_every, device, dtype, out, force):
+          metric_every, probes, probe_every, device, dtype, blowup, compile_, out, force):
     """Run the grid of every listed value as batched tensor programs.
 
     Any --opt or --problem-opt value may be a comma-separated list (a semicolon-separated one for
@@ -183,7 +189,8 @@ def sweep(problem, optimizer, lrs, seeds, shard, launcher, shards, problem_opts,
         if lrs is not None:
             axes["hparams.lr"] = parse_lrs(lrs)
         axes["seed"] = parse_seeds(seeds)
-        base = _base(problem, name, {}, {}, schedules, steps, metric_every, probes, probe_every, dtype)
+        base = _base(problem, name, {}, {}, schedules, steps, metric_every, probes, probe_every, dtype, blowup,
+                     compile_)
         configs += grid(base, axes)
     if launcher == "submitit":
         shards_lib.launch(configs, out, shards, device=device, force=force)

@@ -66,6 +66,8 @@ class RunConfig:
     probes: tuple[str, ...] = ()
     probe_every: int = 10
     dtype: str = "float32"
+    blowup: float = 1e6  # diverged once the batch loss exceeds blowup × its first value; 0 = off
+    compile: bool = False  # the step body under torch.compile (falls back to eager where it cannot)
 
     def resolve(self) -> "RunConfig":
         """Fill defaults, validate, and canonicalise (tuples, schedule specs)."""
@@ -76,6 +78,11 @@ class RunConfig:
         for name in ("metric_every", "probe_every"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name}={getattr(self, name)!r} must be a positive integer")
+        if not isinstance(self.blowup, (int, float)) or isinstance(self.blowup, bool) or not (
+                self.blowup == 0 or self.blowup > 1):
+            raise UserError(f"blowup={self.blowup!r} must be 0 (off) or a number > 1")
+        if not isinstance(self.compile, bool):
+            raise UserError(f"compile={self.compile!r} must be true or false")
         if self.dtype not in DTYPES:
             raise UserError(f"dtype={self.dtype!r} is not allowed; choose one of {', '.join(DTYPES)}")
         problem_options = resolve(f"{self.problem} problem", problem_cls.options(), self.problem_options)
@@ -94,6 +101,7 @@ class RunConfig:
             hparams=hp,
             schedules={k: schedule_lib.parse(v).spec for k, v in sorted(self.schedules.items())},
             probes=tuple(self.probes),
+            blowup=float(self.blowup),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -116,7 +124,7 @@ class RunConfig:
         opt = optim.get(self.optimizer)
         static = {k: v for k, v in self.hparams.items() if k in opt.static}
         key = (self.problem, self.problem_options, self.optimizer, static, self.steps,
-               self.metric_every, self.probes, self.probe_every, self.dtype)
+               self.metric_every, self.probes, self.probe_every, self.dtype, self.compile)
         return json.dumps(key, sort_keys=True, default=list)
 
     def label(self) -> str:

@@ -1,19 +1,25 @@
 """The batched step loop: K configurations advance as one tensor program.
 
-Every parameter carries a leading config axis `[K, *shape]` and every dynamic hyperparameter is
-a `[K]` tensor (a `[steps+1, K]` table when scheduled). Configs that share a seed share the
-initial point, the data and the batch stream (common random numbers). One step is
+Every parameter carries a leading config axis `[K, *shape]`; hyperparameters become per-step
+coefficient tables `[steps, K]` (float64, cast; `optim.base.InPlace`). Configs that share a
+seed share the initial point, the data and the batch stream (common random numbers). Data are
+drawn `CHUNK` steps at a time (`Problem.sample_many`). One step is
 
-    batch  = sample per distinct seed: [S, ...]
-    loss, g = problem.loss_and_grad_per_seed(params, batch, K/S)   (configs run seed-sorted), or
-              problem.loss_and_grad(params, batch gathered to [K, ...]), or vmap(grad(loss)) over K
-    params', state, aux = optimizer.update(g, state, params, hp_t, t)
-    alive &= finite(loss) & finite(Σ params');  params = where(alive, params', params)
-    probes(context of step t)          at t = 1, every `probe_every` steps and the last step
+    loss, g = problem.loss_and_grad_per_seed(θ, batch[S], K/S)    (configs run seed-sorted), or
+              problem.loss_and_grad(θ, batch gathered to [K, ...]), or vmap(grad(loss)) over K
+    θ' = optimizer step from θ into the other buffer (state in place; the direction only when probing)
+    ok = finite(loss) & finite(Σ θ') & loss ≤ blowup · loss₁        (per config, `[K]`)
+    a config whose ok turns false on step t: diverged at t, its θ_{t−1} kept (read from the
+                                                                      other buffer, only then)
+    probes(context of step t)      at t = 1, every `probe_every` steps and the last step
 
 so a config that diverges is frozen at its last finite point and marked with the step it
-diverged at, while the others go on. The loop never synchronises with the device: metrics
-and probes are kept as device tensors and moved to the host once, at the end.
+diverged at, while the others go on (its rows in the buffers carry on as scratch; its metrics
+and probe values are NaN from then on). `blowup` (RunConfig, default 1e6) also marks as diverged
+a loss that grows past blowup × the first batch loss, for problems whose loss is ≥ 0; 0 turns
+that off. On the CPU the freeze copies rows only on a step where a config dies; on CUDA it is one
+`where` per step, so that the loop never synchronises with the device: metrics and probes stay
+device tensors and move to the host once, at the end.
 """
 from __future__ import annotations
 
@@ -68,16 +74,20 @@ def gradient_fn(problem: problems.Problem):
     return generic
 
 
-def hyperparameter_tables(configs: list[RunConfig], opt, dtype, device) -> tuple[dict, dict[str, Tensor]]:
-    """Constant hyperparameters as `[K]` tensors, scheduled ones as `[steps+1, K]` tables."""
-    hp = optim.hp_tensors(opt, [c.hparams for c in configs], dtype, device)
+def hyperparameter_tables(configs: list[RunConfig], opt, device) -> tuple[dict, dict[str, Tensor]]:
+    """Hyperparameters in float64: constant ones as `[K]` tensors, scheduled ones as
+    `[steps+1, K]` tables; `hp["lr_max"]` is the peak of each config's lr."""
+    hp = optim.hp_tensors(opt, [c.hparams for c in configs], torch.float64, device)
     tables = {}
     for name in sorted({name for c in configs for name in c.schedules}):
         columns = [schedules.parse(c.schedules.get(name, "constant")).values(c.steps, float(c.hparams[name]))
                    for c in configs]
-        tables[name] = torch.stack(columns, dim=1).to(dtype=dtype, device=device)
+        tables[name] = torch.stack(columns, dim=1).to(device=device)
     hp["lr_max"] = tables["lr"].amax(0) if "lr" in tables else hp["lr"]
     return hp, tables
+
+
+CHUNK = 64  # steps of data drawn and coefficients tabled at a time
 
 
 def run_batch(configs: list[RunConfig], device: str = "cpu", progress: bool = False) -> BatchResult:
@@ -114,15 +124,20 @@ def _run_seed_sorted(configs: list[RunConfig], device: str, progress: bool) -> B
     data = [problem.make_data(seed_generator(s, "data", dev)) for s in seeds]
     streams = [seed_generator(s, "stream", dev) for s in seeds]
     inits = [problem.init_params(seed_generator(s, "init", dev)) for s in seeds]
-    params = {k: torch.stack([p[k] for p in inits])[seed_index] for k in inits[0]}
+    params = {k: _allocate(torch.stack([p[k] for p in inits])[seed_index], problem.param_layout().get(k))
+              for k in inits[0]}
+    spare = {k: torch.empty_like(p) for k, p in params.items()}  # the other buffer: θ_t is written there
+    frozen = {k: torch.zeros_like(p) for k, p in params.items()}  # θ at the step before a config died
 
-    hp, tables = hyperparameter_tables(configs, opt, dtype, dev)
+    hp, tables = hyperparameter_tables(configs, opt, dev)
     hp["normalized"] = problem.normalized_params()
-    state = opt.init(params, hp)
+    stepper = optim.InPlace(opt, params, hp, tables)
     loss_and_grad = gradient_fn(problem)
     K = len(configs)
     alive = torch.ones(K, dtype=torch.bool, device=dev)
     diverged_at = torch.zeros(K, dtype=torch.long, device=dev)
+    blowup = torch.tensor([float(c.blowup) for c in configs], dtype=dtype, device=dev)
+    threshold = torch.full((K,), float("inf"), dtype=dtype, device=dev)
     batch_loss = torch.full((K,), float("nan"), dtype=dtype, device=dev)
     records: list[tuple[int, list[str], Tensor]] = []
     recorder = Recorder(probes.get(first.probes), K)
@@ -136,30 +151,39 @@ def _run_seed_sorted(configs: list[RunConfig], device: str, progress: bool) -> B
         records.append((step, list(values), torch.where(alive, stacked, torch.nan)))
 
     record(0)
-    for t in tqdm(range(1, first.steps + 1), disable=not progress, leave=False, desc=first.optimizer):
-        batches = [problem.sample(d, g, t) for d, g in zip(data, streams)]
-        by_seed = {k: torch.stack([b[k] for b in batches]) for k in batches[0]}  # [S, ...]
-        probing = recorder.probes and (t == 1 or t % first.probe_every == 0 or t == first.steps)
-        batch = _gather(by_seed, seed_index) if probing or not per_seed else None  # [K, ...]
-        if per_seed:
-            loss, grads = problem.loss_and_grad_per_seed(params, by_seed, len(groups[0]))
-        else:
-            loss, grads = loss_and_grad(params, batch)
-        hp_t = {**hp, **{name: table[t] for name, table in tables.items()}}
-        new_params, state, aux = opt.update(grads, state, params, hp_t, t)
-        ok = torch.isfinite(loss)
-        for p in new_params.values():  # a sum is finite iff every term is (or it overflows: diverged too)
-            ok &= torch.isfinite(p.flatten(1).sum(1))
-        diverged_at = torch.where(alive & ~ok, t, diverged_at)
-        alive = alive & ok
-        params_before = params
-        params = {k: torch.where(optim.bcast(alive, p), p, params[k]) for k, p in new_params.items()}
-        batch_loss = loss.detach()
-        if probing:
-            recorder.record(probes.Context(problem, first.optimizer, t, params_before, params, grads, batch,
-                                           state, aux, hp_t, data, groups), alive)
-        if t % first.metric_every == 0 or t == first.steps:
-            record(t)
+    bar = tqdm(total=first.steps, disable=not progress, leave=False, desc=first.optimizer)
+    for start in range(1, first.steps + 1, CHUNK):
+        steps = range(start, min(start + CHUNK, first.steps + 1))
+        chunk = [problem.sample_many(d, g, steps) for d, g in zip(data, streams)]
+        chunk = {k: torch.stack([c[k] for c in chunk], dim=1) for k in chunk[0]}  # [C, S, ...]
+        stepper.prepare(steps[0], steps[-1])
+        for i, t in enumerate(steps):
+            by_seed = {k: v[i] for k, v in chunk.items()}  # [S, ...]
+            probing = recorder.probes and (t == 1 or t % first.probe_every == 0 or t == first.steps)
+            batch = _gather(by_seed, seed_index) if probing or not per_seed else None  # [K, ...]
+            if per_seed:
+                loss, grads = problem.loss_and_grad_per_seed(params, by_seed, len(groups[0]))
+            else:
+                loss, grads = loss_and_grad(params, batch)
+            aux = stepper.step(params, spare, grads, t, direction=probing)
+            if t == 1 and problem.nonnegative_loss:
+                threshold = torch.where((loss > 0) & (blowup > 0), blowup * loss, threshold)
+            ok = torch.isfinite(loss) & (loss <= threshold)
+            for p in spare.values():  # a sum is finite iff every term is (or it overflows: diverged too)
+                ok &= torch.isfinite(p.flatten(1).sum(1))
+            dying = alive & ~ok
+            diverged_at = torch.where(dying, t, diverged_at)
+            alive = alive & ok
+            _freeze(frozen, params, dying)
+            params, spare = spare, params  # θ_t becomes current; θ_{t−1} stays readable until the next step
+            batch_loss = loss.detach()
+            if probing:
+                recorder.record(probes.Context(problem, first.optimizer, t, spare, params, grads, batch,
+                                               stepper.state, aux, stepper.hp_at(t), data, groups), alive)
+            if t % first.metric_every == 0 or t == first.steps:
+                record(t)
+        bar.update(len(steps))
+    bar.close()
 
     names = records[-1][1]
     values = torch.stack([v for _, _, v in records]).cpu().numpy()  # [records, metrics, K]
@@ -171,7 +195,27 @@ def _run_seed_sorted(configs: list[RunConfig], device: str, progress: bool) -> B
         "value": values.ravel(),
     })
     diverged = [int(s) or None for s in diverged_at.cpu().tolist()]
-    return BatchResult(metrics, diverged, {k: p.cpu() for k, p in params.items()}, recorder.frames())
+    final = {k: torch.where(optim.bcast(alive, p), p, frozen[k]).cpu() for k, p in params.items()}
+    return BatchResult(metrics, diverged, final, recorder.frames())
+
+
+def _allocate(value: Tensor, order: tuple[int, ...] | None) -> Tensor:
+    """A copy of `value` `[K, *shape]` whose dims lie in memory in `order` (after the config axis)."""
+    if order is None:
+        return value.contiguous()
+    perm = (0, *(i + 1 for i in order))
+    return value.permute(perm).contiguous().permute(tuple(np.argsort(perm)))
+
+
+def _freeze(frozen: dict[str, Tensor], before: dict[str, Tensor], dying: Tensor) -> None:
+    """Keep θ_{t−1} of the configs that die at step t. On the CPU a host check is free, so rows
+    are copied only on such a step; on CUDA one `where` per step avoids a synchronisation."""
+    if dying.is_cuda:
+        for k, p in before.items():
+            frozen[k].copy_(torch.where(optim.bcast(dying, p), p, frozen[k]))
+    elif dying.any():
+        for k, p in before.items():
+            frozen[k][dying] = p[dying]
 
 
 def _gather(by_seed: dict[str, Tensor], seed_index: Tensor) -> dict[str, Tensor]:

@@ -6,7 +6,8 @@ under `problems/`.
 The engine batches it over K configurations:
 
 * `init_params(gen)` and `make_data(gen)` depend on the seed only (one config, no K axis);
-* `sample(data, gen)` draws one batch for one seed;
+* `sample(data, gen, step)` draws one batch for one seed; `sample_many(data, gen, steps)` the
+  batches of several steps at once, stacked `[C, ...]`, the same numbers (the default loops);
 * `loss(params, batch)` is the loss of ONE configuration, a pure function of tensors: the
   engine differentiates it with `torch.func.grad` and batches it with `torch.func.vmap`;
 * `metrics(params, data)` gets params with a leading K axis (the configs of one seed) and the
@@ -52,6 +53,8 @@ class Problem:
     description: ClassVar[str]
     dtype: ClassVar[torch.dtype] = torch.float32  # set per run by `build`
     device: ClassVar[torch.device] = torch.device("cpu")
+    # The loss is ≥ 0, so growth past `blowup` × its first value means divergence (engine).
+    nonnegative_loss: ClassVar[bool] = True
 
     # ----- what every problem defines --------------------------------------------------
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -66,11 +69,22 @@ class Problem:
     def sample(self, data: dict[str, Tensor], gen: torch.Generator, step: int) -> Batch:
         raise NotImplementedError
 
+    def sample_many(self, data: dict[str, Tensor], gen: torch.Generator, steps: range) -> Batch:
+        """The batches of `steps`, stacked `[len(steps), ...]`: exactly `sample` step after step."""
+        batches = [self.sample(data, gen, t) for t in steps]
+        return {k: torch.stack([b[k] for b in batches]) for k in batches[0]}
+
     def loss(self, params: Params, batch: Batch) -> Tensor:
         raise NotImplementedError
 
     # ----- optional ----------------------------------------------------------------------
     def metrics(self, params: Params, data: dict[str, Tensor]) -> dict[str, Tensor]:
+        return {}
+
+    def param_layout(self) -> dict[str, tuple[int, ...]]:
+        """Memory order of a parameter's dims where a fast path wants another than row-major:
+        `{name: permutation}` (e.g. `(1, 0)`: a matrix kept transposed); the engine allocates
+        parameters, state and buffers so, behind the same logical shape `[K, *shape]`."""
         return {}
 
     def normalized_params(self) -> set[str]:

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from ..options import Option, betas_check, nonneg
-from .base import OptimizerDef, bcast, register
+from .base import OptimizerDef, bcast, power, register, scratch
 from .decay import decay_rate
 
 HPARAMS = {
@@ -38,34 +38,54 @@ HPARAMS = {
 }
 
 
+def adam_coefficients(lr, beta1, beta2, eps, weight_decay, t, bias_correction=None) -> dict[str, Tensor]:
+    """The per-step scalars of `adam_step_`, float64: decay 1 − ηλ, the bias corrections
+    1 − β^t (1 where bias_correction is off) and −η/(1 − β1^t), as torch.optim.AdamW computes them."""
+    lr, beta1, beta2, eps, weight_decay = (x.double() for x in (lr, beta1, beta2, eps, weight_decay))
+    bc1, bc2 = 1 - power(beta1, t), 1 - power(beta2, t)
+    if bias_correction is not None:
+        on = bias_correction.double() > 0
+        bc1, bc2 = torch.where(on, bc1, 1.0), torch.where(on, bc2, 1.0)
+    return {"decay": 1 - lr * weight_decay, "beta2": beta2, "one_minus_beta2": 1 - beta2,
+            "bc2_sqrt": bc2.sqrt(), "eps": eps, "one_minus_beta1": 1 - beta1, "bc1": bc1,
+            "neg_step_size": -lr / bc1, "neg_lr": -lr}
+
+
+def adam_step_(p: Tensor, out: Tensor, g: Tensor, m: Tensor, v: Tensor, c: dict, step: int, work: dict,
+               zero_init: Tensor | None = None, nested_ema: bool = False, direction: bool = True) -> Tensor | None:
+    """One AdamW step of one parameter `[K, *shape]` in place: out ← θ_t (out may be p), m and v
+    updated; returns u_t when `direction`. Coefficients `c` from `adam_coefficients`; zero_init
+    None is torch's (zero init)."""
+    torch.mul(p, c["decay"], out=out)
+    fresh = zero_init is not None and step == 1
+    if fresh:
+        v.copy_(torch.where(zero_init > 0, v, g * g))
+    tmp, denom = scratch(work, "tmp", p), scratch(work, "denom", p)
+    v.mul_(c["beta2"]).addcmul_(torch.mul(g, c["one_minus_beta2"], out=tmp), g)
+    torch.sqrt(v, out=denom).div_(c["bc2_sqrt"]).add_(c["eps"])
+    x = torch.div(g, denom, out=tmp) if nested_ema else g
+    if fresh:
+        m.copy_(torch.where(zero_init > 0, m, x))
+    m.lerp_(x, c["one_minus_beta1"])
+    if nested_ema:  # the EMA of normalised gradients is itself the direction
+        u = torch.div(m, c["bc1"], out=tmp)
+        out.addcmul_(c["neg_lr"], u)
+        return u.clone() if direction else None
+    out.addcdiv_(torch.mul(m, c["neg_step_size"], out=tmp), denom)
+    return torch.div(m, c["bc1"]).div_(denom) if direction else None
+
+
 def adam_step(p: Tensor, g: Tensor, m: Tensor, v: Tensor, step: int, *, lr: Tensor, beta1: Tensor,
               beta2: Tensor, eps: Tensor, weight_decay: Tensor, bias_correction: Tensor | None = None,
               zero_init: Tensor | None = None, nested_ema: bool = False):
-    """One AdamW step of one parameter `[K, *shape]`; returns (θ, m, v, u). Switches left as
+    """One AdamW step of one parameter `[K, *shape]`, pure; returns (θ, m, v, u). Switches left as
     None take their torch values (bias correction on, zero init, plain EMA of g)."""
-    def b(h):
-        return bcast(h, p)
-
-    p = p * b(1 - lr * weight_decay)
-    bc1, bc2 = 1 - beta1**step, 1 - beta2**step
-    if bias_correction is not None:
-        bc1 = torch.where(bias_correction > 0, bc1, 1.0)
-        bc2 = torch.where(bias_correction > 0, bc2, 1.0)
-    fresh = zero_init is not None and step == 1
-    if fresh:
-        v = torch.where(b(zero_init) > 0, v, g * g)
-    # Out of place first (the step is pure), then in place on the fresh tensor: fewer passes.
-    v = torch.mul(v, b(beta2)).addcmul_(b(1 - beta2) * g, g)
-    denom = v.sqrt().div_(b(bc2**0.5)).add_(b(eps))
-    x = g / denom if nested_ema else g
-    if fresh:
-        m = torch.where(b(zero_init) > 0, m, x)
-    m = m.lerp(x, b(1 - beta1))
-    if nested_ema:  # the EMA of normalised gradients is itself the direction
-        u = torch.div(m, b(bc1))
-        return p.add_(b(-lr) * u), m, v, u
-    p = p.addcdiv_(b(-lr / bc1) * m, denom)
-    return p, m, v, torch.div(m, b(bc1)).div_(denom)
+    t = torch.tensor([step], device=p.device)
+    c = {n: bcast(x.to(p.dtype), p) for n, x in
+         adam_coefficients(lr, beta1, beta2, eps, weight_decay, t, bias_correction).items()}
+    m, v, out = m.clone(), v.clone(), torch.empty_like(p)
+    u = adam_step_(p, out, g, m, v, c, step, {}, None if zero_init is None else bcast(zero_init, p), nested_ema)
+    return out, m, v, u
 
 
 def init(params: dict[str, Tensor], hp: dict) -> dict:
@@ -73,20 +93,20 @@ def init(params: dict[str, Tensor], hp: dict) -> dict:
             "exp_avg_sq": {k: torch.zeros_like(p) for k, p in params.items()}}
 
 
-def update(grads, state, params, hp, step):
-    new_params, m, v, direction = {}, {}, {}, {}
-    for k, p in params.items():
-        new_params[k], m[k], v[k], direction[k] = adam_step(
-            p, grads[k], state["exp_avg"][k], state["exp_avg_sq"][k], step,
-            lr=hp["lr"], beta1=hp["betas"][:, 0], beta2=hp["betas"][:, 1], eps=hp["eps"],
-            weight_decay=decay_rate(hp, k, hp["lr"], hp["weight_decay"]),
-            bias_correction=hp["bias_correction"], zero_init=hp["zero_init"],
-            nested_ema=hp["nested_ema"])
-    return new_params, {"exp_avg": m, "exp_avg_sq": v}, {"direction": direction}
+def coefficients(hp, t, name, p):
+    c = adam_coefficients(hp["lr"], hp["betas"][..., 0], hp["betas"][..., 1], hp["eps"],
+                          decay_rate(hp, name, hp["lr"].double(), hp["weight_decay"].double()), t,
+                          hp["bias_correction"])
+    return c | {"zero_init": hp["zero_init"].double()}
+
+
+def step_(p, out, g, state, c, step, hp, work, direction):
+    return adam_step_(p, out, g, state["exp_avg"], state["exp_avg_sq"], c, step, work, c["zero_init"],
+                      hp["nested_ema"], direction)
 
 
 ADAMW = register(OptimizerDef(
     name="adamw",
     description="AdamW (torch.optim.AdamW) with bias-correction, zero-init, nested-EMA and "
                 "corrected-decay switches",
-    hparams=HPARAMS, init=init, update=update))
+    hparams=HPARAMS, init=init, coefficients=coefficients, step_=step_))

@@ -1,4 +1,4 @@
-"""The functional optimizer protocol, batched over a leading config axis.
+"""The optimizer protocol, batched over a leading config axis, in two forms of one definition.
 
 Every tensor carries a leading config axis: parameters, gradients and state are
 `dict[name, Tensor[K, *shape]]`; every dynamic hyperparameter is a `Tensor[K]` (booleans as
@@ -6,12 +6,27 @@ Every tensor carries a leading config axis: parameters, gradients and state are
 Static hyperparameters (`Option(static=True)`, e.g. the Newton–Schulz step count) are plain
 Python values shared by the whole batch.
 
-    state = opt.init(params, hp)
-    params, state, aux = opt.update(grads, state, params, hp, step)   # step = 1, 2, ...
+An optimizer is defined by two functions:
 
-`aux` holds per-parameter diagnostics of this step, `aux["direction"][name]`: the update
-direction before the learning rate (Adam's m̂/(√v̂+ε), sign(m), Muon's Newton–Schulz output),
-which the probes read.
+    coefficients(hp, t, name, p) -> {coefficient: Tensor[..., K]}    float64, e.g. −η_t/(1 − β1^t)
+    step_(p, out, g, state, c, step, hp, work, direction) -> u or None
+        out ← the updated parameter (out may be p); state tensors updated in place;
+        c = the coefficients of this step cast to p's dtype, shaped to broadcast against p;
+        work = scratch tensors the step may keep between calls; u = the direction (if asked)
+
+`coefficients` uses only +, −, ×, ÷, √ and `power` (repeated squaring), so a coefficient has
+the same bits whether it is computed for one step or for a whole `[steps, K]` table.
+From these, two forms that agree bit for bit (`tests/test_inplace.py`):
+
+* the functional view, pure (inputs untouched), for tests and the torch.optim wrappers:
+
+      state = opt.init(params, hp)
+      params, state, aux = opt.update(grads, state, params, hp, step)   # step = 1, 2, ...
+
+  `aux["direction"][name]` is the update direction before the learning rate (Adam's
+  m̂/(√v̂+ε), sign(m), Muon's Newton–Schulz output), which the probes read;
+* `InPlace`, the engine's form: state allocated once, coefficients computed per chunk of steps
+  as `[steps, K]` tables in float64 and cast, the direction only when asked for.
 """
 from __future__ import annotations
 
@@ -32,13 +47,73 @@ class OptimizerDef:
     description: str
     hparams: dict[str, Option]
     init: Callable[[Params, dict], dict]
-    update: Callable[[Params, dict, Params, dict, int], tuple[Params, dict, dict]]
+    coefficients: Callable[[dict, Tensor, str, Tensor], dict[str, Tensor]]
+    step_: Callable[..., Tensor | None]
     # Returns an error message if the optimizer cannot take a parameter of this (unbatched) shape.
     check_shape: Callable[[str, tuple[int, ...]], str | None] = lambda name, shape: None
 
     @property
     def static(self) -> set[str]:
         return {k for k, o in self.hparams.items() if o.static}
+
+    def update(self, grads: Params, state: dict, params: Params, hp: dict, step: int):
+        """The functional view: (params, state, aux) after step `step`; the inputs are left alone."""
+        t = torch.tensor([step], device=next(iter(params.values())).device)
+        new_params, new_state, direction = {}, {s: {} for s in state}, {}
+        for k, p in params.items():
+            c = {n: bcast(v.to(p.dtype), p) for n, v in self.coefficients(hp, t, k, p).items()}
+            own = {s: state[s][k].clone() for s in state if k in state[s]}
+            new_params[k] = torch.empty_like(p)
+            direction[k] = self.step_(p, new_params[k], grads[k], own, c, step, hp, {}, True)
+            for s, v in own.items():
+                new_state[s][k] = v
+        return new_params, new_state, {"direction": direction}
+
+
+class InPlace:
+    """An optimizer as the engine runs it: preallocated state, coefficient tables per chunk.
+
+    `prepare(first, last)` computes the coefficients of steps first…last as `[steps, K]` tables
+    (float64, then cast to the parameters' dtype); `step(params, out, grads, t)` then advances
+    every parameter, writing θ_t into `out` (which may be `params`)."""
+
+    def __init__(self, opt: OptimizerDef, params: Params, hp: dict, tables: dict[str, Tensor] | None = None):
+        """`hp`: `[K]` tensors (float64 for the tables' sake) and static values; `tables`: the
+        scheduled hyperparameters as `[steps + 1, K]` (index = step), float64."""
+        self.opt, self.hp, self.schedules = opt, hp, tables or {}
+        self.state = opt.init(params, hp)
+        self.work: dict[str, dict] = {k: {} for k in params}
+        self.like = {k: torch.empty_like(p, device="meta") for k, p in params.items()}
+        self.K = len(next(iter(params.values())))
+        self.tables: dict[str, dict[str, Tensor]] = {}
+        self.first = 1
+
+    def prepare(self, first: int, last: int) -> None:
+        """Coefficient tables of steps first…last."""
+        hp = {**self.hp, **{k: v[first:last + 1] for k, v in self.schedules.items()}}
+        device = self.hp["lr"].device
+        t = torch.arange(first, last + 1, device=device)[:, None]
+        n = last - first + 1
+        self.first, self.tables = first, {}
+        for k, like in self.like.items():
+            shape = (n, self.K) + (1,) * (like.dim() - 1)
+            self.tables[k] = {c: torch.broadcast_to(v, (n, self.K)).to(like.dtype).reshape(shape)
+                              for c, v in self.opt.coefficients(hp, t, k, like).items()}
+
+    def hp_at(self, t: int) -> dict:
+        """The hyperparameters of step t, each `[K]` (what the probes read)."""
+        return {**self.hp, **{k: v[t] for k, v in self.schedules.items()}}
+
+    def step(self, params: Params, out: Params, grads: Params, t: int, direction: bool = False) -> dict:
+        i = t - self.first
+        aux = {}
+        for k, p in params.items():
+            c = {n: v[i] for n, v in self.tables[k].items()}
+            own = {s: self.state[s][k] for s in self.state if k in self.state[s]}
+            u = self.opt.step_(p, out[k], grads[k], own, c, t, self.hp, self.work[k], direction)
+            if direction:
+                aux[k] = u
+        return {"direction": aux}
 
 
 REGISTRY: dict[str, OptimizerDef] = {}
@@ -65,6 +140,25 @@ def names() -> list[str]:
 def bcast(h: Tensor, x: Tensor) -> Tensor:
     """View a per-config `[K]` hyperparameter so it broadcasts against `x: [K, *shape]`."""
     return h.reshape(h.shape[:1] + (1,) * (x.dim() - 1))
+
+
+def scratch(work: dict, key: str, like: Tensor) -> Tensor:
+    """A scratch tensor shaped like `like`, kept in `work` between steps."""
+    if key not in work:
+        work[key] = torch.empty_like(like)
+    return work[key]
+
+
+def power(base: Tensor, t: Tensor) -> Tensor:
+    """base^t for integer steps t ≥ 1 by repeated squaring, float64: products only, so each value
+    has the same bits whatever else is computed alongside it."""
+    base, t = base.double(), t.to(torch.long)
+    result = torch.ones(torch.broadcast_shapes(base.shape, t.shape), dtype=torch.float64, device=base.device)
+    n_bits = 63 if t.is_cuda else max(1, int(t.max()).bit_length())  # no host sync on CUDA
+    for j in range(n_bits):
+        result = torch.where((t >> j) & 1 == 1, result * base, result)
+        base = base * base
+    return result
 
 
 def hp_tensors(opt: OptimizerDef, values: list[dict], dtype, device) -> dict:

@@ -23,8 +23,8 @@ import math
 import torch
 
 from ..options import Option, betas_check, nonneg, positive, unit_interval
-from .adamw import adam_step
-from .base import OptimizerDef, bcast, register
+from .adamw import adam_coefficients, adam_step_
+from .base import OptimizerDef, register
 from .decay import lr_ratio
 from .newton_schulz import newton_schulz
 
@@ -52,8 +52,8 @@ HPARAMS = {
     "adjust_lr": Option("original", "shape scale s of the lr: original √max(1, A/B), "
                         "match_rms_adamw 0.2·√max(A, B), none 1",
                         choices=tuple(LR_SCALE), static=True),
-    "ns_dtype": Option("auto", "dtype of the NS iteration; auto: bfloat16 on CUDA, float32 on "
-                       "CPU (bfloat16 matmuls are slow there)",
+    "ns_dtype": Option("auto", "dtype of the NS iteration; auto: the run's dtype for float64 runs, "
+                       "else bfloat16 on CUDA, float32 on CPU (bfloat16 matmuls are slow there)",
                        choices=("auto", *NS_DTYPES), static=True),
     "adamw_lr": Option(3e-4, "peak lr of the AdamW step of non-matrix parameters", **nonneg()),
     "adamw_betas": Option((0.9, 0.95), "β1, β2 of the AdamW step of non-matrix parameters",
@@ -74,35 +74,42 @@ def init(params, hp):
             "exp_avg_sq": {k: torch.zeros_like(p) for k, p in others.items()}}
 
 
-def update(grads, state, params, hp, step):
-    new_params, direction = {}, {}
-    new_state = {name: {} for name in state}
-    lr = hp["lr"]
-    for k, p in params.items():
-        if not _is_matrix(p):
-            new_params[k], new_state["exp_avg"][k], new_state["exp_avg_sq"][k], direction[k] = adam_step(
-                p, grads[k], state["exp_avg"][k], state["exp_avg_sq"][k], step,
-                lr=hp["adamw_lr"] * lr_ratio(hp, lr),
-                beta1=hp["adamw_betas"][:, 0], beta2=hp["adamw_betas"][:, 1], eps=hp["adamw_eps"],
-                weight_decay=hp["weight_decay"])
-            continue
-        g, mu = grads[k], bcast(hp["momentum"], p)
-        nesterov = bcast(hp["nesterov"], p) > 0
-        if hp["momentum_form"] == "ema":
-            buf = state["momentum_buffer"][k].lerp(g, 1 - mu)
-            u = torch.where(nesterov, g.lerp(buf, mu), buf)
-        else:
-            buf = mu * state["momentum_buffer"][k] + g
-            u = torch.where(nesterov, g + mu * buf, buf)
-        ns_dtype = NS_DTYPES.get(hp["ns_dtype"], torch.bfloat16 if p.is_cuda else torch.float32)
-        O = newton_schulz(u.to(ns_dtype), hp["ns_coefficients"], hp["ns_steps"], hp["eps"]).to(p.dtype)
-        scale = LR_SCALE[hp["adjust_lr"]](*p.shape[1:])
-        new_params[k] = p * bcast(1 - lr * hp["weight_decay"], p) - bcast(lr * scale, p) * O
-        new_state["momentum_buffer"][k], direction[k] = buf, O
-    return new_params, new_state, {"direction": direction}
+def ns_dtype(hp, p) -> torch.dtype:
+    """`ns_dtype`, or for auto: float64 in a float64 run, else bfloat16 on CUDA, float32 on CPU."""
+    if hp["ns_dtype"] != "auto":
+        return NS_DTYPES[hp["ns_dtype"]]
+    if p.dtype == torch.float64:
+        return torch.float64
+    return torch.bfloat16 if p.is_cuda else torch.float32
+
+
+def coefficients(hp, t, name, p):
+    lr, wd = hp["lr"].double(), hp["weight_decay"].double()
+    if not _is_matrix(p):
+        return adam_coefficients(hp["adamw_lr"].double() * lr_ratio(hp, lr), hp["adamw_betas"][..., 0],
+                                 hp["adamw_betas"][..., 1], hp["adamw_eps"], wd, t)
+    mu = hp["momentum"].double()
+    scale = LR_SCALE[hp["adjust_lr"]](*p.shape[1:])
+    return {"momentum": mu, "one_minus_momentum": 1 - mu, "nesterov": hp["nesterov"].double(),
+            "eps": hp["eps"].double(), "decay": 1 - lr * wd, "neg_lr_scale": -(lr * scale)}
+
+
+def step_(p, out, g, state, c, step, hp, work, direction):
+    if not _is_matrix(p):
+        return adam_step_(p, out, g, state["exp_avg"], state["exp_avg_sq"], c, step, work, direction=direction)
+    buf, mu, nesterov = state["momentum_buffer"], c["momentum"], c["nesterov"] > 0
+    if hp["momentum_form"] == "ema":
+        buf.lerp_(g, c["one_minus_momentum"])
+        u = torch.where(nesterov, g.lerp(buf, mu), buf)
+    else:
+        buf.mul_(mu).add_(g)
+        u = torch.where(nesterov, g + mu * buf, buf)
+    O = newton_schulz(u.to(ns_dtype(hp, p)), hp["ns_coefficients"], hp["ns_steps"], c["eps"].flatten()).to(p.dtype)
+    torch.mul(p, c["decay"], out=out).addcmul_(c["neg_lr_scale"], O)
+    return O if direction else None
 
 
 MUON = register(OptimizerDef(
     name="muon",
     description="Muon (torch.optim.Muon) on matrices, AdamW on the other parameters",
-    hparams=HPARAMS, init=init, update=update))
+    hparams=HPARAMS, init=init, coefficients=coefficients, step_=step_))

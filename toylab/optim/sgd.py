@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from ..options import Option, UserError, nonneg, unit_interval
-from .base import OptimizerDef, bcast, register
+from .base import OptimizerDef, register, scratch
 from .decay import decay_rate
 
 HPARAMS = {
@@ -36,32 +36,32 @@ def init(params, hp):
     return {"momentum_buffer": {k: torch.zeros_like(p) for k, p in params.items()}}
 
 
-def update(grads, state, params, hp, step):
-    lr, momentum = hp["lr"], hp["momentum"]
+def coefficients(hp, t, name, p):
+    """The switches as per-config coefficients, so each step is a few fused passes:
+    g' = g + c·θ,   b = μb + (1 − τ)g',   u = α·g' + β·b,   θ' = s·θ − η·u."""
+    lr, momentum = hp["lr"].double(), hp["momentum"].double()
     decoupled, nesterov = hp["decoupled_decay"] > 0, hp["nesterov"] > 0
-    # The switches become per-config [K] coefficients, so each step is a few fused passes:
-    #   g' = g + c·θ,   θ' = s·θ − η·u,   u = α·g' + β·b   (α, β from nesterov and μ = 0).
-    alpha = torch.where(nesterov | (momentum == 0), 1.0, 0.0)
-    beta = torch.where(momentum == 0, 0.0, torch.where(nesterov, momentum, 1.0))
-    new_params, bufs, direction = {}, {}, {}
-    for k, p in params.items():
-        def b(h):
-            return bcast(h, p)
+    decay = decay_rate(hp, name, lr, hp["weight_decay"].double())
+    return {"coupled": torch.where(decoupled, 0.0, decay), "momentum": momentum,
+            "one_minus_dampening": 1 - hp["dampening"].double(),
+            "alpha": torch.where(nesterov | (momentum == 0), 1.0, 0.0).double(),
+            "beta": torch.where(momentum == 0, 0.0, torch.where(nesterov, momentum, 1.0)),
+            "shrink": torch.where(decoupled, 1 - lr * decay, 1.0), "neg_lr": -lr}
 
-        decay = decay_rate(hp, k, lr, hp["weight_decay"])
-        g = torch.addcmul(grads[k], b(torch.where(decoupled, 0.0, decay)), p)
-        if step == 1:
-            buf = g
-        else:
-            buf = torch.mul(state["momentum_buffer"][k], b(momentum)).addcmul_(b(1 - hp["dampening"]), g)
-        u = torch.mul(g, b(alpha)).addcmul_(b(beta), buf)
-        shrink = torch.where(decoupled, 1 - lr * decay, 1.0)
-        new_params[k] = torch.mul(p, b(shrink)).addcmul_(b(-lr), u)
-        bufs[k], direction[k] = buf, u
-    return new_params, {"momentum_buffer": bufs}, {"direction": direction}
+
+def step_(p, out, g, state, c, step, hp, work, direction):
+    g = torch.addcmul(g, c["coupled"], p, out=scratch(work, "g", p))
+    buf = state["momentum_buffer"]
+    if step == 1:
+        buf.copy_(g)
+    else:
+        buf.mul_(c["momentum"]).addcmul_(c["one_minus_dampening"], g)
+    u = g.mul_(c["alpha"]).addcmul_(c["beta"], buf)
+    torch.mul(p, c["shrink"], out=out).addcmul_(c["neg_lr"], u)
+    return u.clone() if direction else None
 
 
 SGD = register(OptimizerDef(
     name="sgd",
     description="SGD (torch.optim.SGD) with coupled or decoupled decay and SGDC",
-    hparams=HPARAMS, init=init, update=update))
+    hparams=HPARAMS, init=init, coefficients=coefficients, step_=step_))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from ..options import Option, nonneg, unit_interval
-from .base import OptimizerDef, bcast, register
+from .base import OptimizerDef, register, scratch
 
 HPARAMS = {
     "lr": Option(1e-3, "learning rate η: step size multiplying sign(m)", **nonneg()),
@@ -27,19 +27,20 @@ def init(params, hp):
     return {"exp_avg": {k: torch.zeros_like(p) for k, p in params.items()}}
 
 
-def update(grads, state, params, hp, step):
-    new_params, m, direction = {}, {}, {}
-    for k, p in params.items():
-        def b(h):
-            return bcast(h, p)
+def coefficients(hp, t, name, p):
+    lr = hp["lr"].double()
+    return {"one_minus_momentum": 1 - hp["momentum"].double(), "decay": 1 - lr * hp["weight_decay"].double(),
+            "neg_lr": -lr}
 
-        m[k] = state["exp_avg"][k].lerp(grads[k], b(1 - hp["momentum"]))
-        direction[k] = torch.sign(m[k])
-        new_params[k] = torch.mul(p, b(1 - hp["lr"] * hp["weight_decay"])).addcmul_(b(-hp["lr"]), direction[k])
-    return new_params, {"exp_avg": m}, {"direction": direction}
+
+def step_(p, out, g, state, c, step, hp, work, direction):
+    m = state["exp_avg"].lerp_(g, c["one_minus_momentum"])
+    u = torch.sign(m, out=scratch(work, "u", p))
+    torch.mul(p, c["decay"], out=out).addcmul_(c["neg_lr"], u)
+    return u.clone() if direction else None
 
 
 SIGNSGD = register(OptimizerDef(
     name="signsgd",
     description="SignSGD / Signum: θ ← θ(1 − ηλ) − η·sign(EMA_β(g))",
-    hparams=HPARAMS, init=init, update=update))
+    hparams=HPARAMS, init=init, coefficients=coefficients, step_=step_))

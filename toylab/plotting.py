@@ -1,0 +1,195 @@
+"""Honest figures: one colour per optimizer, seed bands in the axis' own geometry, diverged runs
+as markers at the edge rather than as data, labelled best values and theory lines.
+
+Seed band over the n runs that share (hue, x), values v_1..v_n:
+
+    linear axis   centre m = mean(v),            band m ± 2·s/√n,          s = std(v, ddof=1)
+    log axis      centre g = exp(mean(log v)),   band exp(mean(log v) ± 2·s_log/√n)
+
+so on a log axis the band is a geometric mean times/divided by a factor and never reaches
+zero (the axis floor) by construction. A run that is diverged (`diverged` column), has a
+non-finite value, or explodes (max |v| > `explode` × |v at its first x|) is left out of every
+band and drawn by `mark_diverged` at the top edge of the axes, with a legend entry.
+
+Colours are a fixed table (`COLORS`) for the optimizers and their usual variants and a
+hash of the name otherwise, so a name's colour never depends on which other names are drawn.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.transforms as mtransforms  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+# tab10 / tab20 colours: dark for an optimizer, its light twin for the scheduled variant.
+COLORS = {
+    "adamw": "#1f77b4", "adamw cosine": "#aec7e8",
+    "adamc": "#17becf", "adamc cosine": "#9edae5",
+    "sgd": "#ff7f0e", "sgd cosine": "#ffbb78",
+    "sgdc": "#8c564b", "sgdc cosine": "#c49c94",
+    "signsgd": "#2ca02c", "signum": "#2ca02c", "signsgd cosine": "#98df8a", "signum cosine": "#98df8a",
+    "muon": "#d62728", "muon cosine": "#ff9896",
+}
+FALLBACK = ["#9467bd", "#e377c2", "#bcbd22", "#7f7f7f", "#393b79", "#637939", "#8c6d31", "#843c39",
+            "#7b4173", "#5254a3", "#b5cf6b", "#e7ba52", "#ad494a", "#2f4b7c", "#a05195", "#665191"]
+THEORY = dict(linestyle="--", color="0.2", linewidth=1.2)
+DIVERGED = dict(marker="x", s=36, linewidths=1.5, clip_on=False, zorder=5)
+BEST = dict(marker="*", s=160, edgecolors="black", linewidths=0.8, zorder=6)
+
+
+def _key(name) -> str:
+    return str(name).strip().lower()
+
+
+def _hashed(name) -> int:
+    return int(hashlib.sha256(_key(name).encode()).hexdigest(), 16)
+
+
+def color(name) -> str:
+    """The colour of `name` (an optimizer or variant label) in every figure."""
+    key = _key(name)
+    return COLORS.get(key, FALLBACK[_hashed(key) % len(FALLBACK)])
+
+
+def order(names) -> list:
+    """Distinct `names` in a fixed order: numbers by value, anything else as sorted text."""
+    names = list(dict.fromkeys(names))
+    if all(isinstance(n, (int, float, np.number)) and not isinstance(n, bool) for n in names):
+        return sorted(names)
+    return sorted(names, key=str)
+
+
+def palette(names) -> dict:
+    """`{name: colour}` for seaborn's `palette=`. Fixed names keep their colour; two hashed names
+    that collide are separated in sorted order (the later one takes the next free fallback)."""
+    out, used = {}, {color(n) for n in names if _key(n) in COLORS}
+    for name in order(names):
+        c = color(name)
+        if _key(name) not in COLORS:
+            start = _hashed(name) % len(FALLBACK)
+            free = [FALLBACK[(start + i) % len(FALLBACK)] for i in range(len(FALLBACK))
+                    if FALLBACK[(start + i) % len(FALLBACK)] not in used]
+            c = free[0] if free else c
+        out[name] = c
+        used.add(c)
+    return out
+
+
+# ----- seed bands ----------------------------------------------------------------------------------
+def _run_key(frame: pd.DataFrame, hue: str | None, unit: str) -> list[str]:
+    if "run" in frame.columns:
+        return ["run"]
+    return [c for c in (hue, unit) if c is not None]
+
+
+def excluded_runs(frame: pd.DataFrame, x: str, y: str, hue: str | None = None, unit: str = "seed",
+                  explode: float | None = None) -> pd.Series:
+    """Per row: True when its run is diverged, has a non-finite `y`, or explodes (see module)."""
+    keys = _run_key(frame, hue, unit)
+    bad = ~np.isfinite(frame[y].astype(float))
+    if "diverged" in frame.columns:
+        bad |= frame["diverged"].fillna(False).astype(bool)
+    if explode is not None:
+        first = frame.sort_values(x).groupby(keys)[y].transform("first").reindex(frame.index)
+        peak = frame[y].abs().groupby([frame[k] for k in keys]).transform("max")
+        bad |= peak > explode * first.abs()
+    return bad.groupby([frame[k] for k in keys]).transform("any").astype(bool)
+
+
+def seed_stats(frame: pd.DataFrame, x: str, y: str, hue: str | None = None, log: bool = False,
+               unit: str = "seed", explode: float | None = None) -> pd.DataFrame:
+    """Per (hue, x) over the kept runs: `centre`, `low`, `high` (module docstring) and `n`.
+    On a log axis values ≤ 0 cannot be drawn and are left out."""
+    kept = frame[~excluded_runs(frame, x, y, hue, unit, explode)]
+    if log:
+        kept = kept[kept[y] > 0]
+    v = np.log(kept[y].astype(float)) if log else kept[y].astype(float)
+    groups = [kept[hue], kept[x]] if hue else [kept[x]]
+    stats = v.groupby(groups).agg(["mean", "std", "count"]).reset_index()
+    stats.columns = [*([hue] if hue else []), x, "mean", "std", "n"]
+    half = 2 * stats["std"].fillna(0.0) / np.sqrt(stats["n"])
+    back = np.exp if log else (lambda a: a)
+    stats["centre"], stats["low"], stats["high"] = back(stats["mean"]), back(stats["mean"] - half), back(stats["mean"] + half)
+    return stats.drop(columns=["mean", "std"])
+
+
+def seed_band(ax, frame: pd.DataFrame, x: str, y: str, hue: str | None = None, log: bool | None = None,
+              unit: str = "seed", explode: float | None = None, label=None, marker=None, **line) -> pd.DataFrame:
+    """Draw the centre line and the ±2 s.e. band per hue (sorted order, fixed colours), and the
+    excluded runs with `mark_diverged`. `log=None` follows the axis' current y scale. Returns
+    the `seed_stats` table that was drawn."""
+    log = ax.get_yscale() == "log" if log is None else log
+    if log:
+        ax.set_yscale("log")
+    stats = seed_stats(frame, x, y, hue, log, unit, explode)
+    names = order(frame[hue]) if hue else [label]
+    colors = palette(names) if hue else {label: line.pop("color", "0.2")}
+    for name in names:
+        s = stats[stats[hue] == name] if hue else stats
+        if s.empty:
+            continue
+        s = s.sort_values(x)
+        ax.plot(s[x], s["centre"], color=colors[name], label=None if name is None else str(name), marker=marker, **line)
+        ax.fill_between(s[x], s["low"], s["high"], color=colors[name], alpha=0.2, linewidth=0)
+        if len(s) == 1:  # a band needs two x; one x gets its interval as a bar
+            ax.vlines(s[x], s["low"], s["high"], color=colors[name], alpha=0.5)
+    bad = frame[excluded_runs(frame, x, y, hue, unit, explode)]
+    if len(bad):
+        mark_diverged(ax, where_lost(bad, x, y, hue, unit), x, hue, colors)
+    return stats
+
+
+def where_lost(frame: pd.DataFrame, x: str, y: str, hue: str | None = None, unit: str = "seed") -> pd.DataFrame:
+    """One row per run of `frame`: its first row with a non-finite `y`, else its last row (by x)."""
+    rows = frame.sort_values(x, kind="mergesort")
+    finite = np.isfinite(rows[y].astype(float))
+    first_bad = rows[~finite].groupby(_run_key(rows, hue, unit)).head(1)
+    last = rows.groupby(_run_key(rows, hue, unit)).tail(1)
+    keys = _run_key(rows, hue, unit)
+    seen = set(map(tuple, first_bad[keys].to_numpy()))
+    return pd.concat([first_bad, last[[tuple(k) not in seen for k in last[keys].to_numpy()]]])
+
+
+def mark_diverged(ax, frame: pd.DataFrame, x: str, hue: str | None = None, colors: dict | None = None,
+                  label: str = "diverged (top edge)") -> None:
+    """One × per distinct (hue, x) of `frame` at the top edge of the axes (x in data units), in
+    the hue's colour, plus one legend entry (`seed_band` passes one row per run, `where_lost`)."""
+    trans = mtransforms.blended_transform_factory(ax.transData, ax.transAxes)
+    points = frame[[c for c in (hue, x) if c]].drop_duplicates()
+    for _, p in points.sort_values([c for c in (hue, x) if c]).iterrows():
+        if pd.notna(p[x]):
+            c = (colors or {}).get(p[hue], color(p[hue])) if hue else "0.3"
+            ax.scatter([p[x]], [1.0], transform=trans, color=c, **DIVERGED)
+    _legend_proxy(ax, label, lambda: ax.scatter([], [], color="0.3", label=label, **DIVERGED))
+
+
+def mark_best(ax, x, y, name=None, label: str = "best lr") -> None:
+    """A star at the chosen best value (x, y), in the colour of `name`, plus one legend entry."""
+    ax.scatter([x], [y], color=color(name) if name is not None else "0.3", **BEST)
+    _legend_proxy(ax, label, lambda: ax.scatter([], [], color="white", label=label, **BEST))
+
+
+def theory_line(ax, y, label: str, x=None, **style) -> None:
+    """Theory as a dashed line with a legend entry: horizontal at `y`, or the curve (x, y)."""
+    kw = {**THEORY, **style}
+    if x is None:
+        ax.axhline(y, label=label, **kw)
+    else:
+        ax.plot(x, y, label=label, **kw)
+
+
+def _legend_proxy(ax, label: str, draw) -> None:
+    if label not in ax.get_legend_handles_labels()[1]:
+        draw()
+
+
+def legend(ax, **kw) -> None:
+    """The legend of `ax` with each label once, in drawing order (complete: nothing dropped)."""
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    if unique:
+        ax.legend(list(unique.values()), list(unique.keys()), **kw)
