@@ -20,11 +20,11 @@ import pandas as pd
 
 from .. import schedules, theory
 from ..checks import Check, Regime, combine, ordering, relative
-from . import THEORY, Analysis, Figure, new_figure
+from .. import plotting
+from . import Analysis, Figure, new_figure
 
 FORMS = {"amos_quadratic": "Amos 1/(α₀pt+1)²", "amos_inverse": "Amos 1/(2α₀p₀t+1)", "cosine": "cosine",
          "constant": "constant"}
-COLOURS = {"amos_quadratic": "C0", "amos_inverse": "C1", "cosine": "C2", "constant": "C3"}
 FINAL_METRIC = {"linear_regression": "excess_loss", "scale_invariant": "loss"}
 
 
@@ -63,20 +63,6 @@ def ratio_at(frame: pd.DataFrame, t: float) -> pd.Series:
         g = g.sort_values("step")
         return float(np.exp(np.interp(t, g["step"], np.log(g["ratio"].clip(lower=1e-300)))))
     return frame.groupby("seed").apply(one, include_groups=False)
-
-
-def log_band(ax, frame: pd.DataFrame, x: str, y: str, label: str, colour: str) -> None:
-    """Geometric mean over seeds with a band exp(mean ± 2 s.e.) of log y; diverged runs as ×."""
-    ok = frame[~frame["diverged"] & (frame[y] > 0)]
-    logs = np.log(ok[y])
-    stats = logs.groupby(ok[x]).agg(["mean", "sem"])
-    sem = stats["sem"].fillna(0)
-    ax.plot(stats.index, np.exp(stats["mean"]), color=colour, label=label)
-    ax.fill_between(stats.index, np.exp(stats["mean"] - 2 * sem), np.exp(stats["mean"] + 2 * sem),
-                    color=colour, alpha=0.2, linewidth=0)
-    bad = frame[frame["diverged"]].groupby("run")["diverged_step"].first()
-    if len(bad):
-        ax.plot(bad.to_numpy(), np.full(len(bad), ax.get_ylim()[1]), "x", color=colour, clip_on=False)
 
 
 def analyze(tables, spec) -> Analysis:
@@ -165,25 +151,24 @@ def analyze(tables, spec) -> Analysis:
     fig, axes = new_figure(2, width=5.0)
     t = np.linspace(0, steps, 301)
     for ax, problem in zip(axes[0], ("linear_regression", "scale_invariant")):
-        sub = dist[(dist["problem"] == problem) & own]
-        for name in FORMS:
-            log_band(ax, sub[sub["schedule"] == name], "step", "ratio", FORMS[name], COLOURS[name])
-        ax.plot(t, theory.amos_distance_ratio(t, rate_quad), **THEORY, label="001: 1/(α₀pt+1)")
-        ax.plot(t, theory.amos_distance_ratio(t, rate_inv, "inverse"), **{**THEORY, "linestyle": ":"},
-                label="001: 1/√(2α₀p₀t+1)")
+        sub = dist[(dist["problem"] == problem) & own].assign(lr_schedule=lambda f: f["schedule"].map(FORMS))
+        plotting.seed_band(ax, sub, "step", "ratio", hue="lr_schedule", log=True)
+        plotting.theory_line(ax, theory.amos_distance_ratio(t, rate_quad), "001: 1/(α₀pt+1)", x=t)
+        plotting.theory_line(ax, theory.amos_distance_ratio(t, rate_inv, "inverse"), "001: 1/√(2α₀p₀t+1)", x=t,
+                             linestyle=":")
         ax.axvline(T_quad, color="0.6", linewidth=0.8)
         ax.axhline(1 / math.sqrt(2), color="0.6", linewidth=0.8)
         ax.set(yscale="log", xlabel="step t", ylabel="distance / distance at t = 0",
                title=problem + (" (‖W − W_opt‖)" if problem == "linear_regression" else " (‖Ŵ − Ŵ*‖, unit rows)"))
-    axes[0][0].legend(fontsize=7, loc="lower left")
+    plotting.legend(axes[0][0], fontsize=7, loc="lower left")
     fig2, axes2 = new_figure(2, width=5.0)
     for ax, problem in zip(axes2[0], ("linear_regression", "scale_invariant")):
         sub = d[(d["problem"] == problem) & (d["metric"] == FINAL_METRIC[problem])]
         sub = sub[np.isnan(sub["T"]) | np.isclose(sub["T"], T_quad, rtol=1e-4) | np.isclose(sub["T"], T_inv, rtol=1e-4)]
-        for name in FORMS:
-            log_band(ax, sub[sub["schedule"] == name], "step", "value", FORMS[name], COLOURS[name])
+        plotting.seed_band(ax, sub.assign(lr_schedule=sub["schedule"].map(FORMS)), "step", "value", hue="lr_schedule",
+                           log=True)
         ax.set(yscale="log", xlabel="step t", ylabel=FINAL_METRIC[problem], title=problem)
-    axes2[0][0].legend(fontsize=7, loc="lower left")
+    plotting.legend(axes2[0][0], fontsize=7, loc="lower left")
     band = "geometric mean over seeds, band exp(mean ± 2 s.e.) of the log"
     T_note = f"Amos runs at 001's half-lives T = {T_quad:.4g} (quadratic) and {T_inv:.4g} (inverse) for p = {p:g}"
     return Analysis(

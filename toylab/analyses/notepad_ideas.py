@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..checks import Check, bound, combine, ordering, relative
+from .. import plotting
 from . import Analysis, Figure, new_figure
 
 LAST_FRACTION = 0.2
@@ -247,16 +248,11 @@ def analyze(tables, spec) -> Analysis:
     ax.set(xlabel="log10 trajectory gap (one point per seed; −18 = identical)",
            title="(c) β2 = 0 Adam vs SGD: one term back")
     ax = axes[0][1]
-    mean = f[np.isfinite(f["log"])].groupby(["betas", "variant", "lr"])["log"].agg(["mean", "sem"]).reset_index()
-    for i, (betas, g) in enumerate(mean.groupby("betas")):
-        for variant, style in (("Adam", "-"), ("nested EMA", "--")):
-            h = g[g["variant"] == variant]
-            ax.plot(h["lr"], np.exp(h["mean"]), style, color=f"C{i}", label=f"{variant} β=({betas})")
-            ax.fill_between(h["lr"], np.exp(h["mean"] - 2 * h["sem"].fillna(0)), np.exp(h["mean"] + 2 * h["sem"].fillna(0)),
-                            color=f"C{i}", alpha=0.15, linewidth=0)
+    curves = f.assign(setting=f["variant"] + " β=(" + f["betas"].astype(str) + ")")
+    plotting.seed_band(ax, curves, "lr", "value", hue="setting", log=True, marker="o", markersize=3)
     ax.set(xscale="log", yscale="log", xlabel="lr", ylabel=f"excess loss, mean of last {LAST_FRACTION:.0%} of steps",
-           title="(b) nested EMA (dashed) vs Adam")
-    ax.legend(fontsize=6, loc="upper left")
+           title="(b) nested EMA vs Adam")
+    plotting.legend(ax, fontsize=6, loc="upper left")
     return Analysis(
         figures=[Figure("notepad_ideas", fig, "(a) gap between Adam with a large constant ε (lr = η·ε) and SGD with "
                         "momentum = dampening = β1; (b) final excess loss against lr, geometric mean over seeds with a "
