@@ -87,7 +87,7 @@ def analyze(tables, spec) -> Analysis:
                  f"schedule α₀p = {rate_quad:.4g}), log-interpolated at step t; {window}",
                  "001 eq. varepsilon-t: exp(−S_t) = 1/(α₀pt + 1)", tol)
     checkpoints = [t for t in (2 * T_quad, 4 * T_quad, steps) if t <= steps]
-    traj_groups = [relative(traj, ratio_at(quad, t), float(theory.amos_distance_ratio(t, rate_quad)), group=f"t={t:g}")
+    traj_groups = [relative(traj, ratio_at(quad, t), float(theory.amos_distance_ratio(t, rate_quad)), group=f"t={t:.0f}")
                    for t in checkpoints]
     outcomes = [combine(traj, traj_groups), *traj_groups]
 
@@ -126,7 +126,7 @@ def analyze(tables, spec) -> Analysis:
             fam = f[f["schedule"] == form]
             best = fam.groupby("T")["log"].mean().idxmin()
             amos = fam[fam["T"] == best].set_index("seed")["value"]
-            groups.append(ordering(vs, amos.loc[cosine.index], cosine, group=f"{problem}, {form}, T={best:g}"))
+            groups.append(ordering(vs, amos.loc[cosine.index], cosine, group=f"{problem}:{form}:T={best:g}"))
     outcomes += [combine(vs, groups), *groups]
 
     # ----- table, numbers, figures

@@ -156,14 +156,16 @@ def analyze(tables, spec) -> Analysis:
 
     # ----- (c) β2 = 0 against SGD with momentum, one difference at a time
     matched_a, matched_s = "A eps=huge bc=0 zi=0", "S tau=0.9 wd=0.01 decoupled=1"
-    pairs = [("none (matched)", matched_a, matched_s),
-             ("normalisation m̂/(|g_t| + ε)", "A eps=small bc=0 zi=0", matched_s),
-             ("dampening τ = 0 (torch default)", matched_a, "S tau=0 wd=0.01 decoupled=1"),
-             ("coupled decay g + λθ (torch)", matched_a, "S tau=0.9 wd=0.01 decoupled=0"),
-             ("bias correction 1/(1 − β1^t)", "A eps=huge bc=1 zi=0", matched_s),
-             ("zero init m₀ = 0", "A eps=huge bc=0 zi=1", matched_s),
-             ("bias correction and zero init", "A eps=huge bc=1 zi=1", matched_s),
-             ("all: torch AdamW(β2 = 0) vs torch SGD", "A eps=small bc=1 zi=1", "S tau=0 wd=0.01 decoupled=0")]
+    # (ledger group, the difference put back, A, S)
+    pairs = [("matched", "none (matched)", matched_a, matched_s),
+             ("normalisation", "normalisation m̂/(|g_t| + ε)", "A eps=small bc=0 zi=0", matched_s),
+             ("dampening", "dampening τ = 0 (torch default)", matched_a, "S tau=0 wd=0.01 decoupled=1"),
+             ("coupled-decay", "coupled decay g + λθ (torch)", matched_a, "S tau=0.9 wd=0.01 decoupled=0"),
+             ("bias-correction", "bias correction 1/(1 − β1^t)", "A eps=huge bc=1 zi=0", matched_s),
+             ("zero-init", "zero init m₀ = 0", "A eps=huge bc=0 zi=1", matched_s),
+             ("bias-correction+zero-init", "bias correction and zero init", "A eps=huge bc=1 zi=1", matched_s),
+             ("torch-defaults", "all: torch AdamW(β2 = 0) vs torch SGD", "A eps=small bc=1 zi=1",
+              "S tau=0 wd=0.01 decoupled=0")]
     b2_check = Check("C14", "C14-beta2-zero", "log10 trajectory gap Adam(β2 = 0) vs SGD-momentum",
                      f"{gap_est}; Adam β = (0.9, 0), ε = {huge:g} and lr = 0.05·ε (or ε = 1e-8, lr as the spec), "
                      f"decoupled ηλ = 5e-4; SGD μ = 0.9, lr 0.05, λ = 0.01; {n_seeds} seeds, float64",
@@ -173,16 +175,16 @@ def analyze(tables, spec) -> Analysis:
                   f"{n_seeds} seeds, float64", "each term alone makes them differ: ratio < 10⁻³", float(np.log(1e3)))
     matched = gaps(runs, traj, matched_a, matched_s)
     b2, term_rows = [], []
-    for name, a, s in pairs:
+    for slug, name, a, s in pairs:
         if a not in set(runs["variant"]) or s not in set(runs["variant"]):
             continue
         g = gaps(runs, traj, a, s)
         rows.append({"part": "(c) β2 = 0", "A": a, "S": s, "difference put back": name,
                      "gap (geo. mean)": _gm(g), "gap max": g.max()})
-        if name.startswith("none"):
+        if slug == "matched":
             b2.append(bound(b2_check, np.log10(g.clip(lower=1e-300))))
         else:
-            term_rows.append(ordering(terms, matched.loc[g.index], g, group=name))
+            term_rows.append(ordering(terms, matched.loc[g.index], g, group=slug))
     if term_rows:
         b2 += [combine(terms, term_rows), *term_rows]
     outcomes += b2
@@ -210,7 +212,8 @@ def analyze(tables, spec) -> Analysis:
             best_rows.append({"part": "(b) nested EMA", "A": variant, "S": f"β = ({betas})", "best lr": lr_best,
                               "at grid edge": lr_best in (grid[0], grid[-1]), "final loss (geo. mean)": _gm(pick[variant])})
         if {"nested EMA", "Adam"} <= set(pick):
-            o = ordering(nest_check, pick["nested EMA"], pick["Adam"], group=f"betas=({betas})")
+            group = "betas=" + ":".join(f"{b:g}" for b in _pair(betas))
+            o = ordering(nest_check, pick["nested EMA"], pick["Adam"], group=group)
             if edge:
                 o = replace(o, verdict="inconclusive", reason=f"best lr at the grid edge for {', '.join(edge)}; {o.reason}")
             groups.append(o)
@@ -237,7 +240,7 @@ def analyze(tables, spec) -> Analysis:
     ax.legend(fontsize=7, loc="lower left")
     ax = axes[0][2]
     names = [r["difference put back"] for r in rows if r["part"] == "(c) β2 = 0"]
-    for i, (name, a, s) in enumerate(p for p in pairs if p[0] in names):
+    for i, (_, name, a, s) in enumerate(p for p in pairs if p[1] in names):
         g = gaps(runs, traj, a, s)
         finite = g[np.isfinite(g)]
         ax.plot(np.log10(finite.clip(lower=1e-18)), np.full(len(finite), i), "o", color="C1", alpha=0.6, markersize=3)
