@@ -48,7 +48,10 @@ def label_runs(metrics: pd.DataFrame, huge_eps: float) -> pd.DataFrame:
     runs.loc[scheduled, "part"] = "eps-schedule"
     runs.loc[scheduled, "variant"] = np.where(runs.loc[scheduled, "eps_schedule"].str.startswith("epsilon"),
                                               "Adam, ε-scheduler", "Adam, ε = 1e-8")
-    nested = adam & (runs["beta2"] > 0) & bc & zi & ~scheduled
+    lr_matched = adam & runs.get("lr_schedule", pd.Series(index=runs.index, dtype=object)).notna()
+    runs.loc[lr_matched, "part"] = "eps-schedule"
+    runs.loc[lr_matched, "variant"] = "Adam, matched lr schedule"
+    nested = adam & (runs["beta2"] > 0) & bc & zi & ~scheduled & ~lr_matched
     runs.loc[nested, "part"] = "nested"
     runs.loc[nested, "variant"] = np.where(runs.loc[nested, "nested_ema"].astype(bool), "nested EMA", "Adam")
     b2 = adam & (runs["beta2"] == 0)
@@ -151,7 +154,18 @@ def analyze(tables, spec) -> Analysis:
                             "helps: ratio < 1", margin)
         a, b = final_loss("Adam, ε-scheduler"), final_loss("Adam, ε = 1e-8")
         outcomes.append(ordering(sched_check, a, b))
-        for name, v in (("Adam, ε-scheduler", a), ("Adam, ε = 1e-8", b)):
+        finals = {"Adam, ε-scheduler": a, "Adam, ε = 1e-8": b}
+        if "Adam, matched lr schedule" in set(runs["variant"]):
+            spec_lr = runs.loc[runs["variant"] == "Adam, matched lr schedule", "lr_schedule"].iloc[0]
+            c = finals["Adam, matched lr schedule"] = final_loss("Adam, matched lr schedule")
+            vs_lr = Check("C14", "C14-eps-vs-lr", "1 + log(final-loss ratio ε-scheduler / matched lr schedule)",
+                          f"mean excess loss over steps {start:g}–{steps} per seed; the ε-scheduler against Adam "
+                          f"(ε = 1e-8) with lr schedule `{spec_lr}`, the same step where √v̂ = sqrt_v; {n_seeds} seeds",
+                          "003: growing ε acts like shrinking the lr: equal final loss, log ratio within ±margin",
+                          margin)
+            log_ratio = np.log(a.to_numpy() / c.loc[a.index].to_numpy())
+            outcomes.append(relative(vs_lr, 1 + log_ratio, 1.0))  # its relative error is the mean log ratio
+        for name, v in finals.items():
             rows.append({"part": "(a) ε-scheduler", "A": name, "final loss (geo. mean)": _gm(v)})
 
     # ----- (c) β2 = 0 against SGD with momentum, one difference at a time
