@@ -148,7 +148,7 @@ def analyze(tables, spec) -> Analysis:
                   for o in outcomes if not o.group}}
     verdict = " ".join(f"{o.check_id}: **{o.verdict}**." for o in outcomes if not o.group)
 
-    fig, axes = new_figure(2, width=5.0)
+    fig, axes = new_figure(3, width=4.6)
     t = np.linspace(0, steps, 301)
     for ax, problem in zip(axes[0], ("linear_regression", "scale_invariant")):
         sub = dist[(dist["problem"] == problem) & own].assign(lr_schedule=lambda f: f["schedule"].map(FORMS))
@@ -161,6 +161,15 @@ def analyze(tables, spec) -> Analysis:
         ax.set(yscale="log", xlabel="step t", ylabel="distance / distance at t = 0",
                title=problem + (" (‖W − W_opt‖)" if problem == "linear_regression" else " (‖Ŵ − Ŵ*‖, unit rows)"))
     plotting.legend(axes[0][0], fontsize=7, loc="lower left")
+    ax = axes[0][2]
+    rel = quad.assign(rel=quad["ratio"] / theory.amos_distance_ratio(quad["step"], rate_quad), lr_schedule=FORMS["amos_quadratic"])
+    plotting.seed_band(ax, rel, "step", "rel", hue="lr_schedule", log=False)
+    plotting.theory_line(ax, 1.0, "001: ‖ε_t‖ = ‖ε₀‖/(α₀pt+1)")
+    for sign in (-1, 1):
+        ax.axhline(1 + sign * tol, color="0.6", linestyle=":", linewidth=0.8)
+    ax.set(xlabel="step t", ylabel="measured / predicted ‖ε_t‖/‖ε₀‖",
+           title=f"linear_regression, quadratic family (±{100 * tol:g} % dotted)")
+    plotting.legend(ax, fontsize=7, loc="upper left")
     fig2, axes2 = new_figure(2, width=5.0)
     for ax, problem in zip(axes2[0], ("linear_regression", "scale_invariant")):
         sub = d[(d["problem"] == problem) & (d["metric"] == FINAL_METRIC[problem])]
@@ -181,5 +190,11 @@ def analyze(tables, spec) -> Analysis:
                "δ·α₀pt in ‖ε_t‖/‖ε₀‖ at late t (the seed spread of C4-trajectory grows with t).",
                "With a constant cosine p the inverse-time family moves ‖ε_t‖ ≈ ‖ε₀‖(1 − (p/2p₀)ln(2α₀p₀t + 1)), "
                "which reaches 0 at t = (e^{2p₀/p} − 1)/(2α₀p₀); 001's 1/√(2α₀p₀t + 1) needs p_t ∝ ‖ε_t‖.",
+               "001's derivation, re-done: eq. varepsilon-t, the ODE dS/dt = α₀p e^{−S} (e^{−2S} = 1/(α₀pt + 1)²) and, "
+               "with p_t = p₀e^{−S_t}, e^{2S} = 2α₀p₀t + 1 are right. Three slips: after \"taking the square root:\" the "
+               "equation √(2qρ_t) ≈ α₀e^{−S_t} is missing; \"Scale Prediction\" derives ‖ε₀‖² ≈ 2kσ² for matrices, then "
+               "writes kσ² for all parameters (this report uses 2kσ²); S_t = Σ_{i=1}^{t−1} gives f = 1 at the first "
+               "update, the ODE solution (and the `amos` schedule) f(1) = 1/(α₀p + 1)², a one-step shift. The "
+               "half-life rule halves the lr and ρ at T; the distance falls to ‖ε₀‖/√2 there, not to half.",
                "Scale-invariant: the decay pulls ‖W‖ while the loss sees only W/‖W‖ per row, and the gradient "
                "is noisy, so the cosine p is neither 1 nor constant; no trajectory verdict is drawn there."])
