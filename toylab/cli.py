@@ -1,18 +1,21 @@
 """The `toylab` command line: thin parsing around experiments, store and report."""
 from __future__ import annotations
 
+import json
 import math
-import sys
+import os
+import warnings
 from pathlib import Path
 
 import click
 import numpy as np
+import torch
 
-from . import optim, problems
+from . import optim, problems, store
 from . import shards as shards_lib
 from .config import DTYPES, TIMESCALES, RunConfig
-from .experiments import grid, run_configs, summary
-from .options import UserError
+from .experiments import grid, prepare, run_configs, summary
+from .options import Failure, ToylabWarning, UserError, check_sweep_size, parse_seeds, warn
 
 PAIR_HELP = "KEY=VALUE; repeat the option for several keys"
 
@@ -24,38 +27,51 @@ class BadInput(click.ClickException):
 
 
 class Group(click.Group):
-    """Turns a `UserError` anywhere below into a one-line error, never a traceback."""
+    """Turns a `UserError` (exit 2) or a `Failure` (exit 1) anywhere below into a one-line
+    error, never a traceback, and prints each `ToylabWarning` as one line on stderr."""
 
     def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except UserError as e:
-            raise BadInput(str(e)) from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", ToylabWarning)
+            warnings.showwarning = _one_line_warning
+            try:
+                return super().invoke(ctx)
+            except UserError as e:
+                raise BadInput(str(e)) from None
+            except Failure as e:
+                raise click.ClickException(str(e)) from None
+
+
+def _one_line_warning(message, category, *args, **kwargs):
+    click.echo(f"Warning: {message}", err=True)
 
 
 @click.group(cls=Group)
 @click.version_option(package_name="toylab")
 def main():
     """toylab: run optimizer toy problems as batched sweeps and see why optimizers behave as they do."""
+    set_threads()
+
+
+def set_threads() -> int:
+    """One torch thread unless `TOYLAB_THREADS` says otherwise (README, Performance: a second
+    thread loses 3–10× when another process holds a core)."""
+    text = os.environ.get("TOYLAB_THREADS", "1")
+    if not text.strip().isdigit() or int(text) < 1:
+        raise UserError(f"TOYLAB_THREADS={text!r} is not a positive integer")
+    torch.set_num_threads(int(text))
+    return int(text)
 
 
 # ----- list -------------------------------------------------------------------------------------
 @main.command("list")
-def list_cmd():
-    """Print every problem and optimizer with its options and their defaults."""
-    click.echo("Problems (options: --problem-opt KEY=VALUE)")
-    for name, cls in sorted(problems.discover().items()):
-        _print_entry(name, cls.description, cls.options())
-    click.echo("\nOptimizers (options: --opt KEY=VALUE)")
-    for name in optim.names():
-        opt = optim.get(name)
-        _print_entry(name, opt.description, opt.hparams)
+@click.option("--json", "as_json", is_flag=True, help="Print everything as one JSON object (for tools).")
+def list_cmd(as_json):
+    """Print problems, optimizers, timescales, schedules, probes (with their quantities) and reports."""
+    from . import catalog
 
-
-def _print_entry(name, description, options):
-    click.echo(f"  {name}: {description}")
-    for key, opt in options.items():
-        click.echo(f"      {key:<20} {opt.describe()}")
+    data = catalog.catalog()
+    click.echo(json.dumps(data, indent=1) if as_json else catalog.text(data))
 
 
 # ----- shared options -----------------------------------------------------------------------------
@@ -116,14 +132,33 @@ def _print_summary(out, configs):
         click.echo("no configs in this shard")
         return
     table = summary(out, configs)
+    missing = table.attrs["missing"]
     cols = [c for c in ["label", "seed", "loss", "excess_loss", "dist_to_opt", "batch_loss", "diverged_step"]
             if c in table.columns]
     rest = [c for c in table.columns if c not in cols]
     table = table[cols + rest]
     table["diverged_step"] = table["diverged_step"].map(lambda s: "-" if s is None or s != s else int(s))
     click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    where = out / configs[0].hash() if len(configs) == 1 else f"{out}/<config hash>/ ({len(configs)} runs)"
+    runs = len(table)
+    where = out / configs[0].hash() if runs == 1 else f"{out}/<config hash>/ ({runs} runs)"
     click.echo(f"run folder: {where}")
+    if missing:
+        raise Failure(f"{len(missing)} of {runs} runs have no readable metrics: {', '.join(missing[:5])}"
+                      + (" ..." if len(missing) > 5 else ""))
+
+
+def _print_aggregate(out, configs):
+    """The sweep's settings aggregated over seeds, then where its runs are and how to plot them."""
+    if not configs:
+        click.echo("no configs in this shard")
+        return
+    from . import store, summarize
+
+    folders = sorted({store.run_dir(out, c) for c in configs})
+    table = summarize.aggregate(summarize.load(folders))
+    click.echo(summarize.format_table(table))
+    click.echo(f"{len(folders)} run folders in {out}/; figures: toylab plot {out} --save plot.png; "
+               f"this table as CSV: toylab summary {out} --format csv")
 
 
 # ----- run ----------------------------------------------------------------------------------------
@@ -139,11 +174,13 @@ def run(problem, optimizer, lr, seed, problem_opts, opts, schedules, steps, metr
     """Run one configuration of PROBLEM and print its final metrics."""
     opts = split_pairs(opts, "--opt")
     if lr is not None:
+        if "lr" in opts:
+            warn(f"--lr {lr:g} overrides -o lr={opts['lr']}")
         opts["lr"] = lr
     config = _base(problem, optimizer, split_pairs(problem_opts, "--problem-opt"), opts, schedules, steps,
                    metric_every, probes, probe_every, dtype, blowup, compile_)
     config = RunConfig(**{**config.__dict__, "seed": seed})
-    configs = run_configs([config], out, device=device, force=force, progress=sys.stderr.isatty())
+    configs = run_configs([config], out, device=device, force=force, progress=True)
     _print_summary(out, configs)
 
 
@@ -172,34 +209,86 @@ def sweep(problem, optimizer, lrs, seeds, shard, launcher, shards, problem_opts,
     """
     if shard is not None and launcher is not None:
         raise UserError("--shard runs one shard here; --launcher runs them all: give one of them")
+    if shards != 1 and launcher is None:
+        warn(f"--shards {shards} has no effect without --launcher submitit (--shard I/N runs one shard)")
     shard = shards_lib.parse(shard) if shard is not None else None
-    configs = []
     problem_axes = {f"problem_options.{k}": parse_list(v, problems.get(problem).options().get(k))
                     for k, v in split_pairs(problem_opts, "--problem-opt").items()}
     hp_pairs = split_pairs(opts, "--opt")
+    if lrs is not None and "lr" in hp_pairs:
+        warn(f"--lr {lrs} overrides -o lr={hp_pairs['lr']}")
     names = [n.strip() for n in optimizer.split(",") if n.strip()]
     declared = {n: {**optim.get(n).hparams, **TIMESCALES} for n in names}
     for key in hp_pairs:
         if not any(key in d for d in declared.values()):
             raise UserError(f"unknown optimizer option {key!r} for {', '.join(names)}; "
                             f"valid options: {', '.join(sorted(set().union(*declared.values())))}")
+    all_axes = {}
     for name in names:
         axes = dict(problem_axes)
         axes.update({f"hparams.{k}": parse_list(v, declared[name][k]) for k, v in hp_pairs.items() if k in declared[name]})
         if lrs is not None:
             axes["hparams.lr"] = parse_lrs(lrs)
         axes["seed"] = parse_seeds(seeds)
+        all_axes[name] = axes
+    check_sweep_size(sum(math.prod(len(v) for v in axes.values()) for axes in all_axes.values()))
+    configs = []
+    for name, axes in all_axes.items():
         base = _base(problem, name, {}, {}, schedules, steps, metric_every, probes, probe_every, dtype, blowup,
                      compile_)
         configs += grid(base, axes)
     if launcher == "submitit":
+        configs = prepare(configs, out, device)
         shards_lib.launch(configs, out, shards, device=device, force=force)
-        configs = [c.resolve() for c in configs]
     else:
         if shard is not None:
             configs = shards_lib.select([c.resolve() for c in configs], *shard)
-        configs = run_configs(configs, out, device=device, force=force, progress=sys.stderr.isatty())
-    _print_summary(out, configs)
+        configs = run_configs(configs, out, device=device, force=force, progress=True)
+    _print_aggregate(out, configs)
+
+
+# ----- plot and summary ----------------------------------------------------------------------------
+RUNS = click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+
+
+@main.command()
+@RUNS
+@click.option("--kind", default=None, metavar="KINDS",
+              help="Comma-separated rows of panels: lr (final metric vs lr, best starred), curves (metric vs "
+                   "step at each best lr), probe (a --probe quantity vs step). Default: lr,curves, or probe "
+                   "with --probe.")
+@click.option("--metric", default="loss", show_default=True, help="Metric to plot (loss, excess_loss, ...).")
+@click.option("--best", is_flag=True, help="Use the best value over training instead of the final one.")
+@click.option("--probe", default=None, metavar="TABLE:QUANTITY",
+              help="A probe quantity, e.g. norms:grad_to_weights, spectra:orthogonality_error (toylab list).")
+@click.option("--hue", default="optimizer", show_default=True, help="Config field that colours the lines.")
+@click.option("--col", default=None, help="Config field with one column of panels per value.")
+@click.option("--row", default=None, help="Config field with one row of panels per value.")
+@click.option("--where", multiple=True, metavar="KEY=VALUE",
+              help="Keep only runs (and probe rows, e.g. param=W) with this value; repeat for several.")
+@click.option("--save", type=click.Path(dir_okay=False, path_type=Path), default=Path("plot.png"),
+              show_default=True, help="Figure file: .png, .svg or .pdf.")
+def plot(runs, kind, metric, best, probe, hue, col, row, where, save):
+    """Figures of RUNS (a sweep's --out, or run folders) with seeds as bands; no spec needed."""
+    from . import figures
+
+    kinds = tuple(k.strip() for k in (kind or ("probe" if probe else "lr,curves")).split(",") if k.strip())
+    path = figures.plot(list(runs), save, kinds=kinds, metric=metric, best=best, hue=hue, col=col, row=row,
+                        probe=probe, where=split_pairs(where, "--where"))
+    click.echo(f"wrote {path}")
+
+
+@main.command("summary")
+@RUNS
+@click.option("--metric", default="loss", show_default=True, help="Metric that picks the best lr.")
+@click.option("--best", is_flag=True, help="Use the best value over training instead of the final one.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+def summary_cmd(runs, metric, best, fmt):
+    """Per setting of RUNS, over seeds: mean and ±2 s.e. interval of the final metrics, seeds
+    diverged, the best lr per optimizer (flagged at a grid edge) and the run folders."""
+    from . import summarize
+
+    click.echo(summarize.format_table(summarize.aggregate(summarize.load(list(runs)), metric, best), metric, fmt))
 
 
 # ----- report -------------------------------------------------------------------------------------
@@ -215,8 +304,7 @@ def report(specs, quick, force, out, device):
     """Run what SPECS (reports/<name>/spec.toml) need and write figures, tables, report.md and index.html."""
     from .report import render_all
 
-    timings = render_all(list(specs), out=out, quick=quick, force=force, device=device,
-                         progress=sys.stderr.isatty())
+    timings = render_all(list(specs), out=out, quick=quick, force=force, device=device, progress=True)
     for name, seconds in timings:
         click.echo(f"{name:<32} {seconds:7.1f} s")
     click.echo(f"{'total':<32} {sum(s for _, s in timings):7.1f} s")
@@ -231,14 +319,35 @@ def report(specs, quick, force, out, device):
 @click.option("--save", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to write the figure (PNG, PDF, SVG); needed with --plot.")
 def show(folder, what, save):
-    """Summarise a run folder: config, status, final metrics and probe tables; --plot draws one."""
+    """Summarise a run folder (config, status, final metrics, probe tables; --plot draws one),
+    or a folder of runs (aggregated over seeds, as `toylab summary`)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
     from .probes import plots
 
-    click.echo(plots.summary(folder))
+    if not (folder / "config.json").exists() and any(folder.glob("*/config.json")):
+        from . import summarize
+
+        click.echo(summarize.format_table(summarize.aggregate(summarize.load([folder]))))
+        click.echo(f"{folder} is a folder of runs: figures with `toylab plot {folder}`, one run with "
+                   f"`toylab show {folder}/<hash>`")
+        return
     if what is not None:
         if save is None:
             raise UserError("--plot needs --save FILE.png")
-        click.echo(f"wrote {plots.plot(folder, what, save)}")
+        formats = FigureCanvasBase.get_supported_filetypes()
+        if save.suffix.lstrip(".").lower() not in formats:
+            raise UserError(f"--save {save}: cannot write {save.suffix or 'a file without a suffix'}; "
+                            f"use one of {', '.join('.' + f for f in sorted(formats))}")
+    problem = store.verify(folder)
+    if problem is not None:
+        raise UserError(f"{folder}: {problem}")
+    click.echo(plots.summary(folder))
+    if what is not None:
+        try:
+            click.echo(f"wrote {plots.plot(folder, what, save)}")
+        except OSError as e:
+            raise UserError(f"--save {save}: {e.strerror or e}") from None
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
@@ -269,19 +378,6 @@ def parse_lrs(text: str) -> list[float]:
     if bad or not values:
         raise UserError(f"--lr {text!r}: learning rates must be finite and >= 0")
     return values
-
-
-def parse_seeds(text: str) -> list[int]:
-    seeds = []
-    try:
-        for part in text.split(","):
-            low, sep, high = part.strip().partition("-")
-            seeds += list(range(int(low), int(high) + 1)) if sep else [int(low)]
-    except ValueError:
-        raise UserError(f"--seeds {text!r} is neither a list like 0,1,5 nor a range like 0-3") from None
-    if not seeds or min(seeds) < 0:
-        raise UserError(f"--seeds {text!r}: seeds must be non-negative integers")
-    return sorted(set(seeds))
 
 
 if __name__ == "__main__":

@@ -73,11 +73,16 @@ class RunConfig:
         """Fill defaults, validate, and canonicalise (tuples, schedule specs)."""
         problem_cls = problems.get(self.problem)
         opt = optim.get(self.optimizer)
-        if not isinstance(self.steps, int) or self.steps < 1:
-            raise UserError(f"steps={self.steps!r} must be a positive integer")
-        for name in ("metric_every", "probe_every"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name}={getattr(self, name)!r} must be a positive integer")
+        for name in ("steps", "metric_every", "probe_every"):
+            value = getattr(self, name)
+            if not _is_int(value) or value < 1:
+                raise UserError(f"{name}={value!r} must be a positive integer")
+        if not _is_int(self.seed) or self.seed < 0:
+            raise UserError(f"seed={self.seed!r} must be a non-negative integer")
+        if not isinstance(self.schedules, dict) or not all(isinstance(v, str) for v in self.schedules.values()):
+            raise UserError(f"schedules={self.schedules!r} must map hyperparameters to specs like 'cosine'")
+        if not isinstance(self.probes, (list, tuple)) or not all(isinstance(p, str) for p in self.probes):
+            raise UserError(f"probes={self.probes!r} must be a list of probe names")
         if not isinstance(self.blowup, (int, float)) or isinstance(self.blowup, bool) or not (
                 self.blowup == 0 or self.blowup > 1):
             raise UserError(f"blowup={self.blowup!r} must be 0 (off) or a number > 1")
@@ -105,7 +110,7 @@ class RunConfig:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        return json.loads(json.dumps({f.name: getattr(self, f.name) for f in dataclasses.fields(self)}))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
@@ -115,10 +120,12 @@ class RunConfig:
             d[key] = {k: tuple(v) if isinstance(v, list) else v for k, v in d.get(key, {}).items()}
         return cls(**d)
 
+    def sources(self) -> dict[str, str]:
+        """Hashes of the code the run depends on: the problem's file and toylab's numerical code."""
+        return {"problem": problems.get(self.problem).source_hash(), "toylab": toylab_source_hash()}
+
     def hash(self) -> str:
-        payload = {"config": self.to_dict(), "problem_source": problems.get(self.problem).source_hash(),
-                   "toylab_source": toylab_source_hash()}
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+        return config_hash(self.to_dict(), self.sources())
 
     def group_key(self) -> str:
         opt = optim.get(self.optimizer)
@@ -133,6 +140,16 @@ class RunConfig:
         diff = [f"{k}={format_value(v)}" for k, v in self.hparams.items()
                 if k == "lr" or v != opt.hparams[k].default]
         return " ".join([self.optimizer] + diff)
+
+
+def config_hash(config: dict, sources: dict[str, str]) -> str:
+    """The run folder's name: sha256 of the config's JSON form and of the code it ran with."""
+    payload = {"config": config, "problem_source": sources["problem"], "toylab_source": sources["toylab"]}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @lru_cache(maxsize=1)

@@ -45,6 +45,7 @@ class BatchResult:
     diverged_step: list[int | None]  # per config: the step whose update was not finite
     params: dict[str, Tensor]  # final parameters [K, *shape]
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # probe tables, tidy
+    compile_seconds: float = 0.0  # wall time of the first compiled steps (0: eager, or cached)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -101,7 +102,8 @@ def run_batch(configs: list[RunConfig], device: str = "cpu", progress: bool = Fa
     for frame in [result.metrics, *result.tables.values()]:
         frame["config"] = order[frame["config"].to_numpy()]
     return BatchResult(result.metrics, [result.diverged_step[j] for j in inverse],
-                       {k: p[torch.from_numpy(inverse)] for k, p in result.params.items()}, result.tables)
+                       {k: p[torch.from_numpy(inverse)] for k, p in result.params.items()}, result.tables,
+                       result.compile_seconds)
 
 
 def _run_seed_sorted(configs: list[RunConfig], device: str, progress: bool) -> BatchResult:
@@ -131,7 +133,7 @@ def _run_seed_sorted(configs: list[RunConfig], device: str, progress: bool) -> B
 
     hp, tables = hyperparameter_tables(configs, opt, dev)
     hp["normalized"] = problem.normalized_params()
-    stepper = optim.InPlace(opt, params, hp, tables)
+    stepper = optim.InPlace(opt, params, hp, tables, compile=first.compile)
     loss_and_grad = gradient_fn(problem)
     K = len(configs)
     alive = torch.ones(K, dtype=torch.bool, device=dev)
@@ -196,7 +198,7 @@ def _run_seed_sorted(configs: list[RunConfig], device: str, progress: bool) -> B
     })
     diverged = [int(s) or None for s in diverged_at.cpu().tolist()]
     final = {k: torch.where(optim.bcast(alive, p), p, frozen[k]).cpu() for k, p in params.items()}
-    return BatchResult(metrics, diverged, final, recorder.frames())
+    return BatchResult(metrics, diverged, final, recorder.frames(), stepper.compile_seconds)
 
 
 def _allocate(value: Tensor, order: tuple[int, ...] | None) -> Tensor:

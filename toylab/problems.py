@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from .options import Option, UserError, resolve
+from .options import Option, UserError, resolve, warn
 
 Batch = dict[str, Tensor]
 Params = dict[str, Tensor]
@@ -117,18 +117,33 @@ class Problem:
     @classmethod
     def source_hash(cls) -> str:
         """Hash of the file defining the problem: editing it invalidates cached runs."""
-        return hashlib.sha256(inspect.getsource(sys.modules[cls.__module__]).encode()).hexdigest()[:12]
+        if cls not in _SOURCE_HASHES:
+            source = inspect.getsource(sys.modules[cls.__module__]).encode()
+            _SOURCE_HASHES[cls] = hashlib.sha256(source).hexdigest()[:12]
+        return _SOURCE_HASHES[cls]
 
 
 REGISTRY: dict[str, type[Problem]] = {}
+BROKEN: dict[Path, str] = {}  # problem files that failed to load: path -> one-line reason
+_SOURCE_HASHES: dict[type, str] = {}
 
 
 def register(cls: type[Problem]) -> type[Problem]:
-    """Class decorator: make the problem a frozen dataclass (its options are fields) and list it."""
+    """Class decorator: make the problem a frozen dataclass (its options are fields) and list it.
+    A name already registered from another file is an error (a user problem never silently
+    replaces a built-in one)."""
     if "__dataclass_fields__" not in cls.__dict__:
         cls = dataclasses.dataclass(frozen=True)(cls)
+    old = REGISTRY.get(cls.name)
+    if old is not None and _file_of(old) != _file_of(cls):
+        raise UserError(f"problem name {cls.name!r} is defined twice: in {_file_of(old)} and in "
+                        f"{_file_of(cls)}; rename one of them")
     REGISTRY[cls.name] = cls
     return cls
+
+
+def _file_of(cls: type) -> str:
+    return getattr(sys.modules.get(cls.__module__), "__file__", None) or cls.__module__
 
 
 def problem_dirs() -> list[Path]:
@@ -139,27 +154,57 @@ def problem_dirs() -> list[Path]:
 
 
 _loaded: set[Path] = set()
+_scanned_for: str | None = None  # $TOYLAB_PROBLEMS at the last scan
 
 
 def discover() -> dict[str, type[Problem]]:
-    """Import every `*.py` in the problem folders once; each registers its problems."""
+    """Import every `*.py` in the problem folders once; each registers its problems.
+
+    A file that fails to import is skipped with a one-line warning naming it (the other
+    problems keep working); a problem name defined in two files is a `UserError`. The folders
+    are scanned again only when `$TOYLAB_PROBLEMS` changes or a name is not found."""
+    global _scanned_for
+    if _scanned_for == os.environ.get("TOYLAB_PROBLEMS", ""):
+        return REGISTRY
     for folder in problem_dirs():
         for path in sorted(folder.glob("*.py")):
             path = path.resolve()
-            if path in _loaded or path.name.startswith("_"):
+            if path in _loaded or path in BROKEN or path.name.startswith("_"):
                 continue
-            spec = importlib.util.spec_from_file_location(f"toylab_problems.{path.stem}", path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[spec.name] = module
-            spec.loader.exec_module(module)
-            _loaded.add(path)
+            _load(path)
+    _scanned_for = os.environ.get("TOYLAB_PROBLEMS", "")
     return REGISTRY
 
 
+def _load(path: Path) -> None:
+    name = f"toylab_problems.{path.stem}"
+    before = dict(REGISTRY)
+    try:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    except Exception as e:  # the author's code: any error, reported as one line
+        REGISTRY.clear()
+        REGISTRY.update(before)
+        sys.modules.pop(name, None)
+        if isinstance(e, UserError):
+            raise
+        BROKEN[path] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": ")
+        warn(f"skipped problem file {path}: {BROKEN[path]}")
+        return
+    _loaded.add(path)
+
+
 def get(name: str) -> type[Problem]:
+    global _scanned_for
     discover()
     if name not in REGISTRY:
-        raise UserError(f"unknown problem {name!r}; valid problems: {', '.join(sorted(REGISTRY))}")
+        _scanned_for = None  # a file may have been added since the last scan
+        discover()
+    if name not in REGISTRY:
+        broken = "".join(f"; {path} failed to load ({why})" for path, why in BROKEN.items())
+        raise UserError(f"unknown problem {name!r}; valid problems: {', '.join(sorted(REGISTRY))}{broken}")
     return REGISTRY[name]
 
 

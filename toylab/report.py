@@ -29,8 +29,10 @@ editing a spec runs only what changed and `--force` re-runs.
 """
 from __future__ import annotations
 
-import html
+import inspect
 import itertools
+import re
+import sys
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -42,7 +44,8 @@ import pandas as pd
 from . import analyses, checks, optim, problems, store
 from .config import TIMESCALES, RunConfig
 from .experiments import run_configs
-from .options import UserError, format_value
+from .options import UserError, check_sweep_size, format_value, parse_seeds, warn
+from .site import write_index  # noqa: F401  (index.html and report.html pages)
 
 RUN_FIELDS = ("steps", "metric_every", "probe_every", "dtype")
 FIGURE_DPI = 100
@@ -74,9 +77,12 @@ class Spec:
             prob, opt = dict(prob), dict(opt)
             run = {**self.run, **({"steps": prob.pop("steps")} if "steps" in prob else {})}
             schedules = opt.pop("schedules", {})
+            if not isinstance(schedules, dict):
+                raise UserError(f"{opt['name']}: schedules={schedules!r} is not a table like {{ lr = \"cosine\" }}")
             p_opts = _expand(prob, problems.get(prob["name"]).options())
             h_opts = _expand(opt, {**optim.get(opt["name"]).hparams, **TIMESCALES})
             s_opts = _expand({"name": opt["name"], **schedules}, dict.fromkeys(schedules))
+            check_sweep_size(len(out) + len(p_opts) * len(h_opts) * len(s_opts) * len(self.seeds))
             for p, h, s, seed in itertools.product(p_opts, h_opts, s_opts, self.seeds):
                 out.append(RunConfig(problem=prob["name"], optimizer=opt["name"], problem_options=p,
                                      hparams=h, schedules=s, seed=seed, **run))
@@ -106,6 +112,9 @@ def _expand(entry: dict, declared: dict) -> list[dict]:
     if unknown:
         raise UserError(f"{entry['name']}: unknown option {unknown[0]!r} in spec; valid: {', '.join(declared)}")
     axes = [_values(entry[k], declared[k]) for k in keys]
+    empty = [k for k, values in zip(keys, axes) if not values]
+    if empty:
+        raise UserError(f"{entry['name']}: {empty[0]} = [] has no values")
     return [dict(zip(keys, combo)) for combo in itertools.product(*axes)]
 
 
@@ -116,27 +125,72 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
+TEXT_KEYS = ("title", "claim", "question", "analysis")
+SPEC_KEYS = (*TEXT_KEYS, "problems", "optimizers", "seeds", "probes", *RUN_FIELDS)
+
+
 def load_spec(path: Path, quick: bool = False) -> Spec:
+    """Read and check a spec before anything runs: its keys (the analysis's settings included),
+    their types, and every run it stands for, through the same validation as the command line
+    (`RunConfig.resolve`). Any problem is a one-line `UserError` naming the file."""
     path = Path(path)
     try:
+        return _load_spec(path, quick)
+    except UserError as e:
+        message = str(e)
+        raise UserError(message if message.startswith(f"{path}:") else f"{path}: {message}") from None
+
+
+def _load_spec(path: Path, quick: bool) -> Spec:
+    try:
         raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e:
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as e:
         raise UserError(f"{path}: {e}") from None
-    quick_over = raw.pop("quick", {})
+    quick_over = raw.pop("quick", None)
+    if not isinstance(quick_over, (dict, type(None))):
+        raise UserError("quick must be a table: [quick]")
+    if quick and quick_over is None:
+        warn(f"{path} has no [quick] table: --quick runs it in full")
     if quick:
-        raw = _merge(raw, quick_over)
-    missing = [k for k in ("title", "claim", "question", "analysis", "problems", "optimizers") if k not in raw]
+        raw = _merge(raw, quick_over or {})
+    missing = [k for k in (*TEXT_KEYS, "problems", "optimizers") if k not in raw]
     if missing:
-        raise UserError(f"{path}: missing key {missing[0]!r}")
+        raise UserError(f"missing key {missing[0]!r}")
+    bad = [k for k in TEXT_KEYS if not isinstance(raw[k], str)]
+    if bad:
+        raise UserError(f"{bad[0]}={raw[bad[0]]!r} is not a string")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", raw["analysis"]):
+        raise UserError(f"analysis={raw['analysis']!r} is not a module name like learning_curves")
+    valid = [*SPEC_KEYS, *sorted(analysis_settings(raw["analysis"]))]
+    for table in (raw, quick_over or {}):
+        unknown = [k for k in table if k not in valid]
+        if unknown:
+            raise UserError(f"unknown key {unknown[0]!r}; valid keys: {', '.join(valid)}, [quick]")
     for kind in ("problems", "optimizers"):
-        if not all("name" in e for e in raw[kind]):
-            raise UserError(f"{path}: every [[{kind}]] table needs a name")
-    seeds = raw.pop("seeds", [0])
+        entries = raw[kind]
+        if not isinstance(entries, list) or not entries or not all(
+                isinstance(e, dict) and isinstance(e.get("name"), str) for e in entries):
+            raise UserError(f"{kind} must be one or more [[{kind}]] tables, each with a name")
+    probes = raw.pop("probes", [])
+    if not isinstance(probes, list) or not all(isinstance(p, str) for p in probes):
+        raise UserError(f'probes={probes!r} is not a list of probe names like ["norms"]')
+    seeds = parse_seeds(raw.pop("seeds", [0]), what="seeds =")
     run = {k: raw.pop(k) for k in RUN_FIELDS if k in raw}
-    run["probes"] = tuple(raw.pop("probes", ()))
-    keys = ("title", "claim", "question", "analysis", "problems", "optimizers")
-    return Spec(name=path.parent.name, path=path, seeds=list(seeds), run=run, quick=quick,
-                extra={k: v for k, v in raw.items() if k not in keys}, **{k: raw[k] for k in keys})
+    run["probes"] = tuple(probes)
+    spec = Spec(name=path.parent.name, path=path, seeds=seeds, run=run, quick=quick,
+                extra={k: v for k, v in raw.items() if k not in SPEC_KEYS}, **{k: raw[k] for k in (*TEXT_KEYS, "problems", "optimizers")})
+    for config in spec.configs():
+        config.resolve()
+    return spec
+
+
+def analysis_settings(name: str) -> set[str]:
+    """The spec keys an analysis reads: its `SETTINGS` if it declares them, otherwise every
+    `spec.extra.get("key"` / `spec.extra["key"]` in its source."""
+    module = sys.modules[analyses.get(name).__module__]
+    if hasattr(module, "SETTINGS"):
+        return set(module.SETTINGS)
+    return set(re.findall(r"""spec\.extra(?:\.get\(|\[)\s*["'](\w+)["']""", inspect.getsource(module)))
 
 
 # ----- running and reading -------------------------------------------------------------------------
@@ -150,24 +204,44 @@ def render(spec: Spec, out: Path, force: bool = False, device: str = "auto", pro
     """Run what is missing, analyse, and write `<out>/<spec.name>/`: figures, summary, report.md."""
     configs = run_configs(spec.configs(), out / "runs", device=device, force=force, progress=progress)
     tables = load_tables(out / "runs", configs)
+    read = set(tables["metrics"]["run"]) if "metrics" in tables and not tables["metrics"].empty else set()
+    missing = sorted({c.hash() for c in configs} - read)
+    if missing:
+        warn(f"{spec.name}: {len(missing)} of {len(configs)} runs have no readable metrics and are left out: "
+             f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
     result = analyses.get(spec.analysis)(tables, spec)
+    result.table = sorted_rows(result.table)
     folder = out / spec.name
     folder.mkdir(parents=True, exist_ok=True)
+    # every file is written beside its name and renamed into place: a concurrent render of the
+    # same spec, or a reader, never sees half a file
     for fig in result.figures:
         save_figure(fig.figure, folder / fig.name)
-    result.table.to_csv(folder / "summary.csv", index=False)
-    checks.ledger(result.checks, spec.name).to_csv(folder / "checks.csv", index=False)
-    (folder / "summary.md").write_text(markdown_table(result.table) + "\n")
-    (folder / "report.md").write_text(report_markdown(spec, result, len(configs)))
+    with store.atomic_path(folder / "summary.csv") as tmp:
+        result.table.to_csv(tmp, index=False)
+    with store.atomic_path(folder / "checks.csv") as tmp:
+        checks.ledger(result.checks, spec.name).to_csv(tmp, index=False)
+    store.write_text_atomic(folder / "summary.md", markdown_table(result.table) + "\n")
+    store.write_text_atomic(folder / "report.md", report_markdown(spec, result, len(configs)))
     return folder
 
 
 def save_figure(fig: matplotlib.figure.Figure, stem: Path) -> None:
     """PNG (~100 dpi) for reading on the repository page, SVG for editing; no timestamps."""
-    fig.savefig(stem.with_suffix(".png"), dpi=FIGURE_DPI, bbox_inches="tight", metadata={"Software": None})
-    with matplotlib.rc_context({"svg.hashsalt": "toylab"}):
-        fig.savefig(stem.with_suffix(".svg"), bbox_inches="tight", metadata={"Date": None})
+    with store.atomic_path(stem.with_suffix(".png")) as tmp:
+        fig.savefig(tmp, format="png", dpi=FIGURE_DPI, bbox_inches="tight", metadata={"Software": None})
+    with matplotlib.rc_context({"svg.hashsalt": "toylab"}), store.atomic_path(stem.with_suffix(".svg")) as tmp:
+        fig.savefig(tmp, format="svg", bbox_inches="tight", metadata={"Date": None})
     matplotlib.pyplot.close(fig)
+
+
+def sorted_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows ordered by every column in turn (numbers by value, the rest as text), so the summary
+    table does not depend on the order runs or groups came in."""
+    if table.empty:
+        return table
+    key = lambda col: col if pd.api.types.is_numeric_dtype(col) else col.astype(str)  # noqa: E731
+    return table.sort_values(list(table.columns), key=key, kind="mergesort", na_position="last").reset_index(drop=True)
 
 
 # ----- documents -----------------------------------------------------------------------------------
@@ -228,29 +302,9 @@ def write_ledger(out: Path) -> Path:
     ledger = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(checks.LEDGER_COLUMNS))
     ledger["_claim"] = ledger["claim"].str.removeprefix("C").astype(int)
     ledger = ledger.sort_values(["_claim", "check", "report"], kind="stable").drop(columns="_claim")
-    ledger.to_csv(Path(out) / "claims.csv", index=False)
+    with store.atomic_path(Path(out) / "claims.csv") as tmp:
+        ledger.to_csv(tmp, index=False)
     return Path(out) / "claims.csv"
-
-
-def write_index(out: Path) -> Path:
-    """`<out>/index.html`: every report under `out` with its title, claim, verdict and key figure."""
-    items = []
-    for report in sorted(Path(out).glob("*/report.md")):
-        lines = report.read_text().splitlines()
-        title = lines[0].removeprefix("# ")
-        claim = next((line for line in lines if line.startswith("**Claim")), "").replace("**", "")
-        figure = next((line.rsplit("(", 1)[1][:-1] for line in lines if line.startswith("![")), None)
-        after = lines[lines.index("## Verdict") + 1:] if "## Verdict" in lines else []
-        verdict = next((line for line in after if line.strip()), "")
-        name = report.parent.name
-        img = f'<img src="{name}/{figure}" width="480">' if figure else ""
-        items.append(f'<section><h2><a href="{name}/report.md">{html.escape(title)}</a></h2>'
-                     f"<p>{html.escape(claim)}</p><p><b>Verdict.</b> {html.escape(verdict)}</p>{img}</section>")
-    page = ("<!doctype html><html><head><meta charset='utf-8'><title>toylab reports</title>"
-            "<style>body{font-family:sans-serif;max-width:60em;margin:auto}section{margin:2em 0}</style>"
-            "</head><body><h1>toylab reports</h1>" + "".join(items) + "</body></html>\n")
-    (Path(out) / "index.html").write_text(page)
-    return Path(out) / "index.html"
 
 
 def render_all(paths: list[Path], out: Path | None = None, quick: bool = False, force: bool = False,
@@ -258,8 +312,8 @@ def render_all(paths: list[Path], out: Path | None = None, quick: bool = False, 
     """Render every spec; reports go to `out` (default: next to each spec, i.e. its parent's
     parent). Returns (name, seconds) per report."""
     timings, targets = [], []
-    for path in paths:
-        spec = load_spec(path, quick=quick)
+    specs = [load_spec(path, quick=quick) for path in paths]  # every spec checked before any runs
+    for path, spec in zip(paths, specs):
         target = Path(out) if out is not None else Path(path).resolve().parent.parent
         start = time.perf_counter()
         render(spec, target, force=force, device=device, progress=progress)

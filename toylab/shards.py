@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .config import RunConfig
 from .experiments import run_configs
-from .options import UserError
+from .options import Failure, UserError
 
 
 def parse(text: str) -> tuple[int, int]:
@@ -79,4 +79,23 @@ def launch(configs: list[RunConfig], root: Path, count: int, device: str = "auto
         executor = submitit.AutoExecutor(folder=Path(root) / ".submitit")
     configs = [c.resolve() for c in configs]
     jobs = [executor.submit(run_shard, configs, Path(root), i, count, device, force) for i in range(count)]
-    return [job.result() for job in jobs]
+    sizes, failed = [], []
+    try:
+        for i, job in enumerate(jobs):
+            try:
+                sizes.append(job.result())
+            except Exception as e:  # submitit's FailedJobError & co. carry the job's whole log
+                failed.append(f"shard {i}/{count} ({_last_line(e)})")
+    except KeyboardInterrupt:
+        for job in jobs:
+            job.cancel(check=False)
+        raise
+    if failed:
+        raise Failure(f"{len(failed)} of {count} shards failed: {'; '.join(failed)}; logs in {executor.folder}")
+    return sizes
+
+
+def _last_line(error: Exception) -> str:
+    """The line of a job's error that says what went wrong (its log's last non-empty line)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__

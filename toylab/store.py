@@ -1,48 +1,259 @@
-"""Run folders: one per config hash, written so that a half-written run is never trusted.
+"""Run folders: one per config hash, published whole or not at all, and trusted only if they verify.
 
     <root>/<hash>/config.json      everything needed to re-run (RunConfig.to_dict)
     <root>/<hash>/metrics.parquet  tidy: step, metric, value
     <root>/<hash>/<table>.parquet  probe tables, tidy
-    <root>/<hash>/status.json      written last: finished, diverged_step, seconds
+    <root>/<hash>/status.json      written last: finished, diverged_step, seconds, and for
+                                   every table its size and sha256, and the source hashes
 
-A run is built in `<root>/.<hash>.partial/` and renamed into place only when complete, so an
-interrupted run leaves nothing under its hash and is recomputed next time.
+Each writer builds its run in a folder of its own, `<root>/.<hash>.<random>.partial`, and
+publishes it with one rename. If a verified run appeared under the hash meanwhile (another
+shard, another machine), it is kept and the copy dropped. A broken folder, or any folder under
+`force`, is first renamed aside (`.<hash>.<random>.aside`) and deleted only after the new one
+is in place; a process killed in between leaves the old run aside, and `restore` puts it back.
+
+A run is finished only if `verify` finds nothing wrong: status.json parses and says finished,
+every table it lists exists with its recorded size and sha256 (and no other), and config.json
+hashes, with the recorded source hashes, to the folder's name.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
+import hashlib
 import json
 import os
 import shutil
+import tempfile
+import time
+import uuid
 from pathlib import Path
 
 import pandas as pd
 
-from .config import RunConfig
-from .options import format_value
+from .config import RunConfig, config_hash
+from .options import Failure, UserError, format_value
+
+STALE_PARTIAL_SECONDS = 3600  # a .partial older than this was left by a killed writer
+PUBLISH_ATTEMPTS = 8
 
 
 def run_dir(root: Path, config: RunConfig) -> Path:
     return Path(root) / config.hash()
 
 
-def is_finished(path: Path) -> bool:
-    return (Path(path) / "status.json").exists()
-
-
-def write_run(path: Path, config: RunConfig, tables: dict[str, pd.DataFrame], status: dict) -> None:
+# ----- verification ---------------------------------------------------------------------------------
+def verify(path: Path, name: str | None = None) -> str | None:
+    """None if `path` holds a finished, intact run named `name` (default: the folder's name);
+    otherwise what is wrong, in a few words."""
     path = Path(path)
-    partial = path.parent / f".{path.name}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    (partial / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
-    for name, frame in tables.items():
-        frame.reset_index(drop=True).to_parquet(partial / f"{name}.parquet")
-    (partial / "status.json").write_text(json.dumps(status, indent=2))
-    if path.exists():
-        shutil.rmtree(path)
-    os.replace(partial, path)
+    if not path.is_dir():
+        return "is a file, not a run folder" if os.path.lexists(path) else "does not exist"
+    try:
+        status = json.loads((path / "status.json").read_text())
+    except FileNotFoundError:
+        return "has no status.json (the run did not finish)"
+    except (OSError, ValueError) as e:
+        return f"status.json is not readable JSON ({type(e).__name__})"
+    problem = _status_problem(status)
+    if problem:
+        return problem
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except FileNotFoundError:
+        return "has no config.json"
+    except (OSError, ValueError) as e:
+        return f"config.json is not readable JSON ({type(e).__name__})"
+    if config_hash(config, status["sources"]) != (name or path.name):
+        return "config.json does not hash to the folder's name (a different run's config)"
+    for table, expected in status["tables"].items():
+        if not (path / table).is_file():
+            return f"{table}, listed in status.json, is missing"
+        if (path / table).stat().st_size != expected["bytes"]:
+            return f"{table} has {(path / table).stat().st_size} bytes, status.json says {expected['bytes']}"
+        if file_sha256(path / table) != expected["sha256"]:
+            return f"{table} does not match the sha256 in status.json"
+    extra = sorted(p.name for p in path.glob("*.parquet") if p.name not in status["tables"])
+    if extra:
+        return f"{extra[0]} is not listed in status.json"
+    return None
 
 
+def _status_problem(status) -> str | None:
+    if not isinstance(status, dict):
+        return f"status.json holds a {type(status).__name__}, not an object"
+    if status.get("status") != "finished":
+        return f"status is {status.get('status')!r}, not 'finished'"
+    tables, sources, seconds = status.get("tables"), status.get("sources"), status.get("seconds", 0.0)
+    if not isinstance(tables, dict) or "metrics.parquet" not in tables or not all(
+            isinstance(v, dict) and isinstance(v.get("bytes"), int) and isinstance(v.get("sha256"), str)
+            for v in tables.values()):
+        return "status.json does not list its tables with sizes and checksums (an older or broken run)"
+    if not isinstance(sources, dict) or not all(isinstance(sources.get(k), str) for k in ("problem", "toylab")):
+        return "status.json has no source hashes"
+    if "diverged_step" not in status:
+        return "status.json has no diverged_step"
+    diverged = status["diverged_step"]
+    if diverged is not None and (not isinstance(diverged, int) or isinstance(diverged, bool) or diverged < 1):
+        return f"status.json has a bad diverged_step {diverged!r}"
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
+        return f"status.json has a bad seconds {seconds!r}"
+    return None
+
+
+def is_finished(path: Path) -> bool:
+    return verify(path) is None
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# ----- writing and publishing ------------------------------------------------------------------------
+def write_run(path: Path, config: RunConfig, tables: dict[str, pd.DataFrame], status: dict,
+              force: bool = False) -> bool:
+    """Write the run into a private folder and publish it at `path`. Returns False when a
+    verified run was already there (without `force`): that one is kept, this copy dropped."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    build = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.partial"
+    build.mkdir()  # not mkdtemp: its 0700 would keep other users of a shared root out
+    try:
+        (build / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+        listed = {}
+        for name, frame in tables.items():
+            frame.reset_index(drop=True).to_parquet(build / f"{name}.parquet")
+            listed[f"{name}.parquet"] = {"bytes": (build / f"{name}.parquet").stat().st_size,
+                                         "sha256": file_sha256(build / f"{name}.parquet")}
+        status = {**status, "tables": listed, "sources": config.sources()}
+        (build / "status.json").write_text(json.dumps(status, indent=2))
+        return _publish(build, path, force)
+    finally:
+        _remove(build)
+
+
+def _publish(build: Path, path: Path, force: bool) -> bool:
+    """Rename `build` onto `path`; what was there (broken, or any run under `force`) is moved
+    aside first and deleted once a verified run is in place."""
+    asides = []
+    for _ in range(PUBLISH_ATTEMPTS):
+        if not force and verify(path) is None:
+            published = False
+            break
+        if os.path.lexists(path):
+            asides.append(_move_aside(path))
+        try:
+            _place(build, path)
+            published = True
+            break
+        except OSError as e:  # another writer placed a folder since: look again
+            if e.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+                raise
+    else:
+        raise Failure(f"could not publish {path}: other writers kept replacing it")
+    for aside in asides:
+        _remove(aside)
+    _sweep_leftovers(path)
+    return published
+
+
+def _move_aside(path: Path) -> Path | None:
+    aside = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.aside"
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:  # another writer moved it first
+        return None
+    return aside
+
+
+def _place(build: Path, path: Path) -> None:
+    os.rename(build, path)
+
+
+def restore(path: Path) -> bool:
+    """If a writer was killed with the old run aside and the new one not in place, put back
+    the newest verified aside. True if a run was restored."""
+    path = Path(path)
+    if os.path.lexists(path):
+        return False
+    asides = sorted(path.parent.glob(f".{path.name}.*.aside"), key=_mtime, reverse=True)
+    for aside in asides:
+        if verify(aside, name=path.name) is None:
+            try:
+                os.rename(aside, path)
+                return True
+            except OSError:
+                return os.path.lexists(path)
+    return False
+
+
+def _sweep_leftovers(path: Path) -> None:
+    """With a verified run at `path`: delete asides and trash of its hash, and partial folders
+    older than an hour (a live writer's build is seconds old: it is made after the computation)."""
+    now = time.time()
+    for p in path.parent.glob(f".{path.name}.*"):
+        if p.name.endswith((".aside", ".trash")) or (
+                p.name.endswith(".partial") and now - _mtime(p) > STALE_PARTIAL_SECONDS):
+            _remove(p)
+
+
+def _remove(path: Path | None) -> None:
+    """Delete a file or folder; a folder is first renamed to `.trash` so no reader restores it."""
+    if path is None or not os.path.lexists(path):
+        return
+    if path.is_dir() and not path.is_symlink():
+        trash = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.trash")
+        with contextlib.suppress(OSError):
+            os.rename(path, trash)
+            path = trash
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.lstat().st_mtime
+    except FileNotFoundError:
+        return 0.0
+
+
+def check_writable(root: Path, what: str = "--out") -> None:
+    """A one-line `UserError` now, rather than a traceback after the computation."""
+    root = Path(root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-check.", dir=root)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise UserError(f"{what} {root} is not a writable folder ({e.strerror or type(e).__name__})") from None
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path):
+    """Yield a temporary name beside `path`, renamed onto `path` when the block succeeds, so a
+    reader (or a concurrent writer of the same file) never sees a half-written file."""
+    path = Path(path)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}"
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        _remove(tmp)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+# ----- reading ----------------------------------------------------------------------------------------
 def read_status(path: Path) -> dict:
     return json.loads((Path(path) / "status.json").read_text())
 
@@ -67,14 +278,17 @@ def _scalar(value):
 
 
 def load_table(root: Path, configs: list[RunConfig], table: str = "metrics") -> pd.DataFrame:
-    """Concatenate one table over finished runs, with each run's config as columns."""
+    """Concatenate one table over finished runs, with each run's config as columns. A run
+    without the table (or whose folder is being replaced right now) has no rows."""
     frames, columns = [], []
-    for config in configs:
+    for config in {c.hash(): c for c in configs}.values():
         path = run_dir(root, config)
-        if not (path / f"{table}.parquet").exists():
+        try:
+            frame, status = pd.read_parquet(path / f"{table}.parquet"), read_status(path)
+        except (OSError, ValueError):
             continue
-        frames.append(pd.read_parquet(path / f"{table}.parquet"))
-        columns.append({**config_columns(config), "diverged_step": read_status(path)["diverged_step"]})
+        frames.append(frame)
+        columns.append({**config_columns(config), "diverged_step": status.get("diverged_step")})
     if not frames:
         return pd.DataFrame()
     rows = pd.DataFrame(columns).loc[[i for i, f in enumerate(frames) for _ in range(len(f))]]

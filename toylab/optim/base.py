@@ -30,6 +30,8 @@ From these, two forms that agree bit for bit (`tests/test_inplace.py`):
 """
 from __future__ import annotations
 
+import time
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -77,10 +79,14 @@ class InPlace:
     (float64, then cast to the parameters' dtype); `step(params, out, grads, t)` then advances
     every parameter, writing θ_t into `out` (which may be `params`)."""
 
-    def __init__(self, opt: OptimizerDef, params: Params, hp: dict, tables: dict[str, Tensor] | None = None):
+    def __init__(self, opt: OptimizerDef, params: Params, hp: dict, tables: dict[str, Tensor] | None = None,
+                 compile: bool = False):
         """`hp`: `[K]` tensors (float64 for the tables' sake) and static values; `tables`: the
-        scheduled hyperparameters as `[steps + 1, K]` (index = step), float64."""
+        scheduled hyperparameters as `[steps + 1, K]` (index = step), float64. `compile`: steps
+        after the first run `step_` under torch.compile (see `compiled`)."""
         self.opt, self.hp, self.schedules = opt, hp, tables or {}
+        self.compiled = compiled(opt) if compile else None
+        self.compile_seconds = 0.0
         self.state = opt.init(params, hp)
         self.work: dict[str, dict] = {k: {} for k in params}
         self.like = {k: torch.empty_like(p, device="meta") for k, p in params.items()}
@@ -110,10 +116,47 @@ class InPlace:
         for k, p in params.items():
             c = {n: v[i] for n, v in self.tables[k].items()}
             own = {s: self.state[s][k] for s in self.state if k in self.state[s]}
-            u = self.opt.step_(p, out[k], grads[k], own, c, t, self.hp, self.work[k], direction)
+            u = self._step_(p, out[k], grads[k], own, c, t, self.work[k], direction)
             if direction:
                 aux[k] = u
         return {"direction": aux}
+
+
+    def _step_(self, p, out, g, state, c, t, work, direction):
+        if self.compiled is None or t == 1:  # step 1 has its own branches (zero_init) and fills `work`
+            return self.opt.step_(p, out, g, state, c, t, self.hp, work, direction)
+        start = time.perf_counter()
+        # Compiled kernels want contiguous `out=` tensors: view every tensor in memory order (the
+        # steps are elementwise, and Newton–Schulz is transpose-equivariant), and the direction back.
+        order = sorted(range(p.dim()), key=lambda i: -p.stride(i))
+        inverse = sorted(range(p.dim()), key=order.__getitem__)
+
+        def view(d):
+            return {k: x.permute(order) for k, x in d.items()}
+        try:
+            u = self.compiled(p.permute(order), out.permute(order), g.permute(order), view(state), view(c), 2,
+                              self.hp, view(work), direction)
+            u = u.permute(inverse) if u is not None else None
+        except Exception as err:  # no working compiler here: eager from now on, said once
+            warnings.warn(f"torch.compile of {self.opt.name} failed ({type(err).__name__}: "
+                          f"{str(err).splitlines()[0] if str(err) else ''}); running eagerly")
+            _COMPILED[self.opt.name] = None
+            self.compiled = None
+            return self.opt.step_(p, out, g, state, c, t, self.hp, work, direction)
+        if t == 2:  # the first compiled call compiles (or loads from torch's cache)
+            self.compile_seconds += time.perf_counter() - start
+        return u
+
+
+_COMPILED: dict[str, Callable | None] = {}
+
+
+def compiled(opt: OptimizerDef) -> Callable | None:
+    """`opt.step_` under torch.compile, one per optimizer and process, so a shape compiled once
+    is reused by every later run; None where compiling failed before."""
+    if opt.name not in _COMPILED:
+        _COMPILED[opt.name] = torch.compile(opt.step_, dynamic=False)
+    return _COMPILED[opt.name]
 
 
 REGISTRY: dict[str, OptimizerDef] = {}

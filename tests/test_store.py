@@ -1,0 +1,329 @@
+"""Run folders you never have to doubt: concurrent writers to one root, kills in the middle of
+`--force`, and every corruption of a finished run (named in one line, recomputed, never trusted)."""
+import json
+import multiprocessing
+import os
+import random
+import shutil
+import signal
+import time
+import traceback
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from toylab import engine, store
+from toylab.cli import main
+from toylab.config import RunConfig
+from toylab.experiments import grid, run_configs, summary
+from toylab.options import ToylabWarning
+
+FORK = multiprocessing.get_context("fork")
+
+
+def sweep(lrs=(1e-3, 1e-2, 1e-1, 1.0), seeds=(0, 1), probes=()):
+    base = RunConfig("linear_regression", "sgd", {"d": 3, "D": 1}, steps=6, metric_every=3, probes=probes,
+                     probe_every=3)
+    return grid(base, {"hparams.lr": list(lrs), "seed": list(seeds)})
+
+
+def hidden(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir() if p.name.startswith("."))
+
+
+def assert_all_verify(root: Path, configs):
+    problems = {c.hash(): store.verify(store.run_dir(root, c)) for c in configs}
+    assert all(p is None for p in problems.values()), problems
+
+
+def in_child(target, *args):
+    """Run `target(*args)` in a forked process; a Python error there exits 1 with its traceback
+    on stderr (a SIGKILL shows as exit code -9)."""
+    def body():
+        try:
+            target(*args)
+        except BaseException:
+            traceback.print_exc()
+            os._exit(1)
+        os._exit(0)
+    process = FORK.Process(target=body)
+    process.start()
+    return process
+
+
+def no_computation(*args, **kwargs):
+    raise AssertionError("a finished run was recomputed")
+
+
+# ----- concurrent writers ------------------------------------------------------------------------------
+def _writer(root, barrier, force):
+    """Compute the sweep, wait for every writer, then publish all runs at the same moment, each
+    rename a few random milliseconds late so that writers overtake each other."""
+    publish, place = store.write_run, store._place
+    waited = []
+
+    def synchronised(*args, **kwargs):
+        if not waited:
+            waited.append(barrier.wait(timeout=60))
+        return publish(*args, **kwargs)
+
+    def late(build, path):
+        time.sleep(random.uniform(0, 0.02))
+        place(build, path)
+
+    store.write_run, store._place = synchronised, late
+    run_configs(sweep(), root, device="cpu", force=force)
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_concurrent_writers_to_one_root_publish_every_run_once(tmp_path, round_):
+    """Five processes write the same eight runs at once, one of them with --force, over a root
+    that already holds one broken folder: none crashes and every run verifies."""
+    root = tmp_path / "runs"
+    configs = [c.resolve() for c in sweep()]
+    broken = store.run_dir(root, configs[round_])
+    broken.mkdir(parents=True)
+    (broken / "status.json").write_text("{}")
+    barrier = FORK.Barrier(5)
+    writers = [in_child(_writer, root, barrier, i == 4) for i in range(5)]
+    for w in writers:
+        w.join(120)
+    assert [w.exitcode for w in writers] == [0] * 5
+    assert_all_verify(root, configs)
+    assert len([p for p in root.iterdir() if not p.name.startswith(".")]) == len(configs)
+    assert hidden(root) == [], "no partial, aside or trash folder is left behind"
+    table = summary(root, configs)
+    assert len(table) == len(configs) and not table.attrs["missing"]
+
+
+def _cli(args, log):
+    result = CliRunner().invoke(main, args)
+    log.write_text(result.output)
+    os._exit(result.exit_code)
+
+
+def test_cli_shards_and_a_duplicate_shard_at_once_in_separate_processes(tmp_path):
+    """The user's scenario: shards 0/2 and 1/2 plus a second copy of 1/2 on one --out, each a
+    process of its own, then the unsharded sweep recomputes nothing and lists every run."""
+    args = ["sweep", "linear_regression", "--optimizer", "sgd", "--lr", "1e-3,1e-2,1e-1", "--seeds", "0-2",
+            "-p", "d=3", "-p", "D=1", "--steps", "30", "--out", str(tmp_path / "runs")]
+    logs = [tmp_path / f"shard{i}.log" for i in range(3)]
+    shards = [in_child(_cli, args + ["--shard", s], log) for s, log in zip(("0/2", "1/2", "1/2"), logs)]
+    for p in shards:
+        p.join(120)
+    outputs = [log.read_text() for log in logs]
+    assert [p.exitcode for p in shards] == [0, 0, 0], outputs
+    assert all("Traceback" not in out and "Error" not in out for out in outputs)
+    whole = CliRunner().invoke(main, args)
+    assert whole.exit_code == 0, whole.output
+    assert "(9 runs)" in whole.output and len(whole.output.strip().splitlines()) == 1 + 9 + 1
+    assert hidden(tmp_path / "runs") == []
+
+
+# ----- kills -------------------------------------------------------------------------------------------
+def _killed_at(point, root, force):
+    """Re-run the sweep and SIGKILL this process at `point` of the first publication."""
+    def kill(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGKILL)
+    if point == "building":  # the run's own folder half written
+        pd.DataFrame.to_parquet = kill
+    elif point == "aside":  # the old folder renamed aside, the new one not yet in place
+        store._place = kill
+    elif point == "placed":  # the new folder in place, the old one not yet deleted
+        store._remove = kill
+    run_configs(sweep(), root, device="cpu", force=force)
+
+
+@pytest.mark.parametrize("force", [True, False])
+def test_a_kill_at_any_point_of_publishing_loses_no_finished_run(tmp_path, monkeypatch, force):
+    """With --force the old run is replaced; without, a broken one is. A SIGKILL while building,
+    after moving the old folder aside, or after placing the new one: afterwards every run
+    verifies, and no finished run has to be recomputed."""
+    root = tmp_path / "runs"
+    configs = run_configs(sweep(), root, device="cpu")
+    for point in ("building", "aside", "placed"):
+        if not force:  # without --force only a broken folder is replaced: break one
+            (store.run_dir(root, configs[0]) / "metrics.parquet").write_bytes(b"")
+        child = in_child(_killed_at, point, root, force)
+        child.join(60)
+        assert child.exitcode == -signal.SIGKILL, point
+        if force:
+            monkeypatch.setattr(engine, "run_batch", no_computation)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ToylabWarning)
+            run_configs(sweep(), root, device="cpu")
+        monkeypatch.undo()
+        assert_all_verify(root, configs)
+
+
+# ----- corruptions --------------------------------------------------------------------------------------
+def _json(value):
+    return lambda f, other: (f / "status.json").write_text(json.dumps(value))
+
+
+def _edit_status(**fields):
+    def edit(f, other):
+        status = json.loads((f / "status.json").read_text())
+        (f / "status.json").write_text(json.dumps({**status, **fields}))
+    return edit
+
+
+def _truncate(name):
+    return lambda f, other: (f / name).write_bytes((f / name).read_bytes()[:40])
+
+
+def _random(name):
+    return lambda f, other: (f / name).write_bytes(os.urandom((f / name).stat().st_size))
+
+
+def _write(name, content):
+    return lambda f, other: (f / name).write_text(content)
+
+
+def _delete(name):
+    return lambda f, other: (f / name).unlink()
+
+
+def _other_run(name):
+    return lambda f, other: shutil.copy(other / name, f / name)
+
+
+def _replace_by_file(f, other):
+    shutil.rmtree(f)
+    f.write_text("not a folder")
+
+
+def _other_lr(f, other):
+    (f / "config.json").write_text((f / "config.json").read_text().replace('"lr": 0.01', '"lr": 0.02'))
+
+
+CORRUPTIONS = {
+    "metrics truncated": _truncate("metrics.parquet"),
+    "metrics emptied": _write("metrics.parquet", ""),
+    "metrics random bytes, same size": _random("metrics.parquet"),
+    "metrics deleted": _delete("metrics.parquet"),
+    "metrics of another run": _other_run("metrics.parquet"),
+    "probe table deleted": _delete("norms.parquet"),
+    "probe table of another run": _other_run("norms.parquet"),
+    "unlisted table added": lambda f, other: shutil.copy(f / "norms.parquet", f / "spectra.parquet"),
+    "status truncated": _truncate("status.json"),
+    "status emptied": _write("status.json", ""),
+    "status random bytes": _random("status.json"),
+    "status deleted": _delete("status.json"),
+    "status []": _json([]),
+    "status {}": _json({}),
+    "status running": _edit_status(status="running"),
+    "status bad diverged_step": _edit_status(diverged_step="x"),
+    "status bad seconds": _edit_status(seconds="slow"),
+    "status without checksums (older toylab)": _edit_status(tables=None),
+    "status with a wrong checksum": _edit_status(tables={"metrics.parquet": {"bytes": 1, "sha256": "0"}}),
+    "status of another run": _other_run("status.json"),
+    "config truncated": _truncate("config.json"),
+    "config emptied": _write("config.json", ""),
+    "config deleted": _delete("config.json"),
+    "config of another run": _other_run("config.json"),
+    "config with another lr": _other_lr,
+    "a file in place of the folder": _replace_by_file,
+    "an empty folder": lambda f, other: [p.unlink() for p in f.iterdir()],
+}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """Two finished runs with a probe table, and their metrics as computed."""
+    root = tmp_path_factory.mktemp("finished")
+    configs = run_configs(sweep(lrs=(1e-2,), probes=("norms",)), root, device="cpu")
+    return root, configs, summary(root, configs)
+
+
+@pytest.mark.parametrize("name", CORRUPTIONS)
+def test_every_corruption_is_named_in_one_line_recomputed_and_never_trusted(tmp_path, finished, name):
+    source, configs, expected = finished
+    root = tmp_path / "runs"
+    shutil.copytree(source, root)
+    folder, other = store.run_dir(root, configs[0]), store.run_dir(root, configs[1])
+    CORRUPTIONS[name](folder, other)
+
+    assert store.verify(folder) is not None
+    if folder.is_dir():
+        shown = CliRunner().invoke(main, ["show", str(folder)])
+        assert shown.exit_code == 2 and "Traceback" not in shown.output
+        assert shown.output.startswith(f"Error: {folder}: ") and len(shown.output.splitlines()) == 1
+
+    with pytest.warns(ToylabWarning) as caught:
+        run_configs(sweep(lrs=(1e-2,), probes=("norms",)), root, device="cpu")
+    (message,) = [str(w.message) for w in caught]
+    assert message.startswith(f"run folder {folder}: ") and message.endswith("recomputing it")
+    assert "\n" not in message
+    assert_all_verify(root, configs)
+    pd.testing.assert_frame_equal(summary(root, configs), expected)
+    assert hidden(root) == []
+
+
+def test_the_summary_lists_a_run_it_cannot_read_and_keeps_diverged_runs(tmp_path):
+    configs = run_configs(sweep(lrs=(1e-2, 1e3)), tmp_path, device="cpu")  # lr = 1000 diverges
+    table = summary(tmp_path, configs)
+    assert len(table) == 4 and not table.attrs["missing"]
+    assert table["diverged_step"].notna().sum() == 2 and table["loss"].isna().sum() == 2
+    only_diverged = summary(tmp_path, [c for c in configs if c.hparams["lr"] == 1e3])
+    assert len(only_diverged) == 2 and "loss" in only_diverged, "an all-diverged summary keeps its columns"
+    (store.run_dir(tmp_path, configs[0]) / "metrics.parquet").unlink()  # e.g. a concurrent writer's window
+    table = summary(tmp_path, configs)
+    assert len(table) == 4 and table.attrs["missing"] == [str(store.run_dir(tmp_path, configs[0]))]
+
+
+def test_a_sweep_whose_metrics_cannot_be_read_says_which_runs_are_missing(tmp_path, monkeypatch):
+    args = ["sweep", "linear_regression", "--optimizer", "sgd", "--lr", "1e-3,1e-2", "-p", "d=3", "-p", "D=1",
+            "--steps", "5", "--out", str(tmp_path)]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    real = store.load_table
+    monkeypatch.setattr(store, "load_table", lambda root, configs, table="metrics": real(root, configs[1:], table))
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "1 of 2 runs have no readable metrics" in result.output
+
+
+# ----- reports ------------------------------------------------------------------------------------------
+SPEC = """
+title = "Demo"
+claim = "C13"
+question = "Which lr fits a small regression best?"
+analysis = "learning_curves"
+steps = 10
+seeds = [0, 1]
+[[problems]]
+name = "linear_regression"
+d = 3
+D = 1
+[[optimizers]]
+name = "sgd"
+lr = [1e-3, 1e-2, 1e-1]
+"""
+
+
+def _render(spec, out):
+    from toylab.report import render_all
+    render_all([spec], out=out)
+
+
+def test_two_renders_of_one_spec_at_once_both_succeed_with_whole_files(tmp_path):
+    spec = tmp_path / "specs" / "demo" / "spec.toml"
+    spec.parent.mkdir(parents=True)
+    spec.write_text(SPEC)
+    for _ in range(2):
+        renders = [in_child(_render, spec, tmp_path / "out") for _ in range(3)]
+        for r in renders:
+            r.join(120)
+        assert [r.exitcode for r in renders] == [0, 0, 0]
+        folder = tmp_path / "out" / "demo"
+        names = {p.name for p in folder.iterdir()}
+        assert {"report.md", "summary.csv", "summary.md"} <= names and hidden(folder) == []
+        pngs = [n for n in names if n.endswith(".png")]
+        assert pngs and all(n.replace(".png", ".svg") in names for n in pngs)
+        assert all(f"({n})" in (folder / "report.md").read_text() for n in pngs)
+        assert (folder / "report.md").read_text().startswith("# Demo") and "## Verdict" in (folder / "report.md").read_text()
+        assert (tmp_path / "out" / "index.html").read_text().rstrip().endswith("</html>")
+        assert hidden(tmp_path / "out" / "runs") == []

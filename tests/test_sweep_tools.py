@@ -1,0 +1,139 @@
+"""From a sweep to a table and a picture: `toylab summary`, `toylab plot`, `toylab show` on a
+sweep folder, and `toylab list` with probes, schedules, timescales and reports."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from toylab import summarize
+from toylab.cli import main
+
+FAST = ["-p", "d=4", "-p", "D=2", "--steps", "30", "--metric-every", "5"]
+LRS = [1e-3, 1e-2, 10.0]  # SGD diverges at 10
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep") / "runs"
+    result = invoke("sweep", "linear_regression", "--optimizer", "adamw,sgd", "--lr", ",".join(map(str, LRS)),
+                    "--seeds", "0-2", "--probe", "norms", *FAST, "--out", out)
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def test_sweep_ends_with_one_row_per_setting_and_the_best_lr(sweep):
+    out, printed = sweep
+    assert "best lr for adamw" in printed and "best lr for sgd" in printed
+    assert f"toylab plot {out}" in printed
+    rows = [line for line in printed.splitlines() if line.lstrip().startswith(("adamw ", "sgd "))]
+    assert len(rows) == 2 * len(LRS), "one row per (optimizer, lr), not one per seed"
+
+
+def test_summary_aggregates_over_seeds_against_the_run_tables(sweep):
+    out, _ = sweep
+    table = pd.DataFrame(json.loads(invoke("summary", out, "--format", "json").output))
+    assert len(table) == 6 and (table["n_seeds"] == 3).all()
+    for row in table.itertuples():
+        finals = []
+        for name in row.runs.split():
+            metrics = pd.read_parquet(out / name / "metrics.parquet")
+            loss = metrics[metrics["metric"] == "loss"].sort_values("step")
+            assert json.loads((out / name / "config.json").read_text())["hparams"]["lr"] == row.lr
+            finals.append(loss["value"].iloc[-1])
+        finals = np.array(finals)
+        if row.n_diverged:
+            assert row.optimizer == "sgd" and row.lr == 10.0 and row.n_diverged == 3
+            continue
+        half = 2 * finals.std(ddof=1) / np.sqrt(3)
+        assert row.loss == pytest.approx(finals.mean(), rel=1e-6)
+        assert (row.loss_low, row.loss_high) == pytest.approx((finals.mean() - half, finals.mean() + half), rel=1e-6)
+    best = table[table["best"] != ""]
+    assert sorted(best["optimizer"]) == ["adamw", "sgd"]
+    for row in best.itertuples():
+        own = table[(table["optimizer"] == row.optimizer) & (table["n_diverged"] == 0)]
+        assert row.loss == own["loss"].min()
+        assert ("edge" in row.best) == (row.lr in (min(LRS), max(LRS)))
+
+
+def test_summary_formats_and_bad_metric(sweep):
+    out, _ = sweep
+    csv = invoke("summary", out, "--format", "csv").output
+    assert csv.splitlines()[0].startswith("problem,optimizer") and len(csv.splitlines()) == 7
+    assert invoke("summary", out, "--format", "csv").output == csv, "row order is deterministic"
+    bad = invoke("summary", out, "--metric", "los")
+    assert bad.exit_code == 2
+    assert "no metric 'los'" in bad.output and "loss" in bad.output and "Traceback" not in bad.output
+
+
+def test_show_on_a_sweep_folder_aggregates_and_points_to_plot(sweep):
+    out, _ = sweep
+    result = invoke("show", out)
+    assert result.exit_code == 0, result.output
+    assert "best lr for adamw" in result.output and "toylab plot" in result.output
+
+
+@pytest.mark.parametrize("suffix", [".png", ".svg", ".pdf"])
+def test_plot_writes_each_format_byte_identically(sweep, tmp_path, suffix):
+    out, _ = sweep
+    first, second = tmp_path / f"a{suffix}", tmp_path / f"b{suffix}"
+    for path in (first, second):
+        result = invoke("plot", out, "--kind", "lr,curves,probe", "--probe", "norms:rms_update", "--save", path)
+        assert result.exit_code == 0, result.output
+    assert first.stat().st_size > 1000 and first.read_bytes() == second.read_bytes()
+
+
+def test_plot_facets_by_any_field_and_rejects_bad_input(sweep, tmp_path):
+    out, _ = sweep
+    ok = invoke("plot", out, "--kind", "curves", "--hue", "lr", "--col", "optimizer", "--save", tmp_path / "f.png")
+    assert ok.exit_code == 0, ok.output
+    for args, message in [(["--hue", "nope"], "--hue nope: no such field"),
+                          (["--where", "lr=5"], "--where lr=5: no run has it"),
+                          (["--metric", "nope"], "--metric 'nope'"),
+                          (["--kind", "lr", "--hue", "lr"], "differ in optimizer"),
+                          (["--probe", "norms:nope"], "rms_update"),
+                          (["--save", tmp_path / "f.gif"], "must end in")]:
+        result = invoke("plot", out, *args, *([] if "--save" in args else ["--save", tmp_path / "g.png"]))
+        assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, result.output
+
+
+def test_plot_marks_the_diverged_runs_and_the_best_lr(sweep):
+    import matplotlib.pyplot as plt
+
+    from toylab import figures
+
+    out, _ = sweep
+    metrics = summarize.load([out])
+    fig, ax = plt.subplots()
+    figures.draw_lr(ax, metrics, "loss", False, "optimizer")
+    labels = ax.get_legend_handles_labels()[1]
+    assert "diverged (top edge)" in labels and any(label.startswith("best lr") for label in labels)
+    lines = {line.get_label(): line.get_xdata() for line in ax.get_lines()}
+    assert 10.0 not in list(lines["sgd"]), "a diverged lr is a marker, not a data point"
+    plt.close(fig)
+
+
+def test_list_shows_probes_schedules_timescales_and_reports():
+    text = invoke("list").output
+    for word in ["grad_to_weights", "orthogonality_error", "kl_pq_per_coord", "cosine", "half_life",
+                 "tau_iter", "tau_epoch", "muon_linear_regression", "C13"]:
+        assert word in text, word
+    data = json.loads(invoke("list", "--json").output)
+    assert {"problems", "optimizers", "probes", "schedules", "timescales", "reports"} <= set(data)
+    assert "rms_update" in data["probes"]["norms"]["quantity"]
+    assert data["schedules"]["cosine"]["warmup"]["default"] == 0
+    assert any(r["name"] == "moment_kl" and r["claim"] == "C12" for r in data["reports"])
+
+
+def test_a_run_that_explodes_without_a_nan_counts_as_diverged():
+    rows = [{"run": f"r{seed}", "seed": seed, "optimizer": "sgd", "lr": 0.1, "problem": "p", "metric": "loss",
+             "step": step, "value": v, "diverged_step": None, "diverged": False}
+            for seed, values in {0: [10.0, 1.0], 1: [10.0, 1e27], 2: [10.0, 2.0]}.items()
+            for step, v in enumerate(values)]
+    table = summarize.aggregate(pd.DataFrame(rows))
+    assert table.loc[0, "n_diverged"] == 1 and table.loc[0, "loss"] == pytest.approx(1.5)

@@ -1,0 +1,108 @@
+"""What toylab offers, for `toylab list` (text) and `toylab list --json` (tools): problems and
+optimizers with their options, probes with the quantities they record, schedules with their
+parameters, the decay timescales, and the reports with the claims they test.
+
+Probe quantities are not a hand-kept list: `probe_quantities` runs every probe for two steps
+on a tiny linear regression (AdamW and Muon, which between them keep every state a probe
+reads) and reports the labels the probes actually wrote.
+"""
+from __future__ import annotations
+
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+
+from . import engine, optim, probes, problems, schedules
+from .config import TIMESCALES, RunConfig
+from .options import Option, format_value
+
+REPORTS = Path(__file__).resolve().parent.parent / "reports"
+LABELS = ("quantity", "moments", "reference")  # probe label columns worth listing (not param/index)
+
+
+def option_dict(options: dict[str, Option]) -> dict:
+    return {k: {"default": _plain(o.default), "help": o.help,
+                "allowed": o.allowed or [format_value(c) for c in o.choices]} for k, o in options.items()}
+
+
+def _plain(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+@lru_cache(maxsize=1)
+def probe_quantities() -> dict[str, dict[str, list[str]]]:
+    """Per probe: each label column (quantity, moments, reference) and the values it recorded."""
+    base = dict(problem="linear_regression", problem_options={"d": 4, "D": 3}, steps=2, probe_every=1,
+                probes=tuple(probes.names()))
+    configs = [RunConfig(optimizer=name, **base).resolve() for name in ("adamw", "muon")]
+    tables = {}
+    for config in configs:
+        for name, frame in engine.run_batch([config], device="cpu").tables.items():
+            tables.setdefault(name, []).append(frame)
+    out = {}
+    for name in probes.names():
+        frames = tables.get(name, [])
+        out[name] = {c: sorted({str(v) for f in frames if c in f for v in f[c].unique()}) for c in LABELS
+                     if any(c in f for f in frames)}
+    return out
+
+
+def reports(root: Path = REPORTS) -> list[dict]:
+    """Every `reports/<name>/spec.toml`: its name, claim ids, title and question."""
+    out = []
+    for path in sorted(Path(root).glob("*/spec.toml")):
+        spec = tomllib.loads(path.read_text())
+        out.append({"name": path.parent.name, "claim": spec.get("claim", ""), "title": spec.get("title", ""),
+                    "question": spec.get("question", ""), "spec": str(path)})
+    return out
+
+
+def catalog() -> dict:
+    """Everything `toylab list` shows, as plain data."""
+    return {
+        "problems": {n: {"description": c.description, "options": option_dict(c.options())}
+                     for n, c in sorted(problems.discover().items())},
+        "optimizers": {n: {"description": optim.get(n).description, "options": option_dict(optim.get(n).hparams)}
+                       for n in optim.names()},
+        "timescales": option_dict(TIMESCALES),
+        "schedules": {kind: option_dict(params) for kind, (params, _) in schedules.KINDS.items()},
+        "probes": {p.name: {"description": p.description, "columns": list(p.columns), **probe_quantities()[p.name]}
+                   for p in probes.get(probes.names())},
+        "reports": reports(),
+    }
+
+
+def text(data: dict) -> str:
+    """The catalog as the indented text of `toylab list`."""
+    lines = []
+
+    def options(opts: dict, indent: str = "      "):
+        for key, o in opts.items():
+            allowed = o["allowed"] if isinstance(o["allowed"], str) else ", ".join(o["allowed"])
+            default = format_value(tuple(o["default"]) if isinstance(o["default"], list) else o["default"])
+            lines.append(f"{indent}{key:<20} {o['help']} (default {default}{f'; allowed: {allowed}' if allowed else ''})")
+
+    for kind, flag in (("problems", "--problem-opt KEY=VALUE"), ("optimizers", "--opt KEY=VALUE")):
+        lines.append(f"{kind.capitalize()} (options: {flag})")
+        for name, entry in data[kind].items():
+            lines.append(f"  {name}: {entry['description']}")
+            options(entry["options"])
+        lines.append("")
+    lines.append("Decay timescales (an --opt in place of weight_decay: λ = 1/(η τ_iter))")
+    options(data["timescales"], "  ")
+    lines += ["", "Schedules (--schedule HPARAM=KIND:KEY=VALUE,...)"]
+    for kind, params in data["schedules"].items():
+        lines.append(f"  {kind}" + ("" if params else ": no parameters"))
+        options(params)
+    lines += ["", "Probes (--probe NAMES; a table <name>.parquet per run; toylab plot --probe NAME:QUANTITY)"]
+    for name, entry in data["probes"].items():
+        lines.append(f"  {name}: {entry['description']} (columns: {', '.join(entry['columns'])})")
+        for label, heading in zip(LABELS, ("quantities", "moments", "references")):
+            if entry.get(label):
+                lines.append(f"      {heading:<20} {', '.join(entry[label])}")
+    lines += ["", "Reports (toylab report reports/<name>/spec.toml)"]
+    for r in data["reports"]:
+        lines.append(f"  {r['name']:<28} {r['claim']:<16} {r['title']}")
+    if not data["reports"]:
+        lines.append(f"  none found under {REPORTS}")
+    return "\n".join(lines)

@@ -1,0 +1,180 @@
+"""Sweeps summarised over seeds: read any set of run folders, aggregate final metrics per setting.
+
+A *setting* is a config without its seed (optimizer, hyperparameters, problem options, ...). Per
+setting, over its n seeds that did not diverge, each metric's final value v_s gives
+
+    mean m = (1/n) Σ_s v_s,   interval m ± 2·std(v)/√n   (std with ddof = 1; none when n = 1)
+
+and `n_diverged` counts the seeds recorded as diverged, with a non-finite final value, or that
+exploded: a final value above `EXPLODE` (10³) times the run's first recorded value. The
+best lr of each group of settings that differ only in lr minimises the mean of the chosen metric
+(a setting with a diverged seed counts as +∞), and is flagged when it is the smallest or
+largest lr of the grid: the optimum may lie outside it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import store
+from .options import UserError, warn
+
+EXPLODE = 1e3  # a final metric above EXPLODE × its first value: the run blew up without a NaN
+NOT_SETTING = {"step", "metric", "value", "run", "seed", "label", "folder", "diverged_step", "diverged", "exploded"}
+FORMATS = ("table", "csv", "json")
+
+
+# ----- reading -------------------------------------------------------------------------------------
+def run_folders(paths) -> list[Path]:
+    """The finished run folders among `paths` and their children, sorted by path."""
+    found = []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            raise UserError(f"{path} is not a folder of runs")
+        found += [path] if (path / "config.json").exists() else [p.parent for p in path.glob("*/config.json")]
+    folders = sorted({f for f in found if store.is_finished(f)})
+    if not folders:
+        raise UserError(f"no finished run folders in {', '.join(map(str, paths))} (a run folder holds config.json "
+                        "and status.json; a sweep's --out holds run folders)")
+    return folders
+
+
+def load(paths, table: str = "metrics") -> pd.DataFrame:
+    """One tidy `table` over the run folders in `paths`, with each run's config as columns,
+    `run` (the folder's name), `folder`, `diverged_step` and `diverged`. A folder that fails
+    `store.verify` is left out with a one-line warning naming it."""
+    frames = []
+    for folder in run_folders(paths):
+        problem = store.verify(folder)
+        if problem is not None:
+            warn(f"{folder}: {problem}; left out")
+        elif (folder / f"{table}.parquet").exists():
+            frame = pd.read_parquet(folder / f"{table}.parquet")
+            columns = {**store.config_columns(store.read_config(folder)), "run": folder.name, "folder": str(folder),
+                       "diverged_step": store.read_status(folder).get("diverged_step")}
+            frames.append(frame.assign(**{k: [v] * len(frame) for k, v in columns.items()}))
+    if not frames:
+        raise UserError(f"no {table} table in the runs of {', '.join(map(str, paths))}")
+    out = pd.concat(frames, ignore_index=True)
+    out = out.assign(**{c: out[c].astype(str) for c in out.columns if isinstance(out[c].dtype, pd.CategoricalDtype)})
+    out["diverged"] = out["diverged_step"].notna()
+    return out
+
+
+def setting_columns(frame: pd.DataFrame) -> list[str]:
+    """The config columns that name a setting (everything but the seed and the run)."""
+    return [c for c in frame.columns if c not in NOT_SETTING and not c.startswith("_")]
+
+
+def varying(frame: pd.DataFrame, columns: list[str]) -> list[str]:
+    """The `columns` that take more than one value within some optimizer (NaN counts as a
+    value), with `optimizer` itself first when it varies."""
+    text = frame[columns].astype(str)
+    within = text.groupby(frame["optimizer"]) if "optimizer" in frame else text.groupby(lambda _: 0)
+    counts = within.nunique().max()
+    return [c for c in columns if (c == "optimizer" and text[c].nunique() > 1) or (c != "optimizer" and counts[c] > 1)]
+
+
+# ----- aggregating ---------------------------------------------------------------------------------
+def final_values(metrics: pd.DataFrame, best: bool = False) -> pd.DataFrame:
+    """One row per run and metric: the value at the run's last recorded step (or, with `best`,
+    the smallest value over training); NaN for a run that diverged or exploded (module)."""
+    rows = metrics.sort_values(["run", "metric", "step"])
+    grouped = rows.groupby(["run", "metric"], sort=True)
+    value = grouped["value"].min() if best else grouped["value"].last()
+    first, last = grouped["value"].first(), grouped["value"].last()
+    exploded = (last.abs() > EXPLODE * first.abs()) & (first != 0)
+    info = rows.drop_duplicates("run").set_index("run").drop(columns=["metric", "step", "value"])
+    out = value.rename("value").reset_index().join(info, on="run")
+    out["exploded"] = exploded.to_numpy()
+    out.loc[out["diverged"] | out["exploded"] | ~np.isfinite(out["value"]), "value"] = np.nan
+    return out
+
+
+def _interval(values: pd.Series) -> tuple[float, float, float]:
+    v = values.dropna().to_numpy(dtype=float)
+    if not len(v):
+        return np.nan, np.nan, np.nan
+    half = 2 * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else np.nan
+    return v.mean(), v.mean() - half, v.mean() + half
+
+
+def aggregate(metrics: pd.DataFrame, metric: str = "loss", best: bool = False) -> pd.DataFrame:
+    """Per setting: n_seeds, n_diverged, `<m>`, `<m>_low`, `<m>_high` for every metric m, `best`
+    ('best lr', 'best lr, grid edge' or '') by `metric`, and `runs` (its folder names)."""
+    if metric not in set(metrics["metric"]):
+        raise UserError(f"no metric {metric!r} in these runs; metrics: {', '.join(sorted(set(metrics['metric'])))}")
+    final = final_values(metrics, best)
+    keys = setting_columns(final)
+    rows = []
+    for setting, runs in final.groupby(keys, dropna=False, sort=False):
+        row = dict(zip(keys, setting))
+        seeds = runs.drop_duplicates("run")
+        row |= {"n_seeds": len(seeds), "n_diverged": int(runs.groupby("run")["value"].apply(lambda v: v.isna().any()).sum())}
+        for name, part in runs.groupby("metric", sort=True):
+            row[name], row[f"{name}_low"], row[f"{name}_high"] = _interval(part["value"])
+        row["runs"] = " ".join(sorted(seeds["run"]))
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table = table.sort_values(keys, kind="mergesort", na_position="last", key=_sort_key).reset_index(drop=True)
+    table["best"] = _best_flags(table, keys, metric)
+    return table
+
+
+def _sort_key(column: pd.Series) -> pd.Series:
+    return column if pd.api.types.is_numeric_dtype(column) else column.astype(str)
+
+
+def _best_flags(table: pd.DataFrame, keys: list[str], metric: str) -> pd.Series:
+    flags = pd.Series("", index=table.index)
+    if "lr" not in keys:
+        return flags
+    score = table[metric].where(table["n_diverged"] == 0, np.inf).fillna(np.inf)
+    others = [k for k in keys if k != "lr"]
+    for _, group in table.groupby(others, dropna=False, sort=False) if others else [(None, table)]:
+        best = score[group.index]
+        if len(group) < 2 or not np.isfinite(best.min()):
+            continue
+        i = best.idxmin()
+        edge = group["lr"].nunique() > 1 and table.at[i, "lr"] in (group["lr"].min(), group["lr"].max())
+        flags[i] = "best lr, grid edge" if edge else "best lr"
+    return flags
+
+
+# ----- printing ------------------------------------------------------------------------------------
+def _num(v) -> str:
+    return "-" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.4g}"
+
+
+def format_table(table: pd.DataFrame, metric: str = "loss", fmt: str = "table") -> str:
+    """`table` as an aligned text table (the settings' varying columns, the chosen metric as
+    mean [low, high], the other metrics' means, short run names), CSV or JSON (everything)."""
+    if fmt not in FORMATS:
+        raise UserError(f"--format {fmt!r} is not allowed; choose one of {', '.join(FORMATS)}")
+    if fmt == "csv":
+        return table.to_csv(index=False).rstrip("\n")
+    if fmt == "json":
+        return json.dumps(json.loads(table.to_json(orient="records")), indent=1)
+    keys = [c for c in table.columns if c not in {"n_seeds", "n_diverged", "runs", "best"}
+            and not c.endswith(("_low", "_high")) and f"{c}_low" not in table.columns]
+    shown = pd.DataFrame({c: table[c] for c in dict.fromkeys(["optimizer", *varying(table, keys)]) if c in table})
+    shown[f"{metric} (mean [±2 s.e.])"] = [f"{_num(m)} [{_num(lo)}, {_num(hi)}]" if m == m else "diverged"
+                                          for m, lo, hi in zip(table[metric], table[f"{metric}_low"],
+                                                               table[f"{metric}_high"])]
+    for other in sorted(c for c in table.columns if f"{c}_low" in table.columns and c != metric):
+        shown[other] = table[other].map(_num)
+    shown["seeds"] = table["n_seeds"]
+    shown["diverged"] = table["n_diverged"]
+    shown["best"] = table["best"]
+    shown["runs"] = table["runs"].map(lambda r: " ".join(name[:8] for name in r.split()))
+    lines = [shown.to_string(index=False, float_format=lambda v: f"{v:.4g}")]
+    context = [c for c in varying(table, keys) if c not in ("optimizer", "lr")]
+    for _, row in table[table["best"] != ""].iterrows():
+        where = " — at the edge of the lr grid: the optimum may lie outside it" if "edge" in row["best"] else ""
+        setting = ", ".join(f"{c}={row[c]}" for c in context)
+        lines.append(f"best lr for {row['optimizer']}{f' ({setting})' if setting else ''}: {row['lr']:g} "
+                     f"({metric} {_num(row[metric])}){where}")
+    return "\n".join(lines)
