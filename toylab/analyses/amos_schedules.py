@@ -66,8 +66,7 @@ def ratio_at(frame: pd.DataFrame, t: float) -> pd.Series:
 
 
 def analyze(tables, spec) -> Analysis:
-    extra = spec.extra
-    alpha0, p, tol = float(extra["alpha0"]), float(extra["p"]), float(extra.get("tolerance", 0.1))
+    alpha0, p, tol = float(spec.extra["alpha0"]), float(spec.extra["p"]), float(spec.extra.get("tolerance", 0.1))
     d = with_schedule(tables["metrics"])
     dist = distances(d)
     steps = int(d["step"].max())
@@ -142,7 +141,7 @@ def analyze(tables, spec) -> Analysis:
     e0 = lin[lin["step"] == 0]["dist"]
     numbers = {"α₀ (relative step)": alpha0, "assumed p (quadratic family)": p,
                "half-life T = (√2 − 1)/(α₀p), steps": T_quad,
-               "001's ‖ε₀‖ ≈ √(2k)σ": float(extra["target_distance"]),
+               "001's ‖ε₀‖ ≈ √(2k)σ": float(spec.extra["target_distance"]),
                "measured ‖ε₀‖, linear regression (mean ± sd over seeds)": f"{e0.mean():.4g} ± {e0.std():.2g}",
                **{f"{o.check_id}: measured [interval]": f"{o.measured:.4g} [{o.ci_low:.4g}, {o.ci_high:.4g}]"
                   for o in outcomes if not o.group}}

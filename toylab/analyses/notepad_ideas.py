@@ -102,9 +102,8 @@ def _gm(v: pd.Series) -> float:
 
 
 def analyze(tables, spec) -> Analysis:
-    x = spec.extra
-    huge, rounding, eps_bound, margin = (float(x["huge_eps"]), float(x["rounding_bound"]), float(x["eps_gap_bound"]),
-                                         float(x["margin"]))
+    huge, rounding = float(spec.extra["huge_eps"]), float(spec.extra["rounding_bound"])
+    eps_bound, margin, sgd_lr = float(spec.extra["eps_gap_bound"]), float(spec.extra["margin"]), float(spec.extra["sgd_lr"])
     metrics = tables["metrics"]
     runs = label_runs(metrics, huge)
     traj = trajectories(tables["weights"])
@@ -120,11 +119,11 @@ def analyze(tables, spec) -> Analysis:
     eps_gaps = {e: gaps(runs, traj, f"adam eps={e:g}", matched_sgd) for e in eps_values}
     for e in eps_values:
         g = eps_gaps[e]
-        rows.append({"part": "(a) large ε", "A": f"Adam ε={e:g}, lr={e * float(x['sgd_lr']):g}",
+        rows.append({"part": "(a) large ε", "A": f"Adam ε={e:g}, lr={e * float(sgd_lr):g}",
                      "S": "SGD μ=τ=0.9, lr=0.05", "gap (geo. mean)": _gm(g), "gap max": g.max()})
     eps_check = Check("C14", "C14-eps-sgd", "trajectory gap Adam(ε) vs SGD(lr η/ε)",
                       f"{gap_est}; Adam ε = {eps_values[-1]:g}, lr = η_S·ε, no bias correction, m₀ = g₁; "
-                      f"SGD momentum = dampening = 0.9, lr η_S = {x['sgd_lr']:g}; {n_seeds} seeds, float64",
+                      f"SGD momentum = dampening = 0.9, lr η_S = {sgd_lr:g}; {n_seeds} seeds, float64",
                       "003: ε ≫ √v̂ makes the step (η/ε)·m̂ (gap → 0)", eps_bound)
     outcomes.append(bound(eps_check, eps_gaps[eps_values[-1]]))
     large = [e for e in eps_values if e >= 100]
