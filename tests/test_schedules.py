@@ -1,6 +1,7 @@
 """Schedules against hand-computed sequences, canonical specs and one-line errors."""
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -47,6 +48,20 @@ def test_epsilon():
     A = (1e-2 - 1e-8) / (math.exp(6) - 1)
     expected = [1e-8, 1e-8] + [A * math.exp(t - 2) + 1e-8 - A for t in range(2, 8)] + [1e-2] * 3
     assert eps == pytest.approx(expected, rel=1e-12)
+
+
+def test_epsilon_lr_takes_the_epsilon_schedules_step_at_its_sqrt_v():
+    """docs/claims.md C14: Adam at lr η with ε(t) and Adam at lr η_t with ε₀ take the same step
+    m/(√v + ε) where √v = sqrt_v, and not where √v differs (the ε schedule is per coordinate)."""
+    keys = "eps_max=1.0,warmup=0.1,end=0.5,k=0.5"
+    steps, lr, eps0, s = 40, 0.05, 1e-8, 0.02
+    eps = np.array(values(f"epsilon:{keys}", steps, eps0))
+    lr_t = np.array(values(f"epsilon_lr:eps0={eps0},sqrt_v={s},{keys}", steps, lr))
+    np.testing.assert_allclose(lr / (s + eps), lr_t / (s + eps0), rtol=1e-12)
+    assert lr_t[0] == pytest.approx(lr) and lr_t[-1] == pytest.approx(lr * (s + eps0) / (s + 1.0))
+    assert not np.allclose(lr / (10 * s + eps), lr_t / (10 * s + eps0), rtol=1e-3)
+    with pytest.raises(UserError, match="warmup <= end"):
+        schedules.parse("epsilon_lr:warmup=0.9,end=0.5")
 
 
 def test_canonical_spec():

@@ -184,3 +184,43 @@ def test_c14_epsilon_schedule():
     # A steep k over many steps stays finite and monotone.
     eps = theory.epsilon_schedule(np.arange(100_001), 100_000, eps0, eps_max, w, E, 1.0)
     assert np.all(np.isfinite(eps)) and np.all(np.diff(eps) >= 0) and eps[-1] == eps_max
+
+
+def test_c4_amos_distance_ratio_solves_the_difference_equation():
+    """001's recursions S_{t+1} = S_t + α₀p e^{−S_t} (constant p) and S_{t+1} = S_t + α₀p₀ e^{−2S_t}
+    (p_t = p₀e^{−S_t}), iterated in float64, against the closed forms exp(−S_t): the ODE
+    solutions differ from the recursion by O(α₀p) relative (here α₀p = 1e-3, tolerance 1e-3)."""
+    rate, steps = 1e-3, 5000
+    s_quad = s_inv = 0.0
+    quad, inv = [1.0], [1.0]
+    for _ in range(steps):
+        s_quad += rate * math.exp(-s_quad)
+        s_inv += rate * math.exp(-2 * s_inv)
+        quad.append(math.exp(-s_quad))
+        inv.append(math.exp(-s_inv))
+    t = np.arange(steps + 1)
+    np.testing.assert_allclose(theory.amos_distance_ratio(t, rate), quad, rtol=1e-3)
+    np.testing.assert_allclose(theory.amos_distance_ratio(t, rate, "inverse"), inv, rtol=1e-3)
+    T = 200.0
+    assert theory.amos_distance_ratio(T, theory.amos_half_life_rate(T)) == pytest.approx(2**-0.5)
+
+
+def test_c14_large_eps_adam_step_is_sgd_step():
+    """Adam's step η·m/(√v + ε) against the SGD step (η/ε)·m: relative gap √v/(√v + ε), float64."""
+    rng = np.random.default_rng(0)
+    m, v = rng.normal(size=100), rng.uniform(0.1, 4, size=100)
+    lr = 0.3
+    for eps in (1e2, 1e6):
+        adam = lr * m / (np.sqrt(v) + eps)
+        sgd = theory.adam_large_eps_lr(lr, eps) * m
+        np.testing.assert_allclose(np.abs(adam / sgd - 1), np.sqrt(v) / (np.sqrt(v) + eps), rtol=1e-6)
+
+
+def test_c14_epsilon_matching_lr_equates_the_steps():
+    """003's ε_t makes η₀ m/(√v + ε_t) equal η_t m/(√v + ε₀), checked by substitution in float64."""
+    rng = np.random.default_rng(1)
+    m, sqrt_v = rng.normal(size=50), rng.uniform(1e-3, 1, size=50)
+    lr0, lr_t, eps0 = 1e-3, 2.5e-4, 1e-8
+    eps_t = theory.epsilon_matching_lr(lr0, lr_t, eps0, sqrt_v)
+    np.testing.assert_allclose(lr0 * m / (sqrt_v + eps_t), lr_t * m / (sqrt_v + eps0), rtol=1e-12)
+    assert np.all(eps_t > sqrt_v)  # a 4× lr decay needs ε_t ≈ 3√v: not ε ≫ √v

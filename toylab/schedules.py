@@ -13,6 +13,8 @@ Index t = 1…steps is the value used by the t-th update; index 0 is the value b
     amos:half_life=1000,form=quadratic    SCIENCE.md C4: 1/(α₀pt+1)² or 1/(2α₀p₀t+1), f(T) = 1/2
     epsilon:eps_max=0.01,warmup=0.1,end=0.8,k=0.01
                                           SCIENCE.md C14: ε₀ = base, warmup/end fractions of steps
+    epsilon_lr:eps0=1e-8,sqrt_v=0.01,eps_max=…  docs/claims.md C14: the lr schedule with the step of
+                                          that ε schedule where √v̂ = sqrt_v, (sqrt_v + ε₀)/(sqrt_v + ε(t))
 
 with s = (t − w)/(steps − w) ∈ [0, 1] the progress after warmup. The engine calls `values` once
 per config and stacks the tables to `[steps + 1, K]`; `spec` is the canonical string (all keys,
@@ -60,6 +62,12 @@ def _epsilon(t, total, base, eps_max, warmup, end, k):
     return torch.from_numpy(theory.epsilon_schedule(t.numpy(), total, base, eps_max, warmup, end, k))
 
 
+def _epsilon_lr(t, total, base, eps0, sqrt_v, eps_max, warmup, end, k):
+    """η_t = η·(√v + ε₀)/(√v + ε(t)): 003's lr ↔ ε equivalence solved for η_t at one √v."""
+    eps = theory.epsilon_schedule(t.numpy(), total, eps0, eps_max, warmup, end, k)
+    return base * (sqrt_v + eps0) / (sqrt_v + torch.from_numpy(eps))
+
+
 _fraction = dict(check=lambda x: 0 <= x <= 1, allowed="0 <= x <= 1")
 _WARMUP = Option(0, "linear warmup length in steps", **nonneg())
 _FINAL = Option(0.0, "final value as a fraction of base", **nonneg())
@@ -78,6 +86,12 @@ KINDS: dict[str, tuple[dict[str, Option], Callable[..., Tensor]]] = {
                  "warmup": Option(0.1, "fraction of steps at base epsilon", **_fraction),
                  "end": Option(0.8, "fraction of steps where eps_max is reached", **_fraction),
                  "k": Option(1e-2, "exponential growth rate per step", **positive())}, _epsilon),
+    "epsilon_lr": ({"eps0": Option(1e-8, "initial epsilon of the matched ε schedule", **nonneg()),
+                    "sqrt_v": Option(1e-2, "the √v̂ at which the lr step equals the ε schedule's", **positive()),
+                    "eps_max": Option(1e-2, "final epsilon", **positive()),
+                    "warmup": Option(0.1, "fraction of steps at eps0", **_fraction),
+                    "end": Option(0.8, "fraction of steps where eps_max is reached", **_fraction),
+                    "k": Option(1e-2, "exponential growth rate per step", **positive())}, _epsilon_lr),
 }
 
 
@@ -112,6 +126,6 @@ def parse(spec: str) -> Schedule:
         given[key.strip()] = value.strip()
     declared = KINDS[kind][0]
     params = resolve(f"{kind} schedule", declared, given)
-    if kind == "epsilon" and not params["warmup"] <= params["end"]:
+    if kind in ("epsilon", "epsilon_lr") and not params["warmup"] <= params["end"]:
         raise UserError(f"epsilon schedule needs warmup <= end, got warmup={params['warmup']}, end={params['end']}")
     return Schedule(kind, tuple((k, params[k]) for k in declared))
