@@ -1,4 +1,4 @@
-"""Multi-output linear regression (SCIENCE.md C13).
+"""Multi-output linear regression (docs/claims.md C13).
 
 X = [1 | Z] with Z ~ N(0, Σ) ∈ ℝ^{B×d}, W* ∈ ℝ^{(d+1)×D} ~ w_star_std·N(0, 1),
 Y = X W* + e·N(0, 1), and the loss L(W) = ‖Y − XW‖²_F (`reduction=sum`, as in the notepad) or

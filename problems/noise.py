@@ -1,12 +1,10 @@
-"""Pure gradient noise: the setting of SCIENCE.md C1-C3 (000's own simulation).
+"""Pure gradient noise: the setting of docs/claims.md C1-C3 (000's own simulation).
 
 One parameter vector θ ∈ ℝ^N and no loss landscape: each step's gradient is g ~ N(μ, σ²) i.i.d.
 per coordinate, independent of θ. It is written as the linear loss L(θ) = ⟨θ, g⟩, whose
 gradient is exactly g, so the generic autograd route and the fast path agree.
 """
 from __future__ import annotations
-
-import torch
 
 from toylab.options import nonneg, positive
 from toylab.problems import Problem, option, register
@@ -43,7 +41,7 @@ class Noise(Problem):
 
     @property
     def snr(self) -> float:
-        """ρ = ‖μ‖²/‖σ‖² = μ²/σ² of SCIENCE.md C2 (every coordinate has the same μ, σ)."""
+        """ρ = ‖μ‖²/‖σ‖² = μ²/σ² of docs/claims.md C2 (every coordinate has the same μ, σ)."""
         return self.mu**2 / self.sigma**2 if self.sigma > 0 else float("inf")
 
     def metrics(self, params, data):

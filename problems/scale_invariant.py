@@ -1,6 +1,6 @@
 """Scale-invariant teacher–student regression: losses that see only the direction of weights.
 
-The setting of SCIENCE.md C5–C8 and C10. A weight matrix W enters only through a normalisation,
+The setting of docs/claims.md C5–C8 and C10. A weight matrix W enters only through a normalisation,
 so L(cW) = L(W) for every c > 0 and hence ⟨∇_W L, W⟩ = 0 (002 §3). Three normalisations
 (`norm`), for x ∈ ℝ^{d_in} and W ∈ ℝ^{d_out×d_in}:
 

@@ -100,7 +100,7 @@ def test_spectra_table_is_tidy_per_matrix_and_index():
                                    "orthogonality_error"}
 
 
-# ----- moments (SCIENCE.md C12) ----------------------------------------------------------------
+# ----- moments (docs/claims.md C12) ----------------------------------------------------------------
 def lr_problem(**opts):
     from toylab.problems import build
 

@@ -1,4 +1,4 @@
-"""SCIENCE.md C10 (004 Theorem 1) through the engine, in float64: on a scale-invariant loss the
+"""docs/claims.md C10 (004 Theorem 1) through the engine, in float64: on a scale-invariant loss the
 run with (η/c, cλ, σ_init/c, cε) is the run with (η, λ, σ_init, ε) divided by c at every step."""
 import numpy as np
 import pytest

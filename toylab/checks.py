@@ -52,6 +52,7 @@ class Check:
     prediction: str  # the closed form or statement, e.g. "√((1−β1)/(1+β1)), eq. 3"
     tolerance: float  # relative for `relative`, absolute for `bound`, log-ratio margin for `ordering`
     level: float = 0.95  # confidence level of the interval
+    replicates: str = "seeds"  # what the interval is over, e.g. "blocks of 1000 coordinates"
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ class Outcome:
         where = f" [{self.group}]" if self.group else ""
         pct = int(round(100 * self.check.level))
         return (f"**{self.verdict}** ({self.check_id}{where}): {self.check.quantity} = {_g(self.measured)} "
-                f"[{_g(self.ci_low)}, {_g(self.ci_high)}] ({pct} % interval over {self.n} seeds; "
+                f"[{_g(self.ci_low)}, {_g(self.ci_high)}] ({pct} % interval over {self.n} {self.check.replicates}; "
                 f"{self.check.estimator}) vs {self.check.prediction} = {_g(self.predicted)} — {self.reason}")
 
 

@@ -23,7 +23,7 @@ from .options import Option, UserError, format_value, positive, resolve
 DTYPES = ("float32", "float64")
 
 
-# Weight decay given as an EMA timescale instead of λ (SCIENCE.md C9): hparams keys that
+# Weight decay given as an EMA timescale instead of λ (docs/claims.md C9): hparams keys that
 # `RunConfig.resolve` replaces by the `weight_decay` they imply.
 TIMESCALES = {
     "tau_iter": Option(1.0, "EMA timescale of decoupled decay in iterations: λ = 1/(η τ_iter) (C9)", **positive()),
@@ -33,7 +33,7 @@ TIMESCALES = {
 
 
 def decay_from_timescale(optimizer: str, hp: dict, timescale: dict, problem, given: set) -> dict:
-    """SCIENCE.md C9, 004 eqs. 6, 8, 9: set λ = 1/(η τ_iter), τ_iter = τ_epoch·M, from one timescale.
+    """docs/claims.md C9, 004 eqs. 6, 8, 9: set λ = 1/(η τ_iter), τ_iter = τ_epoch·M, from one timescale.
 
     η is the (peak) `lr` of the resolved `hp`; M is `problem.iters_per_epoch()` (finite data only).
     """

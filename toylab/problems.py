@@ -17,7 +17,7 @@ Optional fast paths, each checked against the generic route by `tests/test_probl
 `loss_and_grad(params, batch)` batched over K (closed-form gradients), its per-seed form
 `loss_and_grad_per_seed(params, batch, configs_per_seed)` (the batch not copied per config),
 and `optimum(data)`.
-For the moments probe (SCIENCE.md C12, `toylab/probes/moments.py`): `per_example_grads`
+For the moments probe (docs/claims.md C12, `toylab/probes/moments.py`): `per_example_grads`
 (the terms g_b of G = Σ_b g_b, `[K, B, *shape]`), `per_example_grad_moments` (Σ_b g_b and
 Σ_b g_b² in float64) and `population_gradient_moments(params, data)` (mean and variance of
 one example's term).
@@ -92,7 +92,7 @@ class Problem:
         return set()
 
     def iters_per_epoch(self) -> int | None:
-        """M, the steps of one pass over a finite dataset (SCIENCE.md C9); None for streaming data."""
+        """M, the steps of one pass over a finite dataset (docs/claims.md C9); None for streaming data."""
         return None
 
     def validate(self) -> None:

@@ -4,7 +4,7 @@ an analysis → figures, a summary table and `report.md` per report, and `index.
 A spec is `reports/<name>/spec.toml`, read with the standard library's `tomllib`:
 
     title = "Muon vs AdamW on linear regression"
-    claim = "C13"                      # the SCIENCE.md id
+    claim = "C13"                      # the docs/claims.md id
     question = "When does Muon beat AdamW ...?"
     analysis = "muon_linear_regression"  # toylab/analyses/<analysis>.py
     steps = 500
@@ -45,7 +45,7 @@ from . import analyses, checks, optim, problems, store
 from .config import TIMESCALES, RunConfig
 from .experiments import run_configs
 from .options import UserError, check_sweep_size, format_value, parse_seeds, warn
-from .site import write_index  # noqa: F401  (index.html and report.html pages)
+from .site import claims_link, write_index  # noqa: F401  (index.html and report.html pages)
 
 RUN_FIELDS = ("steps", "metric_every", "probe_every", "dtype")
 FIGURE_DPI = 100
@@ -71,7 +71,7 @@ class Spec:
 
         A problem table may set its own `steps`; an optimizer table may give
         `schedules = {hparam = spec or [specs]}` and a decay timescale (`tau_iter`, `tau_epoch`,
-        SCIENCE.md C9) in place of `weight_decay`."""
+        docs/claims.md C9) in place of `weight_decay`."""
         out = []
         for prob, opt in itertools.product(self.problems, self.optimizers):
             prob, opt = dict(prob), dict(opt)
@@ -222,7 +222,8 @@ def render(spec: Spec, out: Path, force: bool = False, device: str = "auto", pro
     with store.atomic_path(folder / "checks.csv") as tmp:
         checks.ledger(result.checks, spec.name).to_csv(tmp, index=False)
     store.write_text_atomic(folder / "summary.md", markdown_table(result.table) + "\n")
-    store.write_text_atomic(folder / "report.md", report_markdown(spec, result, len(configs)))
+    store.write_text_atomic(folder / "report.md", report_markdown(spec, result, len(configs),
+                                                                      claims_link(folder)))
     return folder
 
 
@@ -269,12 +270,12 @@ def _show(v) -> str:
     return format_value(v)
 
 
-def report_markdown(spec: Spec, result: analyses.Analysis, n_runs: int) -> str:
+def report_markdown(spec: Spec, result: analyses.Analysis, n_runs: int, claims: str = "../../docs/claims.md") -> str:
     run = {**{"steps": 1000, "metric_every": 10}, **spec.run}
     probes = ", ".join(run["probes"]) or "none"
     lines = [
         f"# {spec.title}", "",
-        f"**Claim ({spec.claim}, SCIENCE.md).** {spec.question}", "",
+        f"**Claim ({spec.claim}, [docs/claims.md]({claims})).** {spec.question}", "",
         "## Settings", "",
         *[f"- problem: {_entry(p)}" for p in spec.problems],
         *[f"- optimizer: {_entry(o)}" for o in spec.optimizers],

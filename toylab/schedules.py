@@ -10,9 +10,9 @@ Index t = 1…steps is the value used by the t-th update; index 0 is the value b
     linear:warmup=0,final=0.0             linear warmup t/w, then 1 − (1−final)s
     warmup:steps=0                        min(1, t/steps)
     inverse_time:half_life=1000           1/(1 + t/T)
-    amos:half_life=1000,form=quadratic    SCIENCE.md C4: 1/(α₀pt+1)² or 1/(2α₀p₀t+1), f(T) = 1/2
+    amos:half_life=1000,form=quadratic    docs/claims.md C4: 1/(α₀pt+1)² or 1/(2α₀p₀t+1), f(T) = 1/2
     epsilon:eps_max=0.01,warmup=0.1,end=0.8,k=0.01
-                                          SCIENCE.md C14: ε₀ = base, warmup/end fractions of steps
+                                          docs/claims.md C14: ε₀ = base, warmup/end fractions of steps
     epsilon_lr:eps0=1e-8,sqrt_v=0.01,eps_max=…  docs/claims.md C14: the lr schedule with the step of
                                           that ε schedule where √v̂ = sqrt_v, (sqrt_v + ε₀)/(sqrt_v + ε(t))
 
@@ -81,7 +81,7 @@ KINDS: dict[str, tuple[dict[str, Option], Callable[..., Tensor]]] = {
     "inverse_time": ({"half_life": Option(1000.0, "steps to half the value", **positive())},
                      lambda t, total, base, half_life: base / (1 + t / half_life)),
     "amos": ({"half_life": Option(1000.0, "steps to half the value", **positive()),
-              "form": Option("quadratic", "decay law of SCIENCE.md C4", choices=theory.AMOS_FORMS)}, _amos),
+              "form": Option("quadratic", "decay law of docs/claims.md C4", choices=theory.AMOS_FORMS)}, _amos),
     "epsilon": ({"eps_max": Option(1e-2, "final epsilon", **positive()),
                  "warmup": Option(0.1, "fraction of steps at base epsilon", **_fraction),
                  "end": Option(0.8, "fraction of steps where eps_max is reached", **_fraction),

@@ -11,6 +11,7 @@ the order files were written, so a re-render is byte-identical.
 from __future__ import annotations
 
 import html
+import os
 import re
 from pathlib import Path
 
@@ -18,6 +19,13 @@ import markdown
 import pandas as pd
 
 from .store import write_text_atomic
+
+CLAIMS = Path(__file__).resolve().parents[1] / "docs" / "claims.md"  # the claims every report cites
+
+
+def claims_link(folder: Path) -> str:
+    """The relative path from `folder` to docs/claims.md (`../../docs/claims.md` for a report)."""
+    return Path(os.path.relpath(CLAIMS, Path(folder).resolve())).as_posix()
 
 VERDICT_COLORS = {"holds": "#2ca02c", "fails": "#d62728", "inconclusive": "#e6a000"}
 LEDGER = ["claim", "check", "report", "quantity", "estimator", "predicted", "measured", "interval", "rel_error", "tolerance",
@@ -88,7 +96,7 @@ def ledger(claims: pd.DataFrame, reports: set[str]) -> str:
         rows.append("<tr>" + "".join(cells) + "</tr>")
     counts = claims["verdict"].astype(str).str.strip().str.lower().value_counts() if "verdict" in claims else {}
     tally = ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICT_COLORS)
-    return (f"<h2 id='claims'>Claims ledger</h2><p>{len(claims)} checks: {tally}. Interval: over seeds; "
+    return (f"<h2 id='claims'>Claims ledger</h2><p>{len(claims)} checks: {tally}. Interval: over seeds (or the replicates a check names); "
             f"each row links to its report.</p>\n<table><tr>{head}</tr>\n" + "\n".join(rows) + "\n</table>")
 
 
@@ -97,6 +105,7 @@ def _report_section(report: Path) -> str:
     name = report.parent.name
     title = lines[0].removeprefix("# ") if lines else name
     claim = next((line for line in lines if line.startswith("**Claim")), "")
+    claim = re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", claim)  # links in report.md are relative to its folder
     after = lines[lines.index("## Verdict") + 1:] if "## Verdict" in lines else []
     verdict = next((line for line in after if line.strip()), "")
     figures = [m.groups() for m in (re.match(r"!\[(.*)\]\((.+)\)$", line) for line in lines) if m]
@@ -116,7 +125,7 @@ def write_index(out: Path) -> Path:
     for report in reports:
         report_page(report)
     parts = ["<h1>toylab reports</h1>",
-             "<p>Each report runs one claim of <code>docs/claims.md</code> on a toy problem: settings, "
+             f"<p>Each report runs one claim of <a href='{claims_link(out)}'>docs/claims.md</a> on a toy problem: settings, "
              "measured numbers, verdict and figures. Click a figure for full size, a title for the report.</p>"]
     claims_csv = out / "claims.csv"
     if claims_csv.exists():

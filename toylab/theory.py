@@ -1,4 +1,4 @@
-"""Closed forms of SCIENCE.md, one function per claim, each citing its claim and equation.
+"""Closed forms of docs/claims.md, one function per claim, each citing its claim and equation.
 
 Scalars and numpy arrays broadcast everywhere (pass the step `t` as an array to get a curve);
 results are numpy values, except the diagonal-Gaussian KL of C12, which works on torch tensors
@@ -16,7 +16,7 @@ from torch import Tensor
 
 # ----- C1: Adam's update RMS (000) ------------------------------------------------------------
 def adam_update_rms(beta1):
-    """SCIENCE.md C1: RMS(m̂/√v̂) ≈ √((1−β1)/(1+β1)) for zero-mean i.i.d. gradients, t → ∞, ε → 0."""
+    """docs/claims.md C1: RMS(m̂/√v̂) ≈ √((1−β1)/(1+β1)) for zero-mean i.i.d. gradients, t → ∞, ε → 0."""
     beta1 = np.asarray(beta1, dtype=float)
     return np.sqrt((1 - beta1) / (1 + beta1))
 
@@ -28,7 +28,7 @@ def _one_minus_beta3_pow(t, lr, weight_decay):
 
 
 def adamw_weight_rms(t, lr, weight_decay, init_rms, snr=0.0):
-    """SCIENCE.md C2, 000 eq. 17 (mean field): RMS(θ_t) for g ~ N(μ, σ²) i.i.d. per coordinate.
+    """docs/claims.md C2, 000 eq. 17 (mean field): RMS(θ_t) for g ~ N(μ, σ²) i.i.d. per coordinate.
 
     RMS(θ_t)² ≈ β3^{2t} RMS(θ₀)² + (1−β3^t)² [ρ + (1−β3)(1+β3^t)/(2(1−β3^t))] / (λ²(ρ+1)),
     evaluated as β3^{2t} RMS₀² + [(1−β3^t)² ρ + (1−β3)(1−β3^{2t})/2] / (λ²(ρ+1)), which is the
@@ -42,29 +42,29 @@ def adamw_weight_rms(t, lr, weight_decay, init_rms, snr=0.0):
 
 
 def adamw_weight_rms_zero_mean(t, lr, weight_decay, init_rms):
-    """SCIENCE.md C2, 000 eq. 18 (μ = 0): RMS(θ_t)² ≈ β3^{2t} RMS(θ₀)² + (1−β3^{2t}) η/(2λ)."""
+    """docs/claims.md C2, 000 eq. 18 (μ = 0): RMS(θ_t)² ≈ β3^{2t} RMS(θ₀)² + (1−β3^{2t}) η/(2λ)."""
     a_2t = _one_minus_beta3_pow(2 * np.asarray(t, dtype=float), lr, weight_decay)
     return np.sqrt((1 - a_2t) * np.asarray(init_rms) ** 2 + a_2t * np.asarray(lr) / (2 * np.asarray(weight_decay)))
 
 
 def adamw_weight_rms_steady(lr, weight_decay):
-    """SCIENCE.md C2, 000 eq. 19 (μ = 0, t → ∞): RMS(θ) ≈ √(η/(2λ))."""
+    """docs/claims.md C2, 000 eq. 19 (μ = 0, t → ∞): RMS(θ) ≈ √(η/(2λ))."""
     return np.sqrt(np.asarray(lr, dtype=float) / (2 * np.asarray(weight_decay)))
 
 
 def adamw_weight_rms_quick(lr, weight_decay, beta1):
-    """SCIENCE.md C2, 000 eq. 7 ("quick", less accurate): RMS(θ) ≈ √((1−β1)/(1+β1) · η/(2λ))."""
+    """docs/claims.md C2, 000 eq. 7 ("quick", less accurate): RMS(θ) ≈ √((1−β1)/(1+β1) · η/(2λ))."""
     return adam_update_rms(beta1) * adamw_weight_rms_steady(lr, weight_decay)
 
 
 def adamw_weight_rms_no_decay(t, lr, init_rms):
-    """SCIENCE.md C2, 000 eq. 20 (λ → 0): RMS(θ_t)² ≈ RMS(θ₀)² + η² t."""
+    """docs/claims.md C2, 000 eq. 20 (λ → 0): RMS(θ_t)² ≈ RMS(θ₀)² + η² t."""
     return np.sqrt(np.asarray(init_rms, dtype=float) ** 2 + np.asarray(lr) ** 2 * np.asarray(t))
 
 
 # ----- C3: SignSGD with momentum + decoupled decay (000, eqs. 22-26) --------------------------
 def signum_weight_rms(t, lr, weight_decay, beta1, init_rms, snr=0.0):
-    """SCIENCE.md C3, 000 eq. 25: eq. 17 with the denominator ρ + 1 replaced by ρ + (1−β1)/(1+β1).
+    """docs/claims.md C3, 000 eq. 25: eq. 17 with the denominator ρ + 1 replaced by ρ + (1−β1)/(1+β1).
 
     RMS(θ_t)² ≈ β3^{2t} RMS₀² + (1−β3^t)² [ρ + (1−β3)(1+β3^t)/(2(1−β3^t))] / (λ²(ρ + (1−β1)/(1+β1))).
     """
@@ -77,7 +77,7 @@ def signum_weight_rms(t, lr, weight_decay, beta1, init_rms, snr=0.0):
 
 
 def signum_weight_rms_steady(lr, weight_decay, beta1):
-    """SCIENCE.md C3, 000 eq. 26 (μ = 0, t → ∞): RMS(θ) ≈ √(η/(2λ) · (1+β1)/(1−β1)).
+    """docs/claims.md C3, 000 eq. 26 (μ = 0, t → ∞): RMS(θ) ≈ √(η/(2λ) · (1+β1)/(1−β1)).
 
     The source writes the left side squared; the square root is meant (it is eq. 25's limit).
     """
@@ -89,7 +89,7 @@ AMOS_FORMS = ("quadratic", "inverse")
 
 
 def amos_decay(t, alpha0_p, form="quadratic"):
-    """SCIENCE.md C4, 001 eqs. alpha-rho-3/-4: the decay function f(t) = exp(−2S_t).
+    """docs/claims.md C4, 001 eqs. alpha-rho-3/-4: the decay function f(t) = exp(−2S_t).
 
     form="quadratic" (constant convergence rate p): f(t) = 1/(α₀p t + 1)²;
     form="inverse" (rate p_t = p₀ e^{−S_t} decaying with the distance): f(t) = 1/(2α₀p₀ t + 1).
@@ -104,7 +104,7 @@ def amos_decay(t, alpha0_p, form="quadratic"):
 
 
 def amos_half_life_rate(half_life, form="quadratic"):
-    """SCIENCE.md C4: the α₀p for which f(T) = 1/2 at the half-life T.
+    """docs/claims.md C4: the α₀p for which f(T) = 1/2 at the half-life T.
 
     quadratic: (α₀pT + 1)² = 2 ⇒ α₀p = (√2 − 1)/T (001); inverse: 2α₀p₀T + 1 = 2 ⇒ α₀p₀ = 1/(2T).
     """
@@ -117,30 +117,30 @@ def amos_half_life_rate(half_life, form="quadratic"):
 
 
 def amos_target_distance(k, sigma):
-    """SCIENCE.md C4, 001 "Scale Prediction": ‖ε₀‖ ≈ √k·σ for a k-dimensional parameter whose
+    """docs/claims.md C4, 001 "Scale Prediction": ‖ε₀‖ ≈ √k·σ for a k-dimensional parameter whose
     expected change scale is σ (001 derives 2kσ² for zero-mean matrices, then writes kσ² for all)."""
     return np.sqrt(np.asarray(k, dtype=float)) * np.asarray(sigma)
 
 
 def amos_lr(t, alpha0, target_distance, update_norm, alpha0_p, form="quadratic"):
-    """SCIENCE.md C4, 001 eqs. alpha-rho-3/-4: α_t ≈ α₀‖ε₀‖/‖u_t‖ · f(t)."""
+    """docs/claims.md C4, 001 eqs. alpha-rho-3/-4: α_t ≈ α₀‖ε₀‖/‖u_t‖ · f(t)."""
     return np.asarray(alpha0) * np.asarray(target_distance) / np.asarray(update_norm) * amos_decay(t, alpha0_p, form)
 
 
 def amos_weight_decay(t, alpha0, alpha0_p, q=1.0, form="quadratic"):
-    """SCIENCE.md C4, 001 eqs. alpha-rho-3/-4: ρ_t ≈ α₀²/(2q) · f(t) (q = 1 is the document's default)."""
+    """docs/claims.md C4, 001 eqs. alpha-rho-3/-4: ρ_t ≈ α₀²/(2q) · f(t) (q = 1 is the document's default)."""
     return np.asarray(alpha0, dtype=float) ** 2 / (2 * np.asarray(q)) * amos_decay(t, alpha0_p, form)
 
 
 # ----- C5-C8: equilibrium of normalized layers (002) ------------------------------------------
 def equilibrium_ratio(lr, weight_decay):
-    """SCIENCE.md C5, 002 §3: steady state ‖g‖/‖x‖ = √(2λ/γ) of SGD with decay on a
+    """docs/claims.md C5, 002 §3: steady state ‖g‖/‖x‖ = √(2λ/γ) of SGD with decay on a
     scale-invariant loss (⟨g, x⟩ = 0, the λ²γ² term dropped)."""
     return np.sqrt(2 * np.asarray(weight_decay, dtype=float) / np.asarray(lr))
 
 
 def sgd_effective_lr(lr, momentum, dampening=0.0):
-    """SCIENCE.md C5, 002 §3.1: heavy-ball SGD (torch form) moves like plain SGD with lr γ(1−τ)/(1−β).
+    """docs/claims.md C5, 002 §3.1: heavy-ball SGD (torch form) moves like plain SGD with lr γ(1−τ)/(1−β).
 
     Without dampening (τ = 0) this is γ/(1−β); τ = β keeps the step γ. Use it in place of γ in
     `equilibrium_ratio` when the decay also passes through the momentum buffer (torch's coupled
@@ -150,53 +150,53 @@ def sgd_effective_lr(lr, momentum, dampening=0.0):
 
 
 def scheduled_equilibrium_ratio(lr_t, weight_decay):
-    """SCIENCE.md C6, 002 eq. 2: the moving target √(2λ/γ_t) under a schedule γ_t (→ ∞ as γ_t → 0)."""
+    """docs/claims.md C6, 002 eq. 2: the moving target √(2λ/γ_t) under a schedule γ_t (→ ∞ as γ_t → 0)."""
     with np.errstate(divide="ignore"):
         return equilibrium_ratio(lr_t, weight_decay)
 
 
 def adamw_inf_norm(lr, weight_decay):
-    """SCIENCE.md C7, 002 §4: AdamW (no momentum, Adam ≈ SignSGD) balances ∞-norms,
+    """docs/claims.md C7, 002 §4: AdamW (no momentum, Adam ≈ SignSGD) balances ∞-norms,
     ‖g‖_{A⁻¹}/‖x‖_A = √(2λ/γ) with ‖g‖_{A⁻¹}/‖x‖_A ≈ 1/‖x‖_∞, so ‖x‖_∞ ≈ √(γ/(2λ))."""
     return 1 / equilibrium_ratio(lr, weight_decay)
 
 
 def corrected_weight_decay(weight_decay, lr_t, lr_max):
-    """SCIENCE.md C8, 002 §5: AdamC / SGDC decay λ̂_t = λ γ_t/γ_max, for normalized layers only
+    """docs/claims.md C8, 002 §5: AdamC / SGDC decay λ̂_t = λ γ_t/γ_max, for normalized layers only
     (the per-step shrink factor is then 1 − γ_t λ̂_t = 1 − γ_t² λ/γ_max, Algorithm 1)."""
     return np.asarray(weight_decay, dtype=float) * np.asarray(lr_t) / np.asarray(lr_max)
 
 
 def corrected_equilibrium_ratio(weight_decay, lr_max):
-    """SCIENCE.md C8, 002 §5: with λ̂_t the target √(2λ̂_t/γ_t) = √(2λ/γ_max), whatever the schedule."""
+    """docs/claims.md C8, 002 §5: with λ̂_t the target √(2λ̂_t/γ_t) = √(2λ/γ_max), whatever the schedule."""
     return equilibrium_ratio(lr_max, weight_decay)
 
 
 # ----- C9: AdamW as an EMA of updates (004) ---------------------------------------------------
 def tau_iter(lr, weight_decay):
-    """SCIENCE.md C9, 004 eq. 6: the EMA timescale τ_iter = 1/(ηλ) in iterations."""
+    """docs/claims.md C9, 004 eq. 6: the EMA timescale τ_iter = 1/(ηλ) in iterations."""
     return 1 / (np.asarray(lr, dtype=float) * np.asarray(weight_decay))
 
 
 def tau_epoch(lr, weight_decay, iters_per_epoch):
-    """SCIENCE.md C9, 004 eq. 8: τ_epoch = τ_iter/M with M iterations per epoch."""
+    """docs/claims.md C9, 004 eq. 8: τ_epoch = τ_iter/M with M iterations per epoch."""
     return tau_iter(lr, weight_decay) / np.asarray(iters_per_epoch)
 
 
 def weight_decay_for_tau_epoch(lr, iters_per_epoch, tau_epoch):
-    """SCIENCE.md C9, 004 eq. 9: λ = 1/(η M τ_epoch), the decay that gives timescale τ_epoch."""
+    """docs/claims.md C9, 004 eq. 9: λ = 1/(η M τ_epoch), the decay that gives timescale τ_epoch."""
     return 1 / (np.asarray(lr, dtype=float) * np.asarray(iters_per_epoch) * np.asarray(tau_epoch))
 
 
 def mup_scaling(lr_base, weight_decay_base, width_factor):
-    """SCIENCE.md C9, 004 eq. 13: width scale s ↦ (η, λ) = (η_base/s, s·λ_base); τ_iter unchanged (eq. 14)."""
+    """docs/claims.md C9, 004 eq. 13: width scale s ↦ (η, λ) = (η_base/s, s·λ_base); τ_iter unchanged (eq. 14)."""
     s = np.asarray(width_factor, dtype=float)
     return np.asarray(lr_base) / s, s * np.asarray(weight_decay_base)
 
 
 # ----- C10: scale invariance of the AdamW trajectory (004, Theorem 1) -------------------------
 def rescaled_config(lr, weight_decay, init_std, eps, c):
-    """SCIENCE.md C10, 004 eqs. 23-25 and 16/19: (η, λ, σ_init, ε) ↦ (η/c, cλ, σ_init/c, cε).
+    """docs/claims.md C10, 004 eqs. 23-25 and 16/19: (η, λ, σ_init, ε) ↦ (η/c, cλ, σ_init/c, cε).
 
     On a scale-invariant loss, with the same noise ξ, the rescaled run has w'_t = w_t/c for all t.
     """
@@ -205,7 +205,7 @@ def rescaled_config(lr, weight_decay, init_std, eps, c):
 
 # ----- C11: bias correction vs zero initialisation (003 ch. 6) --------------------------------
 def first_step_moments(zero_init, bias_correction, beta1, beta2, g):
-    """SCIENCE.md C11, 003 ch. 6: (m̂₁, v̂₁) after the first step, from m₀, v₀ = 0 (ZI) or g₁, g₁².
+    """docs/claims.md C11, 003 ch. 6: (m̂₁, v̂₁) after the first step, from m₀, v₀ = 0 (ZI) or g₁, g₁².
 
     m̂₁ = g₁ (ZI+BC), (1−β1)g₁ (ZI, no BC), g₁/(1−β1) (no ZI, BC), g₁ (no ZI, no BC);
     v̂₁ likewise with β2 and g₁². Works for floats, numpy arrays and torch tensors `g`.
@@ -226,7 +226,7 @@ class GaussianKL(NamedTuple):
 
 def diag_gaussian_kl(mean_p: Tensor, var_p: Tensor, mean_q: Tensor, var_q: Tensor,
                      floor: float = 1e-12, start_dim: int = 0) -> GaussianKL:
-    """SCIENCE.md C12, 003 §1.2: KL(p‖q) of diagonal Gaussians p = N(μ_p, s_p), q = N(μ_q, s_q),
+    """docs/claims.md C12, 003 §1.2: KL(p‖q) of diagonal Gaussians p = N(μ_p, s_p), q = N(μ_q, s_q),
 
         KL = ½ Σ_i [s_p,i/s_q,i + (μ_q,i − μ_p,i)²/s_q,i − 1 + ln(s_q,i/s_p,i)].
 
@@ -245,13 +245,13 @@ def diag_gaussian_kl(mean_p: Tensor, var_p: Tensor, mean_q: Tensor, var_q: Tenso
 
 def adam_moment_kl(grad_mean: Tensor, grad_var: Tensor, m: Tensor, v: Tensor,
                    floor: float = 1e-12, start_dim: int = 0) -> GaussianKL:
-    """SCIENCE.md C12: KL(N(ḡ_t, diag Var_t) ‖ N(m_t, diag(v_t − m_t²))), floored as in `diag_gaussian_kl`."""
+    """docs/claims.md C12: KL(N(ḡ_t, diag Var_t) ‖ N(m_t, diag(v_t − m_t²))), floored as in `diag_gaussian_kl`."""
     return diag_gaussian_kl(grad_mean, grad_var, m, v - m * m, floor=floor, start_dim=start_dim)
 
 
 # ----- C14: the ε-scheduler (003) -------------------------------------------------------------
 def epsilon_schedule(t, total_steps, eps0, eps_max, warmup, end, k):
-    """SCIENCE.md C14, 003 "Proposed scheduler": ε(t) for t = 0…T (T = total_steps).
+    """docs/claims.md C14, 003 "Proposed scheduler": ε(t) for t = 0…T (T = total_steps).
 
     ε₀ for t < wT; ε(t) = A e^{k(t−wT)} + B on [wT, ET) with A = (ε_max − ε₀)/(e^{kT(E−w)} − 1),
     B = ε₀ − A; ε_max from ET on. `warmup` = w and `end` = E are fractions of T, k > 0 is per step.

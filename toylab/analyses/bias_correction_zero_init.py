@@ -63,7 +63,7 @@ def analyze(tables, spec) -> Analysis:
                                "a < b for adjacent variants of ZI+BC < ZI, no BC < no ZI, no BC < no ZI, BC", 0.0)
     init_check = checks.Check("C11", "C11-init", "worse ZI / better non-ZI loss", est,
                               "both ZI variants below both non-ZI variants", 0.0)
-    orderings, inits, rows, best_rows = [], [], [], []
+    orderings, inits, rows = [], [], []
     fig_lr, ax_lr = new_figure(len(panels), height=3.4)
     fig_curves, ax_curves = new_figure(len(panels), height=3.4)
     for i, (problem, setting) in enumerate(panels):
@@ -91,7 +91,7 @@ def analyze(tables, spec) -> Analysis:
         for v in NOTEPAD_ORDER:
             plotting.mark_best(ax, best[v], float(np.exp(np.log(at_best[v]).mean())), name=v,
                                label="best lr per variant")
-        ax.set(xlabel="learning rate η", ylabel=f"loss, mean of the last 10 % of steps", title=f"{problem}\n{setting}")
+        ax.set(xlabel="learning rate η", ylabel="loss, mean of the last 10 % of steps", title=f"{problem}\n{setting}")
         plotting.legend(ax, fontsize="xx-small")
         runs = here[[here_lr == best[v] for v, here_lr in zip(here["variant"], here["lr"])]]["run"]
         curves = metrics[metrics["run"].isin(runs) & (metrics["metric"] == "loss")]

@@ -1,4 +1,4 @@
-"""SCIENCE.md C13: Muon against AdamW, SGD (momentum) and Signum on multi-output least squares.
+"""docs/claims.md C13: Muon against AdamW, SGD (momentum) and Signum on multi-output least squares.
 
 Per setting (κ, D, batch) and optimizer (with its lr schedule, when the spec sweeps schedules):
 the lr with the lowest mean final metric (the spec's `metric`, default excess loss), learning

@@ -1,4 +1,4 @@
-"""AdamW with the bias-correction / zero-init switches of SCIENCE.md C11, the nested moving
+"""AdamW with the bias-correction / zero-init switches of docs/claims.md C11, the nested moving
 average of C14, and corrected decay (AdamC, C8).
 
 Per parameter, shapes `[K, *shape]`, hyperparameters `[K]`, step t = 1, 2, ...:

@@ -1,4 +1,4 @@
-"""Decoupled weight decay and its schedule-corrected form (AdamC / SGDC, SCIENCE.md C8).
+"""Decoupled weight decay and its schedule-corrected form (AdamC / SGDC, docs/claims.md C8).
 
 Shapes: every rate is a per-config `Tensor[K]`. The engine may put in `hp`:
 `hp["lr_max"]` (`Tensor[K]`, the peak of the lr schedule; default: the current lr) and

@@ -1,4 +1,4 @@
-"""Muon: momentum, then Newton–Schulz orthogonalisation, for matrix parameters (SCIENCE.md C13);
+"""Muon: momentum, then Newton–Schulz orthogonalisation, for matrix parameters (docs/claims.md C13);
 every other parameter takes an AdamW step, as users pair the two in practice.
 
 Per matrix parameter θ `[K, A, B]`, hyperparameters `[K]`:

@@ -1,4 +1,4 @@
-"""Batched Newton–Schulz orthogonalisation, the core of Muon (SCIENCE.md C13).
+"""Batched Newton–Schulz orthogonalisation, the core of Muon (docs/claims.md C13).
 
 For each matrix G of a batch `[K, m, n]`: X₀ = G/max(‖G‖_F, ε) (spectral norm ≤ 1), taken as
 Gᵀ when m > n so that the Gram matrix A = XXᵀ is the smaller one, then `steps` times the quintic

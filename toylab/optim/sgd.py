@@ -1,4 +1,4 @@
-"""SGD with momentum, dampening, Nesterov, coupled or decoupled decay, and SGDC (SCIENCE.md C8).
+"""SGD with momentum, dampening, Nesterov, coupled or decoupled decay, and SGDC (docs/claims.md C8).
 
 Per parameter, shapes `[K, *shape]`, hyperparameters `[K]`, step t = 1, 2, ...:
 

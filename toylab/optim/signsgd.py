@@ -1,4 +1,4 @@
-"""SignSGD and Signum (sign of momentum) with decoupled weight decay, SCIENCE.md C3.
+"""SignSGD and Signum (sign of momentum) with decoupled weight decay, docs/claims.md C3.
 
 Per parameter, shapes `[K, *shape]`, hyperparameters `[K]`:
 

@@ -8,7 +8,7 @@ turns everything into one DataFrame per probe at the end of the run.
 
 Step convention: the engine calls the probes after the update of step t for t = 1, every
 `probe_every`-th step, and the last step, so `step` means "after t updates" as in the metrics
-table (step 1 shows the first-step state of the moments, SCIENCE.md C11).
+table (step 1 shows the first-step state of the moments, docs/claims.md C11).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Do Adam's moments estimate the gradient distribution? (SCIENCE.md C12, 003 §1.2)
+"""Do Adam's moments estimate the gradient distribution? (docs/claims.md C12, 003 §1.2)
 
 Per-example gradients. Write the minibatch gradient as the sum of its examples' terms,
 G_t = Σ_b g_b (B examples; `per_example_grads` in the problems' convention), so that

@@ -1,4 +1,4 @@
-"""Norms, RMS and angles of weights, gradients and updates, per parameter (SCIENCE.md C1–C8).
+"""Norms, RMS and angles of weights, gradients and updates, per parameter (docs/claims.md C1–C8).
 
 With θ_{t−1} the weights the gradient g_t was taken at, θ_t the weights after the update,
 Δθ_t = θ_t − θ_{t−1} the applied update (lr and decay included), u_t the optimizer's

@@ -1,4 +1,4 @@
-"""Singular values of the matrices of one step, per matrix parameter (SCIENCE.md C13).
+"""Singular values of the matrices of one step, per matrix parameter (docs/claims.md C13).
 
 For each 2-D parameter (`[K, m, n]`), batched over the config axis, σ_1 ≥ … ≥ σ_min(m,n)
 (the `index` column, see `singular_values` for the precision) of

@@ -1,6 +1,6 @@
 """The parameters themselves, flattened: θ_t per parameter as rows `index = 0…d−1`.
 
-For checks that compare whole trajectories rather than summaries of them, such as SCIENCE.md
+For checks that compare whole trajectories rather than summaries of them, such as docs/claims.md
 C10 (004 Theorem 1: w'_t = w_t/c). Cheap to take, large to keep: use on small problems.
 """
 from __future__ import annotations
