@@ -33,7 +33,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 reports: $(STAMP)
-	$(BIN)/toylab report reports/*/spec.toml
+	$(BIN)/toylab report --jobs 2 reports/*/spec.toml
 
 reports-quick: $(STAMP)
 	$(BIN)/toylab report --quick --out /tmp/toylab-quick reports/*/spec.toml

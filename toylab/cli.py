@@ -303,11 +303,13 @@ def summary_cmd(runs, metric, best, fmt):
               help="Folder for the reports and their runs (default: next to each spec, e.g. reports/).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where to run: auto picks CUDA when present.")
-def report(specs, quick, force, out, device):
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Render this many specs at once, each in its own process (one torch thread each).")
+def report(specs, quick, force, out, device, jobs):
     """Run what SPECS (reports/<name>/spec.toml) need and write figures, tables, report.md and index.html."""
     from .report import render_all
 
-    timings = render_all(list(specs), out=out, quick=quick, force=force, device=device, progress=True)
+    timings = render_all(list(specs), out=out, quick=quick, force=force, device=device, progress=True, jobs=jobs)
     for name, seconds in timings:
         click.echo(f"{name:<32} {seconds:7.1f} s")
     click.echo(f"{'total':<32} {sum(s for _, s in timings):7.1f} s")

@@ -31,10 +31,12 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import multiprocessing
 import re
 import sys
 import time
 import tomllib
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -309,18 +311,28 @@ def write_ledger(out: Path) -> Path:
 
 
 def render_all(paths: list[Path], out: Path | None = None, quick: bool = False, force: bool = False,
-               device: str = "auto", progress: bool = False) -> list[tuple[str, float]]:
+               device: str = "auto", progress: bool = False, jobs: int = 1) -> list[tuple[str, float]]:
     """Render every spec; reports go to `out` (default: next to each spec, i.e. its parent's
-    parent). Returns (name, seconds) per report."""
-    timings, targets = [], []
-    specs = [load_spec(path, quick=quick) for path in paths]  # every spec checked before any runs
-    for path, spec in zip(paths, specs):
-        target = Path(out) if out is not None else Path(path).resolve().parent.parent
-        start = time.perf_counter()
-        render(spec, target, force=force, device=device, progress=progress)
-        timings.append((spec.name, time.perf_counter() - start))
-        targets += [target] if target not in targets else []
-    for target in targets:
+    parent). With `jobs` > 1 the specs render in that many processes (run folders and report
+    files are written atomically, so they may share runs). Returns (name, seconds) per report."""
+    for path in paths:  # every spec checked before any runs
+        load_spec(path, quick=quick)
+    targets = [Path(out) if out is not None else Path(path).resolve().parent.parent for path in paths]
+    tasks = [(path, target, quick, force, device, progress and jobs == 1) for path, target in zip(paths, targets)]
+    if jobs > 1 and len(tasks) > 1:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            timings = list(pool.map(_render_one, tasks))
+    else:
+        timings = [_render_one(task) for task in tasks]
+    for target in dict.fromkeys(targets):
         write_ledger(target)
         write_index(target)
     return timings
+
+
+def _render_one(task: tuple) -> tuple[str, float]:
+    path, target, quick, force, device, progress = task
+    spec = load_spec(path, quick=quick)
+    start = time.perf_counter()
+    render(spec, target, force=force, device=device, progress=progress)
+    return spec.name, time.perf_counter() - start
