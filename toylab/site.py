@@ -28,8 +28,8 @@ def claims_link(folder: Path) -> str:
     return Path(os.path.relpath(CLAIMS, Path(folder).resolve())).as_posix()
 
 VERDICT_COLORS = {"holds": "#2ca02c", "fails": "#d62728", "inconclusive": "#e6a000"}
-LEDGER = ["claim", "check", "report", "quantity", "estimator", "predicted", "measured", "interval", "rel_error", "tolerance",
-          "verdict", "reason", "n_seeds"]
+LEDGER = ["claim", "check", "verdict", "measured", "interval", "predicted", "rel_error", "tolerance", "n_seeds",
+          "report", "quantity", "reason"]  # the estimator is each quantity's tooltip and in its report
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:80em;margin:auto;padding:0 1em;line-height:1.45}
 table{border-collapse:collapse;margin:1em 0;font-size:.9em}th,td{border:1px solid #ccc;padding:.25em .5em}
@@ -72,12 +72,24 @@ def _number(v) -> str:
 
 
 def ledger(claims: pd.DataFrame, reports: set[str]) -> str:
-    """The claims ledger as an HTML table: verdicts coloured, intervals as [low, high], each row
+    """The claims ledger as HTML: one table of the checks' headline rows, then their per-group rows
+    (ids `check/group`) in a folded table; verdicts coloured, intervals as [low, high], each row
     linking to its report page when that report is rendered here."""
     claims = claims.fillna("")
     claims["interval"] = [f"[{_number(lo)}, {_number(hi)}]" if lo != "" and hi != "" else ""
                           for lo, hi in zip(claims.get("ci_low", ""), claims.get("ci_high", ""))]
     columns = [c for c in LEDGER if c in claims.columns]
+    grouped = claims["check"].astype(str).str.contains("/", regex=False)
+    counts = claims.loc[~grouped, "verdict"].astype(str).str.strip().str.lower().value_counts()
+    tally = ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICT_COLORS)
+    return (f"<h2 id='claims'>Claims ledger</h2><p>{int((~grouped).sum())} checks: {tally}. Interval: 95 % over "
+            f"seeds (or the replicates a check names); hover a quantity for its estimator; each row links to "
+            f"its report.</p>\n{_ledger_table(claims[~grouped], columns, reports)}\n"
+            f"<details><summary>{int(grouped.sum())} per-group rows (one setting of a check each)</summary>\n"
+            f"{_ledger_table(claims[grouped], columns, reports)}\n</details>")
+
+
+def _ledger_table(claims: pd.DataFrame, columns: list[str], reports: set[str]) -> str:
     head = "".join(f"<th>{c.replace('_', ' ')}</th>" for c in columns)
     rows = []
     for _, row in claims.iterrows():
@@ -91,13 +103,12 @@ def ledger(claims: pd.DataFrame, reports: set[str]) -> str:
                 cells.append(f'<td class="verdict" style="background:{color}">{html.escape(str(value))}</td>')
             elif c in ("predicted", "measured", "rel_error", "tolerance"):
                 cells.append(f'<td class="num">{_number(value) if value != "" else ""}</td>')
+            elif c == "quantity":
+                cells.append(f'<td title="{html.escape(str(row.get("estimator", "")))}">{html.escape(str(value))}</td>')
             else:
                 cells.append(f"<td>{html.escape(str(value))}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    counts = claims["verdict"].astype(str).str.strip().str.lower().value_counts() if "verdict" in claims else {}
-    tally = ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICT_COLORS)
-    return (f"<h2 id='claims'>Claims ledger</h2><p>{len(claims)} checks: {tally}. Interval: over seeds (or the replicates a check names); "
-            f"each row links to its report.</p>\n<table><tr>{head}</tr>\n" + "\n".join(rows) + "\n</table>")
+    return f"<table><tr>{head}</tr>\n" + "\n".join(rows) + "\n</table>"
 
 
 def _report_section(report: Path) -> str:
