@@ -158,10 +158,14 @@ def _print_aggregate(out, configs):
     from . import store, summarize
 
     folders = sorted({store.run_dir(out, c) for c in configs})
-    table = summarize.aggregate(summarize.load(folders))
-    click.echo(summarize.format_table(table))
+    metrics = summarize.load(folders)
+    click.echo(summarize.format_table(summarize.aggregate(metrics)))
     click.echo(f"{len(folders)} run folders in {out}/; figures: toylab plot {out} --save plot.png; "
                f"this table as CSV: toylab summary {out} --format csv")
+    missing = sorted({f.name for f in folders} - set(metrics["run"]))
+    if missing:
+        raise Failure(f"{len(missing)} of {len(folders)} runs have no readable metrics: {', '.join(missing[:5])}"
+                      + (" ..." if len(missing) > 5 else ""))
 
 
 # ----- run ----------------------------------------------------------------------------------------
