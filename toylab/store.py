@@ -43,27 +43,29 @@ def run_dir(root: Path, config: RunConfig) -> Path:
 
 
 # ----- verification ---------------------------------------------------------------------------------
+def _read_json(path: Path, missing: str):
+    """(the parsed file, None), or (None, what is wrong): `missing` when it does not exist."""
+    try:
+        return json.loads(path.read_text()), None
+    except FileNotFoundError:
+        return None, missing
+    except (OSError, ValueError) as e:
+        return None, f"{path.name} is not readable JSON ({type(e).__name__})"
+
+
 def verify(path: Path, name: str | None = None) -> str | None:
     """None if `path` holds a finished, intact run named `name` (default: the folder's name);
     otherwise what is wrong, in a few words."""
     path = Path(path)
     if not path.is_dir():
         return "is a file, not a run folder" if os.path.lexists(path) else "does not exist"
-    try:
-        status = json.loads((path / "status.json").read_text())
-    except FileNotFoundError:
-        return "has no status.json (the run did not finish)"
-    except (OSError, ValueError) as e:
-        return f"status.json is not readable JSON ({type(e).__name__})"
-    problem = _status_problem(status)
+    status, problem = _read_json(path / "status.json", "has no status.json (the run did not finish)")
+    problem = problem or _status_problem(status)
     if problem:
         return problem
-    try:
-        config = json.loads((path / "config.json").read_text())
-    except FileNotFoundError:
-        return "has no config.json"
-    except (OSError, ValueError) as e:
-        return f"config.json is not readable JSON ({type(e).__name__})"
+    config, problem = _read_json(path / "config.json", "has no config.json")
+    if problem:
+        return problem
     if config_hash(config, status["sources"]) != (name or path.name):
         return "config.json does not hash to the folder's name (a different run's config)"
     for table, expected in status["tables"].items():
