@@ -69,11 +69,13 @@ def verify(path: Path, name: str | None = None) -> str | None:
     if config_hash(config, status["sources"]) != (name or path.name):
         return "config.json does not hash to the folder's name (a different run's config)"
     for table, expected in status["tables"].items():
-        if not (path / table).is_file():
-            return f"{table}, listed in status.json, is missing"
-        if (path / table).stat().st_size != expected["bytes"]:
-            return f"{table} has {(path / table).stat().st_size} bytes, status.json says {expected['bytes']}"
-        if file_sha256(path / table) != expected["sha256"]:
+        try:  # another writer may move the folder aside while it is read: then it is not trusted
+            size, sha = (path / table).stat().st_size, file_sha256(path / table)
+        except OSError:
+            return f"{table}, listed in status.json, is missing or unreadable"
+        if size != expected["bytes"]:
+            return f"{table} has {size} bytes, status.json says {expected['bytes']}"
+        if sha != expected["sha256"]:
             return f"{table} does not match the sha256 in status.json"
     extra = sorted(p.name for p in path.glob("*.parquet") if p.name not in status["tables"])
     if extra:
