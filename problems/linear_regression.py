@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from toylab.options import UserError, nonneg, positive
-from toylab.problems import Problem, option, register
+from toylab.problems import Problem, buffer, option, register
 
 
 @register
@@ -147,20 +147,23 @@ class LinearRegression(Problem):
         configs' weights and gradients in place."""
         return {"W": (1, 0)}
 
-    def loss_and_grad_per_seed(self, params, batch, configs_per_seed: int):
+    def loss_and_grad_per_seed(self, params, batch, configs_per_seed: int, work: dict | None = None):
         """The same closed form when the K configs come in S contiguous groups of n, group s
         sharing batch s (`batch`: [S, B, ...]), transposed: Rᵀ = [W_kᵀ]_k X_sᵀ − Yᵀ and
-        Gᵀ = 2s·Rᵀ X_s, one product per seed with the configs' rows stacked (a view of W in
-        `param_layout`), and no copy of the batch per config. Each config's rows come out the
-        same whatever n is (the products' rows are independent), so a config's numbers do not
-        depend on its batch."""
+        Gᵀ = Rᵀ (2s·X_s), one product per seed with the configs' rows stacked (a view of W in
+        `param_layout`), into buffers kept in `work`, and no copy of the batch per config. Each
+        config's rows come out the same whatever n is (the products' rows are independent), so
+        a config's numbers do not depend on its batch."""
         x, y, n = batch["x"], batch["y"], configs_per_seed
         S, B, d1 = x.shape
+        work = {} if work is None else work
         w_t = params["W"].transpose(-2, -1).reshape(S, n * self.D, d1)  # a view in param_layout
-        r_t = (w_t @ x.transpose(-2, -1)).view(S, n, self.D, B).sub_(y.transpose(-2, -1).unsqueeze(1))
+        r_t = torch.matmul(w_t, x.transpose(-2, -1), out=buffer(work, "residual", (S, n * self.D, B), x))
+        r_t.view(S, n, self.D, B).sub_(y.transpose(-2, -1).contiguous().unsqueeze(1))  # contiguous: along B
         s = self._scale(B)
-        grad_t = (r_t.view(S, n * self.D, B) @ x).mul_(2 * s)
-        loss = (r_t * r_t).view(S * n, self.D * B).sum(-1).mul_(s)
+        grad_t = torch.matmul(r_t, x * (2 * s), out=buffer(work, "grad", (S, n * self.D, d1), x))
+        rows = r_t.view(S * n, 1, self.D * B)
+        loss = torch.bmm(rows, rows.transpose(-2, -1)).view(S * n).mul_(s)  # ‖R_k‖², no squared copy
         return loss, {"W": grad_t.view(S * n, self.D, d1).transpose(-2, -1)}
 
     def per_example_grads(self, params, batch):

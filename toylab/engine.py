@@ -5,7 +5,7 @@ coefficient tables `[steps, K]` (float64, cast; `optim.base.InPlace`). Configs t
 seed share the initial point, the data and the batch stream (common random numbers). Data are
 drawn `CHUNK` steps at a time (`Problem.sample_many`). One step is
 
-    loss, g = problem.loss_and_grad_per_seed(θ, batch[S], K/S)    (configs run seed-sorted), or
+    loss, g = problem.loss_and_grad_per_seed(θ, batch[S], K/S, work)  (configs run seed-sorted), or
               problem.loss_and_grad(θ, batch gathered to [K, ...]), or vmap(grad(loss)) over K
     θ' = optimizer step from θ into the other buffer (state in place; the direction only when probing)
     ok = finite(loss) & finite(Σ θ') & loss ≤ blowup · loss₁        (per config, `[K]`)
@@ -88,7 +88,7 @@ def hyperparameter_tables(configs: list[RunConfig], opt, device) -> tuple[dict, 
     return hp, tables
 
 
-CHUNK = 64  # steps of data drawn and coefficients tabled at a time
+CHUNK = 256  # steps of data drawn and coefficients tabled at a time
 
 
 def run_batch(configs: list[RunConfig], device: str = "cpu", progress: bool = False) -> BatchResult:
@@ -135,6 +135,7 @@ def _run_seed_sorted(configs: list[RunConfig], device: str, progress: bool) -> B
     hp["normalized"] = problem.normalized_params()
     stepper = optim.InPlace(opt, params, hp, tables, compile=first.compile)
     loss_and_grad = gradient_fn(problem)
+    work: dict[str, Tensor] = {}  # the per-seed fast path's buffers, kept between steps
     K = len(configs)
     alive = torch.ones(K, dtype=torch.bool, device=dev)
     diverged_at = torch.zeros(K, dtype=torch.long, device=dev)
@@ -157,26 +158,29 @@ def _run_seed_sorted(configs: list[RunConfig], device: str, progress: bool) -> B
     for start in range(1, first.steps + 1, CHUNK):
         steps = range(start, min(start + CHUNK, first.steps + 1))
         chunk = [problem.sample_many(d, g, steps) for d, g in zip(data, streams)]
-        chunk = {k: torch.stack([c[k] for c in chunk], dim=1) for k in chunk[0]}  # [C, S, ...]
+        chunk = {k: torch.stack([c[k] for c in chunk], dim=1).unbind(0) for k in chunk[0]}  # C × [S, ...]
         stepper.prepare(steps[0], steps[-1])
         for i, t in enumerate(steps):
             by_seed = {k: v[i] for k, v in chunk.items()}  # [S, ...]
             probing = recorder.probes and (t == 1 or t % first.probe_every == 0 or t == first.steps)
             batch = _gather(by_seed, seed_index) if probing or not per_seed else None  # [K, ...]
             if per_seed:
-                loss, grads = problem.loss_and_grad_per_seed(params, by_seed, len(groups[0]))
+                loss, grads = problem.loss_and_grad_per_seed(params, by_seed, len(groups[0]), work)
             else:
                 loss, grads = loss_and_grad(params, batch)
             aux = stepper.step(params, spare, grads, t, direction=probing)
             if t == 1 and problem.nonnegative_loss:
                 threshold = torch.where((loss > 0) & (blowup > 0), blowup * loss, threshold)
-            ok = torch.isfinite(loss) & (loss <= threshold)
-            for p in spare.values():  # a sum is finite iff every term is (or it overflows: diverged too)
-                ok &= torch.isfinite(p.flatten(1).sum(1))
-            dying = alive & ~ok
-            diverged_at = torch.where(dying, t, diverged_at)
-            alive = alive & ok
-            _freeze(frozen, params, dying)
+            # loss + Σθ_t is finite iff every term is (or it overflows: diverged too), and x − x ≠ 0
+            # exactly for x = ±inf or NaN
+            total = loss.clone()
+            for p in spare.values():
+                total += p.sum(tuple(range(1, p.dim())))
+            dying = (total - total != 0).logical_or_(loss > threshold).logical_and_(alive)
+            if dying.is_cuda or dying.any():  # on the CPU a host check is free: book-keep only on a death
+                diverged_at = torch.where(dying, t, diverged_at)
+                alive = alive & ~dying
+                _freeze(frozen, params, dying)
             params, spare = spare, params  # θ_t becomes current; θ_{t−1} stays readable until the next step
             batch_loss = loss.detach()
             if probing:
@@ -210,13 +214,12 @@ def _allocate(value: Tensor, order: tuple[int, ...] | None) -> Tensor:
 
 
 def _freeze(frozen: dict[str, Tensor], before: dict[str, Tensor], dying: Tensor) -> None:
-    """Keep θ_{t−1} of the configs that die at step t. On the CPU a host check is free, so rows
-    are copied only on such a step; on CUDA one `where` per step avoids a synchronisation."""
-    if dying.is_cuda:
-        for k, p in before.items():
+    """Keep θ_{t−1} of the configs that die at step t: on the CPU (called only on such a step)
+    the rows are copied; on CUDA one `where` per step avoids a synchronisation."""
+    for k, p in before.items():
+        if dying.is_cuda:
             frozen[k].copy_(torch.where(optim.bcast(dying, p), p, frozen[k]))
-    elif dying.any():
-        for k, p in before.items():
+        else:
             frozen[k][dying] = p[dying]
 
 

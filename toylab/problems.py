@@ -15,8 +15,9 @@ The engine batches it over K configurations:
 
 Optional fast paths, each checked against the generic route by `tests/test_problem_api.py`:
 `loss_and_grad(params, batch)` batched over K (closed-form gradients), its per-seed form
-`loss_and_grad_per_seed(params, batch, configs_per_seed)` (the batch not copied per config),
-and `optimum(data)`.
+`loss_and_grad_per_seed(params, batch, configs_per_seed, work)` (the batch not copied per
+config; `work` is a dict the engine keeps between steps, where `buffer` keeps its large
+outputs, valid until the next call), and `optimum(data)`.
 For the moments probe (docs/claims.md C12, `toylab/probes/moments.py`): `per_example_grads`
 (the terms g_b of G = Σ_b g_b, `[K, B, *shape]`), `per_example_grad_moments` (Σ_b g_b and
 Σ_b g_b² in float64) and `population_gradient_moments(params, data)` (mean and variance of
@@ -102,6 +103,7 @@ class Problem:
     # fast path for configs in S contiguous equal groups sharing their seed's batch:
     # (params[K], batch[S], configs_per_seed) -> (loss[K], grads[K])
     loss_and_grad_per_seed = None
+    # (optional `work`: a dict kept between calls for `buffer`; the outputs may live there)
 
     # ----- helpers for the engine --------------------------------------------------------
     @classmethod
@@ -121,6 +123,16 @@ class Problem:
             source = inspect.getsource(sys.modules[cls.__module__]).encode()
             _SOURCE_HASHES[cls] = hashlib.sha256(source).hexdigest()[:12]
         return _SOURCE_HASHES[cls]
+
+
+def buffer(work: dict, name: str, shape: tuple[int, ...], like: Tensor) -> Tensor:
+    """A tensor of `shape` (dtype and device of `like`) kept in `work` under `name`, reused while
+    its shape holds: an op writing into a buffer still in cache runs 2–3× faster on a CPU than
+    one that writes a freshly allocated megabyte (README, Performance)."""
+    kept = work.get(name)
+    if kept is None or kept.shape != shape or kept.dtype != like.dtype:
+        kept = work[name] = torch.empty(shape, dtype=like.dtype, device=like.device)
+    return kept
 
 
 REGISTRY: dict[str, type[Problem]] = {}

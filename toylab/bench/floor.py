@@ -7,7 +7,8 @@ two threads wall time is reported too, CPU time counting both threads):
 * `engine eager` / `engine compiled`: `engine.run_batch`, metrics only at the end;
 * `torch.optim loop`: each config alone, autograd and `torch.optim.AdamW` (`sweep.torch_loop`), CPU time;
 * `floor`: what one step cannot go below, measured in the same run: the two per-seed gradient
-  products timed alone (`[S, n·D, d+1] @ [S, d+1, B]` and `[S, n·D, B] @ [S, B, d+1]`), one
+  products timed alone (`[S, n·D, d+1] @ [S, d+1, B]` and `[S, n·D, B] @ [S, B, d+1]`, into
+  kept output buffers), one
   bandwidth-bound AdamW pass (`torch.optim.AdamW(fused=True)`, scalar hyperparameters, in
   place on a `[K, d+1, D]` tensor: 7 passes and a square root) and the sampling of one step.
 
@@ -59,7 +60,8 @@ def floor_seconds(K: int, repeats: int) -> dict[str, float]:
     S = min(K, SEEDS)
     n, d1, D, B = K // S, PROBLEM["d"] + 1, PROBLEM["D"], PROBLEM["batch_size"]
     w, x, r = torch.randn(S, n * D, d1), torch.randn(S, B, d1), torch.randn(S, n * D, B)
-    gemm = cpu_seconds(lambda: (w @ x.mT, r @ x), 20 * repeats)[0]
+    r_out, g_out = torch.empty_like(r), torch.empty_like(w)  # outputs kept, as the engine keeps them
+    gemm = cpu_seconds(lambda: (torch.matmul(w, x.mT, out=r_out), torch.matmul(r, x, out=g_out)), 20 * repeats)[0]
     p = torch.nn.Parameter(torch.randn(K, d1, D))
     p.grad = torch.randn_like(p)
     adamw = torch.optim.AdamW([p], lr=1e-3, fused=True)

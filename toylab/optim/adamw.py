@@ -79,7 +79,7 @@ def adam_step_(p: Tensor, out: Tensor, g: Tensor, m: Tensor, v: Tensor, c: dict,
         u = torch.div(m, c["bc1"], out=tmp)
         out.addcmul_(c["neg_lr"], u)
         return u.clone() if direction else None
-    out.addcdiv_(torch.mul(m, c["neg_step_size"], out=tmp), denom)
+    out.addcmul_(torch.div(m, denom, out=tmp), c["neg_step_size"])  # torch's θ + (−η/(1 − β1^t))·(m/denom)
     return torch.div(m, c["bc1"]).div_(denom) if direction else None
 
 

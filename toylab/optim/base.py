@@ -76,76 +76,99 @@ class InPlace:
     """An optimizer as the engine runs it: preallocated state, coefficient tables per chunk.
 
     `prepare(first, last)` computes the coefficients of steps first…last as `[steps, K]` tables
-    (float64, then cast to the parameters' dtype); `step(params, out, grads, t)` then advances
-    every parameter, writing θ_t into `out` (which may be `params`)."""
+    (float64, then cast to the parameters' dtype) and splits them into per-step rows once, so
+    that `step(params, out, grads, t)`, which advances every parameter and writes θ_t into `out`
+    (which may be `params`), makes no Python-level tensor calls of its own."""
 
     def __init__(self, opt: OptimizerDef, params: Params, hp: dict, tables: dict[str, Tensor] | None = None,
-                 compile: bool = False):
+                 compile: bool = False, state: dict | None = None):
         """`hp`: `[K]` tensors (float64 for the tables' sake) and static values; `tables`: the
         scheduled hyperparameters as `[steps + 1, K]` (index = step), float64. `compile`: steps
-        after the first run `step_` under torch.compile (see `compiled`)."""
+        after the first run `step_` under torch.compile (see `compiled`). `state`: the optimizer
+        state to advance (`{state name: {param: Tensor}}`), fresh from `opt.init` by default."""
         self.opt, self.hp, self.schedules = opt, hp, tables or {}
         self.compiled = compiled(opt) if compile else None
         self.compile_seconds = 0.0
-        self.state = opt.init(params, hp)
+        self.state = opt.init(params, hp) if state is None else state
+        self.own = {k: {s: self.state[s][k] for s in self.state if k in self.state[s]} for k in params}
         self.work: dict[str, dict] = {k: {} for k in params}
         self.like = {k: torch.empty_like(p, device="meta") for k, p in params.items()}
+        # Compiled kernels want contiguous `out=` tensors: the compiled step sees every tensor
+        # viewed in memory order (the steps are elementwise, and Newton–Schulz is
+        # transpose-equivariant), and the direction is viewed back.
+        self.order = {k: tuple(sorted(range(p.dim()), key=lambda i, p=p: -p.stride(i))) for k, p in params.items()}
         self.K = len(next(iter(params.values())))
-        self.tables: dict[str, dict[str, Tensor]] = {}
+        self.rows: list[dict[str, dict[str, Tensor]]] = []
         self.first = 1
 
     def prepare(self, first: int, last: int) -> None:
-        """Coefficient tables of steps first…last."""
+        """Coefficient tables of steps first…last, as one row `{param: {coefficient: Tensor}}` per step."""
         hp = {**self.hp, **{k: v[first:last + 1] for k, v in self.schedules.items()}}
         device = self.hp["lr"].device
         t = torch.arange(first, last + 1, device=device)[:, None]
         n = last - first + 1
-        self.first, self.tables = first, {}
+        self.first, self.rows = first, [{} for _ in range(n)]
         for k, like in self.like.items():
             shape = (n, self.K) + (1,) * (like.dim() - 1)
-            self.tables[k] = {c: torch.broadcast_to(v, (n, self.K)).to(like.dtype).reshape(shape)
-                              for c, v in self.opt.coefficients(hp, t, k, like).items()}
+            for c, v in self.opt.coefficients(hp, t, k, like).items():
+                table = torch.broadcast_to(v, (n, self.K)).to(like.dtype).reshape(shape)
+                if self.compiled is not None:  # rows in memory order, as the compiled step sees them
+                    table = table.permute(0, *(i + 1 for i in self.order[k]))
+                for row, value in zip(self.rows, table.unbind(0)):
+                    row.setdefault(k, {})[c] = value
 
     def hp_at(self, t: int) -> dict:
         """The hyperparameters of step t, each `[K]` (what the probes read)."""
         return {**self.hp, **{k: v[t] for k, v in self.schedules.items()}}
 
     def step(self, params: Params, out: Params, grads: Params, t: int, direction: bool = False) -> dict:
-        i = t - self.first
+        row = self.rows[t - self.first]
+        if self.compiled is not None and t == 2:  # state and scratch (made at step 1) persist: view them once
+            self._view_state(forward=True)
         aux = {}
         for k, p in params.items():
-            c = {n: v[i] for n, v in self.tables[k].items()}
-            own = {s: self.state[s][k] for s in self.state if k in self.state[s]}
-            u = self._step_(p, out[k], grads[k], own, c, t, self.work[k], direction)
+            if self.compiled is None or t == 1:  # step 1 has its own branches (zero_init) and fills `work`
+                c = row[k] if self.compiled is None else _view(row[k], _inverse(self.order[k]))
+                u = self.opt.step_(p, out[k], grads[k], self.own[k], c, t, self.hp, self.work[k], direction)
+            else:
+                u = self._compiled_step(k, p, out[k], grads[k], row[k], t, direction)
             if direction:
                 aux[k] = u
         return {"direction": aux}
 
-
-    def _step_(self, p, out, g, state, c, t, work, direction):
-        if self.compiled is None or t == 1:  # step 1 has its own branches (zero_init) and fills `work`
-            return self.opt.step_(p, out, g, state, c, t, self.hp, work, direction)
-        start = time.perf_counter()
-        # Compiled kernels want contiguous `out=` tensors: view every tensor in memory order (the
-        # steps are elementwise, and Newton–Schulz is transpose-equivariant), and the direction back.
-        order = sorted(range(p.dim()), key=lambda i: -p.stride(i))
-        inverse = sorted(range(p.dim()), key=order.__getitem__)
-
-        def view(d):
-            return {k: x.permute(order) for k, x in d.items()}
+    def _compiled_step(self, k, p, out, g, c, t, direction):
+        order, start = self.order[k], time.perf_counter()
         try:
-            u = self.compiled(p.permute(order), out.permute(order), g.permute(order), view(state), view(c), 2,
-                              self.hp, view(work), direction)
-            u = u.permute(inverse) if u is not None else None
+            u = self.compiled(p.permute(order), out.permute(order), g.permute(order), self.own[k], c, 2,
+                              self.hp, self.work[k], direction)
         except Exception as err:  # no working compiler here: eager from now on, said once
             warnings.warn(f"torch.compile of {self.opt.name} failed ({type(err).__name__}: "
                           f"{str(err).splitlines()[0] if str(err) else ''}); running eagerly")
             _COMPILED[self.opt.name] = None
             self.compiled = None
-            return self.opt.step_(p, out, g, state, c, t, self.hp, work, direction)
+            self._view_state(forward=False)
+            for row in self.rows:
+                for name in row:
+                    row[name] = _view(row[name], _inverse(self.order[name]))
+            return self.opt.step_(p, out, g, self.own[k], _view(c, _inverse(order)), t, self.hp, self.work[k],
+                                  direction)
         if t == 2:  # the first compiled call compiles (or loads from torch's cache)
             self.compile_seconds += time.perf_counter() - start
-        return u
+        return u.permute(_inverse(order)) if u is not None else None
+
+    def _view_state(self, forward: bool) -> None:
+        """State and scratch (all shaped like their parameter) viewed in memory order, or back."""
+        for k, order in self.order.items():
+            order = order if forward else _inverse(order)
+            self.own[k], self.work[k] = _view(self.own[k], order), _view(self.work[k], order)
+
+
+def _view(tensors: dict[str, Tensor], order: tuple[int, ...]) -> dict[str, Tensor]:
+    return {name: x.permute(order) for name, x in tensors.items()}
+
+
+def _inverse(order: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(sorted(range(len(order)), key=order.__getitem__))
 
 
 _COMPILED: dict[str, Callable | None] = {}

@@ -11,20 +11,23 @@ Two layouts, for n parameters of one param group with one dtype, device and step
 A bucket owns the storage: each parameter's `.data` becomes a view into it, and each tensor of
 its optimizer state (`optimizer.state[p]`, torch's names: `exp_avg`, `momentum_buffer`, ...) a
 view into the matching state storage, so torch's `state_dict()` sees ordinary per-parameter
-tensors. One step is: gather the gradients (one `cat` or `stack`), one `update` with `[K]`
-hyperparameters, copy the new parameters and state into the storage.
+tensors. One step is: gather the gradients (one `cat` or `stack`), then the engine's in-place
+step (`InPlace`) on the storage and its state, with coefficients tabled `CHUNK` steps ahead
+(from `[K]` hyperparameters, re-tabled when the group's values change).
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
-from .base import OptimizerDef
+from .base import InPlace, OptimizerDef
+
+CHUNK = 64  # steps of coefficients tabled at a time
 
 
 class Bucket:
     """n parameters advanced together; `hp` and `hp_values` are the optimizer's cache of the
-    `[K]` hyperparameter tensors and the group values they were built from."""
+    `[K]` hyperparameter tensors and the group values they were built from (`refresh` after a change)."""
 
     def __init__(self, opt: OptimizerDef, params: list[Tensor], states: list[dict], stacked: bool,
                  step: int, hp: dict):
@@ -53,6 +56,13 @@ class Bucket:
         for name, value in self.state.items():
             for s, view in zip(states, self.views(value["p"])):
                 s[name] = view
+        self.stepper = InPlace(opt, {"p": self.storage}, hp, state=self.state)
+        self.tabled_until = 0  # the last step whose coefficients are tabled
+
+    def refresh(self, hp: dict) -> None:
+        """New `[K]` hyperparameters (or the same tensors refilled): re-table from the next step."""
+        self.hp = self.stepper.hp = hp
+        self.tabled_until = 0
 
     def pack(self, tensors: list[Tensor]) -> Tensor:
         if self.stacked:
@@ -73,8 +83,8 @@ class Bucket:
         if maximize:  # torch.optim's maximize: the update sees −g
             g.neg_()
         self.count += 1
-        new, state, _ = self.opt.update({"p": g}, self.state, {"p": self.storage}, self.hp, self.count)
-        self.storage.copy_(new["p"])
-        for name, value in self.state.items():
-            value["p"].copy_(state[name]["p"])
+        if self.count > self.tabled_until:
+            self.tabled_until = self.count + CHUNK - 1
+            self.stepper.prepare(self.count, self.tabled_until)
+        self.stepper.step({"p": self.storage}, {"p": self.storage}, {"p": g}, self.count)
         self.step_tensor.fill_(self.count)

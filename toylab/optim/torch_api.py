@@ -12,10 +12,11 @@ torch takes them; toylab has one implementation, so the values it cannot honour
 (`fused=True`, `capturable=True`, `differentiable=True`) are errors. Every argument is checked
 at construction (and a param group's values again when they change, e.g. by an lr scheduler).
 
-The step runs the engine's own functional `update` (so a model trained here follows exactly the
-math the lab measures) on buckets of parameters (`buckets.py`): one batched call per param
-group for elementwise optimizers, one per matrix shape for Muon; the `[K]` hyperparameter
-tensors are built once and refilled only when a group's values change.
+The step runs the engine's own in-place step (`InPlace`, so a model trained here follows
+exactly the math the lab measures) on buckets of parameters (`buckets.py`): one batched call
+per param group for elementwise optimizers, one per matrix shape for Muon; the `[K]`
+hyperparameter tensors are built once, refilled only when a group's values change, and their
+per-step coefficients tabled 64 steps at a time.
 
 State is torch's, per parameter: `step` plus `exp_avg`, `exp_avg_sq` (`max_exp_avg_sq` with
 amsgrad) or `momentum_buffer`; `state_dict()` / `load_state_dict()` round-trip it.
@@ -129,16 +130,18 @@ class ToylabOptimizer(torch.optim.Optimizer):
                 value = values[k] if k == "lr_max" else opt.hparams[k].validate(
                     k, plain_value(k, opt.hparams[k], values[k]))
                 bucket.hp[k].fill_(float(value))
+            bucket.refresh(bucket.hp)
         else:
-            bucket.hp = self._hp_tensors(values, bucket.K, bucket.storage)
+            bucket.refresh(self._hp_tensors(values, bucket.K, bucket.storage))
         bucket.hp_values = values
 
     def _hp_tensors(self, values: dict, K: int, like: torch.Tensor) -> dict:
-        """The group's values, validated, as `[K]` tensors of `like`'s dtype and device."""
+        """The group's values, validated, as `[K]` float64 tensors on `like`'s device (the
+        coefficients are computed in float64, as torch computes them from Python floats)."""
         opt = self.definition
         checked = self._checked({k: values[k] for k in opt.hparams})
-        hp = hp_tensors(opt, [{k: checked[k] for k in opt.hparams}] * K, like.dtype, like.device)
-        hp["lr_max"] = torch.full((K,), float(values["lr_max"]), dtype=like.dtype, device=like.device)
+        hp = hp_tensors(opt, [{k: checked[k] for k in opt.hparams}] * K, torch.float64, like.device)
+        hp["lr_max"] = torch.full((K,), float(values["lr_max"]), dtype=torch.float64, device=like.device)
         hp["normalized"] = {"p"} if values["normalized"] else set()
         return hp
 
