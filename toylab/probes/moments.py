@@ -141,12 +141,22 @@ def measure(ctx: Context) -> dict:
     population = population_statistics(ctx, B)
     out = {}
     for name in names:
-        mean, var = batch_statistics(*sums[name], B)
-        mean, var = mean.to(dtype).reshape(K, -1), var.to(dtype).reshape(K, -1)
+        m, v = m_state[name], v_state[name]
+        first = sums[name][0]
+        order = [0, *sorted(range(1, first.dim()), key=lambda i: -first.stride(i))]  # the sums' memory order
+
+        def flat(x: Tensor) -> Tensor:
+            """`[K, n]`, coordinates in the batch sums' memory order: a view where it can be, else
+            one copy (a plain cast for the statistics, a transposing copy for m and v at most)."""
+            x = x.permute(order)
+            return x.reshape(K, -1) if x.is_contiguous() and x.dtype == dtype else \
+                torch.empty(x.shape, dtype=dtype, device=x.device).copy_(x).view(K, -1)
+
+        mean, var = (flat(x) for x in batch_statistics(*sums[name], B))
         references = {"minibatch": diagonal(mean, var / B, delta), "per_example": diagonal(mean, var, delta)}
         if population is not None:
-            references["population"] = diagonal(*(x.reshape(K, -1) for x in population[name]), delta)
-        m, v = m_state[name].reshape(K, -1), v_state[name].reshape(K, -1)
+            references["population"] = diagonal(*(flat(x) for x in population[name]), delta)
+        m, v = flat(m), flat(v)
         adam = {"raw": (m, v), "bias_corrected": (m / bc1, v / bc2)}
         n = m.shape[-1]
         for moments, (mean_q, v_q) in adam.items():

@@ -21,12 +21,17 @@ import torch
 from . import Context, Probe, optimum_of
 
 
+def _dims(x):
+    """Every dim but the config axis (reduced in memory order, without a flattening copy)."""
+    return tuple(range(1, x.dim()))
+
+
 def _norm(x):
-    return torch.linalg.vector_norm(x.flatten(1), dim=1)
+    return torch.linalg.vector_norm(x, dim=_dims(x))
 
 
 def _cos(a, b):
-    return (a.flatten(1) * b.flatten(1)).sum(1) / (_norm(a) * _norm(b))
+    return (a * b).sum(_dims(a)) / (_norm(a) * _norm(b))
 
 
 def _adam_preconditioner(ctx: Context, name: str):
@@ -53,7 +58,7 @@ def measure(ctx: Context) -> dict:
             "rms_update": _norm(update) / root_d,
             "rms_grad": _norm(g) / root_d,
             "grad_to_weights": _norm(g) / _norm(before),
-            "linf_weights": theta.flatten(1).abs().amax(1),
+            "linf_weights": theta.abs().amax(_dims(theta)),
             "cos_grad_weights": _cos(g, before),
             "cos_update_weights": _cos(update, before),
         }

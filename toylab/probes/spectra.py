@@ -37,19 +37,24 @@ def matrices(ctx: Context, name: str) -> dict[str, torch.Tensor]:
     return out
 
 
-def singular_values(a: torch.Tensor) -> torch.Tensor:
-    """σ of `[N, m, n]` matrices, descending, float64.
+def singular_values(matrices: list[torch.Tensor]) -> torch.Tensor:
+    """σ of `[N, m, n]` matrices (a list, concatenated along N), descending, float64.
 
     float64 runs: `torch.linalg.svdvals`. Lower precision: σ = √λ(AᵀA) of the smaller Gram
     matrix in float64, about twice as fast on the CPU. Its error in σ² is ~ε₆₄σ_max², below the
-    error ~ε₃₂σ_max·σ that the float32 entries already carry whenever σ ≳ 1e-9·σ_max.
+    error ~ε₃₂σ_max·σ that the float32 entries already carry whenever σ ≳ 1e-9·σ_max. Each
+    matrix is widened in its own memory layout (no transposing copy) and only the small Gram
+    matrices are concatenated, so that one `eigvalsh` call takes them all.
     """
-    if a.dtype == torch.float64:
-        return torch.linalg.svdvals(a)
-    a = a.double()
-    gram = a.mT @ a if a.shape[-2] >= a.shape[-1] else a @ a.mT
-    bad = ~torch.isfinite(gram).flatten(1).all(1)  # a diverged config: NaN σ, not a failed eigh
-    sigma = torch.linalg.eigvalsh(torch.where(bad[:, None, None], 0.0, gram)).flip(-1).clamp_min(0).sqrt()
+    if matrices[0].dtype == torch.float64:
+        return torch.linalg.svdvals(torch.cat(matrices))
+    grams = []
+    for a in matrices:
+        a = torch.empty_like(a, dtype=torch.float64).copy_(a)
+        grams.append(a.mT @ a if a.shape[-2] >= a.shape[-1] else a @ a.mT)
+    gram = torch.cat(grams)
+    bad = ~torch.isfinite(gram.sum((1, 2)))  # a diverged config: NaN σ, not a failed eigh
+    sigma = torch.linalg.eigvalsh(gram.nan_to_num_(0.0, 0.0, 0.0)).flip(-1).clamp_min(0).sqrt()
     return torch.where(bad[:, None], torch.nan, sigma)
 
 
@@ -57,7 +62,7 @@ def measure(ctx: Context) -> dict:
     out = {}
     for name in two_dimensional(ctx.params):
         mats = matrices(ctx, name)
-        sigma = singular_values(torch.cat(list(mats.values())))  # [J·K, r]
+        sigma = singular_values(list(mats.values()))  # [J·K, r]
         for which, s in zip(mats, sigma.chunk(len(mats))):
             out[(which, name)] = s
         if "direction" in mats:
