@@ -37,16 +37,17 @@ def init(params, hp):
 
 
 def coefficients(hp, t, name, p):
-    """The switches as per-config coefficients, so each step is a few fused passes:
-    g' = g + c·θ,   b = μb + (1 − τ)g',   u = α·g' + β·b,   θ' = s·θ − η·u."""
+    """The switches as per-config coefficients, so each step is six fused passes:
+    g' = g + c·θ,   b = μb + (1 − τ)g',   u = α·g' + β·b,   θ' = s·θ + (−ηα)·g' + (−ηβ)·b."""
     lr, momentum = hp["lr"].double(), hp["momentum"].double()
     decoupled, nesterov = hp["decoupled_decay"] > 0, hp["nesterov"] > 0
     decay = decay_rate(hp, name, lr, hp["weight_decay"].double())
-    return {"coupled": torch.where(decoupled, 0.0, decay), "momentum": momentum,
-            "one_minus_dampening": 1 - hp["dampening"].double(),
-            "alpha": torch.where(nesterov | (momentum == 0), 1.0, 0.0).double(),
-            "beta": torch.where(momentum == 0, 0.0, torch.where(nesterov, momentum, 1.0)),
-            "shrink": torch.where(decoupled, 1 - lr * decay, 1.0), "neg_lr": -lr}
+    c = {"coupled": torch.where(decoupled, 0.0, decay), "momentum": momentum,
+         "one_minus_dampening": 1 - hp["dampening"].double(),
+         "alpha": torch.where(nesterov | (momentum == 0), 1.0, 0.0).double(),
+         "beta": torch.where(momentum == 0, 0.0, torch.where(nesterov, momentum, 1.0)),
+         "shrink": torch.where(decoupled, 1 - lr * decay, 1.0)}
+    return c | {"neg_lr_alpha": -lr * c["alpha"], "neg_lr_beta": -lr * c["beta"]}
 
 
 def step_(p, out, g, state, c, step, hp, work, direction):
@@ -56,9 +57,9 @@ def step_(p, out, g, state, c, step, hp, work, direction):
         buf.copy_(g)
     else:
         buf.mul_(c["momentum"]).addcmul_(c["one_minus_dampening"], g)
-    u = g.mul_(c["alpha"]).addcmul_(c["beta"], buf)
-    torch.mul(p, c["shrink"], out=out).addcmul_(c["neg_lr"], u)
-    return u.clone() if direction else None
+    u = torch.mul(g, c["alpha"]).addcmul_(c["beta"], buf) if direction else None
+    torch.mul(p, c["shrink"], out=out).addcmul_(c["neg_lr_alpha"], g).addcmul_(c["neg_lr_beta"], buf)
+    return u
 
 
 SGD = register(OptimizerDef(
