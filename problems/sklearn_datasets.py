@@ -25,19 +25,28 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from sklearn import datasets
-from sklearn.preprocessing import StandardScaler
 from torch.func import vmap
 
 from toylab.options import UserError, nonneg, positive
 from toylab.problems import Problem, option, register
 
 
+# scikit-learn is imported where it is used: it takes seconds to import, and every toylab command
+# discovers this file.
 @lru_cache(maxsize=None)
 def load(name: str) -> tuple[np.ndarray, np.ndarray]:
     """(features, targets) of a bundled dataset, read once per process."""
+    from sklearn import datasets
+
     bunch = {"digits": datasets.load_digits, "diabetes": datasets.load_diabetes}[name]()
     return bunch.data.astype(np.float64), bunch.target
+
+
+def standard_scaler(fit_on: np.ndarray):
+    """scikit-learn's `StandardScaler` fitted on `fit_on` (mean 0, variance 1 per column)."""
+    from sklearn.preprocessing import StandardScaler
+
+    return StandardScaler().fit(fit_on)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +75,7 @@ class SklearnDataset(Problem):
         x, y = load(self.dataset)
         order = torch.randperm(len(x), generator=gen, device=gen.device).cpu().numpy()
         train, test = order[:self.n_train()], order[self.n_train():]
-        scaler = StandardScaler().fit(x[train])
+        scaler = standard_scaler(x[train])
         data = {}
         for part, idx in (("train", train), ("test", test)):
             z = torch.as_tensor(scaler.transform(x[idx]), dtype=self.dtype, device=self.device)
@@ -77,7 +86,7 @@ class SklearnDataset(Problem):
     def targets(self, y: np.ndarray, idx: np.ndarray, y_train: np.ndarray) -> torch.Tensor:
         if self.classes:
             return torch.nn.functional.one_hot(torch.as_tensor(y[idx]), self.classes).to(self.dtype).to(self.device)
-        scaler = StandardScaler().fit(y_train[:, None])
+        scaler = standard_scaler(y_train[:, None])
         return torch.as_tensor(scaler.transform(y[idx][:, None]), dtype=self.dtype, device=self.device)
 
     def sample(self, data, gen, step):

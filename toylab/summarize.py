@@ -29,13 +29,22 @@ FORMATS = ("table", "csv", "json")
 
 # ----- reading -------------------------------------------------------------------------------------
 def run_folders(paths) -> list[Path]:
-    """The finished run folders among `paths` and their children, sorted by path."""
+    """The finished run folders among `paths` and their children, sorted by path. A folder that
+    holds a run but fails `store.verify` is left out with a one-line warning naming it (a
+    writer's hidden `.partial` and `.aside` folders are not looked at)."""
     found = []
     for path in map(Path, paths):
         if not path.is_dir():
             raise UserError(f"{path} is not a folder of runs")
-        found += [path] if (path / "config.json").exists() else [p.parent for p in path.glob("*/config.json")]
-    folders = sorted({f for f in found if store.is_finished(f)})
+        found += [path] if (path / "config.json").exists() else [p.parent for p in path.glob("*/config.json")
+                                                                   if not p.parent.name.startswith(".")]
+    folders = []
+    for folder in sorted(set(found)):
+        problem = store.verify(folder)
+        if problem is None:
+            folders.append(folder)
+        else:
+            warn(f"{folder}: {problem}; left out")
     if not folders:
         raise UserError(f"no finished run folders in {', '.join(map(str, paths))} (a run folder holds config.json "
                         "and status.json; a sweep's --out holds run folders)")
@@ -43,22 +52,19 @@ def run_folders(paths) -> list[Path]:
 
 
 def load(paths, table: str = "metrics") -> pd.DataFrame:
-    """One tidy `table` over the run folders in `paths`, with each run's config as columns,
-    `run` (the folder's name), `folder`, `diverged_step` and `diverged`. A folder that fails
-    `store.verify` is left out with a one-line warning naming it."""
-    frames = []
+    """One tidy `table` over the run folders in `paths` (those that verify, see `run_folders`),
+    with each run's config as columns, `run` (the folder's name), `folder`, `diverged_step` and
+    `diverged`. The config columns are built once per run and joined to its rows."""
+    frames, columns = [], []
     for folder in run_folders(paths):
-        problem = store.verify(folder)
-        if problem is not None:
-            warn(f"{folder}: {problem}; left out")
-        elif (folder / f"{table}.parquet").exists():
-            frame = pd.read_parquet(folder / f"{table}.parquet")
-            columns = {**store.config_columns(store.read_config(folder)), "run": folder.name, "folder": str(folder),
-                       "diverged_step": store.read_status(folder).get("diverged_step")}
-            frames.append(frame.assign(**{k: [v] * len(frame) for k, v in columns.items()}))
+        if (folder / f"{table}.parquet").exists():
+            frames.append(pd.read_parquet(folder / f"{table}.parquet"))
+            columns.append({**store.config_columns(store.read_config(folder)), "run": folder.name,
+                            "folder": str(folder), "diverged_step": store.read_status(folder).get("diverged_step")})
     if not frames:
         raise UserError(f"no {table} table in the runs of {', '.join(map(str, paths))}")
-    out = pd.concat(frames, ignore_index=True)
+    rows = pd.DataFrame(columns).loc[[i for i, f in enumerate(frames) for _ in range(len(f))]]
+    out = pd.concat([pd.concat(frames, ignore_index=True), rows.reset_index(drop=True)], axis=1)
     out = out.assign(**{c: out[c].astype(str) for c in out.columns if isinstance(out[c].dtype, pd.CategoricalDtype)})
     out["diverged"] = out["diverged_step"].notna()
     return out
