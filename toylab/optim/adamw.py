@@ -13,9 +13,9 @@ amsgrad=True (AMSGrad, torch's `amsgrad`) divides by √(v̂_max) + ε instead, 
 v_max,t = max(v_max,t−1, v_t), v_max,0 = 0 (state `max_exp_avg_sq`).
 
 bias_correction=False drops both (1 − β^t) divisors; zero_init=False starts each moving average
-at its first input (m₀ = x₁, v₀ = g₁²) instead of 0, so m₁ = x₁ (C11 first-step table). The op
-order is torch.optim.AdamW's (single-tensor path), so the default switches agree with it to
-rounding. `aux["direction"]` is u_t; for zero-mean i.i.d. gradients and ε → 0 its RMS tends to
+at its first input (m₀ = x₁, v₀ = g₁²) instead of 0, so m₁ = x₁ (C11 first-step table). With the
+default switches this is torch.optim.AdamW (single-tensor path), agreeing with it to rounding:
+both moving averages are `lerp`s (torch writes v's as β2·v + (1 − β2)·g², one pass more). `aux["direction"]` is u_t; for zero-mean i.i.d. gradients and ε → 0 its RMS tends to
 √((1 − β1)/(1 + β1)) (C1).
 """
 from __future__ import annotations
@@ -51,7 +51,7 @@ def adam_coefficients(lr, beta1, beta2, eps, weight_decay, t, bias_correction=No
     if bias_correction is not None:
         on = bias_correction.double() > 0
         bc1, bc2 = torch.where(on, bc1, 1.0), torch.where(on, bc2, 1.0)
-    return {"decay": 1 - lr * weight_decay, "beta2": beta2, "one_minus_beta2": 1 - beta2,
+    return {"decay": 1 - lr * weight_decay, "one_minus_beta2": 1 - beta2,
             "bc2_sqrt": bc2.sqrt(), "eps": eps, "one_minus_beta1": 1 - beta1, "bc1": bc1,
             "neg_step_size": -lr / bc1, "neg_lr": -lr}
 
@@ -67,7 +67,7 @@ def adam_step_(p: Tensor, out: Tensor, g: Tensor, m: Tensor, v: Tensor, c: dict,
     if fresh:
         v.copy_(torch.where(zero_init > 0, v, g * g))
     tmp, denom = scratch(work, "tmp", p), scratch(work, "denom", p)
-    v.mul_(c["beta2"]).addcmul_(torch.mul(g, c["one_minus_beta2"], out=tmp), g)
+    v.lerp_(torch.mul(g, g, out=tmp), c["one_minus_beta2"])  # β2·v + (1 − β2)·g² in two passes
     if v_max is not None:
         torch.maximum(v_max, v, out=v_max)
     torch.sqrt(v if v_max is None else v_max, out=denom).div_(c["bc2_sqrt"]).add_(c["eps"])
