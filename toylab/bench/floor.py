@@ -36,9 +36,10 @@ PROBLEM = {"d": 64, "D": 16, "batch_size": 32, "reduction": "mean"}
 SEEDS = 4
 
 
-def cpu_seconds(fn, repeats: int) -> tuple[float, float]:
-    """Median CPU and wall seconds of `fn` after one warm-up call."""
-    fn()
+def cpu_seconds(fn, repeats: int, warm_up: bool = True) -> tuple[float, float]:
+    """Median CPU and wall seconds of `fn` (after one warm-up call, unless told otherwise)."""
+    if warm_up:
+        fn()
     cpu, wall = [], []
     for _ in range(repeats):
         c, w = time.process_time(), time.perf_counter()
@@ -74,24 +75,37 @@ def floor_seconds(K: int, repeats: int) -> dict[str, float]:
 
 
 def table(Ks, threads, steps: int, repeats: int, loop_steps: int, compiled: bool = True) -> list[dict]:
+    """Per thread count and K: `repeats` rounds, each timing the torch.optim loop, the floor and
+    every engine form once, in turn, so that a busy moment of the shared machine hits all of
+    them; the rows hold the rounds' medians (ratios of medians)."""
     rows = []
     for n_threads in threads:
         torch.set_num_threads(n_threads)
-        loop = 4 * loop_steps / cpu_seconds(torch_loop("adamw", loop_steps, torch.device("cpu")), repeats)[0]
+        loop_fn = torch_loop("adamw", loop_steps, torch.device("cpu"))
         for K in Ks:
-            floor = sum(floor_seconds(K, repeats).values())
-            base = {"threads": n_threads, "K": K, "torch.optim loop cfg·steps/s": loop,
-                    "floor cfg·steps/CPU-s": K / floor}
-            for label, compile_ in [("eager", False), ("compiled", True)][:2 if compiled else 1]:
-                batch = configs(K, steps, compile_)
+            forms = {label: configs(K, steps, compile_) for label, compile_ in
+                     [("eager", False), ("compiled", True)][:2 if compiled else 1]}
+            first = {}
+            for label, batch in forms.items():  # the first run compiles (or loads torch's cache)
                 start = time.perf_counter()
-                compile_s = engine.run_batch(batch).compile_seconds if compile_ else 0.0
-                first = time.perf_counter() - start
-                cpu, wall = cpu_seconds(lambda: engine.run_batch(batch), repeats)
-                rows.append({**base, "engine": label, "cfg·steps/CPU-s": K * steps / cpu,
-                             "cfg·steps/wall-s": K * steps / wall, "× torch loop": K * steps / cpu / loop,
-                             "× floor time": (cpu / steps) / floor, "compile s": compile_s if compile_ else 0.0,
-                             "first run s": first})
+                compile_s = engine.run_batch(batch).compile_seconds
+                first[label] = (compile_s, time.perf_counter() - start)
+            loop_fn()
+            loop, floor, cpu, wall = [], [], {k: [] for k in forms}, {k: [] for k in forms}
+            for _ in range(repeats):
+                loop.append(cpu_seconds(loop_fn, 1, warm_up=False)[0] / (4 * loop_steps))
+                floor.append(sum(floor_seconds(K, 1).values()) / K)
+                for label, batch in forms.items():
+                    c, w = cpu_seconds(lambda: engine.run_batch(batch), 1, warm_up=False)
+                    cpu[label].append(c / (K * steps))
+                    wall[label].append(w / (K * steps))
+            loop, floor = statistics.median(loop), statistics.median(floor)
+            for label in forms:
+                c, w = statistics.median(cpu[label]), statistics.median(wall[label])
+                rows.append({"threads": n_threads, "K": K, "torch.optim loop cfg·steps/s": 1 / loop,
+                             "floor cfg·steps/CPU-s": 1 / floor, "engine": label, "cfg·steps/CPU-s": 1 / c,
+                             "cfg·steps/wall-s": 1 / w, "× torch loop": loop / c, "× floor time": c / floor,
+                             "compile s": first[label][0], "first run s": first[label][1]})
     return rows
 
 
