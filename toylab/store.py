@@ -295,6 +295,12 @@ def load_table(root: Path, configs: list[RunConfig], table: str = "metrics") -> 
         columns.append({**config_columns(config), "diverged_step": status.get("diverged_step")})
     if not frames:
         return pd.DataFrame()
+    return with_run_columns(frames, columns)
+
+
+def with_run_columns(frames: list[pd.DataFrame], columns: list[dict]) -> pd.DataFrame:
+    """The runs' tables stacked, each row carrying its run's `columns` (built once per run, one
+    dict per frame, with `diverged_step`), plus `diverged`."""
     rows = pd.DataFrame(columns).loc[[i for i, f in enumerate(frames) for _ in range(len(f))]]
     out = pd.concat([pd.concat(frames, ignore_index=True), rows.reset_index(drop=True)], axis=1)
     out["diverged"] = out["diverged_step"].notna()

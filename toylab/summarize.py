@@ -63,11 +63,8 @@ def load(paths, table: str = "metrics") -> pd.DataFrame:
                             "folder": str(folder), "diverged_step": store.read_status(folder).get("diverged_step")})
     if not frames:
         raise UserError(f"no {table} table in the runs of {', '.join(map(str, paths))}")
-    rows = pd.DataFrame(columns).loc[[i for i, f in enumerate(frames) for _ in range(len(f))]]
-    out = pd.concat([pd.concat(frames, ignore_index=True), rows.reset_index(drop=True)], axis=1)
-    out = out.assign(**{c: out[c].astype(str) for c in out.columns if isinstance(out[c].dtype, pd.CategoricalDtype)})
-    out["diverged"] = out["diverged_step"].notna()
-    return out
+    out = store.with_run_columns(frames, columns)
+    return out.assign(**{c: out[c].astype(str) for c in out.columns if isinstance(out[c].dtype, pd.CategoricalDtype)})
 
 
 def setting_columns(frame: pd.DataFrame) -> list[str]:
