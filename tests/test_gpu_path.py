@@ -40,8 +40,8 @@ def test_muon_orthogonalises_in_bfloat16_on_cuda(monkeypatch):
     from toylab.optim import muon as muon_module
 
     dtypes = []
-    real = muon_module.newton_schulz
-    monkeypatch.setattr(muon_module, "newton_schulz", lambda G, *a: dtypes.append(G.dtype) or real(G, *a))
+    real = muon_module.orthogonalize
+    monkeypatch.setattr(muon_module, "orthogonalize", lambda G, *a: dtypes.append(G.dtype) or real(G, *a))
     muon = optim.get("muon")
     hp = optim.hp_tensors(muon, [{k: o.default for k, o in muon.hparams.items()}], torch.float32,
                           torch.device("cuda"))

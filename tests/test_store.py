@@ -41,7 +41,8 @@ def assert_all_verify(root: Path, configs):
 
 def in_child(target, *args):
     """Run `target(*args)` in a forked process; a Python error there exits 1 with its traceback
-    on stderr (a SIGKILL shows as exit code -9)."""
+    on stderr (a SIGKILL shows as exit code -9). A forked child cannot use CUDA once the parent
+    has, so the children's runs name the CPU (on a GPU machine auto would pick CUDA)."""
     def body():
         try:
             target(*args)
@@ -109,7 +110,7 @@ def test_cli_shards_and_a_duplicate_shard_at_once_in_separate_processes(tmp_path
     """The user's scenario: shards 0/2 and 1/2 plus a second copy of 1/2 on one --out, each a
     process of its own, then the unsharded sweep recomputes nothing and lists every run."""
     args = ["sweep", "linear_regression", "--optimizer", "sgd", "--lr", "1e-3,1e-2,1e-1", "--seeds", "0-2",
-            "-p", "d=3", "-p", "D=1", "--steps", "30", "--out", str(tmp_path / "runs")]
+            "-p", "d=3", "-p", "D=1", "--steps", "30", "--out", str(tmp_path / "runs"), "--device", "cpu"]
     logs = [tmp_path / f"shard{i}.log" for i in range(3)]
     shards = [in_child(_cli, args + ["--shard", s], log) for s, log in zip(("0/2", "1/2", "1/2"), logs)]
     for p in shards:
@@ -306,7 +307,7 @@ lr = [1e-3, 1e-2, 1e-1]
 
 def _render(spec, out):
     from toylab.report import render_all
-    render_all([spec], out=out)
+    render_all([spec], out=out, device="cpu")
 
 
 def test_two_renders_of_one_spec_at_once_both_succeed_with_whole_files(tmp_path):
