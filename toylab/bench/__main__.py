@@ -4,6 +4,9 @@
 and compiled) runs at each thread count in --threads; `cli` times the whole `toylab sweep`
 command at 10,000 steps; the other tables run at the first thread count.
 `--quick` is a sub-minute smoke run of every table (small sizes, one repeat, eager only).
+On a GPU (`--device cuda`, or auto where one is found) the default tables are `gpu` (the
+headline workload on the GPU) and the device tables; the CPU-only ones (`floor`, `cli`,
+`torch_api`) run where `--tables` names them.
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import pandas as pd
 import torch
 
 from ..engine import resolve_device
-from . import floor, newton_schulz, orthogonalizers, probes, step, sweep, torch_api
+from . import floor, gpu, newton_schulz, orthogonalizers, probes, step, sweep, torch_api
 from .timing import bandwidth, device_name
 
 NOTES = {
@@ -22,6 +25,10 @@ NOTES = {
              "configs·steps per CPU second of this process (two threads: CPU time counts both; wall time beside "
              "it). Floor = the two per-seed GEMMs timed alone + one fused AdamW pass (torch.optim.AdamW "
              "fused=True) + sampling, per step. × floor time = engine time per step / floor time per step.",
+    "gpu": "K AdamW configs on linear regression d=64, D=16, batch 32 on the GPU (toylab/bench/gpu.py). "
+           "Throughput in configs·steps per wall second, device synchronised, medians after a warm-up. "
+           "Floor = the two per-seed GEMMs + one fused AdamW pass + sampling, each timed alone on the GPU. "
+           "The torch.optim loops run each config alone with autograd: on the GPU, and on the CPU with one thread.",
     "cli": "The whole `toylab sweep` command as a subprocess (startup, run folders included), CPU time; "
            "the torch.optim loop from the floor table (one thread).",
     "sweep": "Speedup = engine / baseline throughput (configs·steps/s), same problem and data streams. "
@@ -47,12 +54,17 @@ def settings(quick: bool) -> dict:
         return dict(Ks=[1, 16], steps=20, repeats=1, threads=[1], step_shapes=[(64, 64, 64)],
                     ns_shapes=[(1, 256, 256), (16, 64, 128)], torch_ns_max=256, probe_K=16, probe_steps=20,
                     floor_Ks=[16], floor_steps=20, compile=False, cli_steps=20, cli_K=16,
-                    orth_shapes=[(16, 17, 4)])
+                    orth_shapes=[(16, 17, 4)], gpu_Ks=[16], gpu_steps=20)
     return dict(Ks=[1, 16, 256], steps=100, repeats=3, threads=[1, 2], step_shapes=[(1024, 64, 64)],
                 ns_shapes=[(1, 256, 256), (1, 1024, 1024), (256, 64, 64), (64, 128, 256), (16, 256, 512)],
                 torch_ns_max=256, probe_K=256, probe_steps=200, floor_Ks=[1, 16, 256], floor_steps=200,
                 compile=True, cli_steps=10_000, cli_K=256,
-                orth_shapes=[(112, 17, 4), (112, 17, 16), (112, 16, 32), (256, 64, 64), (1, 512, 512)])
+                orth_shapes=[(112, 17, 4), (112, 17, 16), (112, 16, 32), (256, 64, 64), (1, 512, 512)],
+                gpu_Ks=[256, 4096, 65536], gpu_steps=1000)
+
+
+CPU_TABLES = ("floor", "cli", "sweep", "step", "newton_schulz", "orthogonalizers", "probes", "torch_api")
+GPU_TABLES = ("gpu", "sweep", "step", "newton_schulz", "orthogonalizers", "probes")
 
 
 def write(name: str, rows: list[dict], out: Path, device: str) -> pd.DataFrame:
@@ -74,35 +86,56 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="sub-minute smoke run of every table")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--threads", default=None, help="comma-separated torch thread counts (default 1,2)")
+    parser.add_argument("--tables", default=None,
+                        help=f"comma-separated subset of {', '.join(dict.fromkeys(CPU_TABLES + GPU_TABLES))} "
+                             "(default: every CPU table, or on a GPU the GPU ones)")
     parser.add_argument("--out", type=Path, default=Path("reports/bench"))
     args = parser.parse_args(argv)
     s = settings(args.quick)
     threads = [int(t) for t in args.threads.split(",")] if args.threads else s["threads"]
     device = resolve_device(args.device)
+    known = dict.fromkeys(CPU_TABLES + GPU_TABLES)
+    chosen = args.tables.split(",") if args.tables else (GPU_TABLES if device.type == "cuda" else CPU_TABLES)
+    unknown = [t for t in chosen if t not in known]
+    if unknown:
+        parser.error(f"unknown table {unknown[0]!r}; choose from {', '.join(known)}")
     args.out.mkdir(parents=True, exist_ok=True)
-
-    tables = {}
     name = device_name(device)
-    rows = floor.table(s["floor_Ks"], threads, s["floor_steps"], s["repeats"], s["steps"], s["compile"])
-    tables["floor"] = write("floor", rows, args.out, name)
-    torch.set_num_threads(threads[0])
-    loop = next(r["torch.optim loop cfg·steps/s"] for r in rows if r["threads"] == threads[0])
-    tables["cli"] = write("cli", [floor.cli_sweep(s["cli_steps"], s["cli_K"], loop)], args.out, name)
-    tables["sweep"] = write("sweep", sweep.table(s["Ks"], s["steps"], s["repeats"], device,
-                                                 optimizers=("sgd", "signsgd", "muon")), args.out, name)
-    bw = bandwidth(device)
-    print(f"\nin-place bandwidth: {bw / 1e9:.1f} GB/s")
-    tables["step"] = write("step", [{**r, "bandwidth GB/s": bw / 1e9} for r in
-                                    step.table(s["step_shapes"], bw, device, max(3, s["repeats"]))], args.out, name)
-    tables["newton_schulz"] = write("newton_schulz", newton_schulz.table(s["ns_shapes"], device, max(3, s["repeats"]),
-                                                                         s["torch_ns_max"]), args.out, name)
-    tables["orthogonalizers"] = write("orthogonalizers", orthogonalizers.table(s["orth_shapes"], device,
-                                                                               max(3, s["repeats"])), args.out, name)
-    tables["probes"] = write("probes", probes.table(s["probe_K"], s["probe_steps"], device, s["repeats"]),
-                             args.out, name)
+    repeats = max(3, s["repeats"])
+    loop = None
 
-    tables["torch_api"] = write("torch_api", torch_api.table(steps=5 if args.quick else 20, repeats=s["repeats"],
-                                                             muon=not args.quick), args.out, name)
+    def floor_table():
+        nonlocal loop
+        rows = floor.table(s["floor_Ks"], threads, s["floor_steps"], s["repeats"], s["steps"], s["compile"])
+        loop = next(r["torch.optim loop cfg·steps/s"] for r in rows if r["threads"] == threads[0])
+        return rows
+
+    def cli_table():
+        torch.set_num_threads(threads[0])
+        baseline = loop or 4 * s["steps"] / floor.cpu_seconds(floor.torch_loop("adamw", s["steps"],
+                                                                                torch.device("cpu")), 1)[0]
+        return [floor.cli_sweep(s["cli_steps"], s["cli_K"], baseline)]
+
+    def step_table():
+        bw = bandwidth(device)
+        print(f"\nin-place bandwidth: {bw / 1e9:.1f} GB/s")
+        return [{**r, "bandwidth GB/s": bw / 1e9} for r in step.table(s["step_shapes"], bw, device, repeats)]
+
+    runs = {
+        "floor": floor_table,
+        "cli": cli_table,
+        "gpu": lambda: gpu.table(s["gpu_Ks"], s["gpu_steps"], s["steps"], s["repeats"], device, s["compile"]),
+        "sweep": lambda: sweep.table(s["Ks"], s["steps"], s["repeats"], device, optimizers=("sgd", "signsgd", "muon")),
+        "step": step_table,
+        "newton_schulz": lambda: newton_schulz.table(s["ns_shapes"], device, repeats, s["torch_ns_max"]),
+        "orthogonalizers": lambda: orthogonalizers.table(s["orth_shapes"], device, repeats),
+        "probes": lambda: probes.table(s["probe_K"], s["probe_steps"], device, s["repeats"]),
+        "torch_api": lambda: torch_api.table(steps=5 if args.quick else 20, repeats=s["repeats"], muon=not args.quick),
+    }
+    tables = {}
+    for key in chosen:
+        torch.set_num_threads(threads[0])
+        tables[key] = write(key, runs[key](), args.out, name)
 
     lines = [f"# toylab benchmarks\n\nDevice: {name}; torch {torch.__version__}; "
              f"{'quick smoke run' if args.quick else 'full run'}. GPU numbers: "
