@@ -128,8 +128,8 @@ class RunConfig:
         return config_hash(self.to_dict(), self.sources())
 
     def group_key(self) -> str:
-        opt = optim.get(self.optimizer)
-        static = {k: v for k, v in self.hparams.items() if k in opt.static}
+        names = optim.get(self.optimizer).static
+        static = {k: v for k, v in self.hparams.items() if k in names}
         key = (self.problem, self.problem_options, self.optimizer, static, self.steps,
                self.metric_every, self.probes, self.probe_every, self.dtype, self.compile)
         return json.dumps(key, sort_keys=True, default=list)

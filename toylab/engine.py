@@ -108,7 +108,8 @@ def run_batch(configs: list[RunConfig], device: str = "cpu", progress: bool = Fa
 
 def _run_seed_sorted(configs: list[RunConfig], device: str, progress: bool) -> BatchResult:
     first = configs[0]
-    assert all(c.group_key() == first.group_key() for c in configs), "configs must share a group key"
+    key = first.group_key()
+    assert all(c.group_key() == key for c in configs), "configs must share a group key"
     dev = resolve_device(device)
     dtype = getattr(torch, first.dtype)
     problem = problems.build(first.problem, first.problem_options, dtype=dtype, device=dev)
@@ -129,7 +130,7 @@ def _run_seed_sorted(configs: list[RunConfig], device: str, progress: bool) -> B
     params = {k: _allocate(torch.stack([p[k] for p in inits])[seed_index], problem.param_layout().get(k))
               for k in inits[0]}
     spare = {k: torch.empty_like(p) for k, p in params.items()}  # the other buffer: θ_t is written there
-    frozen = {k: torch.zeros_like(p) for k, p in params.items()}  # θ at the step before a config died
+    frozen = {k: torch.empty_like(p) for k, p in params.items()}  # θ at the step before a config died (its rows only)
 
     hp, tables = hyperparameter_tables(configs, opt, dev)
     hp["normalized"] = problem.normalized_params()
