@@ -103,15 +103,16 @@ class Diagonal(NamedTuple):
     var: Tensor  # max(s, δ·(μ² + s))
     inv_var: Tensor
     log_det: Tensor  # Σ_i ln var_i, [K]
-    floored: Tensor  # number of floored coordinates, [K]
+    floored: Tensor | None  # number of floored coordinates, [K] (when counted)
 
 
-def diagonal(mean: Tensor, var: Tensor, delta: float) -> Diagonal:
-    """Floor the variance at δ × the second moment μ² + s (for q: δ·v, see the floor above)."""
+def diagonal(mean: Tensor, var: Tensor, delta: float, count: bool = True) -> Diagonal:
+    """Floor the variance at δ × the second moment μ² + s (for q: δ·v, see the floor above);
+    `count`: also count the floored coordinates (reported for q only)."""
     floor = (delta * (mean * mean + var)).clamp_min(torch.finfo(var.dtype).tiny)
-    floored = var <= floor
+    floored = (var <= floor).sum(-1) if count else None
     var = torch.maximum(var, floor)
-    return Diagonal(mean, var, var.reciprocal(), var.log().sum(-1), floored.sum(-1))
+    return Diagonal(mean, var, var.reciprocal(), var.log().sum(-1), floored)
 
 
 def kl_both(p: Diagonal, q: Diagonal) -> tuple[Tensor, Tensor]:
@@ -153,9 +154,10 @@ def measure(ctx: Context) -> dict:
                 torch.empty(x.shape, dtype=dtype, device=x.device).copy_(x).view(K, -1)
 
         mean, var = (flat(x) for x in batch_statistics(*sums[name], B))
-        references = {"minibatch": diagonal(mean, var / B, delta), "per_example": diagonal(mean, var, delta)}
+        references = {"minibatch": diagonal(mean, var / B, delta, count=False),
+                      "per_example": diagonal(mean, var, delta, count=False)}
         if population is not None:
-            references["population"] = diagonal(*(flat(x) for x in population[name]), delta)
+            references["population"] = diagonal(*(flat(x) for x in population[name]), delta, count=False)
         m, v = flat(m), flat(v)
         adam = {"raw": (m, v), "bias_corrected": (m / bc1, v / bc2)}
         n = m.shape[-1]

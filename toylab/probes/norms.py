@@ -30,8 +30,8 @@ def _norm(x):
     return torch.linalg.vector_norm(x, dim=_dims(x))
 
 
-def _cos(a, b):
-    return (a * b).sum(_dims(a)) / (_norm(a) * _norm(b))
+def _dot(a, b):
+    return (a * b).sum(_dims(a))
 
 
 def _adam_preconditioner(ctx: Context, name: str):
@@ -42,10 +42,11 @@ def _adam_preconditioner(ctx: Context, name: str):
     shape = (-1,) + (1,) * (v.dim() - 1)
     correction = 1 - ctx.hp["betas"][:, 1] ** ctx.step
     correction = torch.where(ctx.hp["bias_correction"] > 0, correction, torch.ones_like(correction))
-    return (v / correction.view(shape)).sqrt() + ctx.hp["eps"].view(shape)
+    return (v * correction.reciprocal().view(shape)).sqrt_().add_(ctx.hp["eps"].view(shape))
 
 
 def measure(ctx: Context) -> dict:
+    """Each norm and inner product once; ‖g‖_{A⁻¹}/‖θ‖_A = √(Σ g²/A / Σ θ²A), without √A."""
     out = {}
     optimum = optimum_of(ctx)
     directions = ctx.aux.get("direction", {})
@@ -53,20 +54,21 @@ def measure(ctx: Context) -> dict:
         before, g = ctx.params_before[name], ctx.grads[name]
         update = theta - before
         root_d = theta[0].numel() ** 0.5
+        n_theta, n_update, n_grad, n_before = _norm(theta), _norm(update), _norm(g), _norm(before)
         values = {
-            "rms_weights": _norm(theta) / root_d,
-            "rms_update": _norm(update) / root_d,
-            "rms_grad": _norm(g) / root_d,
-            "grad_to_weights": _norm(g) / _norm(before),
+            "rms_weights": n_theta / root_d,
+            "rms_update": n_update / root_d,
+            "rms_grad": n_grad / root_d,
+            "grad_to_weights": n_grad / n_before,
             "linf_weights": theta.abs().amax(_dims(theta)),
-            "cos_grad_weights": _cos(g, before),
-            "cos_update_weights": _cos(update, before),
+            "cos_grad_weights": _dot(g, before) / (n_grad * n_before),
+            "cos_update_weights": _dot(update, before) / (n_update * n_before),
         }
         if name in directions:
             values["rms_direction"] = _norm(directions[name]) / root_d
         A = _adam_preconditioner(ctx, name)
         if A is not None:
-            values["adam_grad_to_weights"] = _norm(g / A.sqrt()) / _norm(before * A.sqrt())
+            values["adam_grad_to_weights"] = (_dot(g * g, A.reciprocal()) / _dot(before * before, A)).sqrt()
         if optimum is not None:
             values["dist_to_opt"] = _norm(theta - optimum[name])
         out.update({(quantity, name): v for quantity, v in values.items()})
