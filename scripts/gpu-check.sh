@@ -20,3 +20,22 @@ echo "== whole suite, device auto = cuda"
 timeout "${SUITE_S:-150}" python3 -m pytest -q -p no:cacheprovider -n 12 >"$OUT/suite.log" 2>&1
 echo "suite exit $?"; grep -E "passed|failed|error" "$OUT/suite.log" | tail -40
 tar -C "$OUT" -czf "$OUT/bench.tgz" bench 2>/dev/null && rm -rf "$OUT/bench"
+echo "== Muon under torch.compile on CUDA (the engine falls back to eager where it fails)"
+timeout 120 python3 - <<'PY' 2>&1 | tail -4
+import traceback, torch
+from toylab import optim
+from toylab.optim.base import compiled
+muon = optim.get("muon")
+hp = optim.hp_tensors(muon, [{k: o.default for k, o in muon.hparams.items()}], torch.float64, torch.device("cuda"))
+hp.update(lr_max=hp["lr"], normalized=set())
+params = {"W": torch.randn(4, 16, 8, device="cuda")}
+try:
+    stepper = optim.InPlace(muon, params, hp, compile=True)
+    other = {"W": torch.empty_like(params["W"])}
+    stepper.prepare(1, 3)
+    for t in (1, 2, 3):
+        stepper.step(params, other, {"W": torch.randn_like(params["W"])}, t)
+    print("compiled Muon step ran:", stepper.compiled is not None)
+except Exception:
+    traceback.print_exc()
+PY
