@@ -139,7 +139,7 @@ def main(argv=None):
 
     lines = [f"# toylab benchmarks\n\nDevice: {name}; torch {torch.__version__}; "
              f"{'quick smoke run' if args.quick else 'full run'}. GPU numbers: "
-             f"{'this table' if device.type == 'cuda' else 'not measured (no GPU on this machine)'}.\n"]
+             f"{'this table' if device.type == 'cuda' else 'not measured here (no GPU on this machine); on a GPU, python -m toylab.bench --device cuda'}.\n"]
     for key, frame in tables.items():
         lines += [f"## {key}\n", NOTES[key] + "\n", markdown(frame) + "\n"]
     (args.out / "README.md").write_text("\n".join(lines))
