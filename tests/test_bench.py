@@ -1,5 +1,6 @@
 """`python -m toylab.bench --quick` runs every table and writes them (no timing assertions)."""
 import pandas as pd
+import pytest
 
 from toylab.bench.__main__ import main
 
@@ -22,3 +23,22 @@ def test_quick_bench_writes_every_table(tmp_path):
     report = (tmp_path / "README.md").read_text()
     for section in ["## floor", "## cli", "## sweep", "## step", "## newton_schulz", "## probes", "GPU numbers"]:
         assert section in report
+
+
+def test_the_gpu_table_runs_on_any_device_and_tables_can_be_chosen(tmp_path):
+    """The GPU headline table is device-agnostic (here on the CPU); --tables picks what runs."""
+    main(["--quick", "--device", "cpu", "--tables", "gpu", "--out", str(tmp_path)])
+    assert sorted(p.name for p in tmp_path.glob("*.csv")) == ["gpu.csv"]
+    gpu = pd.read_csv(tmp_path / "gpu.csv")
+    assert list(gpu["K"]) == [16] and list(gpu["engine"]) == ["eager"]
+    for column in ["cfg·steps/s", "floor cfg·steps/s", "× loop (cuda)", "× loop (cpu, 1 thread)"]:
+        assert (gpu[column] > 0).all(), column
+
+
+def test_an_unknown_table_is_a_one_line_error_naming_the_choices(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--quick", "--device", "cpu", "--tables", "gpu,nope", "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "unknown table 'nope'" in message and "floor" in message and "gpu" in message
+    assert not list(tmp_path.glob("*.csv")), "nothing is computed before the error"
