@@ -145,3 +145,14 @@ def test_a_problem_without_loss_is_summarised_by_its_first_metric(tmp_path):
     assert "batch_loss (mean [±2 s.e.])" in result.output
     weight = invoke("summary", tmp_path, "--metric", "weight_rms")
     assert weight.exit_code == 0 and "weight_rms (mean [±2 s.e.])" in weight.output
+
+
+def test_split_by_config_gives_each_config_its_rows_in_order_as_a_groupby_would():
+    from toylab.experiments import _split_by_config
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"config": rng.choice([0, 1, 3], size=40), "step": np.arange(40), "value": rng.normal(size=40)})
+    parts = _split_by_config(frame, 5)
+    assert parts[2] is None and parts[4] is None  # configs without rows
+    for k, expected in frame.groupby("config"):
+        pd.testing.assert_frame_equal(parts[k], expected.drop(columns="config"))

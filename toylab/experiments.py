@@ -15,6 +15,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
@@ -110,13 +111,23 @@ def _run_group(group: list[RunConfig], root: Path, device: str, force: bool, pro
         raise Failure(f"out of memory running {len(group)} configs of {group[0].problem} "
                       f"({_options(group[0])}): {first}") from None
     seconds = (time.perf_counter() - start) / len(group)
-    per_config = {name: dict(tuple(frame.groupby("config")))
+    per_config = {name: _split_by_config(frame, len(group))
                   for name, frame in {"metrics": result.metrics, **result.tables}.items()}
     for i, c in enumerate(group):
-        tables = {name: parts[i].drop(columns="config") for name, parts in per_config.items() if i in parts}
+        tables = {name: parts[i] for name, parts in per_config.items() if parts[i] is not None}
         status = {"status": "finished", "diverged_step": result.diverged_step[i],
                   "seconds": seconds, "batched_with": len(group), "device": device}
         store.write_run(store.run_dir(root, c), c, tables, status, force=force)
+
+
+def _split_by_config(frame: pd.DataFrame, K: int) -> list[pd.DataFrame | None]:
+    """Each config's rows (0..K−1, in their order, None where it has none) without the config
+    column: one stable sort and K slices, instead of a groupby and a column drop per config."""
+    config = frame["config"].to_numpy()
+    order = np.argsort(config, kind="stable")
+    rows = frame.drop(columns="config").iloc[order]
+    bounds = np.searchsorted(config[order], np.arange(K + 1))
+    return [rows.iloc[a:b] if b > a else None for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def _line(message: str) -> None:
