@@ -67,7 +67,8 @@ def run_configs(configs: list[RunConfig], root: Path, device: str = "auto", forc
     """Run every config not yet finished under `root`; return the resolved configs.
     `progress`: bars on a terminal, a line every `LINE_EVERY` seconds on long work otherwise."""
     configs = prepare(configs, root, device)
-    todo = {h: c for h, c in {c.hash(): c for c in configs}.items() if force or not _finished(root, c)}
+    hidden = store.hidden_entries(root)  # one listing of root for every config's restore
+    todo = {h: c for h, c in {c.hash(): c for c in configs}.items() if force or not _finished(root, c, hidden)}
     groups = defaultdict(list)
     for c in todo.values():
         groups[c.group_key()].append(c)
@@ -90,10 +91,11 @@ def run_configs(configs: list[RunConfig], root: Path, device: str = "auto", forc
     return configs
 
 
-def _finished(root: Path, config: RunConfig) -> bool:
-    """Whether the run verifies; a broken folder is named in one line (and then recomputed)."""
+def _finished(root: Path, config: RunConfig, hidden: dict) -> bool:
+    """Whether the run verifies (after restoring a killed writer's aside, found in `hidden`);
+    a broken folder is named in one line (and then recomputed)."""
     path = store.run_dir(root, config)
-    store.restore(path)
+    store.restore(path, hidden)
     problem = store.verify(path)
     if problem is not None and problem != "does not exist":
         warn(f"run folder {path}: {problem}; recomputing it")
@@ -117,7 +119,8 @@ def _run_group(group: list[RunConfig], root: Path, device: str, force: bool, pro
         tables = {name: parts[i] for name, parts in per_config.items() if parts[i] is not None}
         status = {"status": "finished", "diverged_step": result.diverged_step[i],
                   "seconds": seconds, "batched_with": len(group), "device": device}
-        store.write_run(store.run_dir(root, c), c, tables, status, force=force)
+        store.write_run(store.run_dir(root, c), c, tables, status, force=force, sweep=False)
+    store.sweep_leftovers(root, [store.run_dir(root, c).name for c in group])  # one listing per batch
 
 
 def _split_by_config(frame: pd.DataFrame, K: int) -> list[pd.DataFrame | None]:

@@ -119,9 +119,10 @@ def file_sha256(path: Path) -> str:
 
 # ----- writing and publishing ------------------------------------------------------------------------
 def write_run(path: Path, config: RunConfig, tables: dict[str, pd.DataFrame], status: dict,
-              force: bool = False) -> bool:
+              force: bool = False, sweep: bool = True) -> bool:
     """Write the run into a private folder and publish it at `path`. Returns False when a
-    verified run was already there (without `force`): that one is kept, this copy dropped."""
+    verified run was already there (without `force`): that one is kept, this copy dropped.
+    `sweep=False` leaves the leftovers of its hash to a later `sweep_leftovers` over many runs."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     build = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.partial"
@@ -135,12 +136,12 @@ def write_run(path: Path, config: RunConfig, tables: dict[str, pd.DataFrame], st
                                          "sha256": file_sha256(build / f"{name}.parquet")}
         status = {**status, "tables": listed, "sources": config.sources()}
         (build / "status.json").write_text(json.dumps(status, indent=2))
-        return _publish(build, path, force)
+        return _publish(build, path, force, sweep)
     finally:
         _remove(build)
 
 
-def _publish(build: Path, path: Path, force: bool) -> bool:
+def _publish(build: Path, path: Path, force: bool, sweep: bool = True) -> bool:
     """Rename `build` onto `path`; what was there (broken, or any run under `force`) is moved
     aside first and deleted once a verified run is in place."""
     asides = []
@@ -161,7 +162,8 @@ def _publish(build: Path, path: Path, force: bool) -> bool:
         raise Failure(f"could not publish {path}: other writers kept replacing it")
     for aside in asides:
         _remove(aside)
-    _sweep_leftovers(path)
+    if sweep:
+        _sweep_leftovers(path)
     return published
 
 
@@ -178,13 +180,30 @@ def _place(build: Path, path: Path) -> None:
     os.rename(build, path)
 
 
-def restore(path: Path) -> bool:
+def hidden_entries(root: Path) -> dict[str, list[Path]]:
+    """The hidden entries of `root` (asides, trash, partial builds: `.<run>.<…>`) by the run
+    folder name they belong to, from one listing, so that work on many runs of a big folder
+    reads it once instead of once per run."""
+    found: dict[str, list[Path]] = {}
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError), os.scandir(root) as entries:
+        for entry in entries:
+            if entry.name.startswith("."):
+                found.setdefault(entry.name[1:].split(".", 1)[0], []).append(Path(entry.path))
+    return found
+
+
+def _hidden_of(path: Path, hidden: dict[str, list[Path]] | None) -> list[Path]:
+    """`.<name>.*` beside `path`: from a listing made before, or by listing the folder now."""
+    return hidden.get(path.name, []) if hidden is not None else list(path.parent.glob(f".{path.name}.*"))
+
+
+def restore(path: Path, hidden: dict[str, list[Path]] | None = None) -> bool:
     """If a writer was killed with the old run aside and the new one not in place, put back
-    the newest verified aside. True if a run was restored."""
+    the newest verified aside. True if a run was restored. `hidden`: a `hidden_entries` listing."""
     path = Path(path)
     if os.path.lexists(path):
         return False
-    asides = sorted(path.parent.glob(f".{path.name}.*.aside"), key=_mtime, reverse=True)
+    asides = sorted((p for p in _hidden_of(path, hidden) if p.name.endswith(".aside")), key=_mtime, reverse=True)
     for aside in asides:
         if verify(aside, name=path.name) is None:
             try:
@@ -195,11 +214,18 @@ def restore(path: Path) -> bool:
     return False
 
 
-def _sweep_leftovers(path: Path) -> None:
+def sweep_leftovers(root: Path, names: list[str]) -> None:
+    """`_sweep_leftovers` for the runs `names` of `root` (each verified in place), with one listing."""
+    hidden = hidden_entries(root)
+    for name in names:
+        _sweep_leftovers(Path(root) / name, hidden)
+
+
+def _sweep_leftovers(path: Path, hidden: dict[str, list[Path]] | None = None) -> None:
     """With a verified run at `path`: delete asides and trash of its hash, and partial folders
     older than an hour (a live writer's build is seconds old: it is made after the computation)."""
     now = time.time()
-    for p in path.parent.glob(f".{path.name}.*"):
+    for p in _hidden_of(path, hidden):
         if p.name.endswith((".aside", ".trash")) or (
                 p.name.endswith(".partial") and now - _mtime(p) > STALE_PARTIAL_SECONDS):
             _remove(p)
