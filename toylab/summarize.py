@@ -103,32 +103,31 @@ def final_values(metrics: pd.DataFrame, best: bool = False) -> pd.DataFrame:
     return out
 
 
-def _interval(values: pd.Series) -> tuple[float, float, float]:
-    v = values.dropna().to_numpy(dtype=float)
-    if not len(v):
-        return np.nan, np.nan, np.nan
-    half = 2 * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else np.nan
-    return v.mean(), v.mean() - half, v.mean() + half
-
-
 def aggregate(metrics: pd.DataFrame, metric: str | None = None, best: bool = False) -> pd.DataFrame:
-    """Per setting: n_seeds, n_diverged, `<m>`, `<m>_low`, `<m>_high` for every metric m, `best`
-    ('best lr', 'best lr, grid edge' or '') by `metric`, and `runs` (its folder names)."""
+    """Per setting: n_seeds, n_diverged (runs with a NaN final value), `<m>`, `<m>_low`, `<m>_high`
+    for every metric m — the mean over runs of its finite final values ± 2 standard errors
+    (ddof 1; NaN bounds for fewer than two) — `best` ('best lr', 'best lr, grid edge' or '') by
+    `metric`, and `runs` (its folder names). Grouped operations over all settings at once."""
     metric = metric or default_metric(metrics)
     if metric not in set(metrics["metric"]):
         raise UserError(f"no metric {metric!r} in these runs; metrics: {', '.join(sorted(set(metrics['metric'])))}")
     final = final_values(metrics, best)
     keys = setting_columns(final)
-    rows = []
-    for setting, runs in final.groupby(keys, dropna=False, sort=False):
-        row = dict(zip(keys, setting))
-        seeds = runs.drop_duplicates("run")
-        row |= {"n_seeds": len(seeds), "n_diverged": int(runs.groupby("run")["value"].apply(lambda v: v.isna().any()).sum())}
-        for name, part in runs.groupby("metric", sort=True):
-            row[name], row[f"{name}_low"], row[f"{name}_high"] = _interval(part["value"])
-        row["runs"] = " ".join(sorted(seeds["run"]))
-        rows.append(row)
-    table = pd.DataFrame(rows)
+    setting = final.groupby(keys, dropna=False, sort=False).ngroup().rename("setting")  # first-appearance order
+    first = ~setting.duplicated()
+    # the settings' values as Python objects, so that each column's dtype is inferred from its settings
+    table = pd.DataFrame(final.loc[first, keys].to_numpy(dtype=object).tolist(), columns=keys,
+                         index=setting[first].to_numpy())
+    runs = final["value"].isna().groupby([setting, final["run"]]).any()  # per (setting, run): diverged
+    table["n_seeds"] = runs.groupby(level="setting").size()
+    table["n_diverged"] = runs.groupby(level="setting").sum().astype(int)
+    stats = final["value"].astype(float).groupby([setting, final["metric"]]).agg(["mean", "std", "count"])  # float64
+    half = 2 * stats["std"] / np.sqrt(stats["count"])
+    for name in dict.fromkeys(stats.index.get_level_values("metric")):  # per setting, metrics by name
+        part = stats.xs(name, level="metric")
+        table[name], table[f"{name}_low"], table[f"{name}_high"] = (
+            part["mean"], part["mean"] - half.xs(name, level="metric"), part["mean"] + half.xs(name, level="metric"))
+    table["runs"] = runs.reset_index().groupby("setting")["run"].agg(lambda r: " ".join(sorted(r)))
     table = table.sort_values(keys, kind="mergesort", na_position="last", key=_sort_key).reset_index(drop=True)
     table["best"] = _best_flags(table, keys, metric)
     table.attrs["metric"] = metric
