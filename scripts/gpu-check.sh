@@ -24,7 +24,6 @@ echo "== Muon under torch.compile on CUDA (the engine falls back to eager where 
 timeout 120 python3 - <<'PY' 2>&1 | tail -4
 import traceback, torch
 from toylab import optim
-from toylab.optim.base import compiled
 muon = optim.get("muon")
 hp = optim.hp_tensors(muon, [{k: o.default for k, o in muon.hparams.items()}], torch.float64, torch.device("cuda"))
 hp.update(lr_max=hp["lr"], normalized=set())

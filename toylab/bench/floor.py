@@ -31,6 +31,7 @@ from .. import engine, problems
 from ..config import RunConfig
 from ..experiments import grid
 from .sweep import torch_loop
+from .timing import median_seconds
 
 PROBLEM = {"d": 64, "D": 16, "batch_size": 32, "reduction": "mean"}
 SEEDS = 4
@@ -56,21 +57,26 @@ def configs(K: int, steps: int, compile_: bool = False) -> list[RunConfig]:
                                              "seed": seeds})]
 
 
-def floor_seconds(K: int, repeats: int) -> dict[str, float]:
-    """CPU seconds per step of the floor's three parts."""
+def floor_seconds(K: int, repeats: int, device: torch.device = torch.device("cpu")) -> dict[str, float]:
+    """Seconds per step of the floor's three parts: CPU time on the CPU, synchronised wall time
+    (`timing.median_seconds`) on a GPU."""
+    def seconds(fn, n):
+        return median_seconds(fn, device, n) if device.type == "cuda" else cpu_seconds(fn, n)[0]
+
     S = min(K, SEEDS)
     n, d1, D, B = K // S, PROBLEM["d"] + 1, PROBLEM["D"], PROBLEM["batch_size"]
-    w, x, r = torch.randn(S, n * D, d1), torch.randn(S, B, d1), torch.randn(S, n * D, B)
+    w, x, r = (torch.randn(S, n * D, d1, device=device), torch.randn(S, B, d1, device=device),
+               torch.randn(S, n * D, B, device=device))
     r_out, g_out = torch.empty_like(r), torch.empty_like(w)  # outputs kept, as the engine keeps them
-    gemm = cpu_seconds(lambda: (torch.matmul(w, x.mT, out=r_out), torch.matmul(r, x, out=g_out)), 20 * repeats)[0]
-    p = torch.nn.Parameter(torch.randn(K, d1, D))
+    gemm = seconds(lambda: (torch.matmul(w, x.mT, out=r_out), torch.matmul(r, x, out=g_out)), 20 * repeats)
+    p = torch.nn.Parameter(torch.randn(K, d1, D, device=device))
     p.grad = torch.randn_like(p)
     adamw = torch.optim.AdamW([p], lr=1e-3, fused=True)
-    adamw_pass = cpu_seconds(adamw.step, 20 * repeats)[0]
-    problem = problems.build("linear_regression", PROBLEM)
-    data = problem.make_data(engine.seed_generator(0, "data", torch.device("cpu")))
-    gen = engine.seed_generator(0, "stream", torch.device("cpu"))
-    sampling = S * cpu_seconds(lambda: problem.sample_many(data, gen, range(1, 65)), repeats)[0] / 64
+    adamw_pass = seconds(adamw.step, 20 * repeats)
+    problem = problems.build("linear_regression", PROBLEM, device=device)
+    data = problem.make_data(engine.seed_generator(0, "data", device))
+    gen = engine.seed_generator(0, "stream", device)
+    sampling = S * seconds(lambda: problem.sample_many(data, gen, range(1, 65)), repeats) / 64
     return {"GEMMs": gemm, "fused AdamW pass": adamw_pass, "sampling": sampling}
 
 

@@ -18,30 +18,10 @@ from __future__ import annotations
 
 import torch
 
-from .. import engine, problems
-from .floor import PROBLEM, SEEDS, configs
+from .. import engine
+from .floor import configs, floor_seconds
 from .sweep import torch_loop
 from .timing import median_seconds
-
-
-def floor_seconds(K: int, device: torch.device, repeats: int) -> float:
-    """Seconds per step of the floor's three parts on `device`."""
-    S = min(K, SEEDS)
-    n, d1, D, B = K // S, PROBLEM["d"] + 1, PROBLEM["D"], PROBLEM["batch_size"]
-    w, x, r = (torch.randn(S, n * D, d1, device=device), torch.randn(S, B, d1, device=device),
-               torch.randn(S, n * D, B, device=device))
-    r_out, g_out = torch.empty_like(r), torch.empty_like(w)
-    gemm = median_seconds(lambda: (torch.matmul(w, x.mT, out=r_out), torch.matmul(r, x, out=g_out)), device,
-                          10 * repeats)
-    p = torch.nn.Parameter(torch.randn(K, d1, D, device=device))
-    p.grad = torch.randn_like(p)
-    adamw = torch.optim.AdamW([p], lr=1e-3, fused=True)
-    adamw_pass = median_seconds(adamw.step, device, 10 * repeats)
-    problem = problems.build("linear_regression", PROBLEM, device=device)
-    data = problem.make_data(engine.seed_generator(0, "data", device))
-    gen = engine.seed_generator(0, "stream", device)
-    sampling = S * median_seconds(lambda: problem.sample_many(data, gen, range(1, 65)), device, repeats) / 64
-    return gemm + adamw_pass + sampling
 
 
 def table(Ks, steps: int, loop_steps: int, repeats: int, device: torch.device, compiled: bool = True) -> list[dict]:
@@ -51,7 +31,7 @@ def table(Ks, steps: int, loop_steps: int, repeats: int, device: torch.device, c
     loop_gpu = 4 * loop_steps / median_seconds(torch_loop("adamw", loop_steps, device), device, repeats)
     rows = []
     for K in Ks:
-        floor = K / floor_seconds(K, device, repeats)
+        floor = K / sum(floor_seconds(K, repeats, device).values())
         for label, compile_ in [("eager", False), ("compiled", True)][:2 if compiled else 1]:
             batch = configs(K, steps, compile_)
             compile_s = engine.run_batch(batch, device=str(device)).compile_seconds  # warm-up (compiles)
