@@ -207,6 +207,16 @@ def test_a_broken_problem_file_is_one_line_and_the_other_problems_work(problem_f
     assert "mine.py failed to load" in one_line_error(missing)
 
 
+def test_plain_torch_tensors_from_a_problem_file_take_the_runs_dtype(problem_folder):
+    """Bowl builds its init with torch.ones (float32, CPU): a float64 run steps it in float64,
+    exactly as a float64 init would (on a GPU the same line moves it to the device)."""
+    (problem_folder / "bowl.py").write_text(GOOD.format(name="bowl"))
+    problems.discover()
+    config = RunConfig("bowl", "sgd", {"n": 3}, dtype="float64", steps=4, hparams={"lr": 0.1}).resolve()
+    result = engine.run_batch([config])
+    assert result.params["w"].dtype == torch.float64
+
+
 def test_a_problem_named_like_another_is_an_error_naming_both_files(problem_folder):
     (problem_folder / "lr.py").write_text(GOOD.format(name="linear_regression"))
     result = CliRunner().invoke(main, ["list"])

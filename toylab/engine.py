@@ -124,9 +124,11 @@ def _run_seed_sorted(configs: list[RunConfig], device: str, progress: bool) -> B
     groups = [(seed_index == i).nonzero().squeeze(1) for i in range(len(seeds))]
     sizes = {len(g) for g in groups}
     per_seed = problem.loss_and_grad_per_seed is not None and len(sizes) == 1
-    data = [problem.make_data(seed_generator(s, "data", dev)) for s in seeds]
+    # A problem file may build tensors with plain torch.ones(...): params take the run's device
+    # and dtype, data and batches its device (.to is a no-op where they already are).
+    data = [_to(problem.make_data(seed_generator(s, "data", dev)), dev) for s in seeds]
     streams = [seed_generator(s, "stream", dev) for s in seeds]
-    inits = [problem.init_params(seed_generator(s, "init", dev)) for s in seeds]
+    inits = [_to(problem.init_params(seed_generator(s, "init", dev)), dev, dtype) for s in seeds]
     params = {k: _allocate(torch.stack([p[k] for p in inits])[seed_index], problem.param_layout().get(k))
               for k in inits[0]}
     spare = {k: torch.empty_like(p) for k, p in params.items()}  # the other buffer: θ_t is written there
@@ -158,7 +160,7 @@ def _run_seed_sorted(configs: list[RunConfig], device: str, progress: bool) -> B
     bar = tqdm(total=first.steps, disable=not progress, leave=False, desc=first.optimizer)
     for start in range(1, first.steps + 1, CHUNK):
         steps = range(start, min(start + CHUNK, first.steps + 1))
-        chunk = [problem.sample_many(d, g, steps) for d, g in zip(data, streams)]
+        chunk = [_to(problem.sample_many(d, g, steps), dev) for d, g in zip(data, streams)]
         chunk = {k: torch.stack([c[k] for c in chunk], dim=1).unbind(0) for k in chunk[0]}  # C × [S, ...]
         stepper.prepare(steps[0], steps[-1])
         for i, t in enumerate(steps):
@@ -204,6 +206,12 @@ def _run_seed_sorted(configs: list[RunConfig], device: str, progress: bool) -> B
     diverged = [int(s) or None for s in diverged_at.cpu().tolist()]
     final = {k: torch.where(optim.bcast(alive, p), p, frozen[k]).cpu() for k, p in params.items()}
     return BatchResult(metrics, diverged, final, recorder.frames(), stepper.compile_seconds)
+
+
+def _to(tensors: dict[str, Tensor], device: torch.device, dtype: torch.dtype | None = None) -> dict[str, Tensor]:
+    """`tensors` on `device` (and, where given, floating ones in `dtype`)."""
+    return {k: v.to(device=device, dtype=dtype if dtype is not None and v.is_floating_point() else None)
+            for k, v in tensors.items()}
 
 
 def _allocate(value: Tensor, order: tuple[int, ...] | None) -> Tensor:
