@@ -2,8 +2,11 @@
 # The checks that need a GPU, as one script (for a lent machine with torch already installed and
 # no package index): the CUDA-path tests, the whole suite with device=auto resolving to CUDA, and
 # `python -m toylab.bench` on the GPU. Everything lands in $OUT (default ./gpu-check).
+# PARTS picks a subset, e.g. PARTS="tests suite muon" to check the CUDA path without benchmarking.
 set -u
 OUT=${OUT:-gpu-check}
+PARTS=${PARTS:-"tests bench suite muon"}
+part() { [[ " $PARTS " == *" $1 "* ]]; }
 mkdir -p "$OUT"
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 TOYLAB_THREADS=1
 python3 -m pip install -q --no-deps --no-build-isolation --no-index -e . >"$OUT/install.log" 2>&1 \
@@ -11,15 +14,22 @@ python3 -m pip install -q --no-deps --no-build-isolation --no-index -e . >"$OUT/
 { nvidia-smi; python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"; } \
     >"$OUT/device.txt" 2>&1
 cat "$OUT/device.txt"
+if part tests; then
 echo "== CUDA-path tests"
 timeout 120 python3 -m pytest -q -p no:cacheprovider tests/test_gpu_path.py 2>&1 | tail -5
+fi
+if part bench; then
 echo "== benchmarks on the GPU"
 timeout "${BENCH_S:-330}" python3 -m toylab.bench --device cuda --out "$OUT/bench" >"$OUT/bench.log" 2>&1
 echo "bench exit $?"; tail -60 "$OUT/bench.log"
+tar -C "$OUT" -czf "$OUT/bench.tgz" bench 2>/dev/null && rm -rf "$OUT/bench"
+fi
+if part suite; then
 echo "== whole suite, device auto = cuda"
 timeout "${SUITE_S:-150}" python3 -m pytest -q -p no:cacheprovider -n 12 >"$OUT/suite.log" 2>&1
 echo "suite exit $?"; grep -E "passed|failed|error" "$OUT/suite.log" | tail -40
-tar -C "$OUT" -czf "$OUT/bench.tgz" bench 2>/dev/null && rm -rf "$OUT/bench"
+fi
+part muon || exit 0
 echo "== Muon under torch.compile on CUDA (the engine falls back to eager where it fails)"
 timeout 120 python3 - <<'PY' 2>&1 | tail -4
 import traceback, torch
