@@ -2,7 +2,8 @@
 # The checks that need a GPU, as one script (for a lent machine with torch already installed and
 # no package index): the CUDA-path tests, the whole suite with device=auto resolving to CUDA, and
 # `python -m toylab.bench` on the GPU. Everything lands in $OUT (default ./gpu-check).
-# PARTS picks a subset, e.g. PARTS="tests suite muon" to check the CUDA path without benchmarking.
+# PARTS picks a subset, e.g. PARTS="tests suite muon" to check the CUDA path without benchmarking;
+# BENCH_ARGS goes to the benchmark, e.g. BENCH_ARGS="--tables gpu,probes".
 set -u
 OUT=${OUT:-gpu-check}
 PARTS=${PARTS:-"tests bench suite muon"}
@@ -20,7 +21,7 @@ timeout 120 python3 -m pytest -q -p no:cacheprovider tests/test_gpu_path.py 2>&1
 fi
 if part bench; then
 echo "== benchmarks on the GPU"
-timeout "${BENCH_S:-330}" python3 -m toylab.bench --device cuda --out "$OUT/bench" >"$OUT/bench.log" 2>&1
+timeout "${BENCH_S:-330}" python3 -m toylab.bench --device cuda --out "$OUT/bench" ${BENCH_ARGS:-} >"$OUT/bench.log" 2>&1
 echo "bench exit $?"; tail -60 "$OUT/bench.log"
 tar -C "$OUT" -czf "$OUT/bench.tgz" bench 2>/dev/null && rm -rf "$OUT/bench"
 fi
