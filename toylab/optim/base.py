@@ -96,7 +96,7 @@ class InPlace:
         # Compiled kernels want contiguous `out=` tensors: the compiled step sees every tensor
         # viewed in memory order (the steps are elementwise, and Newton–Schulz is
         # transpose-equivariant), and the direction is viewed back.
-        self.order = {k: tuple(sorted(range(p.dim()), key=lambda i, p=p: -p.stride(i))) for k, p in params.items()}
+        self.order = {k: memory_order(p) for k, p in params.items()}
         self.K = len(next(iter(params.values())))
         self.rows: list[dict[str, dict[str, Tensor]]] = []
         self.first = 1
@@ -206,6 +206,12 @@ def names() -> list[str]:
 def bcast(h: Tensor, x: Tensor) -> Tensor:
     """View a per-config `[K]` hyperparameter so it broadcasts against `x: [K, *shape]`."""
     return h.reshape(h.shape[:1] + (1,) * (x.dim() - 1))
+
+
+def memory_order(x: Tensor) -> tuple[int, ...]:
+    """x's dims from the largest stride to the smallest (ties in index order): `x.permute(order)`
+    is contiguous whenever x is dense."""
+    return tuple(sorted(range(x.dim()), key=lambda i: -x.stride(i)))
 
 
 def scratch(work: dict, key: str, like: Tensor) -> Tensor:

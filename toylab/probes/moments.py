@@ -43,6 +43,7 @@ import torch
 from torch import Tensor
 from torch.func import grad, vmap
 
+from ..optim.base import memory_order
 from . import Context, Probe
 
 FLOOR_ULPS = 2**10  # δ = FLOOR_ULPS · eps(dtype), see the floor above
@@ -144,7 +145,7 @@ def measure(ctx: Context) -> dict:
     for name in names:
         m, v = m_state[name], v_state[name]
         first = sums[name][0]
-        order = [0, *sorted(range(1, first.dim()), key=lambda i: -first.stride(i))]  # the sums' memory order
+        order = [0, *(i for i in memory_order(first) if i)]  # the sums' memory order, configs first
 
         def flat(x: Tensor) -> Tensor:
             """`[K, n]`, coordinates in the batch sums' memory order: a view where it can be, else
