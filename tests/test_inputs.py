@@ -362,19 +362,35 @@ def test_ctrl_c_during_a_command_is_one_line(tmp_path, monkeypatch):
         raise KeyboardInterrupt
     monkeypatch.setattr(engine, "run_batch", interrupted)
     result = CliRunner().invoke(main, ["run", "linear_regression", "--optimizer", "sgd", *TINY, "--out", str(tmp_path)])
-    assert result.exit_code == 1 and result.output.strip() == "Aborted!"
+    assert result.exit_code == 130 and result.output.strip() == "toylab: interrupted"
 
 
-def test_ctrl_c_while_the_command_starts_is_one_line():
-    """SIGINT 1 s after start: while torch is imported (seconds on this machine) or, on a fast
-    machine, while the command runs."""
+def interrupted(tmp_path, when) -> str:
+    """stderr of `toylab run` (10⁸ steps) sent SIGINT at `when(process)`; checks the exit."""
     toylab = Path(sys.executable).with_name("toylab")
-    process = subprocess.Popen([str(toylab), "list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.0)
+    command = [str(toylab), "run", "linear_regression", "--optimizer", "sgd", "--steps", "100000000",
+               "--out", str(tmp_path / "runs")]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    before = when(process)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
-    assert process.returncode != 0 and "Traceback" not in err
-    assert err.strip() in ("toylab: interrupted", "Aborted!"), err
+    assert process.returncode != 0 and "Traceback" not in before + err
+    return before + err
+
+
+def test_ctrl_c_while_the_command_starts_is_one_line(tmp_path):
+    """SIGINT 1 s after start: while torch is imported (seconds on this machine) or, on a fast
+    machine, while the command runs."""
+    err = interrupted(tmp_path, lambda process: time.sleep(1.0) or "").strip().splitlines()
+    assert err[-1] == "toylab: interrupted", err
+    assert all(line.startswith("toylab: running") for line in err[:-1] if line), err
+
+
+def test_ctrl_c_while_the_run_goes_on_is_one_line(tmp_path):
+    """SIGINT once the run has begun (its first stderr line): one line after it, no traceback."""
+    err = interrupted(tmp_path, lambda process: process.stderr.readline()).strip().splitlines()
+    assert err[0].startswith("toylab: running 1 configs"), err
+    assert [line for line in err[1:] if line] == ["toylab: interrupted"], err
 
 
 def test_the_command_uses_one_torch_thread_unless_told_otherwise(monkeypatch):

@@ -28,7 +28,8 @@ class BadInput(click.ClickException):
 
 class Group(click.Group):
     """Turns a `UserError` (exit 2) or a `Failure` (exit 1) anywhere below into a one-line
-    error, never a traceback, and prints each `ToylabWarning` as one line on stderr."""
+    error, never a traceback, prints each `ToylabWarning` as one line on stderr, and says
+    Ctrl-C as `toylab: interrupted` (exit 130), as it is said while torch still loads."""
 
     def invoke(self, ctx):
         with warnings.catch_warnings():
@@ -40,6 +41,9 @@ class Group(click.Group):
                 raise BadInput(str(e)) from None
             except Failure as e:
                 raise click.ClickException(str(e)) from None
+            except KeyboardInterrupt:
+                click.echo("toylab: interrupted", err=True)
+                raise click.exceptions.Exit(130) from None
 
 
 def _one_line_warning(message, category, *args, **kwargs):
