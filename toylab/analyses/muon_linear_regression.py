@@ -223,8 +223,8 @@ def spectra_over_training(spectra: pd.DataFrame, settings: list[str], ncols: int
 
 def ns_map(spectra: pd.DataFrame) -> Figure:
     """Input σ_i(M_t)/‖M_t‖_F against output σ_i(O_t), every probed step, with the quintic (dashed)."""
-    wide = spectra[spectra["quantity"].isin(["momentum", "direction"])].pivot_table(
-        index=["setting", "run", "step", "index"], columns="quantity", values="value").reset_index()
+    wide = spectra[spectra["quantity"].isin(["momentum", "direction"])].pivot_table(  # seed first: draw order
+        index=["setting", "seed", "run", "step", "index"], columns="quantity", values="value").reset_index()
     frob = wide.groupby(["run", "step"])["momentum"].transform(lambda s: np.sqrt((s**2).sum()))
     wide["input"] = wide["momentum"] / frob
     fig, axes = new_figure(width=5.0, height=3.6)

@@ -314,7 +314,8 @@ def spectra_figure(orth: pd.DataFrame, settings: list[str]) -> tuple[Figure, dic
     """σ_i(O) against σ_i(U)/‖U‖_F for NS-5, PE-5 and SVD at the best lr, with the scalar maps."""
     shown = ["NS-5", "PE-5", "SVD"]
     spec = orth[orth["method"].isin(shown) & orth["quantity"].isin(["input_spectrum", "output_spectrum"])]
-    wide = spec.pivot_table(index=["setting", "method", "run", "step", "index"], columns="quantity",
+    # seed before run: points are drawn in seed order, not in the order of the runs' hashes
+    wide = spec.pivot_table(index=["setting", "method", "seed", "run", "step", "index"], columns="quantity",
                             values="value").reset_index()
     fig, axes = _panels(len(settings))
     numbers = {}
