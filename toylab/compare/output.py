@@ -79,7 +79,10 @@ def _score_table(result: Result, problem: str, scores: pd.DataFrame) -> str:
                                                                   scores["final_high"])],
         "diverged": scores["diverged"],
     })
-    return shown.to_string(index=False)
+    missed = tuned.loc[problem]
+    missed = missed[missed["tune_missed"] == missed["tune_seeds"]].index.tolist()
+    note = (f"\n{', '.join(missed)}: no tuning seed reached the target, so tuned by final value" if missed else "")
+    return shown.to_string(index=False) + note
 
 
 def _pair_table(result: Result, problem: str) -> str:
@@ -174,7 +177,7 @@ def document(result: Result) -> dict:
     p = result.protocol
 
     def records(frame: pd.DataFrame) -> list:
-        return json.loads(frame.to_json(orient="records"))
+        return json.loads(frame.to_json(orient="records", double_precision=15))
 
     return {"problem": result.problem_label, "optimizers": p.optimizers, "metric": p.metric,
             "tune_seeds": list(p.tune_seeds), "score_seeds": list(p.score_seeds),
