@@ -182,8 +182,8 @@ def test_scores_the_setting_tuned_on_the_tuning_seeds_never_the_held_out_ones(tm
 
 
 def test_end_to_end_on_a_family_with_two_optimizers(tmp_path):
-    args = ["--optimizer", "sgd,adamw", "--lr", "1e-3:1e-1:3", "-p", "condition_number=1,10", *SMALL,
-            "--tune-seeds", "0-1", "--score-seeds", "10-12", "--metric", "excess_loss", "--tau-max", "4"]
+    args = ["--optimizer", "sgd,adamw", "--lr", "1e-3:1e-1:3", "-o", "momentum=0,0.9", "-p", "condition_number=1,10",
+            *SMALL, "--tune-seeds", "0-1", "--score-seeds", "10-12", "--metric", "excess_loss", "--tau-max", "4"]
     result = compare(tmp_path, *args)
     assert result.exit_code == 0, result.output
     for words in ["[condition_number=1]", "[condition_number=10]", "target: excess_loss ≤", "sgd/adamw",
@@ -192,7 +192,9 @@ def test_end_to_end_on_a_family_with_two_optimizers(tmp_path):
     out = tmp_path / "out"
     assert (out / "compare.png").read_bytes()[:4] == b"\x89PNG"
     runs = pd.read_csv(out / "compare.csv")
-    assert len(runs[runs["role"] == "tune"]) == 2 * 2 * 3 * 2  # problems × optimizers × lrs × tuning seeds
+    tune = runs[runs["role"] == "tune"]  # problems × settings (lrs, × momenta for sgd only) × tuning seeds
+    assert len(tune) == 2 * (3 * 2 + 3) * 2 and tune.groupby("optimizer")["setting"].nunique().to_dict() == \
+        {"sgd": 6, "adamw": 3}
     assert len(runs[runs["role"] == "score"]) == 2 * 2 * 3  # problems × optimizers × held-out seeds
     doc = json.loads((out / "compare.json").read_text())
     for _, run in runs.iterrows():  # steps to target against a brute force over the run's own table
