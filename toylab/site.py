@@ -28,7 +28,7 @@ def claims_link(folder: Path) -> str:
     return Path(os.path.relpath(CLAIMS, Path(folder).resolve())).as_posix()
 
 VERDICT_COLORS = {"holds": "#2ca02c", "fails": "#d62728", "inconclusive": "#e6a000"}
-LEDGER = ["claim", "check", "verdict", "measured", "interval", "predicted", "rel_error", "tolerance", "n_seeds",
+LEDGER = ["claim", "check", "verdict", "cause", "measured", "interval", "predicted", "rel_error", "tolerance", "n_seeds",
           "report", "quantity", "reason"]  # the estimator is each quantity's tooltip and in its report
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:80em;margin:auto;padding:0 1em;line-height:1.45}
