@@ -128,6 +128,12 @@ def test_ordering(ratio, sd, verdict, cause):
     assert out.measured == pytest.approx(np.exp(np.mean(np.log(a / b))))
 
 
+def test_identical_values_are_tied_even_without_a_margin():
+    check = checks.Check("C11", "C11-test", "loss ratio", "final loss", "a < b", tolerance=0.0)
+    out = checks.ordering(check, [1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+    assert (out.verdict, out.cause) == ("inconclusive", "tied")
+
+
 def grid_frame(values_by_x: dict, seeds=6, sd=0.01):
     rows = []
     for x, v in values_by_x.items():

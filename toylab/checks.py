@@ -237,7 +237,8 @@ def ordering(check: Check, a, b, group: str = "", regime: Regime | None = None) 
     r = np.log(a / b)
     mean, low, high = t_interval(r, check.level)
     m = check.tolerance
-    verdict, clearance = decide(low, high, (-math.inf, -m), reject=(m, math.inf))
+    beyond = math.nextafter(m, math.inf)  # strictly past the margin: equal values are tied, even at m = 0
+    verdict, clearance = decide(low, high, (-math.inf, -beyond), reject=(beyond, math.inf))
     ratio, r_low, r_high = (math.exp(x) if math.isfinite(x) else math.nan for x in (mean, low, high))
     where = {"holds": "below", "fails": "above", "inconclusive": "reaches into"}[verdict]
     band = f"[{math.exp(-m):.3g}, {math.exp(m):.3g}]" if m else "1"
