@@ -19,9 +19,12 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from ..checks import Check, bound, combine, ordering, relative
+from ..checks import Check, bound, combine, equivalence, ordering
 from .. import plotting
 from . import Analysis, Figure, new_figure
+
+# the spec's settings and their defaults (...: the spec must give it)
+SETTINGS = {"huge_eps": ..., "rounding_bound": ..., "eps_gap_bound": ..., "margin": ..., "sgd_lr": ...}
 
 LAST_FRACTION = 0.2
 
@@ -102,8 +105,8 @@ def _gm(v: pd.Series) -> float:
 
 
 def analyze(tables, spec) -> Analysis:
-    huge, rounding = float(spec.extra["huge_eps"]), float(spec.extra["rounding_bound"])
-    eps_bound, margin, sgd_lr = float(spec.extra["eps_gap_bound"]), float(spec.extra["margin"]), float(spec.extra["sgd_lr"])
+    huge, rounding = float(spec.settings["huge_eps"]), float(spec.settings["rounding_bound"])
+    eps_bound, margin, sgd_lr = float(spec.settings["eps_gap_bound"]), float(spec.settings["margin"]), float(spec.settings["sgd_lr"])
     metrics = tables["metrics"]
     runs = label_runs(metrics, huge)
     traj = trajectories(tables["weights"])
@@ -133,7 +136,7 @@ def analyze(tables, spec) -> Analysis:
     if len(large) >= 2:
         slopes = pd.Series({s: np.polyfit(np.log(large), np.log([eps_gaps[e][s] for e in large]), 1)[0]
                             for s in eps_gaps[large[0]].index})
-        outcomes.append(relative(slope_check, slopes, -1.0))
+        outcomes.append(equivalence(slope_check, slopes, -1.0))
 
     loss = metrics[metrics["metric"] == "excess_loss"]
     start = steps * (1 - LAST_FRACTION)
@@ -163,7 +166,7 @@ def analyze(tables, spec) -> Analysis:
                           "003: growing ε acts like shrinking the lr: equal final loss, log ratio within ±margin",
                           margin)
             log_ratio = np.log(a.to_numpy() / c.loc[a.index].to_numpy())
-            outcomes.append(relative(vs_lr, 1 + log_ratio, 1.0))  # its relative error is the mean log ratio
+            outcomes.append(equivalence(vs_lr, 1 + log_ratio, 1.0))  # its relative error is the mean log ratio
         for name, v in finals.items():
             rows.append({"part": "(a) ε-scheduler", "A": name, "final loss (geo. mean)": _gm(v)})
 

@@ -21,12 +21,15 @@ import pandas as pd
 from .. import checks, plotting
 from . import Analysis, Figure, new_figure
 
+# the spec's settings and their defaults (...: the spec must give it)
+SETTINGS = {"tolerance": 1e-10, "reference": ...}
+
 
 def analyze(tables, spec) -> Analysis:
-    tol = spec.extra.get("tolerance", 1e-10)
+    tol = spec.settings.get("tolerance", 1e-10)
     w = tables["weights"]
     runs = w.drop_duplicates("run").copy()
-    ref = spec.extra["reference"]  # the c = 1 run: {lr = η₀, init_std = σ₀}
+    ref = spec.settings["reference"]  # the c = 1 run: {lr = η₀, init_std = σ₀}
     base = runs[np.isclose(runs["lr"], ref["lr"]) & np.isclose(runs["init_std"], ref["init_std"])]
     rows, curves = [], []
     for r in runs.itertuples():
