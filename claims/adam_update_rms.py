@@ -53,7 +53,7 @@ def analyze(tables, spec) -> Analysis:
     for bc, (check_id, _) in VARIANTS.items():
         check = checks.Check("C1", check_id, "RMS(m̂/(√v̂+ε))", f"√(mean over probes at steps {start:g}–{T} of "
                              f"RMS(u_t)²) per seed, RMS over N = {int(d['n'].iloc[0])} coordinates", "√((1−β1)/(1+β1))",
-                             spec.settings["tolerance"], needs=checks.Needs(relaxation_times=5, drift=spec.settings["drift"]))
+                             spec.settings["tolerance"], needs=checks.Needs(relaxation_times=5, drift=spec.settings["drift"]), kind="seed")
         groups = []
         for b, r in d[d["bias_correction"] == bc].groupby("betas"):
             regime = (checks.relaxed(check, start, 1 / (1 - r["beta2"].iloc[0]), "timescales 1/(1−β2)")

@@ -89,9 +89,9 @@ def analyze(tables, spec) -> Analysis:
     best = checks.best_points(final, "lr", ["problem", "setting", "variant"]).set_index(["problem", "setting", "variant"])
     est = f"loss averaged over steps {0.9 * steps:g}–{steps} per seed, each variant at its best lr"
     order = checks.Check("C11", "C11-ordering", "loss(a)/loss(b), geometric mean over seeds", est,
-                         "a < b for adjacent variants of ZI+BC < ZI, no BC < no ZI, no BC < no ZI, BC", 0.0)
+                         "a < b for adjacent variants of ZI+BC < ZI, no BC < no ZI, no BC < no ZI, BC", 0.0, kind="seed")
     init = checks.Check("C11", "C11-init", "worse ZI / better non-ZI loss", est,
-                        "both ZI variants below both non-ZI variants", 0.0)
+                        "both ZI variants below both non-ZI variants", 0.0, kind="seed")
     panels = sorted(set(zip(final["problem"], final["setting"])))
     orderings, inits = [], []
     fig_lr, ax_lr = new_figure(len(panels), height=3.4)
@@ -149,7 +149,7 @@ def first_step(norms: pd.DataFrame, tolerance: float):
     rows = norms[(norms["step"] == 1) & (norms["quantity"] == "rms_direction")]
     check = checks.Check("C11", "C11-first-step", "RMS(m̂₁/(√v̂₁+ε))", "the norms probe at step 1, per seed "
                          "(all problems of a setting pooled: u₁ does not depend on the problem)", "|m̂₁|/√v̂₁, case analysis",
-                         tolerance)
+                         tolerance, kind="seed")
     groups = [checks.equivalence(check, g.groupby(["problem", "seed"])["value"].mean().to_numpy(),
                                  first_step_theory(g["betas"].iloc[0], variant), group=f"{setting} {variant}")
               for (setting, variant), g in rows.groupby(["setting", "variant"])]

@@ -76,14 +76,14 @@ def analyze(tables, spec) -> Analysis:
 
     best_tau = checks.Check("C9", "C9-best-tau", "best τ_epoch", "argmin over the τ_epoch grid of the seed-mean log "
                             "excess population loss at the end of training; tied set (paired over seeds) as interval",
-                            f"in [1, E = {epochs}], 004 §4.1", 0.0)
+                            f"in [1, E = {epochs}], 004 §4.1", 0.0, kind="seed")
     groups = checks.best_on_grid(best_tau, final, "tau_epoch", (1, epochs), by=["n_train"], label=lambda p: f"N={p.n_train}")
     Ns, best = sorted(final["n_train"].unique()), {int(o.group[2:]): o.measured for o in groups}
     interior = all(o.cause != "grid edge" for o in groups)
     slope = checks.Check("C9", "C9-slope", "d log(best λ)/d log N", "per seed: best τ_epoch per N from the vertex "
                          "of a parabola in log τ_epoch through the 5 grid points around the seed-mean best; "
                          "least-squares slope of log λ = −log(η M τ_epoch) against log N",
-                         "−1 (best τ_epoch stays put, 004 eq. 9)", 0.25)
+                         "−1 (best τ_epoch stays put, 004 eq. 9)", 0.25, kind="seed")
     slopes = seed_slopes(final, best, lr, batch)
     edge = checks.Regime(interior, "best τ_epoch interior to the grid for every N" if interior
                          else "a best τ_epoch at the grid edge", "grid edge")

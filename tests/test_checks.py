@@ -10,7 +10,7 @@ from scipy import stats
 
 from toylab import checks
 
-CHECK = checks.Check("C1", "C1-test", "x", "mean of the window", "p", tolerance=0.05)
+CHECK = checks.Check("C1", "C1-test", "x", "mean of the window", "p", tolerance=0.05, kind="seed")
 
 
 def draws(mean, sd, n, seed=0):
@@ -106,7 +106,7 @@ def test_stationarity_detects_drift_and_steady_state():
 
 
 def test_bound():
-    check = checks.Check("C10", "C10-test", "deviation", "max over steps", "rounding", tolerance=1e-12)
+    check = checks.Check("C10", "C10-test", "deviation", "max over steps", "rounding", tolerance=1e-12, kind="control")
     assert checks.bound(check, [1e-16, 2e-16, 1.5e-16]).verdict == "holds"
     assert checks.bound(check, [0.5, 0.6, 0.55]).verdict == "fails"
     assert checks.bound(check, [0.0, 0.0, 0.0]).verdict == "holds"  # identical replicates: exact
@@ -120,7 +120,7 @@ def test_bound():
     (0.99, 0.3, "inconclusive", "tied"),  # tied within noise
 ])
 def test_ordering(ratio, sd, verdict, cause):
-    check = checks.Check("C11", "C11-test", "loss ratio", "final loss", "a < b", tolerance=0.05)
+    check = checks.Check("C11", "C11-test", "loss ratio", "final loss", "a < b", tolerance=0.05, kind="hypothesis")
     b = np.exp(draws(0.0, 0.5, 6, seed=3))
     a = b * ratio * np.exp(draws(0.0, sd, 6, seed=4))
     out = checks.ordering(check, a, b)
@@ -129,7 +129,7 @@ def test_ordering(ratio, sd, verdict, cause):
 
 
 def test_identical_values_are_tied_even_without_a_margin():
-    check = checks.Check("C11", "C11-test", "loss ratio", "final loss", "a < b", tolerance=0.0)
+    check = checks.Check("C11", "C11-test", "loss ratio", "final loss", "a < b", tolerance=0.0, kind="hypothesis")
     out = checks.ordering(check, [1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
     assert (out.verdict, out.cause) == ("inconclusive", "tied")
 
@@ -142,7 +142,7 @@ def grid_frame(values_by_x: dict, seeds=6, sd=0.01):
     return pd.DataFrame(rows)
 
 
-GRID = checks.Check("C9", "C9-test", "best τ", "final loss", "1 ≤ τ ≤ 8", tolerance=0.0)
+GRID = checks.Check("C9", "C9-test", "best τ", "final loss", "1 ≤ τ ≤ 8", tolerance=0.0, kind="seed")
 BOWL = {1: 2.0, 2: 1.5, 4: 1.0, 8: 1.5, 16: 2.0}
 
 
@@ -298,9 +298,17 @@ def test_write_ledger_gathers_reports_in_claim_order(tmp_path):
     from toylab import report
     for name, claim in (("b_report", "C10"), ("a_report", "C2")):
         (tmp_path / name).mkdir()
-        out = checks.equivalence(checks.Check(claim, f"{claim}-x", "x", "e", "p", 0.05), draws(1.0, 0.001, 4), 1.0)
+        out = checks.equivalence(checks.Check(claim, f"{claim}-x", "x", "e", "p", 0.05, kind="seed"), draws(1.0, 0.001, 4), 1.0)
         checks.ledger([out], name).to_csv(tmp_path / name / "checks.csv", index=False)
     ledger = pd.read_csv(report.write_ledger(tmp_path))
     assert ledger["check"].tolist() == ["C2-x", "C10-x"]
     assert ledger["report"].tolist() == ["a_report", "b_report"]
     assert list(ledger.columns) == list(checks.LEDGER_COLUMNS)
+
+
+def test_a_check_says_whose_claim_it_is():
+    """Every ledger row carries a kind; a check without one (or with another word) is refused."""
+    assert checks.ledger([checks.equivalence(CHECK, [1.0, 1.01, 0.99], 1.0)], "r")["kind"].tolist() == ["seed"]
+    for kind in ("", "theory"):
+        with pytest.raises(ValueError, match="kind="):
+            checks.Check("C1", "C1-x", "x", "e", "p", 0.05, kind=kind)

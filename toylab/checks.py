@@ -47,8 +47,9 @@ from scipy import stats
 from .estimators import window
 
 VERDICTS = ("holds", "fails", "inconclusive")
+KINDS = ("seed", "hypothesis", "control")  # whose claim: a seed document's, the lab's own question, a machinery check
 CAUSES = ("straddles", "few replicates", "regime not reached", "grid edge", "tied")
-LEDGER_COLUMNS = ("claim", "check", "report", "quantity", "predicted", "measured", "ci_low", "ci_high",
+LEDGER_COLUMNS = ("claim", "check", "kind", "report", "quantity", "predicted", "measured", "ci_low", "ci_high",
                   "rel_error", "tolerance", "verdict", "cause", "decided_by", "reason", "estimator", "n_seeds")
 EXPLODE = 1e3  # a final value above EXPLODE × |the run's first recorded value|: it blew up without overflowing
 
@@ -76,8 +77,12 @@ class Check:
     replicates: str = "seeds"  # what the interval is over, e.g. "blocks of 1000 coordinates"
     combine: str | int = "all"  # the headline over groups: all hold, any holds, or at least this many
     needs: Needs = field(default_factory=Needs)
+    kind: str = ""  # one of KINDS: a claim a seed document makes (`prediction` names its equation), a
+    #                 hypothesis of the lab's own, or a control (meant to fail, or an identity)
 
     def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"{self.id}: kind={self.kind!r} is not allowed; use one of {', '.join(KINDS)}")
         rule = self.combine
         if not (rule in ("all", "any") or (isinstance(rule, int) and not isinstance(rule, bool) and rule >= 1)):
             raise ValueError(f"{self.id}: combine={rule!r} is not allowed; use 'all', 'any' or a count ≥ 1")
@@ -117,7 +122,7 @@ class Outcome:
 
     def row(self, report: str) -> dict:
         """One row of the claims ledger."""
-        return {"claim": self.check.claim, "check": self.check_id, "report": report,
+        return {"claim": self.check.claim, "check": self.check_id, "kind": self.check.kind, "report": report,
                 "quantity": self.check.quantity, "predicted": self.predicted, "measured": self.measured,
                 "ci_low": self.ci_low, "ci_high": self.ci_high, "rel_error": self.rel_error,
                 "tolerance": self.check.tolerance, "verdict": self.verdict, "cause": self.cause,

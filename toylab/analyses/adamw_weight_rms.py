@@ -85,14 +85,15 @@ def analyze(tables, spec) -> Analysis:
             ratio = np.sqrt(inside.groupby("seed")["value2"].sum() / inside.groupby("seed")["predicted2"].sum())
             check = checks.Check(claim, f"{claim}-{eq.replace('. ', '')}", f"RMS(θ_t)/{eq}",
                                  f"√(Σ_t RMS(θ_t)² / Σ_t {eq}²) over steps {a:g}–{b:g} ({window}) per seed, "
-                                 f"RMS over N = {n} coordinates", f"{eq} (ratio 1)", tol)
+                                 f"RMS over N = {n} coordinates", f"{eq} (ratio 1)", tol, kind="seed")
             out = checks.equivalence(check, ratio, 1.0, group=f"{window} {label(row)}",
                                   regime=regime if window == "steady" else None)
             found.setdefault(check.id, []).append(out)
         values = np.sqrt(estimators.window(g, start, end, value="value2"))
         for cid, (c, name, predicted, exact) in steady_states(row).items():
             check = checks.Check(c, cid, "RMS(θ)", f"√(mean RMS(θ_t)² over steps {start:g}–{end:g}) per seed, RMS "
-                                 f"over N = {n} coordinates", name, exact_tol if exact else tol)
+                                 f"over N = {n} coordinates", name, exact_tol if exact else tol,
+                                 kind="hypothesis" if exact else "seed")
             found.setdefault(cid, []).append(checks.equivalence(check, values, float(predicted), group=label(row),
                                                              regime=regime))
     outcomes = []
@@ -139,7 +140,7 @@ def replace_check(check: checks.Check) -> checks.Check:
     """The headline check of a set of groups: same id, estimator without the group's window."""
     return checks.Check(check.claim, check.id, check.quantity, "per group: " + check.estimator.split(" per seed")[0]
                         .split(" over steps")[0] + " over the group's window, per seed", check.prediction,
-                        check.tolerance, check.level)
+                        check.tolerance, check.level, kind=check.kind)
 
 
 def draw(curves: pd.DataFrame, outcomes, spec, tol) -> Figure:

@@ -87,7 +87,7 @@ def analyze(tables, spec) -> Analysis:
     traj = Check("C4", "C4-trajectory", "‖ε_t‖/‖ε₀‖",
                  f"each seed's ‖W_t − W_opt‖/‖W_0 − W_opt‖ (linear regression, full batch, quadratic Amos "
                  f"schedule α₀p = {rate_quad:.4g}), log-interpolated at step t; {window}",
-                 "001 eq. varepsilon-t: exp(−S_t) = 1/(α₀pt + 1)", tol)
+                 "001 eq. varepsilon-t: exp(−S_t) = 1/(α₀pt + 1)", tol, kind="seed")
     checkpoints = [t for t in (2 * T_quad, 4 * T_quad, steps) if t <= steps]
     traj_groups = [equivalence(traj, ratio_at(quad, t), float(theory.amos_distance_ratio(t, rate_quad)), group=f"t={t:.0f}")
                    for t in checkpoints]
@@ -97,7 +97,7 @@ def analyze(tables, spec) -> Analysis:
     half = Check("C4", "C4-half-life", "‖ε_T‖/‖ε₀‖ at the half-life T",
                  f"each seed's distance ratio at T = {T_quad:g} = (√2 − 1)/(α₀p) (log-interpolated between "
                  f"recorded steps), quadratic Amos schedule, linear regression; {window}",
-                 "001: (α₀pT + 1)² = 2 halves lr and ρ, so ‖ε_T‖ = ‖ε₀‖/√2", tol / 2)
+                 "001: (α₀pT + 1)² = 2 halves lr and ρ, so ‖ε_T‖ = ‖ε₀‖/√2", tol / 2, kind="seed")
     outcomes.append(equivalence(half, ratio_at(quad, T_quad), 1 / math.sqrt(2)))
 
     # C4-inverse: the inverse-time family assumes p_t = p₀‖ε_t‖/‖ε₀‖; full-batch least squares has cos ≈ 1.
@@ -105,7 +105,7 @@ def analyze(tables, spec) -> Analysis:
     inverse = Check("C4", "C4-inverse", "‖ε_t‖/‖ε₀‖",
                     f"each seed's distance ratio at t = {t_inv:g}, inverse-time Amos schedule "
                     f"α₀p₀ = {rate_inv:.4g}, linear regression; {window}",
-                    "001 eq. alpha-rho-4: exp(−S_t) = 1/√(2α₀p₀t + 1)", tol)
+                    "001 eq. alpha-rho-4: exp(−S_t) = 1/√(2α₀p₀t + 1)", tol, kind="seed")
     regime = Regime(False, "001's rate p_t = p₀‖ε_t‖/‖ε₀‖ needs a gradient whose cosine to ε falls with the "
                            "distance (noise-dominated); the full-batch gradient keeps cos(u, ε) ≈ 1")
     outcomes.append(equivalence(inverse, ratio_at(inv, t_inv), float(theory.amos_distance_ratio(t_inv, rate_inv, "inverse")),
@@ -116,7 +116,7 @@ def analyze(tables, spec) -> Analysis:
                f"each seed's excess loss (linear regression) or evaluation loss (scale-invariant) at step {steps}, "
                f"ratio Amos/cosine at the same α₀ = {alpha0:g}, each Amos family at the half-life of its spec "
                f"grid with the lowest mean log final loss (chosen on these seeds); {window}",
-               "001: the schedules as plug-and-play choices; here: Amos ends below cosine", 0.0)
+               "001: the schedules as plug-and-play choices; here: Amos ends below cosine", 0.0, kind="hypothesis")
     final = d[d["step"] == steps]
     final = final[final["metric"] == final["problem"].map(FINAL_METRIC)].copy()
     final.loc[final["diverged"], "value"] = np.inf

@@ -140,12 +140,12 @@ def kl_checks(kl: pd.DataFrame, references: list[str], steps: int, early_end: fl
 
     mb = references[0]
     early = checks.Check("C12", "C12-bc-early", "KL(p‖q_bc)/KL(p‖q_raw)", f"mean KL per coordinate over the probes "
-                         f"at steps 1–{early_end:g}, per seed, p = {mb} statistics", "bias-corrected q closer (ratio < 1)", 0.0)
+                         f"at steps 1–{early_end:g}, per seed, p = {mb} statistics", "bias-corrected q closer (ratio < 1)", 0.0, kind="hypothesis")
     late = checks.Check("C12", "C12-bc-late", "KL(p‖q_raw)/KL(p‖q_bc)", f"mean KL per coordinate over steps "
                         f"{steps / 2:g}–{steps}, per seed, ratio raw/bias-corrected, p = {mb} statistics",
-                        "raw = bias-corrected once (1−β^t) ≈ 1", tol)
+                        "raw = bias-corrected once (1−β^t) ≈ 1", tol, kind="hypothesis")
     pop = checks.Check("C12", "C12-population", "KL(pop‖q_bc)/KL(batch‖q_bc)", f"mean KL per coordinate over steps "
-                       f"{steps / 2:g}–{steps}, per seed", "q closer to the population law than to the batch", 0.0)
+                       f"{steps / 2:g}–{steps}, per seed", "q closer to the population law than to the batch", 0.0, kind="hypothesis")
     found = {"C12-bc-early": [], "C12-bc-late": [], "C12-population": []}
     for (b1, b2), rows in kl.groupby(["β1", "β2"]):
         group = f"β=({b1:g}, {b2:g})"

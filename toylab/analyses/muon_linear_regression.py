@@ -73,7 +73,7 @@ def muon_best(final: pd.DataFrame, best: pd.DataFrame, floor: float, margin: flo
     best lr, paired over seeds; values below `floor` are set to it (ties at the precision floor)."""
     check = Check("C13", "C13-muon-best", "final loss ratio Muon / best other",
                   f"per seed, final excess loss of each at its own best lr (losses < {floor:g} set to {floor:g}); "
-                  "geometric mean of the paired ratio", "Muon best (ratio < 1/(1+margin))", margin)
+                  "geometric mean of the paired ratio", "Muon best (ratio < 1/(1+margin))", margin, kind="hypothesis")
     outs = []
     for (setting, kind), b in best.assign(kind=best["optimizer"].str.partition(", ")[2]).groupby(["setting", "kind"]):
         muon = b[b["optimizer"].str.partition(", ")[0] == "muon"]

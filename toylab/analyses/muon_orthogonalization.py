@@ -41,10 +41,10 @@ EXACTNESS = checks.Check(
     "C13", "C13-orth-exactness", "final metric SVD / NS-5 (geometric mean ratio)",
     "per seed the final metric at each method's best lr (cosine decay to 0; lr chosen by mean log "
     "final metric over seeds), paired log ratio", "exact polar factor better than 5 Newton–Schulz steps: "
-    "ratio below e^−0.1", MARGIN)
+    "ratio below e^−0.1", MARGIN, kind="hypothesis")
 POLAR_EXPRESS = checks.Check(
     "C13", "C13-orth-polar-express", "final metric PE-5 / NS-5 (geometric mean ratio)",
-    EXACTNESS.estimator, "5 Polar Express steps better than 5 Newton–Schulz steps: ratio below e^−0.1", MARGIN)
+    EXACTNESS.estimator, "5 Polar Express steps better than 5 Newton–Schulz steps: ratio below e^−0.1", MARGIN, kind="hypothesis")
 
 
 def scalar_map(x: np.ndarray, orthogonalizer: str, steps: int) -> np.ndarray:

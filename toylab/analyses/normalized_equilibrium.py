@@ -114,9 +114,9 @@ def analyze(tables, spec) -> Analysis:
 
     # C5: constant-lr SGD and heavy-ball SGD reach √(2λ/γ_eff) on every layer
     c5 = {"SGD": Check("C5", "C5-sgd", "‖g‖/‖x‖", "√(mean ‖g‖²/mean ‖x‖²) over steps T/2…T per seed",
-                       "√(2λ/γ), 002 eq. 2", tol),
+                       "√(2λ/γ), 002 eq. 2", tol, kind="seed"),
           "SGD (β=0.9)": Check("C5", "C5-momentum", "‖g‖/‖x‖", "√(mean ‖g‖²/mean ‖x‖²) over steps T/2…T per seed",
-                               "√(2λ(1−β)/γ), 002 §3.1", tol)}
+                               "√(2λ(1−β)/γ), 002 §3.1", tol, kind="seed")}
     steady = {}
     for name, check in c5.items():
         outs = []
@@ -128,7 +128,7 @@ def analyze(tables, spec) -> Analysis:
 
     # C5 layer balancing: per hyperparameter setting of the MLP, ρ(W2)/ρ(W1) per seed = 1
     balance = Check("C5", "C5-balance", "ρ(W2)/ρ(W1)", "ratio of the two MLP layers' steady ‖g‖/‖x‖ "
-                    "(√(mean ‖g‖²/mean ‖x‖²) over T/2…T) per seed, one hyperparameter setting", "1 (layer balancing, 002 §3.2)", tol)
+                    "(√(mean ‖g‖²/mean ‖x‖²) over T/2…T) per seed, one hyperparameter setting", "1 (layer balancing, 002 §3.2)", tol, kind="seed")
     bal = []
     mlp = wide[wide["problem"] == "scale_invariant_mlp"]
     for (name, lam, lr), g in mlp[mlp["variant"].isin(list(c5))].groupby(["variant", "weight_decay", "lr"], sort=True):
@@ -142,9 +142,9 @@ def analyze(tables, spec) -> Analysis:
 
     # C6: the tail rise of SGD under a cosine schedule, measured; and the target followed mid-training
     tail = Check("C6", "C6-tail", "ρ(T/4…T/2) / ρ(last 20 %)", "√(mean ‖g‖²/mean ‖x‖²) in each window, per seed; "
-                 "paired ratio mid/tail", "ρ rises in the tail (ratio < 1/1.1)", np.log(1.1))
+                 "paired ratio mid/tail", "ρ rises in the tail (ratio < 1/1.1)", np.log(1.1), kind="seed")
     track = Check("C6", "C6-track", "‖g‖/‖x‖ over T/4…T/2", "√(mean ‖g‖²/mean ‖x‖²) over T/4…T/2 per seed",
-                  "√(2λ/ mean γ_t) over the window, 002 eq. 2", tol)
+                  "√(2λ/ mean γ_t) over the window, 002 eq. 2", tol, kind="seed")
     tails, tracks, lag = [], [], {}
     for group, g in each("SGD cosine"):
         r = g.iloc[0]
@@ -164,7 +164,7 @@ def analyze(tables, spec) -> Analysis:
 
     # C8 SGDC: the tail keeps √(2λ/γ_max), once the layer has reached equilibrium by mid-training
     sgdc = Check("C8", "C8-sgdc", "‖g‖/‖x‖ in the last 20 %", "√(mean ‖g‖²/mean ‖x‖²) over the last 20 % per seed",
-                 "√(2λ/γ_max), 002 §5", tol)
+                 "√(2λ/γ_max), 002 §5", tol, kind="seed")
     outs = []
     for group, g in each("SGDC cosine"):
         outs.append(checks.equivalence(sgdc, estimators.windowed_ratio(g, 0.8, 1.0), sgd_target(g), group=group,
@@ -182,7 +182,7 @@ def analyze(tables, spec) -> Analysis:
            "√(2λ/γ), 002 §4", lambda g: rms_in(g, 0.5, 1.0, "adam_grad_to_weights"),
            lambda lr, lam: theory.equilibrium_ratio(lr, lam))]
     for cid, quantity, estimator, prediction, measure, predict in c7:
-        check, outs = Check("C7", cid, quantity, estimator, prediction, 0.1), []
+        check, outs = Check("C7", cid, quantity, estimator, prediction, 0.1, kind="seed"), []
         for group, g in each("AdamW"):
             if cid == "C7-weighted" and "adam_grad_to_weights" not in g:
                 continue
@@ -193,7 +193,7 @@ def analyze(tables, spec) -> Analysis:
 
     # C8 AdamC: the weighted ratio keeps √(2λ/γ_max) through the cosine schedule
     adamc = Check("C8", "C8-adamc", "‖g‖_{A⁻¹}/‖x‖_A in the last 20 %", "√(mean of its square) over the last 20 % "
-                  "per seed", "√(2λ/γ_max), 002 §5", 0.1)
+                  "per seed", "√(2λ/γ_max), 002 §5", 0.1, kind="seed")
     outs = []
     for group, g in each("AdamC cosine"):
         if "adam_grad_to_weights" not in g:

@@ -34,19 +34,19 @@ VARIANTS = {(True, True): "ZI+BC", (True, False): "ZI, no BC", (False, False): "
             (False, True): "no ZI, BC"}  # (zero_init, bias_correction), in the notepad's order
 
 ADAMW_VS_MUON = checks.Check("C13", "C13-real-adamw", "final training loss, AdamW / Muon at their best lrs",
-                             "last step's full-training-set objective per seed, paired", "AdamW < Muon", 0.0)
+                             "last step's full-training-set objective per seed, paired", "AdamW < Muon", 0.0, kind="hypothesis")
 RANK = 1e-6  # singular values below RANK·σ_max count as zero (float32 runs)
 FLAT = checks.Check("C13", "C13-real-flat", "σ_max/σ_min of O_t over that of G_t (Muon, best lr)",
                     "median over the probed steps of each seed's σ_1/σ_r, r = numerical rank of G_t, paired",
-                    "NS output flatter than G_t by > 2×", float(np.log(2)))
+                    "NS output flatter than G_t by > 2×", float(np.log(2)), kind="control")
 UNIT = checks.Check("C13", "C13-real-unit", "σ_max(O_t) last / first probed step (Muon, best lr)",
-                    "each seed's ratio", "stays at 1", 0.5)
+                    "each seed's ratio", "stays at 1", 0.5, kind="control")
 INIT = checks.Check("C11", "C11-real-init", "final loss, worse zero-init variant / better non-zero-init variant",
                     "last step's objective per seed at each variant's best lr, paired",
-                    "zero init matters more than bias correction", 0.0)
+                    "zero init matters more than bias correction", 0.0, kind="seed")
 ORDER = checks.Check("C11", "C11-real-order", "final loss ratios of consecutive variants in the notepad's ranking",
                      "last step's objective per seed at each variant's best lr, paired",
-                     "ZI+BC < ZI no BC < no ZI no BC < no ZI + BC", 0.0)
+                     "ZI+BC < ZI no BC < no ZI no BC < no ZI + BC", 0.0, kind="seed")
 
 
 def label(frame: pd.DataFrame) -> pd.Series:

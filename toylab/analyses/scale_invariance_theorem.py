@@ -60,7 +60,8 @@ def analyze(tables, spec) -> Analysis:
             continue
         check = checks.Check("C10", cid, "max_t ‖w'_t − w_t/c‖/‖w_t/c‖",
                              f"per seed, the largest relative deviation over steps 0–{int(w['step'].max())} ({dtype})",
-                             f"w'_t = w_t/c on {problem} ({note}); bound", tol)
+                             f"w'_t = w_t/c on {problem} ({note}); bound", tol,
+                             kind="control" if cid == "C10-linreg" else "seed")
         groups = [checks.bound(check, g.sort_values("seed")[col].to_numpy(), group=f"c={c:g}")
                   for c, g in sub.groupby("c")]
         outcomes += [checks.combine(check, groups), *groups]

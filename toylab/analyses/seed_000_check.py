@@ -46,7 +46,8 @@ def analyze(tables, spec) -> Analysis:
     def check(claim, cid, prediction, window, tolerance=tol, what="√(mean_t∈W mean_block θ_t²)"):
         return checks.Check(claim, cid, "RMS(θ)" if "ratio" not in what else "RMS(θ)/curve",
                             f"{what} over steps {window[0]:g}–{window[1]:g}, {est}", prediction, tolerance,
-                            replicates=f"blocks of {n // blocks} coordinates")
+                            replicates=f"blocks of {n // blocks} coordinates",
+                            kind="hypothesis" if cid.startswith("C3-exact") else "seed")
 
     outcomes = []
     for opt, b1 in sorted(beta1.items()):
