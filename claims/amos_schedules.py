@@ -19,7 +19,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from toylab import checks, plotting, schedules, theory
+from toylab import checks, estimators, plotting, schedules, theory
 from toylab.analyses import Analysis, Figure, new_figure
 
 ALPHA0 = (0.004, 0.008, 0.016, 0.032, 0.064, 0.128)  # the α₀ grid: one optimizer table each
@@ -107,19 +107,13 @@ def distances(metrics: pd.DataFrame) -> pd.DataFrame:
 
 
 def predicted(d: pd.DataFrame, form: str, start: int = 0, end: int | None = None) -> pd.DataFrame:
-    """Adds `p_hat` (per run, the cosine (‖ε_start‖ − ‖ε_end‖)/(P_end − P_start)) and `pred`, the
-    ratio `theory.amos_distance_along_path` predicts from ‖ε₀‖ and that cosine."""
+    """Adds `p_hat` (per run, the cosine (‖ε_start‖ − ‖ε_end‖)/(P_end − P_start)), `pred` (the ratio
+    `theory.amos_distance_along_path` predicts from ‖ε₀‖ and that cosine) and `rel` = ratio/pred."""
     end = end if end is not None else int(d.loc[d["step"] > start, "step"].min())
     at = d[d["step"].isin([start, end])].pivot(index="run", columns="step", values=["dist", "path"])
-    p_hat = (at["dist", start] - at["dist", end]) / (at["path", end] - at["path", start])
-    d = d.assign(p_hat=d["run"].map(p_hat))
-    return d.assign(pred=theory.amos_distance_along_path(d["path"], d["e0"], d["p_hat"], form))
-
-
-def at(d: pd.DataFrame, t: float, column: str = "ratio") -> pd.Series:
-    """Per seed, `column` at step t, interpolated linearly in log between recorded steps."""
-    return d.groupby("seed").apply(lambda g: float(np.exp(np.interp(t, g["step"], np.log(g[column])))),
-                                   include_groups=False)
+    d = d.assign(p_hat=d["run"].map((at["dist", start] - at["dist", end]) / (at["path", end] - at["path", start])))
+    d["pred"] = theory.amos_distance_along_path(d["path"], d["e0"], d["p_hat"], form)
+    return d.assign(rel=d["ratio"] / d["pred"])
 
 
 def analyze(tables, spec) -> Analysis:
@@ -130,25 +124,22 @@ def analyze(tables, spec) -> Analysis:
     inv = predicted(full[full["schedule"] == "amos inverse T=62.5"], "inverse")
     steps, T, T_inv = int(full["step"].max()), 51.7767, 62.5
     inputs = f"‖ε₀‖ at step 0 and p̂ over steps 0–{int(quad['step'][quad['step'] > 0].min())}, per seed"
-    traj = checks.Check("C4", "C4-trajectory", "‖ε_t‖/‖ε₀‖ over its prediction", f"each seed's ratio at step t "
-                        f"(log-interpolated), full-batch regression, quadratic Amos at α₀ = {alpha0:g}, T = {T:g}",
-                        f"1 − p̂P_t/‖ε₀‖ ({inputs}): 001 eq. varepsilon-t / alpha-rho-3", tol, kind="seed")
-    outcomes = checks.headline(traj, [checks.equivalence(traj, at(quad, t) / at(quad, t, "pred"), 1.0, group=f"t={t:.0f}")
+    check = lambda cid, t, form, predicts: checks.Check(  # noqa: E731
+        "C4", cid, "‖ε_t‖/‖ε₀‖ over its prediction", f"each seed's ratio at step {t} (log-interpolated), full-batch "
+        f"regression, {form} Amos at α₀ = {alpha0:g}", f"{predicts} ({inputs})", tol, kind="seed")
+    traj = check("C4-trajectory", "t", f"quadratic (T = {T:g})", "1 − p̂P_t/‖ε₀‖: 001 eqs. varepsilon-t, alpha-rho-3")
+    outcomes = checks.headline(traj, [checks.equivalence(traj, estimators.at_step(quad, t, "rel"), 1.0, group=f"t={t:.0f}")
                                       for t in (2 * T, 4 * T, steps)])
-    half = checks.Check("C4", "C4-half-life", "‖ε_T‖/‖ε₀‖ over its prediction", f"each seed's ratio at the half-life "
-                        f"T = {T:g} = (√2 − 1)/(α₀p), p = 1", f"1 − p̂P_T/‖ε₀‖ ({inputs}); 001: 1/√2 when p̂ = 1 and "
-                        "‖ε₀‖ = √2", tol, kind="seed")
-    outcomes.append(checks.equivalence(half, at(quad, T) / at(quad, T, "pred"), 1.0))
-    late = predicted(inv, "inverse", steps - 20, steps)
-    cos_ratio = late.groupby("seed")["p_hat"].first() / inv.groupby("seed")["p_hat"].first()
-    dist_ratio = at(inv, steps - 10)
-    premise = checks.equivalence(checks.Check("C4", "premise", "", "", "", tol, kind="control"), cos_ratio / dist_ratio, 1.0)
-    regime = checks.Regime(premise.verdict == "holds", f"001's premise p_t = p₀‖ε_t‖/‖ε₀‖: late/early cosine "
-                           f"{cos_ratio.mean():.3g} against the distance ratio {dist_ratio.mean():.3g} ({premise.reason})")
-    inverse = checks.Check("C4", "C4-inverse", "‖ε_t‖/‖ε₀‖ over its prediction", f"each seed's ratio at t = {steps}, "
-                           f"inverse Amos at α₀ = {alpha0:g}, T = {T_inv:g}", f"exp(−p̂₀P_t/‖ε₀‖) ({inputs}): 001 "
-                           "eq. alpha-rho-4, 1/√(2α₀p₀t + 1) when its inputs are exact", tol, kind="seed")
-    outcomes.append(checks.equivalence(inverse, at(inv, steps) / at(inv, steps, "pred"), 1.0, regime=regime))
+    half = check("C4-half-life", f"T = {T:g} = (√2 − 1)/(α₀p), p = 1,", "quadratic", "1 − p̂P_T/‖ε₀‖; 001's "
+                 "half-life rule: 1/√2 when p̂ = 1 and ‖ε₀‖ = √2")
+    outcomes.append(checks.equivalence(half, estimators.at_step(quad, T, "rel"), 1.0))
+    cosine = predicted(inv, "inverse", steps - 20, steps).groupby("seed")["p_hat"].first() / inv.groupby("seed")["p_hat"].first()
+    premise = checks.equivalence(traj, cosine / estimators.at_step(inv, steps - 10, "ratio"), 1.0)
+    regime = checks.Regime(premise.verdict == "holds", f"001's premise p_t = p₀‖ε_t‖/‖ε₀‖, late/early cosine over the "
+                           f"distance ratio: {premise.measured:.3g}, {premise.reason}")
+    inverse = check("C4-inverse", steps, f"inverse (T = {T_inv:g})", "exp(−p̂₀P_t/‖ε₀‖): 001 eq. alpha-rho-4, "
+                    "1/√(2α₀p₀t + 1) when its inputs are exact")
+    outcomes.append(checks.equivalence(inverse, estimators.at_step(inv, steps, "rel"), 1.0, regime=regime))
 
     final = checks.final_values(tables["metrics"][tables["metrics"]["batch_size"] == NOISY], "excess_loss")
     final["schedule"] = final["lr_schedule"].map(schedule_name)
@@ -159,38 +150,38 @@ def analyze(tables, spec) -> Analysis:
                       "grid's half-lives) ends below cosine", 0.0, combine="any", kind="hypothesis")
     at_best = {s: final[(final["schedule"] == s) & np.isclose(final["lr"], best.loc[s, "best"])].set_index("seed")["value"]
                for s in best.index}
-    amos = [s for s in best.index if s.startswith("amos")]
     outcomes += checks.headline(vs, [checks.ordering(vs, at_best[s], at_best["cosine"].loc[at_best[s].index], group=s,
-                                                     regime=checks.interior(best, [s, "cosine"])) for s in amos])
+                                                     regime=checks.interior(best, [s, "cosine"]))
+                                     for s in best.index if s.startswith("amos")])
 
     fig, axes = new_figure(3, width=4.4)
     plotting.seed_band(axes[0, 0], pd.concat([quad, inv]), "step", "ratio", hue="schedule", log=True)
-    t = np.arange(steps + 1)
-    plotting.theory_line(axes[0, 0], theory.amos_distance_ratio(t, alpha0), "001, its inputs: 1/(α₀pt+1)", x=t)
-    plotting.theory_line(axes[0, 0], quad.groupby("step")["pred"].mean(), "measured inputs: 1 − p̂P_t/‖ε₀‖",
-                         x=sorted(quad["step"].unique()), linestyle=":")
-    axes[0, 0].set(yscale="log", xlabel="step t", ylabel="‖ε_t‖/‖ε₀‖", title=f"full batch, α₀ = {alpha0:g}")
-    for ax, frame, name in ((axes[0, 1], quad, "quadratic"), (axes[0, 1], inv, "inverse")):
-        plotting.seed_band(ax, frame.assign(rel=frame["ratio"] / frame["pred"], form=name), "step", "rel", hue="form", log=False)
+    plotting.theory_line(axes[0, 0], theory.amos_distance_ratio(np.arange(steps + 1), alpha0), "001, its inputs: "
+                         "1/(α₀pt+1)", x=np.arange(steps + 1))
+    mean = quad.groupby("step")["pred"].mean()
+    plotting.theory_line(axes[0, 0], mean.to_numpy(), "measured inputs: 1 − p̂P_t/‖ε₀‖", x=mean.index, linestyle=":")
+    plotting.seed_band(axes[0, 1], pd.concat([quad, inv]), "step", "rel", hue="schedule", log=False)
     axes[0, 1].axhspan(1 - tol, 1 + tol, color="0.9", zorder=0)
-    axes[0, 1].set(xlabel="step t", ylabel="measured / predicted (measured inputs)", title=f"±{100 * tol:g} % shaded")
-    good = final[np.isfinite(final["value"])]
-    plotting.seed_band(axes[0, 2], good, "lr", "value", hue="schedule", log=True, marker="o", markersize=3)
+    plotting.seed_band(axes[0, 2], final[np.isfinite(final["value"])], "lr", "value", hue="schedule", log=True, marker="o",
+                       markersize=3)
     for s in best.index:
         plotting.mark_best(axes[0, 2], best.loc[s, "best"], best.loc[s, "value"], name=s, label="best α₀ (★)")
-    axes[0, 2].set(xscale="log", yscale="log", xlabel="lr = α₀√2", ylabel="final excess loss", title="noisy streaming, 1000 steps")
-    for ax in axes[0]:
+    for ax, labels in zip(axes[0], (dict(yscale="log", xlabel="step t", ylabel="‖ε_t‖/‖ε₀‖", title=f"full batch, α₀ = {alpha0:g}"),
+                                    dict(xlabel="step t", ylabel="measured / predicted", title=f"±{100 * tol:g} % shaded"),
+                                    dict(xscale="log", yscale="log", xlabel="lr = α₀√2", ylabel="final excess loss",
+                                         title="noisy streaming, 1000 steps"))):
+        ax.set(**labels)
         plotting.legend(ax, fontsize=6)
-    table = best.reset_index()[["schedule", "best", "value", "at_edge", "n"]].rename(columns={"best": "best lr", "value": "final excess loss (geo. mean)"})
     e0, p0 = quad.groupby("seed")[["e0", "p_hat"]].first().agg(["mean", "std"]).T.to_numpy()
-    numbers = {"‖ε₀‖ measured (001: √(2k)σ = √2)": f"{e0[0]:.4g} ± {e0[1]:.2g}",
-               "cosine p̂ over the first record (001 assumes p = 1; Marchenko–Pastur 1/√(1 + k/N) = 0.970)": f"{p0[0]:.4g} ± {p0[1]:.2g}",
-               **{f"{o.check_id}": f"{o.measured:.4g} [{o.ci_low:.4g}, {o.ci_high:.4g}] ({o.verdict})" for o in outcomes}}
-    return Analysis(figures=[Figure("distance", fig, "Left: distance ratio per schedule at 001's α₀ (geometric mean over "
-                                    "seeds, band ×/÷ 2 s.e.; the quadratic one lies under its predictions), 001's law with its own inputs (dashed) and with measured "
-                                    "‖ε₀‖ and p̂ (dotted). Middle: measured over predicted (measured inputs). Right: noisy "
+    numbers = {"‖ε₀‖ measured (001: √(2k)σ = √2)": f"{e0[0]:.4g} ± {e0[1]:.2g}", "cosine p̂ over the first record "
+               "(001 assumes p = 1; Marchenko–Pastur 1/√(1 + k/N) = 0.970)": f"{p0[0]:.4g} ± {p0[1]:.2g}",
+               **{o.check_id: f"{o.measured:.4g} [{o.ci_low:.4g}, {o.ci_high:.4g}] ({o.verdict})" for o in outcomes}}
+    return Analysis(figures=[Figure("distance", fig, "Left: distance ratio of the two Amos families at 001's α₀ "
+                                    "(geometric mean over seeds, band ×/÷ 2 s.e.; the quadratic one lies under its "
+                                    "predictions), 001's law with its own inputs (dashed) and with measured ‖ε₀‖ and p̂ "
+                                    "(dotted). Middle: measured over predicted with measured inputs. Right: noisy "
                                     "problem, final excess loss against the lr per schedule, best α₀ starred.")],
-                    table=table, numbers=numbers, checks=outcomes, notes=NOTES)
+                    table=best.reset_index().drop(columns=["tied", "grid"]), numbers=numbers, checks=outcomes, notes=NOTES)
 
 
 NOTES = [
