@@ -45,7 +45,7 @@ class BatchResult:
     diverged_step: list[int | None]  # per config: the step whose update was not finite
     params: dict[str, Tensor]  # final parameters [K, *shape]
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # probe tables, tidy
-    compile_seconds: float = 0.0  # wall time of the first compiled steps (0: eager, or cached)
+    fused: bool = False  # whether the steps after the first ran the fused kernels (optim/fused.py)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -103,7 +103,7 @@ def run_batch(configs: list[RunConfig], device: str = "cpu", progress: bool = Fa
         frame["config"] = order[frame["config"].to_numpy()]
     return BatchResult(result.metrics, [result.diverged_step[j] for j in inverse],
                        {k: p[torch.from_numpy(inverse)] for k, p in result.params.items()}, result.tables,
-                       result.compile_seconds)
+                       result.fused)
 
 
 def _run_seed_sorted(configs: list[RunConfig], device: str, progress: bool) -> BatchResult:
@@ -136,7 +136,7 @@ def _run_seed_sorted(configs: list[RunConfig], device: str, progress: bool) -> B
 
     hp, tables = hyperparameter_tables(configs, opt, dev)
     hp["normalized"] = problem.normalized_params()
-    stepper = optim.InPlace(opt, params, hp, tables, compile=first.compile)
+    stepper = optim.InPlace(opt, params, hp, tables, fused=first.compile)
     loss_and_grad = gradient_fn(problem)
     work: dict[str, Tensor] = {}  # the per-seed fast path's buffers, kept between steps
     K = len(configs)
@@ -205,7 +205,7 @@ def _run_seed_sorted(configs: list[RunConfig], device: str, progress: bool) -> B
     })
     diverged = [int(s) or None for s in diverged_at.cpu().tolist()]
     final = {k: torch.where(optim.bcast(alive, p), p, frozen[k]).cpu() for k, p in params.items()}
-    return BatchResult(metrics, diverged, final, recorder.frames(), stepper.compile_seconds)
+    return BatchResult(metrics, diverged, final, recorder.frames(), stepper.fused is not None)
 
 
 def _to(tensors: dict[str, Tensor], device: torch.device, dtype: torch.dtype | None = None) -> dict[str, Tensor]:

@@ -1,9 +1,9 @@
 """Run every benchmark; print the tables and write them as CSV and Markdown to --out.
 
 `floor` (the headline: K AdamW configs vs the torch.optim loop and the measured floor, eager
-and compiled) runs at each thread count in --threads; `cli` times the whole `toylab sweep`
+and fused) runs at each thread count in --threads; `cli` times the whole `toylab sweep`
 command at 10,000 steps; the other tables run at the first thread count.
-`--quick` is a sub-minute smoke run of every table (small sizes, one repeat, eager only).
+`--quick` is a sub-minute smoke run of every table (small sizes, one repeat).
 On a GPU (`--device cuda`, or auto where one is found) the default tables are `gpu` (the
 headline workload on the GPU) and the device tables; the CPU-only ones (`floor`, `cli`,
 `torch_api`) run where `--tables` names them.
@@ -53,12 +53,12 @@ def settings(quick: bool) -> dict:
     if quick:
         return dict(Ks=[1, 16], steps=20, repeats=1, threads=[1], step_shapes=[(64, 64, 64)],
                     ns_shapes=[(1, 256, 256), (16, 64, 128)], torch_ns_max=256, probe_K=16, probe_steps=20,
-                    floor_Ks=[16], floor_steps=20, compile=False, cli_steps=20, cli_K=16,
+                    floor_Ks=[16], floor_steps=20, cli_steps=20, cli_K=16,
                     orth_shapes=[(16, 17, 4)], gpu_Ks=[16], gpu_steps=20)
     return dict(Ks=[1, 16, 256], steps=100, repeats=3, threads=[1, 2], step_shapes=[(1024, 64, 64)],
                 ns_shapes=[(1, 256, 256), (1, 1024, 1024), (256, 64, 64), (64, 128, 256), (16, 256, 512)],
                 torch_ns_max=256, probe_K=256, probe_steps=200, floor_Ks=[1, 16, 256], floor_steps=200,
-                compile=True, cli_steps=10_000, cli_K=256,
+                cli_steps=10_000, cli_K=256,
                 orth_shapes=[(112, 17, 4), (112, 17, 16), (112, 16, 32), (256, 64, 64), (1, 512, 512)],
                 gpu_Ks=[256, 4096, 65536], gpu_steps=1000)
 
@@ -106,7 +106,7 @@ def main(argv=None):
 
     def floor_table():
         nonlocal loop
-        rows = floor.table(s["floor_Ks"], threads, s["floor_steps"], s["repeats"], s["steps"], s["compile"])
+        rows = floor.table(s["floor_Ks"], threads, s["floor_steps"], s["repeats"], s["steps"])
         loop = next(r["torch.optim loop cfg·steps/s"] for r in rows if r["threads"] == threads[0])
         return rows
 
@@ -124,7 +124,7 @@ def main(argv=None):
     runs = {
         "floor": floor_table,
         "cli": cli_table,
-        "gpu": lambda: gpu.table(s["gpu_Ks"], s["gpu_steps"], s["steps"], s["repeats"], device, s["compile"]),
+        "gpu": lambda: gpu.table(s["gpu_Ks"], s["gpu_steps"], s["steps"], s["repeats"], device),
         "sweep": lambda: sweep.table(s["Ks"], s["steps"], s["repeats"], device, optimizers=("sgd", "signsgd", "muon")),
         "step": step_table,
         "newton_schulz": lambda: newton_schulz.table(s["ns_shapes"], device, repeats, s["torch_ns_max"]),
