@@ -2,6 +2,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -84,6 +85,24 @@ def test_metrics_recorded_at_start_every_n_and_last_step():
     result = run([base("sgd", steps=12, metric_every=5)])
     assert sorted(result.metrics.step.unique()) == [0, 5, 10, 12]
     assert set(result.metrics.metric) >= {"batch_loss", "loss", "excess_loss", "dist_to_opt"}
+
+
+def test_recorded_metrics_are_the_closed_form_at_each_configs_point():
+    """The last record of each config (seeds interleaved in the given order) against numpy:
+    excess loss tr(ΔᵀMΔ), Δ = W − W_opt, with its own seed's data; dist_to_opt = ‖Δ‖_F."""
+    from toylab import problems
+
+    configs = [c.resolve() for c in grid(base("adamw", steps=7, metric_every=3), {"hparams.lr": [1e-3, 1e-1],
+                                                                                  "seed": [2, 0, 1]})]
+    result = engine.run_batch(configs)
+    last = result.metrics[result.metrics.step == 7].pivot(index="config", columns="metric", values="value")
+    problem = problems.build("linear_regression", configs[0].problem_options, dtype=torch.float64)
+    for i, c in enumerate(configs):
+        data = problem.make_data(engine.seed_generator(c.seed, "data", torch.device("cpu")))
+        delta = (result.params["W"][i] - data["w_opt"]).numpy()
+        excess = np.einsum("ij,ik,kj->", delta, data["second_moment"].numpy(), delta)
+        assert last.loc[i, "excess_loss"] == pytest.approx(excess, rel=1e-12)
+        assert last.loc[i, "dist_to_opt"] == pytest.approx(np.linalg.norm(delta), rel=1e-12)
 
 
 def reference_run(config):

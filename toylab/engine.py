@@ -122,6 +122,7 @@ def _run_seed_sorted(configs: list[RunConfig], device: str, progress: bool) -> B
     seeds = sorted({c.seed for c in configs})
     seed_index = torch.tensor([seeds.index(c.seed) for c in configs], device=dev)
     groups = [(seed_index == i).nonzero().squeeze(1) for i in range(len(seeds))]
+    spans = _spans([len(g) for g in groups])  # seed-sorted: group i is configs a:b, a slice
     sizes = {len(g) for g in groups}
     per_seed = problem.loss_and_grad_per_seed is not None and len(sizes) == 1
     # A problem file may build tensors with plain torch.ones(...): params take the run's device
@@ -145,16 +146,24 @@ def _run_seed_sorted(configs: list[RunConfig], device: str, progress: bool) -> B
     blowup = torch.tensor([float(c.blowup) for c in configs], dtype=dtype, device=dev)
     threshold = torch.full((K,), float("inf"), dtype=dtype, device=dev)
     batch_loss = torch.full((K,), float("nan"), dtype=dtype, device=dev)
-    records: list[tuple[int, list[str], Tensor]] = []
     recorder = Recorder(probes.get(first.probes), K)
+    record_steps = [0] + [t for t in range(1, first.steps + 1) if t % first.metric_every == 0 or t == first.steps]
+    record_row = {t: r for r, t in enumerate(record_steps)}
+    names = ["batch_loss"]
+    values = None  # [records, metrics, K], allocated at the first record, when the metrics are known
 
     def record(step: int):
-        values = {"batch_loss": batch_loss}
-        for idx, d in zip(groups, data):
-            for name, v in problem.metrics({k: p[idx] for k, p in params.items()}, d).items():
-                values.setdefault(name, torch.empty(K, dtype=dtype, device=dev))[idx] = v.to(dtype)
-        stacked = torch.stack(list(values.values()))
-        records.append((step, list(values), torch.where(alive, stacked, torch.nan)))
+        """Metrics of each seed's configs (a slice of the batch, no copy) into the row of `step`."""
+        nonlocal values
+        per_seed = [problem.metrics({k: p[a:b] for k, p in params.items()}, d) for (a, b), d in zip(spans, data)]
+        if values is None:
+            names.extend(per_seed[0])
+            values = torch.empty(len(record_steps), len(names), K, dtype=dtype, device=dev)
+        row = values[record_row[step]]
+        row[0] = batch_loss
+        for (a, b), metrics in zip(spans, per_seed):
+            for j, v in enumerate(metrics.values(), start=1):
+                row[j, a:b] = v
 
     record(0)
     bar = tqdm(total=first.steps, disable=not progress, leave=False, desc=first.optimizer)
@@ -194,12 +203,14 @@ def _run_seed_sorted(configs: list[RunConfig], device: str, progress: bool) -> B
         bar.update(len(steps))
     bar.close()
 
-    names = records[-1][1]
-    values = torch.stack([v for _, _, v in records]).cpu().numpy()  # [records, metrics, K]
+    # a config is NaN from the step it diverged at: 0 < diverged_at ≤ step
+    steps_recorded = torch.tensor(record_steps, device=dev)[:, None]
+    dead = (diverged_at > 0) & (diverged_at <= steps_recorded)  # [records, K]
+    values = values.masked_fill_(dead[:, None, :], torch.nan).cpu().numpy()
     R, M = values.shape[:2]
     metrics = pd.DataFrame({
         "config": np.tile(np.arange(K), R * M),
-        "step": np.repeat([step for step, _, _ in records], M * K),
+        "step": np.repeat(record_steps, M * K),
         "metric": np.tile(np.repeat(names, K), R),
         "value": values.ravel(),
     })
@@ -230,6 +241,12 @@ def _freeze(frozen: dict[str, Tensor], before: dict[str, Tensor], dying: Tensor)
             frozen[k].copy_(torch.where(optim.bcast(dying, p), p, frozen[k]))
         else:
             frozen[k][dying] = p[dying]
+
+
+def _spans(sizes: list[int]) -> list[tuple[int, int]]:
+    """(start, end) of consecutive groups of the given sizes."""
+    ends = np.cumsum(sizes).tolist()
+    return list(zip([0] + ends[:-1], ends))
 
 
 def _gather(by_seed: dict[str, Tensor], seed_index: Tensor) -> dict[str, Tensor]:
