@@ -124,10 +124,6 @@ class InPlace:
                 for row, value in zip(self.rows, table.unbind(0)):
                     row.setdefault(k, {})[c] = value
 
-    def hp_at(self, t: int) -> dict:
-        """The hyperparameters of step t, each `[K]` (what the probes read)."""
-        return {**self.hp, **{k: v[t] for k, v in self.schedules.items()}}
-
     def step(self, params: Params, out: Params, grads: Params, t: int, direction: bool = False) -> dict:
         row = self.rows[t - self.first]
         if self.fused is not None and t > 1 and not self.viewed:  # state and scratch (made at step 1)
