@@ -29,8 +29,10 @@ NOTES = {
            "Throughput in configs·steps per wall second, device synchronised, medians after a warm-up. "
            "Floor = the two per-seed GEMMs + one fused AdamW pass + sampling, each timed alone on the GPU. "
            "The torch.optim loops run each config alone with autograd: on the GPU, and on the CPU with one thread.",
-    "cli": "The whole `toylab sweep` command as a subprocess (startup, run folders included), CPU time; "
-           "the torch.optim loop from the floor table (one thread).",
+    "cli": "The whole `toylab sweep linear_regression --optimizer adamw` command as a subprocess (startup, run "
+           "folders included), CPU time: K = 256 (64 lrs × 4 seeds), d = 64, D = 16, batch 32, with its default "
+           "options (metrics every 10 steps, the fused step), and beside it with metrics only at the end and with "
+           "--eager; the torch.optim loop from the floor table (one thread).",
     "sweep": "Speedup = engine / baseline throughput (configs·steps/s), same problem and data streams. "
              "SignSGD's baseline is a hand-written Signum loop (torch.optim has no SignSGD). "
              "torch.optim.Muon runs Newton–Schulz in bfloat16, which is slow on CPU; the engine's Muon "
@@ -114,7 +116,7 @@ def main(argv=None):
         torch.set_num_threads(threads[0])
         baseline = loop or 4 * s["steps"] / floor.cpu_seconds(floor.torch_loop("adamw", s["steps"],
                                                                                 torch.device("cpu")), 1)[0]
-        return [floor.cli_sweep(s["cli_steps"], s["cli_K"], baseline)]
+        return [floor.cli_sweep(s["cli_steps"], s["cli_K"], baseline, variant) for variant in floor.CLI_VARIANTS]
 
     def step_table():
         bw = bandwidth(device)

@@ -108,13 +108,18 @@ def table(Ks, threads, steps: int, repeats: int, loop_steps: int) -> list[dict]:
     return rows
 
 
-def cli_sweep(steps: int, K: int, loop: float) -> dict:
-    """The `toylab sweep` command end to end, K AdamW configs (K/4 lrs × 4 seeds)."""
+CLI_VARIANTS = {"default options": [], "--metric-every = steps": ["--metric-every", "{steps}"], "--eager": ["--eager"]}
+
+
+def cli_sweep(steps: int, K: int, loop: float, variant: str = "default options") -> dict:
+    """The `toylab sweep` command end to end, K AdamW configs (K/4 lrs × 4 seeds), with its default
+    options or one of `CLI_VARIANTS`."""
     with tempfile.TemporaryDirectory(prefix="toylab-bench-") as out:
         args = [sys.executable, "-m", "toylab.cli", "sweep", "linear_regression", "--optimizer", "adamw",
                 "--lr", f"1e-4:1e-2:{K // SEEDS}", "--seeds", f"0-{SEEDS - 1}", "--steps", str(steps),
-                "--metric-every", str(steps), "--out", out, "--device", "cpu"]
+                "--out", out, "--device", "cpu"]
         args += [a for k, v in PROBLEM.items() for a in ("-p", f"{k}={v}")]
+        args += [a.format(steps=steps) for a in CLI_VARIANTS[variant]]
         env = {**os.environ, "TOYLAB_THREADS": "1", "OMP_NUM_THREADS": "1"}
         before = os.times()
         wall = time.perf_counter()
@@ -122,5 +127,5 @@ def cli_sweep(steps: int, K: int, loop: float) -> dict:
         wall = time.perf_counter() - wall
         after = os.times()
     cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
-    return {"command": f"toylab sweep, K = {K}, {steps} steps", "CPU s": cpu, "wall s": wall,
+    return {"command": f"toylab sweep, K = {K}, {steps:,} steps", "options": variant, "CPU s": cpu, "wall s": wall,
             "cfg·steps/CPU-s": K * steps / cpu, "torch.optim loop cfg·steps/s": loop, "× torch loop": K * steps / cpu / loop}
