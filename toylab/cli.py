@@ -167,7 +167,7 @@ def _print_aggregate(out, configs):
     click.echo(summarize.format_table(summarize.aggregate(metrics)))
     click.echo(f"{len(folders)} run folders in {out}/; figures: toylab plot {out} --save plot.png; "
                f"this table as CSV: toylab summary {out} --format csv")
-    missing = sorted({f.name for f in folders} - set(metrics["run"]))
+    missing = sorted({f.name for f in folders} - set(metrics["run"].unique()))
     if missing:
         raise Failure(f"{len(missing)} of {len(folders)} runs have no readable metrics: {', '.join(missing[:5])}"
                       + (" ..." if len(missing) > 5 else ""))
