@@ -105,8 +105,9 @@ def common_options(f):
                      help="Floating-point type of parameters, data and optimizer state."),
         click.option("--blowup", type=float, default=1e6, show_default=True,
                      help="Mark a config diverged once its batch loss exceeds BLOWUP × its first one (0: off)."),
-        click.option("--compile", "compile_", is_flag=True,
-                     help="Run the optimizer step under torch.compile (eager where no compiler works)."),
+        click.option("--compile/--eager", "compile_", default=True, show_default=True,
+                     help="Steps after the first as one fused C kernel per parameter (built once per machine; "
+                          "eager where no C compiler works), or as torch's eager ops, the reference."),
         click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"),
                      show_default=True, help="Folder of run folders (one per config hash)."),
         click.option("--force", is_flag=True, help="Re-run even if a finished run with the same config exists."),
@@ -166,7 +167,7 @@ def _print_aggregate(out, configs):
     click.echo(summarize.format_table(summarize.aggregate(metrics)))
     click.echo(f"{len(folders)} run folders in {out}/; figures: toylab plot {out} --save plot.png; "
                f"this table as CSV: toylab summary {out} --format csv")
-    missing = sorted({f.name for f in folders} - set(metrics["run"]))
+    missing = sorted({f.name for f in folders} - set(metrics["run"].unique()))
     if missing:
         raise Failure(f"{len(missing)} of {len(folders)} runs have no readable metrics: {', '.join(missing[:5])}"
                       + (" ..." if len(missing) > 5 else ""))

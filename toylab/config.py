@@ -67,7 +67,7 @@ class RunConfig:
     probe_every: int = 10
     dtype: str = "float32"
     blowup: float = 1e6  # diverged once the batch loss exceeds blowup × its first value; 0 = off
-    compile: bool = False  # the step body under torch.compile (falls back to eager where it cannot)
+    compile: bool = True  # the fused optimizer step after step 1 (optim/fused.py; eager where no C compiler works)
 
     def resolve(self) -> "RunConfig":
         """Fill defaults, validate, and canonicalise (tuples, schedule specs)."""

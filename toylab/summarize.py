@@ -83,7 +83,7 @@ def varying(frame: pd.DataFrame, columns: list[str]) -> list[str]:
 
 def default_metric(metrics: pd.DataFrame) -> str:
     """`loss` when the runs record it (then `batch_loss`), else their first metric by name."""
-    names = sorted(set(metrics["metric"]))
+    names = sorted(metrics["metric"].unique())
     return next((m for m in ("loss", "batch_loss") if m in names), names[0])
 
 
@@ -102,7 +102,7 @@ def aggregate(metrics: pd.DataFrame, metric: str | None = None, best: bool = Fal
     (ddof 1; NaN bounds for fewer than two) — `best` ('best lr', 'best lr, grid edge' or '') by
     `metric`, and `runs` (its folder names). Grouped operations over all settings at once."""
     metric = metric or default_metric(metrics)
-    if metric not in set(metrics["metric"]):
+    if metric not in set(metrics["metric"].unique()):
         raise UserError(f"no metric {metric!r} in these runs; metrics: {', '.join(sorted(set(metrics['metric'])))}")
     final = final_values(metrics, best)
     keys = setting_columns(final)
