@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -91,13 +92,15 @@ def hyperparameter_tables(configs: list[RunConfig], opt, device) -> tuple[dict, 
 CHUNK = 256  # steps of data drawn and coefficients tabled at a time
 
 
-def run_batch(configs: list[RunConfig], device: str = "cpu", progress: bool = False) -> BatchResult:
+def run_batch(configs: list[RunConfig], device: str = "cpu", progress: bool = False,
+              on_steps: Callable[[int], None] | None = None) -> BatchResult:
     """Run configs that share a `group_key` as one batched program; results in the given order.
+    `on_steps(n)` is called after every chunk of n steps (progress reports; one call per chunk).
 
     Inside, the configs of one seed are contiguous, so a problem's per-seed fast path can use
     its seed's batch for the whole group without copying it per config."""
     order = np.argsort([c.seed for c in configs], kind="stable")
-    result = _run_seed_sorted([configs[i] for i in order], device, progress)
+    result = _run_seed_sorted([configs[i] for i in order], device, progress, on_steps)
     inverse = np.argsort(order)
     for frame in [result.metrics, *result.tables.values()]:
         frame["config"] = order[frame["config"].to_numpy()]
@@ -106,7 +109,8 @@ def run_batch(configs: list[RunConfig], device: str = "cpu", progress: bool = Fa
                        result.compile_seconds)
 
 
-def _run_seed_sorted(configs: list[RunConfig], device: str, progress: bool) -> BatchResult:
+def _run_seed_sorted(configs: list[RunConfig], device: str, progress: bool,
+                     on_steps: Callable[[int], None] | None = None) -> BatchResult:
     first = configs[0]
     key = first.group_key()
     assert all(c.group_key() == key for c in configs), "configs must share a group key"
@@ -192,6 +196,8 @@ def _run_seed_sorted(configs: list[RunConfig], device: str, progress: bool) -> B
             if t % first.metric_every == 0 or t == first.steps:
                 record(t)
         bar.update(len(steps))
+        if on_steps is not None:
+            on_steps(len(steps))
     bar.close()
 
     names = records[-1][1]
@@ -234,6 +240,8 @@ def _freeze(frozen: dict[str, Tensor], before: dict[str, Tensor], dying: Tensor)
 
 def _gather(by_seed: dict[str, Tensor], seed_index: Tensor) -> dict[str, Tensor]:
     """Give each config its seed's batch: [S, ...] -> [K, ...] (a view when there is one seed)."""
+    if not by_seed:  # a deterministic problem draws no batch
+        return {}
     if len(next(iter(by_seed.values()))) == 1:
         return {k: v.expand(len(seed_index), *v.shape[1:]) for k, v in by_seed.items()}
     return {k: v[seed_index] for k, v in by_seed.items()}

@@ -43,7 +43,7 @@ from pathlib import Path
 import matplotlib
 import pandas as pd
 
-from . import analyses, checks, optim, problems, store
+from . import analyses, checks, optim, problems, runtime, store
 from .config import TIMESCALES, RunConfig
 from .experiments import run_configs
 from .options import UserError, check_sweep_size, format_value, parse_seeds, warn
@@ -320,7 +320,8 @@ def render_all(paths: list[Path], out: Path | None = None, quick: bool = False, 
     targets = [Path(out) if out is not None else Path(path).resolve().parent.parent for path in paths]
     tasks = [(path, target, quick, force, device, progress and jobs == 1) for path, target in zip(paths, targets)]
     if jobs > 1 and len(tasks) > 1:
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=runtime.configure) as pool:  # each process: the command's settings
             timings = list(pool.map(_render_one, tasks))
     else:
         timings = [_render_one(task) for task in tasks]
