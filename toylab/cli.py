@@ -360,19 +360,25 @@ def compare(problem, optimizer, lrs, tune_seeds, score_seeds, metric, target, ta
     Every --opt value may be a list (the hyperparameters tuned besides the lr); every
     --problem-opt value may be a list (the family of problems, e.g. condition_number=1,100).
     """
-    from .compare import output, protocol
-
     if target is not None and target_factor is not None:
         raise UserError("give --target or --target-factor, not both")
     if save.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise UserError(f"--save {save}: cannot write {save.suffix or 'a file without a suffix'}; "
                         f"use one of .png, .svg, .pdf")
     names = list(dict.fromkeys(n.strip() for n in optimizer.split(",") if n.strip()))
-    problem_axes = {f"problem_options.{k}": parse_list(v, problems.get(problem).options().get(k))
-                    for k, v in split_pairs(problem_opts, "--problem-opt").items()}
+    problem_pairs = split_pairs(problem_opts, "--problem-opt")
     hp_lists = split_pairs(opts, "--opt")
     if "lr" in hp_lists:
         raise UserError(f"-o lr={hp_lists['lr']}: give the learning rates to tune as --lr")
+    lr_values = parse_lrs(lrs)
+    runtime.configure()
+    from . import optim, problems
+    from .compare import output, protocol
+    from .config import TIMESCALES
+    from .experiments import grid
+
+    problem_axes = {f"problem_options.{k}": parse_list(v, problems.get(problem).options().get(k))
+                    for k, v in problem_pairs.items()}
     declared = {n: {**optim.get(n).hparams, **TIMESCALES} for n in names}
     unknown = [k for k in hp_lists if not any(k in d for d in declared.values())]
     if unknown:
@@ -382,7 +388,7 @@ def compare(problem, optimizer, lrs, tune_seeds, score_seeds, metric, target, ta
     for name in names:
         axes = {**problem_axes, **{f"hparams.{k}": parse_list(v, declared[name][k])
                                    for k, v in hp_lists.items() if k in declared[name]}}
-        axes["hparams.lr"] = parse_lrs(lrs)
+        axes["hparams.lr"] = lr_values
         settings += grid(_base(problem, name, {}, {}, schedules, steps, metric_every, probes, probe_every, dtype,
                                blowup, compile_), axes)
     plan = protocol.Protocol(tuple(settings), tuple(parse_seeds(tune_seeds, "--tune-seeds")),
