@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -94,8 +95,10 @@ CHUNK = 256  # steps of data drawn and coefficients tabled at a time
 BLOCK_BYTES = 2**22  # parameter bytes of the configs stepped together (their state and gradient: ~4× more)
 
 
-def run_batch(configs: list[RunConfig], device: str = "cpu", progress: bool = False) -> BatchResult:
+def run_batch(configs: list[RunConfig], device: str = "cpu", progress: bool = False,
+              on_steps: Callable[[int], None] | None = None) -> BatchResult:
     """Run configs that share a `group_key` as one batched program; results in the given order.
+    `on_steps(n)` is called after every chunk of n steps (progress reports; one call per chunk).
 
     Inside, the configs of one seed are contiguous, so a problem's per-seed fast path can use
     its seed's batch for the whole group without copying it per config. A large batch steps in
@@ -104,7 +107,7 @@ def run_batch(configs: list[RunConfig], device: str = "cpu", progress: bool = Fa
     the configs run block by block, each block seed by seed (`_order`). No value depends on the
     blocks: every per-config quantity is computed from the config's own rows."""
     order, per_block = _order(configs)
-    result = _run_ordered([configs[i] for i in order], device, progress, per_block)
+    result = _run_ordered([configs[i] for i in order], device, progress, per_block, on_steps)
     inverse = np.argsort(order)
     for frame in [result.metrics, *result.tables.values()]:
         frame["config"] = order[frame["config"].to_numpy()]
@@ -113,27 +116,8 @@ def run_batch(configs: list[RunConfig], device: str = "cpu", progress: bool = Fa
                        result.fused)
 
 
-def _order(configs: list[RunConfig]) -> tuple[np.ndarray, int | None]:
-    """The order the configs run in and the number of each seed's configs in one block: seed-sorted,
-    or, where every seed has the same n configs and more than fit a block, blocks of nb configs of
-    each seed in turn (block j holds configs j·nb … of every seed); None: one block."""
-    seeds = np.array([c.seed for c in configs])
-    order = np.argsort(seeds, kind="stable")
-    counts = np.unique(seeds, return_counts=True)[1]
-    first = configs[0]
-    problem = problems.build(first.problem, first.problem_options)
-    numel = sum(math.prod(shape) for shape in problem.param_shapes().values())
-    fit = max(1, BLOCK_BYTES // (numel * getattr(torch, first.dtype).itemsize))  # configs per block
-    n = int(counts[0])
-    per_block = -(-n // -(-n // max(1, fit // len(counts))))  # balanced: ⌈n / number of blocks⌉
-    if problem.loss_and_grad_per_seed is None or len(set(counts.tolist())) > 1 or n <= per_block:
-        return order, None
-    rank = np.empty(len(configs), dtype=np.int64)  # each config's position within its seed
-    rank[order] = np.arange(len(configs)) % n
-    return np.lexsort((seeds, rank // per_block)), per_block
-
-
-def _run_ordered(configs: list[RunConfig], device: str, progress: bool, per_block: int | None) -> BatchResult:
+def _run_ordered(configs: list[RunConfig], device: str, progress: bool, per_block: int | None,
+                 on_steps: Callable[[int], None] | None = None) -> BatchResult:
     first = configs[0]
     key = first.group_key()
     assert all(c.group_key() == key for c in configs), "configs must share a group key"
@@ -246,6 +230,8 @@ def _run_ordered(configs: list[RunConfig], device: str, progress: bool, per_bloc
             if t % first.metric_every == 0 or t == first.steps:
                 record(t)
         bar.update(len(steps))
+        if on_steps is not None:
+            on_steps(len(steps))
     bar.close()
 
     # a config is NaN from the step it diverged at: 0 < diverged_at ≤ step
@@ -312,6 +298,8 @@ def _spans(sizes: list[int]) -> list[tuple[int, int]]:
 
 def _gather(by_seed: dict[str, Tensor], seed_index: Tensor) -> dict[str, Tensor]:
     """Give each config its seed's batch: [S, ...] -> [K, ...] (a view when there is one seed)."""
+    if not by_seed:  # a deterministic problem draws no batch
+        return {}
     if len(next(iter(by_seed.values()))) == 1:
         return {k: v.expand(len(seed_index), *v.shape[1:]) for k, v in by_seed.items()}
     return {k: v[seed_index] for k, v in by_seed.items()}
