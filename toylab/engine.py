@@ -116,6 +116,26 @@ def run_batch(configs: list[RunConfig], device: str = "cpu", progress: bool = Fa
                        result.fused)
 
 
+def _order(configs: list[RunConfig]) -> tuple[np.ndarray, int | None]:
+    """The order the configs run in and the number of each seed's configs in one block: seed-sorted,
+    or, where every seed has the same n configs and more than fit a block, blocks of nb configs of
+    each seed in turn (block j holds configs j·nb … of every seed); None: one block."""
+    seeds = np.array([c.seed for c in configs])
+    order = np.argsort(seeds, kind="stable")
+    counts = np.unique(seeds, return_counts=True)[1]
+    first = configs[0]
+    problem = problems.build(first.problem, first.problem_options)
+    numel = sum(math.prod(shape) for shape in problem.param_shapes().values())
+    fit = max(1, BLOCK_BYTES // (numel * getattr(torch, first.dtype).itemsize))  # configs per block
+    n = int(counts[0])
+    per_block = -(-n // -(-n // max(1, fit // len(counts))))  # balanced: ⌈n / number of blocks⌉
+    if problem.loss_and_grad_per_seed is None or len(set(counts.tolist())) > 1 or n <= per_block:
+        return order, None
+    rank = np.empty(len(configs), dtype=np.int64)  # each config's position within its seed
+    rank[order] = np.arange(len(configs)) % n
+    return np.lexsort((seeds, rank // per_block)), per_block
+
+
 def _run_ordered(configs: list[RunConfig], device: str, progress: bool, per_block: int | None,
                  on_steps: Callable[[int], None] | None = None) -> BatchResult:
     first = configs[0]
