@@ -34,6 +34,7 @@ from ..options import Option, UserError, format_value, resolve
 from . import adamw, muon, sgd, signsgd
 from .base import OptimizerDef, hp_tensors
 from .buckets import Bucket
+from .orthogonalize import NEWTON_SCHULZ_COEFFICIENTS
 
 # torch's implementation flags: the values toylab can honour, and why the others cannot be.
 FLAGS = {"maximize": (False, True), "foreach": (None, False, True), "capturable": (False,),
@@ -248,7 +249,7 @@ class Muon(ToylabOptimizer):
     stack_matrices = True
 
     def __init__(self, params, lr=1e-3, weight_decay=0.1, momentum=0.95, nesterov=True,
-                 ns_coefficients=(3.4445, -4.775, 2.0315), eps=1e-7, ns_steps=5, adjust_lr_fn=None,
+                 ns_coefficients=NEWTON_SCHULZ_COEFFICIENTS, eps=1e-7, ns_steps=5, adjust_lr_fn=None,
                  **toylab_options):
         super().__init__(params, dict(lr=lr, weight_decay=weight_decay, momentum=momentum, nesterov=nesterov,
                                       ns_coefficients=ns_coefficients, eps=eps, ns_steps=ns_steps,
