@@ -49,3 +49,12 @@ def circle(graph: dict[str, set[str]]) -> list[str]:
 def test_no_module_imports_a_module_that_imports_it():
     assert circle(import_graph()) == []
 
+
+def test_no_part_of_toylab_imports_a_part_that_imports_it():
+    """Parts: `toylab.store`, `toylab.probes` (with its modules), …; e.g. a probe module that
+    read run folders through `store` would run upward, since `store` depends on the probes."""
+    part = lambda module: ".".join(module.split(".")[:2])  # noqa: E731
+    parts = {}
+    for module, targets in import_graph().items():
+        parts.setdefault(part(module), set()).update(part(t) for t in targets if part(t) != part(module))
+    assert circle(parts) == []

@@ -336,7 +336,7 @@ def show(folder, what, save):
     or a folder of runs (aggregated over seeds, as `toylab summary`)."""
     from matplotlib.backend_bases import FigureCanvasBase
 
-    from .probes import plots
+    from . import show as run_folder
 
     if not (folder / "config.json").exists() and any(folder.glob("*/config.json")):
         from . import summarize
@@ -355,10 +355,10 @@ def show(folder, what, save):
     problem = store.verify(folder)
     if problem is not None:
         raise UserError(f"{folder}: {problem}")
-    click.echo(plots.summary(folder))
+    click.echo(run_folder.summary(folder))
     if what is not None:
         try:
-            click.echo(f"wrote {plots.plot(folder, what, save)}")
+            click.echo(f"wrote {run_folder.plot(folder, what, save)}")
         except OSError as e:
             raise UserError(f"--save {save}: {e.strerror or e}") from None
 
