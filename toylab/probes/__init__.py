@@ -12,7 +12,7 @@ table (step 1 shows the first-step state of the moments, docs/claims.md C11).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from torch import Tensor
@@ -43,6 +43,9 @@ class Probe:
     columns: tuple[str, ...]  # names of the labels of each key
     measure: Callable[[Context], dict[tuple[str, ...], Tensor]]
     description: str
+    # the values each label column other than param takes (quantity, moments, reference), as
+    # `toylab list` shows them; a probe records those its optimizer and problem allow
+    labels: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _registry() -> dict[str, Probe]:
