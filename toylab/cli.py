@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import warnings
 from pathlib import Path
 
 import click
 import numpy as np
-import torch
 
-from . import optim, problems, store
+from . import optim, problems, runtime, store
 from . import shards as shards_lib
 from .config import DTYPES, TIMESCALES, RunConfig
 from .experiments import grid, prepare, run_configs, summary
@@ -54,17 +52,7 @@ def _one_line_warning(message, category, *args, **kwargs):
 @click.version_option(package_name="toylab")
 def main():
     """toylab: run optimizer toy problems as batched sweeps and see why optimizers behave as they do."""
-    set_threads()
-
-
-def set_threads() -> int:
-    """One torch thread unless `TOYLAB_THREADS` says otherwise (README, Performance: a second
-    thread loses 3–10× when another process holds a core)."""
-    text = os.environ.get("TOYLAB_THREADS", "1")
-    if not text.strip().isdigit() or int(text) < 1:
-        raise UserError(f"TOYLAB_THREADS={text!r} is not a positive integer")
-    torch.set_num_threads(int(text))
-    return int(text)
+    runtime.configure()
 
 
 # ----- list -------------------------------------------------------------------------------------

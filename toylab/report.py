@@ -43,7 +43,7 @@ from pathlib import Path
 import matplotlib
 import pandas as pd
 
-from . import analyses, checks, optim, problems, store
+from . import analyses, checks, optim, problems, runtime, store
 from .config import TIMESCALES, RunConfig
 from .experiments import run_configs
 from .options import UserError, check_sweep_size, format_value, parse_seeds, warn
@@ -332,6 +332,7 @@ def render_all(paths: list[Path], out: Path | None = None, quick: bool = False, 
 
 def _render_one(task: tuple) -> tuple[str, float]:
     path, target, quick, force, device, progress = task
+    runtime.configure()  # a worker process of `render_all` starts bare
     spec = load_spec(path, quick=quick)
     start = time.perf_counter()
     render(spec, target, force=force, device=device, progress=progress)

@@ -1,8 +1,10 @@
-"""Process settings that make small batched programs fast on a shared CPU, applied on import.
+"""Process settings that make small batched programs fast on a shared CPU. `import toylab`
+changes none of them; each entry point (the `toylab` command, `python -m toylab.bench`, a
+report-rendering worker, a submitit shard) calls `configure()` first.
 
-* Threads: `TOYLAB_THREADS` sets torch's thread count. One thread is the default of the
-  Makefile: on this project's 2-core machine a second thread gains little on toy tensors and
-  stalls ~10 ms whenever another process holds a core (numbers: README, Performance).
+* Threads: `threads()` reads `TOYLAB_THREADS`, 1 when unset: on this project's 2-core machine a
+  second thread gains little on toy tensors and stalls ~10 ms whenever another process holds a
+  core (numbers: README, Performance).
 * Freed memory is kept: every out-of-place op of the pure optimizers allocates a fresh
   `[K, *shape]` tensor; glibc hands blocks above its mmap threshold back to the OS on free, so
   each new one pays page faults on first touch (2–4× the op itself). Raising glibc's mmap and
@@ -17,15 +19,28 @@ import os
 
 import torch
 
+from .options import UserError
+
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 MMAP_THRESHOLD_MAX = 32 * 2**20  # glibc's ceiling for M_MMAP_THRESHOLD on 64-bit
 TRIM_THRESHOLD = 2**30
 
 
-def configure() -> None:
-    if "TOYLAB_THREADS" in os.environ:
-        torch.set_num_threads(int(os.environ["TOYLAB_THREADS"]))
+def threads() -> int:
+    """torch's thread count for toylab: `TOYLAB_THREADS`, 1 when unset; anything but a positive
+    integer is a one-line `UserError`."""
+    text = os.environ.get("TOYLAB_THREADS", "1")
+    if not text.strip().isdigit() or int(text) < 1:
+        raise UserError(f"TOYLAB_THREADS={text!r} is not a positive integer")
+    return int(text)
+
+
+def configure() -> int:
+    """Apply both settings to this process; returns the thread count."""
+    count = threads()
+    torch.set_num_threads(count)
     keep_freed_memory()
+    return count
 
 
 def keep_freed_memory() -> bool:
