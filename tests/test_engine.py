@@ -98,8 +98,7 @@ def reference_run(config):
     data = problem.make_data(engine.seed_generator(config.seed, "data", cpu))
     stream = engine.seed_generator(config.seed, "stream", cpu)
     params = {k: p[None] for k, p in problem.init_params(engine.seed_generator(config.seed, "init", cpu)).items()}
-    hp = optim.hp_tensors(opt, [config.hparams], torch.float64, cpu)
-    hp.update(lr_max=hp["lr"], normalized=set())
+    hp = optim.hyperparameters(opt, [config.hparams], torch.float64, cpu)
     state = opt.init(params, hp)
     for t in range(1, config.steps + 1):
         batch = {k: v[None] for k, v in problem.sample(data, stream, t).items()}

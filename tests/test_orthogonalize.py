@@ -9,7 +9,7 @@ import torch
 from toylab import engine
 from toylab.config import RunConfig
 from toylab.optim import muon, torch_api
-from toylab.optim.base import hp_tensors
+from toylab.optim import hyperparameters
 from toylab.optim.orthogonalize import (ORTHOGONALIZERS, POLAR_EXPRESS_COEFFICIENTS, POLAR_EXPRESS_LOWER_BOUND,
                                         orthogonalize, polar_express_schedule, singular_value_map, svd)
 from toylab.options import UserError, resolve
@@ -170,7 +170,7 @@ def test_polar_express_with_its_safety_factor_converges_from_the_normalised_inpu
 
 # ----- Muon -------------------------------------------------------------------------------------------
 def hparams(**given):
-    return hp_tensors(muon.MUON, [resolve("muon", muon.HPARAMS, given)], torch.float32, "cpu")
+    return hyperparameters(muon.MUON, [resolve("muon", muon.HPARAMS, given)], torch.float32, "cpu")
 
 
 def test_muon_default_is_the_old_newton_schulz_path_bitwise():

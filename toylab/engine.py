@@ -75,16 +75,17 @@ def gradient_fn(problem: problems.Problem):
     return generic
 
 
-def hyperparameter_tables(configs: list[RunConfig], opt, device) -> tuple[dict, dict[str, Tensor]]:
+def hyperparameter_tables(configs: list[RunConfig], opt, device,
+                          normalized=()) -> tuple[optim.Hyperparameters, dict[str, Tensor]]:
     """Hyperparameters in float64: constant ones as `[K]` tensors, scheduled ones as
-    `[steps+1, K]` tables; `hp["lr_max"]` is the peak of each config's lr."""
-    hp = optim.hp_tensors(opt, [c.hparams for c in configs], torch.float64, device)
+    `[steps+1, K]` tables; `hp.lr_max` is the peak of each config's lr."""
     tables = {}
     for name in sorted({name for c in configs for name in c.schedules}):
         columns = [schedules.parse(c.schedules.get(name, "constant")).values(c.steps, float(c.hparams[name]))
                    for c in configs]
         tables[name] = torch.stack(columns, dim=1).to(device=device)
-    hp["lr_max"] = tables["lr"].amax(0) if "lr" in tables else hp["lr"]
+    hp = optim.hyperparameters(opt, [c.hparams for c in configs], torch.float64, device,
+                               lr_max=tables["lr"].amax(0) if "lr" in tables else None, normalized=normalized)
     return hp, tables
 
 
@@ -134,8 +135,7 @@ def _run_seed_sorted(configs: list[RunConfig], device: str, progress: bool) -> B
     spare = {k: torch.empty_like(p) for k, p in params.items()}  # the other buffer: θ_t is written there
     frozen = {k: torch.empty_like(p) for k, p in params.items()}  # θ at the step before a config died (its rows only)
 
-    hp, tables = hyperparameter_tables(configs, opt, dev)
-    hp["normalized"] = problem.normalized_params()
+    hp, tables = hyperparameter_tables(configs, opt, dev, problem.normalized_params())
     stepper = optim.InPlace(opt, params, hp, tables, compile=first.compile)
     loss_and_grad = gradient_fn(problem)
     work: dict[str, Tensor] = {}  # the per-seed fast path's buffers, kept between steps

@@ -170,8 +170,7 @@ def _measure_structure(config: RunConfig) -> tuple[dict, float, dict]:
     opt = optim.get(config.optimizer)
     params = {k: torch.zeros(1, *[min(n, 3) for n in shape]) for k, shape in shapes.items()}
     try:
-        hp = optim.hp_tensors(opt, [config.hparams], torch.float32, "cpu")
-        hp.update(lr_max=hp["lr"], normalized=problem.normalized_params())
+        hp = optim.hyperparameters(opt, [config.hparams], torch.float32, "cpu", normalized=problem.normalized_params())
         state = opt.init(params, hp)
     except Exception:  # an optimizer whose init needs more than this: assume two moments
         return shapes, 2.0, {}

@@ -12,6 +12,7 @@ table (step 1 shows the first-step state of the moments, docs/claims.md C11).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -32,7 +33,7 @@ class Context:
     batch: dict[str, Tensor]  # the minibatch of step t, [K, B, ...]
     state: dict  # optimizer state after the update (e.g. exp_avg, exp_avg_sq, momentum_buffer)
     aux: dict  # aux["direction"][name]: the update direction before the learning rate
-    hp: dict  # hyperparameters at step t, [K] tensors
+    hp: Mapping  # hyperparameters at step t, [K] tensors (an `optim.Hyperparameters`)
     data: list[dict[str, Tensor]]  # per distinct seed: the problem's data
     groups: list[Tensor]  # per distinct seed: the indices of its configs
 
