@@ -5,7 +5,7 @@ import torch
 
 from toylab import engine
 from toylab.config import RunConfig
-from toylab.experiments import grid
+from toylab.grids import grid
 from toylab.optim import base
 
 PROBLEM = {"d": 6, "D": 3, "batch_size": 8}

@@ -8,7 +8,7 @@ import torch
 
 from toylab import engine
 from toylab.config import RunConfig
-from toylab.experiments import grid
+from toylab.grids import grid
 
 PROBLEM = {"d": 6, "D": 3, "condition_number": 20.0, "batch_size": 8}
 

@@ -11,7 +11,7 @@ import torch
 
 from toylab import engine
 from toylab.config import RunConfig
-from toylab.experiments import grid
+from toylab.grids import grid
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

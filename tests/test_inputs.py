@@ -12,7 +12,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from toylab import engine, experiments, problems, shards, store
+from toylab import engine, experiments, grids, problems, shards, store
 from toylab.cli import main
 from toylab.config import RunConfig
 from toylab.options import Failure, UserError
@@ -265,7 +265,7 @@ def test_long_work_prints_progress_lines_when_stderr_is_not_a_terminal(tmp_path,
     monkeypatch.setattr(experiments, "LONG_WORK", 1)
     monkeypatch.setattr(experiments, "LINE_EVERY", 0.0)
     base = RunConfig("linear_regression", "sgd", {"D": 1}, steps=5)
-    experiments.run_configs(experiments.grid(base, {"problem_options.d": [3, 4]}), tmp_path, device="cpu",
+    experiments.run_configs(grids.grid(base, {"problem_options.d": [3, 4]}), tmp_path, device="cpu",
                             progress=True)
     lines = capsys.readouterr().err.splitlines()
     assert lines[0] == f"toylab: running 2 configs in 2 batches under {tmp_path}"

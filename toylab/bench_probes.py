@@ -18,7 +18,7 @@ import torch
 
 from . import engine, runtime
 from .config import RunConfig
-from .experiments import grid
+from .grids import grid
 
 PROBLEM = {"d": 64, "D": 16, "batch_size": 32}
 PROBES = ("norms", "spectra", "moments")

@@ -12,7 +12,8 @@ import numpy as np
 from . import optim, problems, runtime, store
 from . import shards as shards_lib
 from .config import DTYPES, TIMESCALES, RunConfig
-from .experiments import grid, prepare, run_configs, summary
+from .experiments import prepare, run_configs, summary
+from .grids import grid, size
 from .options import Failure, ToylabWarning, UserError, check_sweep_size, parse_seeds, warn
 
 PAIR_HELP = "KEY=VALUE; repeat the option for several keys"
@@ -230,7 +231,7 @@ def sweep(problem, optimizer, lrs, seeds, shard, launcher, shards, problem_opts,
             axes["hparams.lr"] = parse_lrs(lrs)
         axes["seed"] = parse_seeds(seeds)
         all_axes[name] = axes
-    check_sweep_size(sum(math.prod(len(v) for v in axes.values()) for axes in all_axes.values()))
+    check_sweep_size(sum(size(axes) for axes in all_axes.values()))
     configs = []
     for name, axes in all_axes.items():
         base = _base(problem, name, {}, {}, schedules, steps, metric_every, probes, probe_every, dtype, blowup,

@@ -8,7 +8,6 @@ as one batched program.
 """
 from __future__ import annotations
 
-import itertools
 import math
 import sys
 import time
@@ -26,26 +25,6 @@ from .options import Failure, UserError, check_sweep_size, warn
 
 LONG_WORK = 2_000_000  # config·steps (≈ a minute on one CPU core): announce it when not on a terminal
 LINE_EVERY = 30.0  # seconds between progress lines when stderr is not a terminal
-
-
-def grid(base: RunConfig, axes: dict[str, list]) -> list[RunConfig]:
-    """The product of `axes` over `base`. Axis names: a RunConfig field, `seed`, or
-    `hparams.<name>` / `problem_options.<name>` / `schedules.<name>`."""
-    check_sweep_size(math.prod(len(v) for v in axes.values()))
-    configs = []
-    names = list(axes)
-    for values in itertools.product(*(axes[n] for n in names)):
-        fields = {"problem_options": dict(base.problem_options), "hparams": dict(base.hparams),
-                  "schedules": dict(base.schedules)}
-        top = {}
-        for name, value in zip(names, values):
-            head, _, tail = name.partition(".")
-            if tail:
-                fields[head][tail] = value
-            else:
-                top[name] = value
-        configs.append(RunConfig(**{**base.__dict__, **fields, **top}))
-    return configs
 
 
 def prepare(configs: list[RunConfig], root: Path, device: str = "auto") -> list[RunConfig]:
