@@ -247,6 +247,70 @@ def sweep(problem, optimizer, lrs, seeds, shard, launcher, shards, problem_opts,
     _print_aggregate(out, configs)
 
 
+# ----- compare ------------------------------------------------------------------------------------
+@main.command()
+@click.argument("problem")
+@click.option("--optimizer", required=True, metavar="NAMES", help="Comma-separated optimizers, at least two.")
+@click.option("--lr", "lrs", default="1e-4:1:9", show_default=True, metavar="LIST",
+              help="Learning rates to tune over: a list 1e-3,3e-3 or a log grid LOW:HIGH:N.")
+@click.option("--tune-seeds", default="0-2", show_default=True, metavar="LIST",
+              help="Seeds the hyperparameters are tuned on.")
+@click.option("--score-seeds", default="100-107", show_default=True, metavar="LIST",
+              help="Held-out seeds the tuned settings are scored on (disjoint from --tune-seeds).")
+@click.option("--metric", default="loss", show_default=True, help="What the target is on: loss or excess_loss.")
+@click.option("--target", type=float, default=None, help="The target value of --metric (default: derived, "
+                                                         "see --target-factor).")
+@click.option("--target-factor", type=float, default=None,
+              help="Without --target: the target is this (>= 1; default 2) times the smallest geometric-mean final "
+                   "value of any setting on the tuning seeds.")
+@click.option("--level", type=float, default=0.95, show_default=True, help="Confidence level of the paired intervals.")
+@click.option("--tau-max", type=float, default=10.0, show_default=True,
+              help="Largest factor τ of the performance profile.")
+@click.option("--save", type=click.Path(dir_okay=False, path_type=Path), default=Path("compare.png"),
+              show_default=True, help="Figure file (.png, .svg or .pdf); the tables go beside it as .csv and .json.")
+@common_options
+def compare(problem, optimizer, lrs, tune_seeds, score_seeds, metric, target, target_factor, level, tau_max, save,
+            problem_opts, opts, schedules, steps, metric_every, probes, probe_every, device, dtype, blowup, compile_,
+            out, force):
+    """Tune each optimizer on tuning seeds, score it on held-out seeds: steps to a target and final
+    value with paired intervals, and performance profiles over a family of problems.
+
+    Every --opt value may be a list (the hyperparameters tuned besides the lr); every
+    --problem-opt value may be a list (the family of problems, e.g. condition_number=1,100).
+    """
+    from .compare import output, protocol
+
+    if target is not None and target_factor is not None:
+        raise UserError("give --target or --target-factor, not both")
+    if save.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise UserError(f"--save {save}: cannot write {save.suffix or 'a file without a suffix'}; "
+                        f"use one of .png, .svg, .pdf")
+    names = list(dict.fromkeys(n.strip() for n in optimizer.split(",") if n.strip()))
+    problem_axes = {f"problem_options.{k}": parse_list(v, problems.get(problem).options().get(k))
+                    for k, v in split_pairs(problem_opts, "--problem-opt").items()}
+    hp_lists = split_pairs(opts, "--opt")
+    if "lr" in hp_lists:
+        raise UserError(f"-o lr={hp_lists['lr']}: give the learning rates to tune as --lr")
+    declared = {n: {**optim.get(n).hparams, **TIMESCALES} for n in names}
+    unknown = [k for k in hp_lists if not any(k in d for d in declared.values())]
+    if unknown:
+        raise UserError(f"unknown optimizer option {unknown[0]!r} for {', '.join(names)}; "
+                        f"valid options: {', '.join(sorted(set().union(*declared.values())))}")
+    settings = []
+    for name in names:
+        axes = {**problem_axes, **{f"hparams.{k}": parse_list(v, declared[name][k])
+                                   for k, v in hp_lists.items() if k in declared[name]}}
+        axes["hparams.lr"] = parse_lrs(lrs)
+        settings += grid(_base(problem, name, {}, {}, schedules, steps, metric_every, probes, probe_every, dtype,
+                               blowup, compile_), axes)
+    plan = protocol.Protocol(tuple(settings), tuple(parse_seeds(tune_seeds, "--tune-seeds")),
+                             tuple(parse_seeds(score_seeds, "--score-seeds")), metric, target,
+                             2.0 if target_factor is None else target_factor, level, tau_max)
+    result = protocol.run(plan, out, device=device, force=force)
+    click.echo(output.text(result))
+    click.echo("wrote " + ", ".join(map(str, output.write(result, save))))
+
+
 # ----- plot and summary ----------------------------------------------------------------------------
 RUNS = click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 
