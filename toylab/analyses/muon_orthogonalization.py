@@ -120,9 +120,12 @@ def analyze(tables, spec) -> Analysis:
     settings = list(dict.fromkeys(table["setting"]))
 
     outcomes, numbers = compare(at_best, settings, edge)
-    figures = [tradeoff_figure(table, settings), steps_figure(table, settings),
-               cost_figure(table, batch)]
+    figures = [tradeoff_figure(table, settings), steps_figure(table, settings)]
     notes = []
+    if at_best["seconds"].notna().any():
+        figures.append(cost_figure(table, batch))
+    else:
+        notes.append(f"*No orthogonalizer timings: `make bench` writes them to reports/{BENCH_TABLE}.*")
     if not orth.empty:
         spectra = orth[orth["run"].isin(at_best["run"])]
         fig, spectrum_numbers = spectra_figure(label(spectra), settings)
