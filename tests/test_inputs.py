@@ -140,7 +140,7 @@ def test_an_analysis_setting_is_a_valid_key_and_quick_without_a_quick_table_warn
     path = tmp_path / "demo" / "spec.toml"
     path.parent.mkdir()
     path.write_text(SPEC.replace("steps = 5", 'steps = 5\nmetric = "excess_loss"', 1).split("[quick]")[0])
-    assert load_spec(path).extra == {"metric": "excess_loss"}
+    assert load_spec(path).settings == {"metric": "excess_loss"}
     with pytest.warns(UserWarning, match="has no \\[quick\\] table"):
         load_spec(path, quick=True)
 

@@ -357,7 +357,7 @@ def summary_cmd(runs, metric, best, fmt):
 
 # ----- report -------------------------------------------------------------------------------------
 @main.command()
-@click.argument("specs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("reports", nargs=-1, required=True, metavar="CLAIM_OR_SPEC...")
 @click.option("--quick", is_flag=True, help="Use each spec's [quick] overrides (few steps, two seeds).")
 @click.option("--force", is_flag=True, help="Re-run every run, even those already finished.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -366,11 +366,12 @@ def summary_cmd(runs, metric, best, fmt):
               help="Where to run: auto picks CUDA when present.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
               help="Render this many specs at once, each in its own process (one torch thread each).")
-def report(specs, quick, force, out, device, jobs):
-    """Run what SPECS (reports/<name>/spec.toml) need and write figures, tables, report.md and index.html."""
+def report(reports, quick, force, out, device, jobs):
+    """Run what the reports need — claims by name (`toylab list`), or spec files such as
+    reports/<name>/spec.toml — and write figures, tables, report.md and index.html."""
     from .report import render_all
 
-    timings = render_all(list(specs), out=out, quick=quick, force=force, device=device, progress=True, jobs=jobs)
+    timings = render_all(list(reports), out=out, quick=quick, force=force, device=device, progress=True, jobs=jobs)
     for name, seconds in timings:
         click.echo(f"{name:<32} {seconds:7.1f} s")
     click.echo(f"{'total':<32} {sum(s for _, s in timings):7.1f} s")

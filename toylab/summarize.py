@@ -5,11 +5,12 @@ setting, over its n seeds that did not diverge, each metric's final value v_s gi
 
     mean m = (1/n) Σ_s v_s,   interval m ± 2·std(v)/√n   (std with ddof = 1; none when n = 1)
 
-and `n_diverged` counts the seeds recorded as diverged, with a non-finite final value, or that
-exploded: a final value above `EXPLODE` (10³) times the run's first recorded value. The
-best lr of each group of settings that differ only in lr minimises the mean of the chosen metric
-(a setting with a diverged seed counts as +∞), and is flagged when it is the smallest or
-largest lr of the grid: the optimum may lie outside it.
+and `n_diverged` counts the seeds that diverged by the rule of `checks.final_values` (marked by
+the engine, a non-finite final value, or one above `checks.EXPLODE` (10³) times the run's first
+recorded value). The best lr of each group of settings that differ only in lr is
+`checks.best_points` over the runs (seed mean of the log metric, a setting with a diverged seed
+never wins), flagged when it is the smallest or largest lr of the grid: the optimum may lie
+outside it.
 """
 from __future__ import annotations
 
@@ -19,11 +20,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import store
+from . import checks, store
 from .options import UserError, warn
 
-EXPLODE = 1e3  # a final metric above EXPLODE × its first value: the run blew up without a NaN
-NOT_SETTING = {"step", "metric", "value", "run", "seed", "label", "folder", "diverged_step", "diverged", "exploded"}
+NOT_SETTING = {"step", "metric", "value", "run", "seed", "label", "folder", "diverged_step", "diverged"}
 FORMATS = ("table", "csv", "json")
 
 
@@ -90,16 +90,9 @@ def default_metric(metrics: pd.DataFrame) -> str:
 # ----- aggregating ---------------------------------------------------------------------------------
 def final_values(metrics: pd.DataFrame, best: bool = False) -> pd.DataFrame:
     """One row per run and metric: the value at the run's last recorded step (or, with `best`,
-    the smallest value over training); NaN for a run that diverged or exploded (module)."""
-    rows = metrics.sort_values(["run", "metric", "step"])
-    grouped = rows.groupby(["run", "metric"], sort=True)
-    value = grouped["value"].min() if best else grouped["value"].last()
-    first, last = grouped["value"].first(), grouped["value"].last()
-    exploded = (last.abs() > EXPLODE * first.abs()) & (first != 0)
-    info = rows.drop_duplicates("run").set_index("run").drop(columns=["metric", "step", "value"])
-    out = value.rename("value").reset_index().join(info, on="run")
-    out["exploded"] = exploded.to_numpy()
-    out.loc[out["diverged"] | out["exploded"] | ~np.isfinite(out["value"]), "value"] = np.nan
+    the smallest value over training); NaN for a run that diverged (`checks.final_values`)."""
+    out = checks.final_values(metrics, best=best)
+    out.loc[out["diverged"], "value"] = np.nan
     return out
 
 
@@ -128,8 +121,8 @@ def aggregate(metrics: pd.DataFrame, metric: str | None = None, best: bool = Fal
         table[name], table[f"{name}_low"], table[f"{name}_high"] = (
             part["mean"], part["mean"] - half.xs(name, level="metric"), part["mean"] + half.xs(name, level="metric"))
     table["runs"] = runs.reset_index().groupby("setting")["run"].agg(lambda r: " ".join(sorted(r)))
+    table["best"] = _best_flags(final[final["metric"] == metric].assign(setting=setting), keys)
     table = table.sort_values(keys, kind="mergesort", na_position="last", key=_sort_key).reset_index(drop=True)
-    table["best"] = _best_flags(table, keys, metric)
     table.attrs["metric"] = metric
     return table
 
@@ -138,19 +131,19 @@ def _sort_key(column: pd.Series) -> pd.Series:
     return column if pd.api.types.is_numeric_dtype(column) else column.astype(str)
 
 
-def _best_flags(table: pd.DataFrame, keys: list[str], metric: str) -> pd.Series:
-    flags = pd.Series("", index=table.index)
+def _best_flags(final: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """Per setting id: 'best lr', 'best lr, grid edge' or '' — `checks.best_points` over the lr
+    within each group of settings equal but for the lr (a diverged run's value is NaN here)."""
+    flags = pd.Series("", index=pd.Index(sorted(final["setting"].unique())))
     if "lr" not in keys:
         return flags
-    score = table[metric].where(table["n_diverged"] == 0, np.inf).fillna(np.inf)
     others = [k for k in keys if k != "lr"]
-    for _, group in table.groupby(others, dropna=False, sort=False) if others else [(None, table)]:
-        best = score[group.index]
-        if len(group) < 2 or not np.isfinite(best.min()):
-            continue
-        i = best.idxmin()
-        edge = group["lr"].nunique() > 1 and table.at[i, "lr"] in (group["lr"].min(), group["lr"].max())
-        flags[i] = "best lr, grid edge" if edge else "best lr"
+    final = final.assign(value=final["value"].fillna(np.inf),
+                         _group=final.groupby(others, dropna=False, sort=False).ngroup() if others else 0)
+    best = checks.best_points(final, "lr", ["_group"])
+    best = best[(best["grid"].map(len) > 1) & best["best"].notna()]
+    chosen = final.merge(best, left_on=["_group", "lr"], right_on=["_group", "best"]).drop_duplicates("setting")
+    flags[chosen["setting"].to_numpy()] = np.where(chosen["at_edge"], "best lr, grid edge", "best lr")
     return flags
 
 

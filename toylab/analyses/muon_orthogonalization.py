@@ -21,28 +21,29 @@ Checks: `C13-orth-exactness` ("SVD reaches a lower final metric than NS-5") and
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .. import checks, plotting
 from ..optim.orthogonalize import singular_value_map
-from . import THEORY, Analysis, Figure, best_by, final_values, new_figure
+from . import THEORY, Analysis, Figure, new_figure
 
 METRIC = {"linear_regression": "excess_loss", "scale_invariant": "loss"}
 COLOURS = plotting.palette(["newton_schulz", "polar_express", "svd"])  # fixed per name in every figure
 SHORT = {"newton_schulz": "NS", "polar_express": "PE", "svd": "SVD"}
-BENCH_TABLE = "bench/orthogonalizers.csv"  # in the reports folder, beside the report's own
+BENCH_TABLE = Path(__file__).resolve().parents[2] / "reports/bench/orthogonalizers.csv"  # make bench writes it
 MARGIN = 0.1  # log-ratio margin of the orderings: a ≥ 10 % difference in the final metric
 
 EXACTNESS = checks.Check(
     "C13", "C13-orth-exactness", "final metric SVD / NS-5 (geometric mean ratio)",
     "per seed the final metric at each method's best lr (cosine decay to 0; lr chosen by mean log "
     "final metric over seeds), paired log ratio", "exact polar factor better than 5 Newton–Schulz steps: "
-    "ratio below e^−0.1", MARGIN)
+    "ratio below e^−0.1", MARGIN, kind="hypothesis")
 POLAR_EXPRESS = checks.Check(
     "C13", "C13-orth-polar-express", "final metric PE-5 / NS-5 (geometric mean ratio)",
-    EXACTNESS.estimator, "5 Polar Express steps better than 5 Newton–Schulz steps: ratio below e^−0.1", MARGIN)
+    EXACTNESS.estimator, "5 Polar Express steps better than 5 Newton–Schulz steps: ratio below e^−0.1", MARGIN, kind="hypothesis")
 
 
 def label(frame: pd.DataFrame) -> pd.DataFrame:
@@ -59,7 +60,7 @@ def label(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def finals(metrics: pd.DataFrame) -> pd.DataFrame:
-    out = [final_values(metrics[metrics["problem"] == p], m) for p, m in METRIC.items() if (metrics["problem"] == p).any()]
+    out = [checks.final_values(metrics[metrics["problem"] == p], m) for p, m in METRIC.items() if (metrics["problem"] == p).any()]
     final = pd.concat(out, ignore_index=True)
     final["log_value"] = np.log(final["value"])
     return final
@@ -93,10 +94,10 @@ def analyze(tables, spec) -> Analysis:
     metrics = label(tables["metrics"])
     final = finals(metrics)
     keys = ["setting", "method"]
-    best = best_by(final.assign(value=final["log_value"]), keys)[keys + ["lr"]]
+    best = checks.best_points(final, "lr", keys).rename(columns={"best": "lr"})
+    edge = {(s, m): e for s, m, e in best[keys + ["at_edge"]].values}
+    best = best[keys + ["lr"]]
     at_best = final.merge(best, on=keys + ["lr"])
-    grid = sorted(final["lr"].unique())
-    edge = {(s, m): lr in (grid[0], grid[-1]) for s, m, lr in best.values}
 
     orth = tables.get("orthogonality", pd.DataFrame())
     error = pd.Series(dtype=float)
@@ -104,7 +105,7 @@ def analyze(tables, spec) -> Analysis:
         pe = orth[orth["quantity"] == "polar_error"]
         error = pe.groupby("run")["value"].median()
     at_best["polar_error"] = at_best["run"].map(error)
-    at_best["seconds"], batch = bench_seconds(at_best, spec.path.resolve().parent.parent / BENCH_TABLE)
+    at_best["seconds"], batch = bench_seconds(at_best, BENCH_TABLE)
 
     rows = []
     for (setting, method), g in at_best.groupby(keys, sort=False):
@@ -125,7 +126,7 @@ def analyze(tables, spec) -> Analysis:
     if at_best["seconds"].notna().any():
         figures.append(cost_figure(table, batch))
     else:
-        notes.append(f"*No orthogonalizer timings: `make bench` writes them to reports/{BENCH_TABLE}.*")
+        notes.append("*No orthogonalizer timings: `make bench` writes them to reports/bench/orthogonalizers.csv.*")
     if not orth.empty:
         spectra = orth[orth["run"].isin(at_best["run"])]
         fig, spectrum_numbers = spectra_figure(label(spectra), settings)
@@ -149,7 +150,7 @@ def compare(at_best: pd.DataFrame, settings: list[str], edge: dict) -> tuple[lis
                 continue
             edges = [m for m in (method, "NS-5") if edge[(setting, m)]]
             regime = checks.Regime(not edges, "best lr inside the grid for both" if not edges else
-                                   f"best lr at a grid edge for {', '.join(edges)}")
+                                   f"best lr at a grid edge for {', '.join(edges)}", "grid edge")
             o = checks.ordering(check, here[method], here["NS-5"], group=setting, regime=regime)
             per_setting.append(o)
             numbers[f"{method} / NS-5 final metric, {setting}"] = (f"{o.measured:.3g} [{o.ci_low:.3g}, "
@@ -291,8 +292,8 @@ def cost_figure(table: pd.DataFrame, batch: int) -> Figure:
            ylabel="‖O − UVᵀ‖_F / ‖UVᵀ‖_F")
     ax.legend(fontsize="x-small")
     caption = (f"Cost against exactness: each method's time per step (median over the {len(shapes)} settings' "
-               f"shapes, from `make bench`'s table {BENCH_TABLE}) and its orthogonalization error (median "
-               "over settings).")
+               "shapes, from `make bench`'s table reports/bench/orthogonalizers.csv) and its "
+               "orthogonalization error (median over settings).")
     return Figure("cost", fig, caption)
 
 
