@@ -19,20 +19,11 @@ import seaborn as sns
 
 from .. import checks, plotting
 from ..checks import Check
+from ..optim.orthogonalize import singular_value_map
 from . import THEORY, Analysis, Figure, mean_std, new_figure
 
 # the spec's settings and their defaults (...: the spec must give it)
 SETTINGS = {"metric": "excess_loss", "floor": 1e-10, "margin": 0.1}
-
-NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
-
-
-def ns_singular_value_map(x: np.ndarray, coefficients=NS_COEFFICIENTS, steps: int = 5) -> np.ndarray:
-    """What `steps` quintic Newton–Schulz iterations do to a singular value x of X/‖X‖_F."""
-    a, b, c = coefficients
-    for _ in range(steps):
-        x = a * x + b * x**3 + c * x**5
-    return x
 
 
 def setting_of(frame: pd.DataFrame) -> pd.Series:
@@ -231,7 +222,7 @@ def ns_map(spectra: pd.DataFrame) -> Figure:
     ax = axes[0, 0]
     sns.scatterplot(wide, x="input", y="direction", hue="setting", s=8, alpha=0.5, linewidth=0, ax=ax)
     x = np.geomspace(max(wide["input"].min(), 1e-6), 1.0, 200)
-    ax.plot(x, ns_singular_value_map(x), **THEORY, label="5 quintic NS steps")
+    ax.plot(x, singular_value_map(x, "newton_schulz", 5), **THEORY, label="5 quintic NS steps")
     ax.set(xscale="log", xlabel="input singular value σ_i(M_t)/‖M_t‖_F", ylabel="output singular value σ_i(O_t)")
     ax.legend(fontsize="x-small", markerscale=2)
     caption = ("What Newton–Schulz does to the spectrum: each singular value of the (Frobenius-normalised) "

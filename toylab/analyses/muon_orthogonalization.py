@@ -8,9 +8,9 @@ default quintic with 5 steps, `PE-5` Polar Express with 5, `SVD` the exact UVᵀ
   metric; its geometric mean over seeds with a t-interval in log space;
 * orthogonalization error: per run, the median over probed steps of ‖O − UVᵀ‖_F/‖UVᵀ‖_F
   (`orthogonality` probe), geometric mean over seeds at the best lr;
-* time per step of the orthogonalizer: measured here, at render time, on a float32 batch of the
-  setting's shape `[K, m, n]` (K = configs per batch), CPU time of one thread, all methods
-  interleaved (`bench.orthogonalizers.interleaved_seconds`);
+* time per step of the orthogonalizer: read from the bench's stored table
+  (`reports/bench/orthogonalizers.csv`, written by `make bench`: float32, all methods
+  interleaved) at the setting's matrix shape `[m, n]`, so a re-render changes no byte;
 * the spectra: σ_i(O) against σ_i(U)/‖U‖_F at the best lr, with the scalar maps of the
   polynomials (what each does to one singular value) dashed.
 
@@ -21,20 +21,19 @@ Checks: `C13-orth-exactness` ("SVD reaches a lower final metric than NS-5") and
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from .. import checks, plotting
-from ..bench.orthogonalizers import interleaved_seconds, orthogonalizer
-from ..optim.orthogonalize import polar_express_schedule
+from ..optim.orthogonalize import singular_value_map
 from . import THEORY, Analysis, Figure, new_figure
 
 METRIC = {"linear_regression": "excess_loss", "scale_invariant": "loss"}
 COLOURS = plotting.palette(["newton_schulz", "polar_express", "svd"])  # fixed per name in every figure
 SHORT = {"newton_schulz": "NS", "polar_express": "PE", "svd": "SVD"}
-NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
+BENCH_TABLE = Path(__file__).resolve().parents[2] / "reports/bench/orthogonalizers.csv"  # make bench writes it
 MARGIN = 0.1  # log-ratio margin of the orderings: a ≥ 10 % difference in the final metric
 
 EXACTNESS = checks.Check(
@@ -45,19 +44,6 @@ EXACTNESS = checks.Check(
 POLAR_EXPRESS = checks.Check(
     "C13", "C13-orth-polar-express", "final metric PE-5 / NS-5 (geometric mean ratio)",
     EXACTNESS.estimator, "5 Polar Express steps better than 5 Newton–Schulz steps: ratio below e^−0.1", MARGIN, kind="hypothesis")
-
-
-def scalar_map(x: np.ndarray, orthogonalizer: str, steps: int) -> np.ndarray:
-    """What the iteration does to one singular value x of U/‖U‖_F (1 for the SVD)."""
-    if orthogonalizer == "svd":
-        return np.ones_like(x)
-    if orthogonalizer == "newton_schulz":
-        triples = [NS_COEFFICIENTS] * steps
-    else:
-        triples, x = polar_express_schedule(steps), x / 1.01
-    for a, b, c in triples:
-        x = a * x + b * x**3 + c * x**5
-    return x
 
 
 def label(frame: pd.DataFrame) -> pd.DataFrame:
@@ -91,17 +77,17 @@ def shape_of(row: pd.Series) -> tuple[int, int]:
     return int(row["d_out"]), int(row["d_in"])
 
 
-def time_per_step(at_best: pd.DataFrame, batch: int) -> dict[tuple, float]:
-    """Seconds per call of each method on a float32 `[batch, m, n]` input, per matrix shape."""
-    out = {}
-    methods = at_best[["method", "orthogonalizer", "ns_steps"]].drop_duplicates().values.tolist()
-    for shape in sorted({shape_of(r) for _, r in at_best.drop_duplicates("setting").iterrows()}):
-        G = torch.randn(batch, *shape, generator=torch.Generator().manual_seed(0))
-        eps = torch.full((batch,), 1e-7)
-        runs = [orthogonalizer(o, int(s), eps) for _, o, s in methods]
-        seconds = interleaved_seconds([lambda run=run: run(G) for run in runs], torch.device("cpu"), 7)
-        out.update({(shape, m): s for (m, _, _), s in zip(methods, seconds)})
-    return out
+def bench_seconds(at_best: pd.DataFrame, path) -> tuple[list[float], str]:
+    """Seconds per call of each run's method at its matrix shape, from the bench's table (NaN where
+    the table or the shape is missing), and the batch size K the bench timed those shapes at."""
+    rows = pd.read_csv(path, dtype={"steps": str}).to_dict("records") if path.exists() else []
+    for r in rows:
+        r["K"], r["shape"] = r["K×m×n"].split("×", 1)
+    seconds = {(r["shape"], r["orthogonalizer"], r["steps"]): r["ms"] / 1e3 for r in rows}
+    keys = [("×".join(map(str, shape_of(r))), r["orthogonalizer"],
+             "-" if r["orthogonalizer"] == "svd" else str(int(r["ns_steps"]))) for _, r in at_best.iterrows()]
+    batch = sorted({r["K"] for r in rows if r["shape"] in {k[0] for k in keys}}, key=int)
+    return [seconds.get(k, math.nan) for k in keys], "/".join(batch) or "?"
 
 
 def analyze(tables, spec) -> Analysis:
@@ -119,9 +105,7 @@ def analyze(tables, spec) -> Analysis:
         pe = orth[orth["quantity"] == "polar_error"]
         error = pe.groupby("run")["value"].median()
     at_best["polar_error"] = at_best["run"].map(error)
-    batch = int(len(final) / final[keys].drop_duplicates().shape[0] / len(spec.seeds)) * len(spec.seeds)
-    timing = time_per_step(at_best, batch)
-    at_best["seconds"] = [timing[(shape_of(r), r["method"])] for _, r in at_best.iterrows()]
+    at_best["seconds"], batch = bench_seconds(at_best, BENCH_TABLE)
 
     rows = []
     for (setting, method), g in at_best.groupby(keys, sort=False):
@@ -137,9 +121,12 @@ def analyze(tables, spec) -> Analysis:
     settings = list(dict.fromkeys(table["setting"]))
 
     outcomes, numbers = compare(at_best, settings, edge)
-    figures = [tradeoff_figure(table, settings), steps_figure(table, settings),
-               cost_figure(table, batch)]
+    figures = [tradeoff_figure(table, settings), steps_figure(table, settings)]
     notes = []
+    if at_best["seconds"].notna().any():
+        figures.append(cost_figure(table, batch))
+    else:
+        notes.append("*No orthogonalizer timings: `make bench` writes them to reports/bench/orthogonalizers.csv.*")
     if not orth.empty:
         spectra = orth[orth["run"].isin(at_best["run"])]
         fig, spectrum_numbers = spectra_figure(label(spectra), settings)
@@ -301,12 +288,12 @@ def cost_figure(table: pd.DataFrame, batch: int) -> Figure:
         for _, row in g.iterrows():
             ax.annotate(row["method"], (row[time_col], row["polar error (median over steps)"]), fontsize=6,
                         textcoords="offset points", xytext=(3, 2))
-    ax.set(xscale="log", yscale="log", xlabel=f"µs per call on [K={batch}, m, n] (CPU, one thread)",
+    ax.set(xscale="log", yscale="log", xlabel=f"µs per call on [K={batch}, m, n] (make bench)",
            ylabel="‖O − UVᵀ‖_F / ‖UVᵀ‖_F")
     ax.legend(fontsize="x-small")
     caption = (f"Cost against exactness: each method's time per step (median over the {len(shapes)} settings' "
-               "shapes, measured at render time on a shared machine) and its orthogonalization error (median "
-               "over settings). `make bench` has the same table on larger shapes.")
+               "shapes, from `make bench`'s table reports/bench/orthogonalizers.csv) and its "
+               "orthogonalization error (median over settings).")
     return Figure("cost", fig, caption)
 
 
@@ -327,7 +314,7 @@ def spectra_figure(orth: pd.DataFrame, settings: list[str]) -> tuple[Figure, dic
             orth_name = {"NS": "newton_schulz", "PE": "polar_express", "SVD": "svd"}[method.split("-")[0]]
             ax.scatter(pts["input_spectrum"], pts["output_spectrum"], s=4, alpha=0.4, color=COLOURS[orth_name],
                        linewidth=0, label=method)
-            ax.plot(x, scalar_map(x, orth_name, 5), **{**THEORY, "color": COLOURS[orth_name]})
+            ax.plot(x, singular_value_map(x, orth_name, 5), **{**THEORY, "color": COLOURS[orth_name]})
         ax.set(xscale="log", xlabel="input σ_i(U)/‖U‖_F", ylabel="output σ_i(O)", title=setting, ylim=(0, 1.4))
     for ax in axes.flat[len(settings):]:
         ax.set_visible(False)
