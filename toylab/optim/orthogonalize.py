@@ -92,3 +92,13 @@ def from_hparams(G: Tensor, hp: dict, eps: Tensor) -> Tensor:
     if name == "svd":
         return svd(G, eps)
     raise UserError(f"orthogonalizer={name!r} is not allowed; choose one of {', '.join(ORTHOGONALIZERS)}")
+
+
+def singular_value_map(x, name: str, steps: int, coefficients=(3.4445, -4.7750, 2.0315), safety: float = 1.01):
+    """What orthogonalizer `name` does to one singular value x of G/‖G‖_F: p_T(…p_1(x/s)), 1 for the SVD."""
+    if name == "svd":
+        return x * 0 + 1.0
+    triples, x = (polar_express_schedule(steps, safety), x / safety) if name == "polar_express" else ([coefficients] * steps, x)
+    for a, b, c in triples:
+        x = a * x + b * x**3 + c * x**5
+    return x
