@@ -48,7 +48,7 @@ from typing import Callable
 import matplotlib
 import pandas as pd
 
-from . import analyses, checks, claims, optim, problems, store
+from . import analyses, checks, claims, claims_doc, optim, problems, store
 from .config import TIMESCALES, RunConfig
 from .experiments import run_configs
 from .options import UserError, check_sweep_size, format_value, parse_seeds, warn
@@ -360,7 +360,9 @@ def render_all(reports: list, out: Path | None = None, quick: bool = False, forc
     else:
         timings = [_render_one(task) for task in tasks]
     for target in dict.fromkeys(targets):
-        write_ledger(target)
+        ledger = write_ledger(target)
+        if Path(target).resolve() == REPORTS.resolve():  # the repository's reports: docs/claims.md follows
+            claims_doc.update(ledger)
         write_index(target)
     return timings
 
