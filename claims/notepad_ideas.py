@@ -121,7 +121,7 @@ lr = [0.01, 0.03, 0.1, 0.3, 1.0, 3.0]
 eps = 1e-8
 betas = [0.9, 0.999]
 weight_decay = 0.0
-schedules = {eps = ["epsilon:eps_max=0.01,warmup=0.1,end=0.5,k=0.05", "epsilon:eps_max=0.1,warmup=0.1,end=0.5,k=0.05", "epsilon:eps_max=1.0,warmup=0.1,end=0.5,k=0.05", "epsilon:eps_max=10.0,warmup=0.1,end=0.5,k=0.05", "constant"]}
+schedules = {eps = ["epsilon:eps_max=0.01,warmup=0.1,end=0.5,k=0.05", "epsilon:eps_max=0.1,warmup=0.1,end=0.5,k=0.05", "epsilon:eps_max=1.0,warmup=0.1,end=0.5,k=0.05", "epsilon:eps_max=10.0,warmup=0.1,end=0.5,k=0.05", "epsilon:eps_max=100.0,warmup=0.1,end=0.5,k=0.05", "epsilon:eps_max=1000.0,warmup=0.1,end=0.5,k=0.05", "constant"]}
 
 # ... and the ε-scheduler at η = 0.1, ε_max = 1 against the lr schedule with its step where √v̂ = 0.02
 # (≈ 2·noise·√(E x_i²)/√B, the late gradient noise): η_t = η·(0.02 + ε₀)/(0.02 + ε(t)), ε = 1e-8 throughout.
@@ -320,7 +320,7 @@ def analyze(tables, spec) -> Analysis:
     term_gaps = {name: gaps(runs, weights, a, b) for _, name, a, b in pairs}
     outcomes += checks.headline(terms, [checks.ordering(terms, base.loc[term_gaps[name].index], term_gaps[name], group=slug)
                                         for slug, name, _, _ in pairs])
-    rows += [{"part": "(c) β2 = 0", "difference put back": name, "gap (geo. mean)": np.exp(np.log(g).mean()),
+    rows += [{"part": "(c) β2 = 0", "difference put back": name, "gap (geo. mean)": np.exp(np.log(g.clip(lower=1e-300)).mean()),
               "gap max": g.max()} for name, g in {"none (matched)": base, **term_gaps}.items()]
 
     # ----- (b) nested EMA vs Adam over β, each at its best lr

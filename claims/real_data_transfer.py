@@ -147,7 +147,8 @@ def analyze(tables, spec) -> Analysis:
                          "(β = (0.95, 0.95), λ = 0.1), final training objective against the lr (bands as above).")]
     spectra, notes = tables.get("spectra"), []
     if spectra is not None and not spectra.empty:
-        spectra = numerical_rank(spectra[spectra["run"].isin(at["run"]) & spectra["quantity"].isin(["grad", "direction"])])
+        spectra = numerical_rank(spectra[spectra["run"].isin(at.loc[at["name"] == "muon", "run"])
+                                         & spectra["quantity"].isin(["grad", "direction"])])
         for (p, param), s in spectra.groupby(["problem", "param"]):
             ext = s.groupby(["seed", "step", "quantity"])["value"].agg(["max", "min"]).reset_index()
             cond = (ext["max"] / ext["min"]).groupby([ext["seed"], ext["quantity"]]).median().unstack()
