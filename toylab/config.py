@@ -18,9 +18,7 @@ from typing import Any
 
 from . import optim, probes, problems
 from . import schedules as schedule_lib
-from .options import Option, UserError, format_value, positive, resolve
-
-DTYPES = ("float32", "float64")
+from .options import DTYPES, Option, UserError, format_value, positive, resolve
 
 
 # Weight decay given as an EMA timescale instead of λ (docs/claims.md C9): hparams keys that

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -77,16 +78,17 @@ def gradient_fn(problem: problems.Problem):
     return generic
 
 
-def hyperparameter_tables(configs: list[RunConfig], opt, device) -> tuple[dict, dict[str, Tensor]]:
+def hyperparameter_tables(configs: list[RunConfig], opt, device,
+                          normalized=()) -> tuple[optim.Hyperparameters, dict[str, Tensor]]:
     """Hyperparameters in float64: constant ones as `[K]` tensors, scheduled ones as
-    `[steps+1, K]` tables; `hp["lr_max"]` is the peak of each config's lr."""
-    hp = optim.hp_tensors(opt, [c.hparams for c in configs], torch.float64, device)
+    `[steps+1, K]` tables; `hp.lr_max` is the peak of each config's lr."""
     tables = {}
     for name in sorted({name for c in configs for name in c.schedules}):
         columns = [schedules.parse(c.schedules.get(name, "constant")).values(c.steps, float(c.hparams[name]))
                    for c in configs]
         tables[name] = torch.stack(columns, dim=1).to(device=device)
-    hp["lr_max"] = tables["lr"].amax(0) if "lr" in tables else hp["lr"]
+    hp = optim.hyperparameters(opt, [c.hparams for c in configs], torch.float64, device,
+                               lr_max=tables["lr"].amax(0) if "lr" in tables else None, normalized=normalized)
     return hp, tables
 
 
@@ -94,8 +96,10 @@ CHUNK = 256  # steps of data drawn and coefficients tabled at a time
 BLOCK_BYTES = 2**22  # parameter bytes of the configs stepped together (their state and gradient: ~4× more)
 
 
-def run_batch(configs: list[RunConfig], device: str = "cpu", progress: bool = False) -> BatchResult:
+def run_batch(configs: list[RunConfig], device: str = "cpu", progress: bool = False,
+              on_steps: Callable[[int], None] | None = None) -> BatchResult:
     """Run configs that share a `group_key` as one batched program; results in the given order.
+    `on_steps(n)` is called after every chunk of n steps (progress reports; one call per chunk).
 
     Inside, the configs of one seed are contiguous, so a problem's per-seed fast path can use
     its seed's batch for the whole group without copying it per config. A large batch steps in
@@ -104,7 +108,7 @@ def run_batch(configs: list[RunConfig], device: str = "cpu", progress: bool = Fa
     the configs run block by block, each block seed by seed (`_order`). No value depends on the
     blocks: every per-config quantity is computed from the config's own rows."""
     order, per_block = _order(configs)
-    result = _run_ordered([configs[i] for i in order], device, progress, per_block)
+    result = _run_ordered([configs[i] for i in order], device, progress, per_block, on_steps)
     inverse = np.argsort(order)
     for frame in [result.metrics, *result.tables.values()]:
         frame["config"] = order[frame["config"].to_numpy()]
@@ -133,7 +137,8 @@ def _order(configs: list[RunConfig]) -> tuple[np.ndarray, int | None]:
     return np.lexsort((seeds, rank // per_block)), per_block
 
 
-def _run_ordered(configs: list[RunConfig], device: str, progress: bool, per_block: int | None) -> BatchResult:
+def _run_ordered(configs: list[RunConfig], device: str, progress: bool, per_block: int | None,
+                 on_steps: Callable[[int], None] | None = None) -> BatchResult:
     first = configs[0]
     key = first.group_key()
     assert all(c.group_key() == key for c in configs), "configs must share a group key"
@@ -169,10 +174,9 @@ def _run_ordered(configs: list[RunConfig], device: str, progress: bool, per_bloc
     spare = {k: torch.empty_like(p) for k, p in params.items()}  # the other buffer: θ_t is written there
     frozen = {k: torch.empty_like(p) for k, p in params.items()}  # θ at the step before a config died (its rows only)
 
-    hp, tables = hyperparameter_tables(configs, opt, dev)
-    hp["normalized"] = problem.normalized_params()
+    hp, tables = hyperparameter_tables(configs, opt, dev, problem.normalized_params())
     state = opt.init(params, hp)
-    steppers = [optim.InPlace(opt, _rows(params, a, b), _rows(hp, a, b), {k: v[:, a:b] for k, v in tables.items()},
+    steppers = [optim.InPlace(opt, _rows(params, a, b), hp.rows(a, b), {k: v[:, a:b] for k, v in tables.items()},
                               fused=first.compile, state={s: _rows(v, a, b) for s, v in state.items()})
                 for a, b, _ in blocks]
     loss_and_grad = gradient_fn(problem)
@@ -241,11 +245,13 @@ def _run_ordered(configs: list[RunConfig], device: str, progress: bool, per_bloc
             batch_loss = loss.detach()
             if probing:
                 recorder.record(probes.Context(problem, first.optimizer, t, spare, params, grads, batch,
-                                               state, aux, {**hp, **{k: v[t] for k, v in tables.items()}}, data,
+                                               state, aux, hp.replace(**{k: v[t] for k, v in tables.items()}), data,
                                                groups), alive)
             if t % first.metric_every == 0 or t == first.steps:
                 record(t)
         bar.update(len(steps))
+        if on_steps is not None:
+            on_steps(len(steps))
     bar.close()
 
     # a config is NaN from the step it diverged at: 0 < diverged_at ≤ step
@@ -312,6 +318,8 @@ def _spans(sizes: list[int]) -> list[tuple[int, int]]:
 
 def _gather(by_seed: dict[str, Tensor], seed_index: Tensor) -> dict[str, Tensor]:
     """Give each config its seed's batch: [S, ...] -> [K, ...] (a view when there is one seed)."""
+    if not by_seed:  # a deterministic problem draws no batch
+        return {}
     if len(next(iter(by_seed.values()))) == 1:
         return {k: v.expand(len(seed_index), *v.shape[1:]) for k, v in by_seed.items()}
     return {k: v[seed_index] for k, v in by_seed.items()}

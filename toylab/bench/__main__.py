@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from .. import runtime
 from ..engine import resolve_device
 from . import floor, gpu, newton_schulz, orthogonalizers, probes, step, sweep, torch_api
 from .timing import bandwidth, device_name
@@ -93,6 +94,7 @@ def main(argv=None):
                              "(default: every CPU table, or on a GPU the GPU ones)")
     parser.add_argument("--out", type=Path, default=Path("reports/bench"))
     args = parser.parse_args(argv)
+    runtime.configure()  # glibc keeps freed memory; each table then sets its own thread count
     s = settings(args.quick)
     threads = [int(t) for t in args.threads.split(",")] if args.threads else s["threads"]
     device = resolve_device(args.device)
