@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..batched import baddbmm, bmm
+
 
 def newton_schulz(G: Tensor, coefficients: tuple[float, float, float], steps: int, eps: Tensor) -> Tensor:
     """Orthogonalise each `[m, n]` matrix of `G: [K, m, n]` in G's dtype; `eps: [K]`."""
@@ -25,7 +27,7 @@ def newton_schulz(G: Tensor, coefficients: tuple[float, float, float], steps: in
     norm = torch.linalg.vector_norm(X, dim=(-2, -1), keepdim=True)
     X = X / norm.clamp(min=eps.to(X.dtype).reshape(-1, 1, 1))
     for _ in range(steps):
-        A = X @ X.mT
-        B = torch.baddbmm(A, A, A, beta=b, alpha=c)
-        X = torch.baddbmm(X, B, X, beta=a)
+        A = bmm(X, X.mT)
+        B = baddbmm(A, A, A, beta=b, alpha=c)
+        X = baddbmm(X, B, X, beta=a)
     return X.mT if tall else X

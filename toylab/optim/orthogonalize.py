@@ -29,6 +29,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..batched import baddbmm, bmm
 from ..options import UserError
 from .newton_schulz import newton_schulz
 
@@ -64,9 +65,9 @@ def polar_express(G: Tensor, steps: int, eps: Tensor, safety: float = 1.01) -> T
     """Polar Express on each `[m, n]` matrix of `G: [K, m, n]`, in G's dtype; `eps: [K]`."""
     X, tall = _normalized(G, eps, safety)
     for a, b, c in polar_express_schedule(steps, safety):
-        A = X @ X.mT
-        B = torch.baddbmm(A, A, A, beta=b, alpha=c)
-        X = torch.baddbmm(X, B, X, beta=a)
+        A = bmm(X, X.mT)
+        B = baddbmm(A, A, A, beta=b, alpha=c)
+        X = baddbmm(X, B, X, beta=a)
     return X.mT if tall else X
 
 
@@ -76,7 +77,7 @@ def svd(G: Tensor, eps: Tensor) -> Tensor:
     U, S, Vh = torch.linalg.svd(work, full_matrices=False)
     tol = max(G.shape[-2:]) * torch.finfo(work.dtype).eps * S[..., :1]
     keep = (S > tol) & (S > eps.to(work.dtype)[:, None])
-    return ((U * keep.unsqueeze(-2).to(work.dtype)) @ Vh).to(G.dtype)
+    return bmm(U * keep.unsqueeze(-2).to(work.dtype), Vh).to(G.dtype)
 
 
 ORTHOGONALIZERS = ("newton_schulz", "polar_express", "svd")
