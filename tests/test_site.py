@@ -8,28 +8,39 @@ import sys
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+import pandas as pd
 import pytest
 
 from toylab.site import write_index
 
 ROOT = Path(__file__).resolve().parent.parent
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
-FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,900", "--hide-scrollbars", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--virtual-time-budget=10000"]
 # Appended to a copy of the page: after load, list images that did not decode and every link.
 CHECK = """<script>
 window.addEventListener('load', () => {
   const broken = [...document.images].filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src);
   const links = [...document.querySelectorAll('a[href]')].map(a => a.href);
+  const width = {page: document.documentElement.scrollWidth, window: window.innerWidth};
+  const shown = {};  // ledger rows left visible by the verdict filter, per verdict
+  if (window.toylabFilter) {
+    for (const v of ['holds', 'fails', 'inconclusive']) {
+      document.getElementById('verdict-filter').value = v; toylabFilter();
+      shown[v] = [...document.querySelectorAll('table.ledger tr[data-verdict]')].filter(r => !r.hidden)
+                 .map(r => r.dataset.verdict);
+    }
+  }
   const pre = document.createElement('pre'); pre.id = 'toylab-check';
-  pre.textContent = JSON.stringify({images: document.images.length, broken, links});
+  pre.textContent = JSON.stringify({images: document.images.length, broken, links, width, shown});
   document.body.appendChild(pre);
 });
 </script>"""
-LEDGER = """claim,check,report,quantity,predicted,measured,ci_low,ci_high,rel_error,tolerance,verdict,reason
-C13,muon beats adamw,muon_linear_regression,excess loss ratio,1,0.5,0.4,0.6,0.5,0.1,holds,
-C12,kl small,moment_kl,KL per coordinate,0,2.5,1.5,3.5,,0.1,fails,
-C1,rms,no_such_report,RMS(u),0.229,0.23,0.2,0.26,0.004,0.05,inconclusive,interval straddles the tolerance
+LEDGER = """claim,check,report,quantity,predicted,measured,ci_low,ci_high,rel_error,tolerance,verdict,reason,kind
+C13,muon beats adamw,muon_linear_regression,excess loss ratio,1,0.5,0.4,0.6,0.5,0.1,holds,,hypothesis
+C12,kl small,moment_kl,KL per coordinate,0,2.5,1.5,3.5,,0.1,fails,,seed
+C1,rms,no_such_report,RMS(u),0.229,0.23,0.2,0.26,0.004,0.05,inconclusive,interval straddles the tolerance,seed
+C1,rms/β=0.9,no_such_report,RMS(u),0.229,0.23,0.2,0.26,0.004,0.05,inconclusive,interval straddles the tolerance,seed
 """
 
 
@@ -79,10 +90,16 @@ def test_index_opens_with_the_ledger_and_shows_every_figure(tmp_path):
     (out / "claims.csv").write_text(LEDGER)
     page = write_index(out).read_text()
     assert page.index("Claims ledger") < page.index("<section")
+    summary = page[page.index("<table class='summary'>"):]
+    summary = summary[:summary.index("</table>")]
+    assert page.index("<table class='summary'>") < page.index("<table class='ledger'>"), "the counts come first"
+    for kind, counts in (("seed", (0, 1, 1, 2)), ("hypothesis", (1, 0, 0, 1)), ("total", (1, 1, 1, 3))):
+        assert f"<tr><th>{kind}</th>" + "".join(f'<td class="num">{n}</td>' for n in counts) in summary, kind
     assert 'href="muon_linear_regression/report.html">muon_linear_regression</a>' in page
     assert "no_such_report</td>" in page, "a report that is not here is named, not linked"
-    assert page.count('class="verdict"') == 3 and "#2ca02c" in page and "#d62728" in page and "#e6a000" in page
-    assert "[0.4, 0.6]" in page and "interval straddles the tolerance" in page
+    assert page.count('<td class="verdict"') == 4 and "#2ca02c" in page and "#d62728" in page and "#e6a000" in page
+    assert "0.5 [0.4, 0.6] vs 1" in page and "interval straddles the tolerance" in page
+    assert page.count('data-verdict="inconclusive"') == 2, "the per-group row is listed, folded"
     figures = [(r.parent.name, line) for r in out.glob("*/report.md") for line in r.read_text().splitlines()
                if line.startswith("![")]
     assert figures and page.count("<img ") == len(figures), "every figure of every report, not only the first"
@@ -101,6 +118,10 @@ def test_index_and_a_report_page_have_no_broken_image_or_link_in_chromium(tmp_pa
     index = check_page(out / "index.html", tmp_path)
     assert index["images"] >= len(list(out.glob("*/report.md")))
     assert index["broken"] == [] and index["missing"] == [], index
+    assert index["width"]["page"] <= index["width"]["window"] == 1280, "the index fits 1,280 px: no horizontal scroll"
+    counts = pd.read_csv(out / "claims.csv")["verdict"].value_counts()
+    for verdict, rows in index["shown"].items():
+        assert rows == [verdict] * int(counts.get(verdict, 0)), f"the {verdict} filter shows exactly its rows"
     report = check_page(out / "muon_linear_regression" / "report.html", tmp_path)
     assert report["images"] >= 1 and report["broken"] == [] and report["missing"] == [], report
 

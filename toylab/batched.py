@@ -10,7 +10,9 @@ or a stride-0 (shared) operand, and torch's small-product kernel (m·k·n < 400)
 batch the same way (`tests/test_batch_independence.py` checks this over the shapes the problems
 use). One case differs: torch sends a batch of one to plain gemm, which MKL may round another
 way (measured: m = n = 1, and with two threads [10, 65] @ [65, 32]); so a lone config is padded
-to a batch of two (a stride-0 copy of itself) and its row taken back.
+to a batch of two (a stride-0 copy of itself) and its row taken back. And MKL rounds by the
+memory alignment of the operands unless it runs in its reproducible mode, which importing this
+module switches on (`runtime.reproducible_blas`).
 
     bmm(a, b, out)          a[k] @ b[k] for each config k
     baddbmm(c, a, b, β, α)  β·c[k] + α·a[k] @ b[k]
@@ -24,6 +26,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 from torch.utils import _pytree as pytree
+
+from . import runtime
+
+runtime.reproducible_blas()  # before MKL computes anything (runtime: MKL's reproducible mode)
 
 
 def shared(x: Tensor, K: int) -> Tensor:

@@ -1,7 +1,9 @@
 """The reports as a small static site: `index.html` and a `report.html` beside each `report.md`.
 
-    <out>/index.html                 the claims ledger (`<out>/claims.csv`, when present), then per
-                                     report its claim, verdict and every figure (click: full size)
+    <out>/index.html                 a summary of the claims ledger (`<out>/claims.csv`, when present:
+                                     verdicts counted by kind), the ledger itself (compact, filterable
+                                     by kind and verdict, reasons folded), then per report its claim,
+                                     verdict and every figure (click: full size)
     <out>/<name>/report.html         report.md through the `markdown` package (tables extension)
 
 Every link is relative (`<name>/report.html`, `<name>/<figure>.png`, `../index.html`), so the
@@ -28,17 +30,30 @@ def claims_link(folder: Path) -> str:
     return Path(os.path.relpath(CLAIMS, Path(folder).resolve())).as_posix()
 
 VERDICT_COLORS = {"holds": "#2ca02c", "fails": "#d62728", "inconclusive": "#e6a000"}
-LEDGER = ["claim", "check", "verdict", "measured", "interval", "predicted", "rel_error", "tolerance", "n_seeds",
-          "report", "quantity", "reason"]  # the estimator is each quantity's tooltip and in its report
+KINDS = ("seed", "hypothesis", "control")  # whose claim a check tests (reports/claims.csv `kind`)
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:80em;margin:auto;padding:0 1em;line-height:1.45}
 table{border-collapse:collapse;margin:1em 0;font-size:.9em}th,td{border:1px solid #ccc;padding:.25em .5em}
 th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
 td.verdict{color:#fff;font-weight:bold;text-align:center}
+table.ledger{width:100%;table-layout:fixed}table.ledger td{overflow-wrap:anywhere;vertical-align:top}
+table.ledger col.check{width:22%}table.ledger col.kind{width:9%}table.ledger col.verdict{width:10%}
+table.ledger col.value{width:29%}table.ledger col.report{width:17%}table.ledger col.why{width:13%}
+details.why summary{cursor:pointer;color:#555}details.why p{margin:.3em 0;font-size:.9em}
+.filters label{margin-right:1.5em}
 img{max-width:100%;height:auto}figure{margin:1em 0}figcaption{font-size:.9em;color:#444}
 .figures{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}.figures figure{flex:0 1 auto;max-width:100%;margin:0}
 section{border-top:1px solid #ddd;margin:2em 0}nav li{margin:.2em 0}
 """
+# Hides the ledger rows whose kind or verdict the two selects exclude (rows carry data-kind, data-verdict).
+FILTER = """<script>
+function toylabFilter() {
+  const kind = document.getElementById('kind-filter').value, verdict = document.getElementById('verdict-filter').value;
+  for (const row of document.querySelectorAll('table.ledger tr[data-verdict]')) {
+    row.hidden = (kind && row.dataset.kind !== kind) || (verdict && row.dataset.verdict !== verdict);
+  }
+}
+</script>"""
 
 
 def _page(title: str, body: str) -> str:
@@ -71,44 +86,72 @@ def _number(v) -> str:
         return html.escape(str(v))
 
 
+def _verdict(value) -> str:
+    return str(value).strip().lower()
+
+
+def summary(claims: pd.DataFrame) -> str:
+    """Headline checks counted by kind (rows) and verdict (columns), with a total row."""
+    kinds = claims["kind"].astype(str) if "kind" in claims else pd.Series("all", index=claims.index)
+    verdicts = claims["verdict"].map(_verdict)
+    order = [k for k in KINDS if (kinds == k).any()] + sorted(set(kinds) - set(KINDS))
+    head = "".join(f'<th style="color:{c}">{v}</th>' for v, c in VERDICT_COLORS.items())
+    rows = []
+    for kind in order + (["total"] if len(order) > 1 else []):
+        mine = verdicts if kind == "total" else verdicts[kinds == kind]
+        cells = "".join(f'<td class="num">{int((mine == v).sum())}</td>' for v in VERDICT_COLORS)
+        rows.append(f"<tr><th>{html.escape(kind)}</th>{cells}<td class=\"num\">{len(mine)}</td></tr>")
+    return f"<table class='summary'><tr><th>kind</th>{head}<th>checks</th></tr>\n" + "\n".join(rows) + "\n</table>"
+
+
 def ledger(claims: pd.DataFrame, reports: set[str]) -> str:
-    """The claims ledger as HTML: one table of the checks' headline rows, then their per-group rows
-    (ids `check/group`) in a folded table; verdicts coloured, intervals as [low, high], each row
-    linking to its report page when that report is rendered here."""
+    """The claims ledger as HTML: a summary of the headline checks (verdicts by kind), filters by
+    kind and verdict, a compact table of the headline rows (check, kind, verdict, measured
+    [interval] vs predicted, report), the reason and estimator folded in each row, and the
+    per-group rows (ids `check/group`) in a folded table of the same form."""
     claims = claims.fillna("")
-    claims["interval"] = [f"[{_number(lo)}, {_number(hi)}]" if lo != "" and hi != "" else ""
-                          for lo, hi in zip(claims.get("ci_low", ""), claims.get("ci_high", ""))]
-    columns = [c for c in LEDGER if c in claims.columns]
     grouped = claims["check"].astype(str).str.contains("/", regex=False)
-    counts = claims.loc[~grouped, "verdict"].astype(str).str.strip().str.lower().value_counts()
-    tally = ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICT_COLORS)
-    return (f"<h2 id='claims'>Claims ledger</h2><p>{int((~grouped).sum())} checks: {tally}. Interval: 95 % over "
-            f"seeds (or the replicates a check names); hover a quantity for its estimator; each row links to "
-            f"its report.</p>\n{_ledger_table(claims[~grouped], columns, reports)}\n"
+    kinds = sorted(set(claims["kind"].astype(str))) if "kind" in claims else []
+    options = lambda values: "".join(f"<option>{html.escape(v)}</option>" for v in values)  # noqa: E731
+    filters = ("<p class='filters'><label>kind <select id='kind-filter' onchange='toylabFilter()'><option value=''>"
+               f"all</option>{options(kinds)}</select></label><label>verdict <select id='verdict-filter' "
+               f"onchange='toylabFilter()'><option value=''>all</option>{options(VERDICT_COLORS)}</select></label></p>")
+    return (f"<h2 id='claims'>Claims ledger</h2><p>{int((~grouped).sum())} checks. Interval: 95 % over seeds (or "
+            f"the replicates a check names); each row folds its reason and estimator and links to its report. Kind: "
+            f"<i>seed</i>, a claim of the seed documents; <i>hypothesis</i>, the lab's own question; <i>control</i>, "
+            f"a check of the machinery.</p>\n{summary(claims[~grouped])}\n{filters}\n{FILTER}\n"
+            f"{_ledger_table(claims[~grouped], reports)}\n"
             f"<details><summary>{int(grouped.sum())} per-group rows (one setting of a check each)</summary>\n"
-            f"{_ledger_table(claims[grouped], columns, reports)}\n</details>")
+            f"{_ledger_table(claims[grouped], reports)}\n</details>")
 
 
-def _ledger_table(claims: pd.DataFrame, columns: list[str], reports: set[str]) -> str:
-    head = "".join(f"<th>{c.replace('_', ' ')}</th>" for c in columns)
+def _value(row: pd.Series) -> str:
+    """`measured [low, high] vs predicted` (the interval only where there is one)."""
+    interval = f" [{_number(row['ci_low'])}, {_number(row['ci_high'])}]" if row.get("ci_low", "") != "" else ""
+    predicted = f" vs {_number(row['predicted'])}" if row.get("predicted", "") not in ("", "nan") else ""
+    return f"{_number(row['measured'])}{interval}{predicted}"
+
+
+def _ledger_table(claims: pd.DataFrame, reports: set[str]) -> str:
+    columns = ["check", "kind", "verdict", "value", "report", "why"]
+    cols = "".join(f'<col class="{c}">' for c in columns)
+    head = "".join(f"<th>{c}</th>" for c in ["check", "kind", "verdict", "measured [interval] vs predicted",
+                                              "report", "why"])
     rows = []
     for _, row in claims.iterrows():
-        cells = []
-        for c in columns:
-            value = row[c]
-            if c == "report" and value in reports:
-                cells.append(f'<td><a href="{html.escape(value)}/report.html">{html.escape(value)}</a></td>')
-            elif c == "verdict":
-                color = VERDICT_COLORS.get(str(value).strip().lower(), "#777")
-                cells.append(f'<td class="verdict" style="background:{color}">{html.escape(str(value))}</td>')
-            elif c in ("predicted", "measured", "rel_error", "tolerance"):
-                cells.append(f'<td class="num">{_number(value) if value != "" else ""}</td>')
-            elif c == "quantity":
-                cells.append(f'<td title="{html.escape(str(row.get("estimator", "")))}">{html.escape(str(value))}</td>')
-            else:
-                cells.append(f"<td>{html.escape(str(value))}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><tr>{head}</tr>\n" + "\n".join(rows) + "\n</table>"
+        verdict, kind, name = _verdict(row["verdict"]), str(row.get("kind", "")), str(row["report"])
+        report = (f'<a href="{html.escape(name)}/report.html">{html.escape(name)}</a>' if name in reports
+                  else html.escape(name))
+        why = "".join(f"<p><b>{label}</b> {html.escape(str(row.get(key, '')))}</p>"
+                      for label, key in (("quantity", "quantity"), ("reason", "reason"), ("estimator", "estimator"),
+                                         ("cause", "cause")) if str(row.get(key, "")))
+        rows.append(f'<tr data-kind="{html.escape(kind)}" data-verdict="{html.escape(verdict)}">'
+                    f'<td title="{html.escape(str(row.get("quantity", "")))}">{html.escape(str(row["check"]))}</td>'
+                    f"<td>{html.escape(kind)}</td>"
+                    f'<td class="verdict" style="background:{VERDICT_COLORS.get(verdict, "#777")}">{html.escape(verdict)}'
+                    f'</td><td class="num">{_value(row)}</td><td>{report}</td>'
+                    f'<td><details class="why"><summary>why</summary>{why}</details></td></tr>')
+    return f"<table class='ledger'><colgroup>{cols}</colgroup><tr>{head}</tr>\n" + "\n".join(rows) + "\n</table>"
 
 
 def _report_section(report: Path) -> str:

@@ -4,7 +4,9 @@ Every tensor carries a leading config axis: parameters, gradients and state are
 `dict[name, Tensor[K, *shape]]`; every dynamic hyperparameter is a `Tensor[K]` (booleans as
 0./1. floats, pairs such as `betas` as `Tensor[K, 2]`), so one call advances K configurations.
 Static hyperparameters (`Option(static=True)`, e.g. the Newton–Schulz step count) are plain
-Python values shared by the whole batch.
+Python values shared by the whole batch. They come as one `Hyperparameters` record `hp`
+(`hyperparameters.py`), with the peak lr `hp.lr_max` and the scale-invariant parameters
+`hp.normalized` beside them.
 
 An optimizer is defined by two functions:
 
@@ -27,11 +29,13 @@ From these, two forms that agree bit for bit (`tests/test_inplace.py`):
   m̂/(√v̂+ε), sign(m), Muon's Newton–Schulz output), which the probes read;
 * `InPlace`, the engine's form: state allocated once, coefficients computed per chunk of steps
   as `[steps, K]` tables in float64 and cast, the direction only when asked for.
+
+An optimizer may also give `fused(hp) -> step or None`: the same update after step 1 as
+compiled one-pass kernels (`fused.py`), called like `step_` on tensors viewed in memory order;
+it agrees with `step_` to rounding, and each config's result does not depend on the batch.
 """
 from __future__ import annotations
 
-import time
-import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -39,6 +43,8 @@ import torch
 from torch import Tensor
 
 from ..options import Option, UserError
+from . import fused as fused_kernels
+from .hyperparameters import Hyperparameters
 
 Params = dict[str, Tensor]
 
@@ -48,17 +54,19 @@ class OptimizerDef:
     name: str
     description: str
     hparams: dict[str, Option]
-    init: Callable[[Params, dict], dict]
-    coefficients: Callable[[dict, Tensor, str, Tensor], dict[str, Tensor]]
+    init: Callable[[Params, Hyperparameters], dict]
+    coefficients: Callable[[Hyperparameters, Tensor, str, Tensor], dict[str, Tensor]]
     step_: Callable[..., Tensor | None]
     # Returns an error message if the optimizer cannot take a parameter of this (unbatched) shape.
     check_shape: Callable[[str, tuple[int, ...]], str | None] = lambda name, shape: None
+    # The fused form of step_ for these static hyperparameters (None: eager only), see above.
+    fused: Callable[[dict], Callable | None] = lambda hp: None
 
     @property
     def static(self) -> set[str]:
         return {k for k, o in self.hparams.items() if o.static}
 
-    def update(self, grads: Params, state: dict, params: Params, hp: dict, step: int):
+    def update(self, grads: Params, state: dict, params: Params, hp: Hyperparameters, step: int):
         """The functional view: (params, state, aux) after step `step`; the inputs are left alone."""
         t = torch.tensor([step], device=next(iter(params.values())).device)
         new_params, new_state, direction = {}, {s: {} for s in state}, {}
@@ -80,30 +88,32 @@ class InPlace:
     that `step(params, out, grads, t)`, which advances every parameter and writes θ_t into `out`
     (which may be `params`), makes no Python-level tensor calls of its own."""
 
-    def __init__(self, opt: OptimizerDef, params: Params, hp: dict, tables: dict[str, Tensor] | None = None,
-                 compile: bool = False, state: dict | None = None):
+    def __init__(self, opt: OptimizerDef, params: Params, hp: Hyperparameters,
+                 tables: dict[str, Tensor] | None = None, fused: bool = False, state: dict | None = None):
         """`hp`: `[K]` tensors (float64 for the tables' sake) and static values; `tables`: the
-        scheduled hyperparameters as `[steps + 1, K]` (index = step), float64. `compile`: steps
-        after the first run `step_` under torch.compile (see `compiled`). `state`: the optimizer
+        scheduled hyperparameters as `[steps + 1, K]` (index = step), float64. `fused`: steps
+        after the first run `opt.fused` where it has a kernel for these settings, dtype and device
+        (`fused.available`), else `step_`; `self.fused` says which. `state`: the optimizer
         state to advance (`{state name: {param: Tensor}}`), fresh from `opt.init` by default."""
         self.opt, self.hp, self.schedules = opt, hp, tables or {}
-        self.compiled = compiled(opt) if compile else None
-        self.compile_seconds = 0.0
+        first = next(iter(params.values()))
+        self.fused = opt.fused(hp) if fused and fused_kernels.available(first.dtype, first.device) else None
         self.state = opt.init(params, hp) if state is None else state
         self.own = {k: {s: self.state[s][k] for s in self.state if k in self.state[s]} for k in params}
         self.work: dict[str, dict] = {k: {} for k in params}
         self.like = {k: torch.empty_like(p, device="meta") for k, p in params.items()}
-        # Compiled kernels want contiguous `out=` tensors: the compiled step sees every tensor
+        # The fused kernels read rows of contiguous memory: the fused step sees every tensor
         # viewed in memory order (the steps are elementwise, and Newton–Schulz is
         # transpose-equivariant), and the direction is viewed back.
         self.order = {k: memory_order(p) for k, p in params.items()}
-        self.K = len(next(iter(params.values())))
+        self.K = len(first)
         self.rows: list[dict[str, dict[str, Tensor]]] = []
         self.first = 1
+        self.viewed = False
 
     def prepare(self, first: int, last: int) -> None:
         """Coefficient tables of steps first…last, as one row `{param: {coefficient: Tensor}}` per step."""
-        hp = {**self.hp, **{k: v[first:last + 1] for k, v in self.schedules.items()}}
+        hp = self.hp.replace(**{k: v[first:last + 1] for k, v in self.schedules.items()})
         device = self.hp["lr"].device
         t = torch.arange(first, last + 1, device=device)[:, None]
         n = last - first + 1
@@ -112,55 +122,41 @@ class InPlace:
             shape = (n, self.K) + (1,) * (like.dim() - 1)
             for c, v in self.opt.coefficients(hp, t, k, like).items():
                 table = torch.broadcast_to(v, (n, self.K)).to(like.dtype).reshape(shape)
-                if self.compiled is not None:  # rows in memory order, as the compiled step sees them
+                if self.fused is not None:  # rows in memory order, as the fused step sees them
                     table = table.permute(0, *(i + 1 for i in self.order[k]))
                 for row, value in zip(self.rows, table.unbind(0)):
                     row.setdefault(k, {})[c] = value
 
-    def hp_at(self, t: int) -> dict:
-        """The hyperparameters of step t, each `[K]` (what the probes read)."""
-        return {**self.hp, **{k: v[t] for k, v in self.schedules.items()}}
-
     def step(self, params: Params, out: Params, grads: Params, t: int, direction: bool = False) -> dict:
         row = self.rows[t - self.first]
-        if self.compiled is not None and t == 2:  # state and scratch (made at step 1) persist: view them once
-            self._view_state(forward=True)
+        if self.fused is not None and t > 1 and not self.viewed:  # state and scratch (made at step 1)
+            self._view_state()                                            # persist: view them once
         aux = {}
         for k, p in params.items():
-            if self.compiled is None or t == 1:  # step 1 has its own branches (zero_init) and fills `work`
-                c = row[k] if self.compiled is None else _view(row[k], _inverse(self.order[k]))
+            if self.fused is None or t == 1:  # step 1 has its own branches (zero_init) and fills `work`
+                c = row[k] if self.fused is None else _view(row[k], _inverse(self.order[k]))
                 u = self.opt.step_(p, out[k], grads[k], self.own[k], c, t, self.hp, self.work[k], direction)
             else:
-                u = self._compiled_step(k, p, out[k], grads[k], row[k], t, direction)
+                u = self._fused_step(k, p, out[k], grads[k], row[k], direction)
             if direction:
                 aux[k] = u
         return {"direction": aux}
 
-    def _compiled_step(self, k, p, out, g, c, t, direction):
-        order, start = self.order[k], time.perf_counter()
-        try:
-            u = self.compiled(p.permute(order), out.permute(order), g.permute(order), self.own[k], c, 2,
-                              self.hp, self.work[k], direction)
-        except Exception as err:  # no working compiler here: eager from now on, said once
-            warnings.warn(f"torch.compile of {self.opt.name} failed ({type(err).__name__}: "
-                          f"{str(err).splitlines()[0] if str(err) else ''}); running eagerly")
-            _COMPILED[self.opt.name] = None
-            self.compiled = None
-            self._view_state(forward=False)
-            for row in self.rows:
-                for name in row:
-                    row[name] = _view(row[name], _inverse(self.order[name]))
-            return self.opt.step_(p, out, g, self.own[k], _view(c, _inverse(order)), t, self.hp, self.work[k],
-                                  direction)
-        if t == 2:  # the first compiled call compiles (or loads from torch's cache)
-            self.compile_seconds += time.perf_counter() - start
+    def _fused_step(self, k, p, out, g, c, direction):
+        order = self.order[k]
+        g = g.permute(order)
+        if not g.is_contiguous():  # a gradient laid out otherwise than its parameter: one copy
+            if "gradient" not in self.work[k]:
+                self.work[k]["gradient"] = torch.empty(g.shape, dtype=g.dtype, device=g.device)
+            g = self.work[k]["gradient"].copy_(g)
+        u = self.fused(p.permute(order), out.permute(order), g, self.own[k], c, self.hp, self.work[k], direction)
         return u.permute(_inverse(order)) if u is not None else None
 
-    def _view_state(self, forward: bool) -> None:
-        """State and scratch (all shaped like their parameter) viewed in memory order, or back."""
+    def _view_state(self) -> None:
+        """State and scratch (all shaped like their parameter) viewed in memory order."""
         for k, order in self.order.items():
-            order = order if forward else _inverse(order)
             self.own[k], self.work[k] = _view(self.own[k], order), _view(self.work[k], order)
+        self.viewed = True
 
 
 def _view(tensors: dict[str, Tensor], order: tuple[int, ...]) -> dict[str, Tensor]:
@@ -171,17 +167,7 @@ def _inverse(order: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(sorted(range(len(order)), key=order.__getitem__))
 
 
-_COMPILED: dict[str, Callable | None] = {}
-
-
-def compiled(opt: OptimizerDef) -> Callable | None:
-    """`opt.step_` under torch.compile, one per optimizer and process, so a shape compiled once
-    is reused by every later run; None where compiling failed before."""
-    if opt.name not in _COMPILED:
-        _COMPILED[opt.name] = torch.compile(opt.step_, dynamic=False)
-    return _COMPILED[opt.name]
-
-
+# Each optimizer module registers its definition; the package (`optim/__init__.py`) imports them.
 REGISTRY: dict[str, OptimizerDef] = {}
 
 
@@ -191,15 +177,12 @@ def register(opt: OptimizerDef) -> OptimizerDef:
 
 
 def get(name: str) -> OptimizerDef:
-    from . import adamw, muon, sgd, signsgd  # noqa: F401  (registration side effect)
-
     if name not in REGISTRY:
         raise UserError(f"unknown optimizer {name!r}; valid optimizers: {', '.join(sorted(REGISTRY))}")
     return REGISTRY[name]
 
 
 def names() -> list[str]:
-    get("adamw")
     return sorted(REGISTRY)
 
 
@@ -231,23 +214,3 @@ def power(base: Tensor, t: Tensor) -> Tensor:
         result = torch.where((t >> j) & 1 == 1, result * base, result)
         base = base * base
     return result
-
-
-def hp_tensors(opt: OptimizerDef, values: list[dict], dtype, device) -> dict:
-    """Stack K resolved hyperparameter dicts: dynamic ones to `[K]` (or `[K, 2]`) tensors."""
-    out = {}
-    for name in opt.hparams:
-        column = [v[name] for v in values]
-        if name in opt.static:
-            if any(c != column[0] for c in column):
-                raise UserError(f"static hyperparameter {name} differs within one batch: {sorted(set(column))}")
-            out[name] = column[0]
-        else:
-            out[name] = torch.tensor([_as_number(c) for c in column], dtype=dtype, device=device)
-    return out
-
-
-def _as_number(v):
-    if isinstance(v, tuple):
-        return [float(x) for x in v]
-    return float(v)

@@ -24,10 +24,11 @@ import math
 import torch
 
 from ..options import Option, betas_check, nonneg, positive, unit_interval
-from .adamw import adam_coefficients, adam_step_
-from .base import OptimizerDef, register
+from . import fused
+from .adamw import adam_coefficients, adam_step_, fused_adam_step
+from .base import OptimizerDef, register, scratch
 from .decay import lr_ratio
-from .orthogonalize import ORTHOGONALIZERS, from_hparams as orthogonalize
+from .orthogonalize import NEWTON_SCHULZ_COEFFICIENTS, ORTHOGONALIZERS, from_hparams as orthogonalize
 
 LR_SCALE = {
     "original": lambda A, B: math.sqrt(max(1, A / B)),
@@ -45,13 +46,13 @@ HPARAMS = {
     "nesterov": Option(True, "orthogonalise the Nesterov look-ahead instead of the buffer"),
     "momentum_form": Option("ema", "buffer update: ema = μM + (1−μ)G (torch), sum = μM + G "
                             "(original Muon)", choices=("ema", "sum"), static=True),
-    "ns_coefficients": Option((3.4445, -4.7750, 2.0315), "a, b, c of the quintic "
+    "ns_coefficients": Option(NEWTON_SCHULZ_COEFFICIENTS, "a, b, c of the quintic "
                               "X ← aX + (bA + cA²)X", static=True),
     "ns_steps": Option(5, "number of Newton–Schulz (or Polar Express) iterations",
                        check=lambda n: 1 <= n <= 99, allowed="1 to 99", static=True),
     "orthogonalizer": Option("newton_schulz", "U ↦ ≈ polar factor: newton_schulz (quintic, "
                              "ns_coefficients), polar_express (Amsel et al. 2025), svd (exact)",
-                             choices=ORTHOGONALIZERS, static=True),
+                             choices=tuple(ORTHOGONALIZERS), static=True),
     "pe_safety": Option(1.01, "Polar Express safety factor s: X₀ = U/(s‖U‖_F), p_t(x/s)",
                         check=lambda s: 1 <= s <= 2, allowed="1 to 2", static=True),
     "eps": Option(1e-7, "floor of the Frobenius norm that scales the NS input", **positive()),
@@ -115,7 +116,21 @@ def step_(p, out, g, state, c, step, hp, work, direction):
     return O if direction else None
 
 
+def fused_step_(p, out, g, state, c, hp, work, direction):
+    """`step_` with its elementwise parts as one pass each: the momentum and look-ahead
+    (`fused.muon_momentum`) and θ·(1 − ηλ) − ηs·O (`fused.scale_add`); orthogonalisation as in `step_`."""
+    if not _is_matrix(p):
+        return fused_adam_step(p, out, g, state["exp_avg"], state["exp_avg_sq"], c, direction)
+    K, n = len(p), p[0].numel()
+    u = scratch(work, "u", p)
+    fused.call("muon_momentum", K, n, g, state["momentum_buffer"], u, int(hp["momentum_form"] == "ema"),
+               c["momentum"], c["one_minus_momentum"], c["nesterov"])
+    O = orthogonalize(u.to(ns_dtype(hp, p)), hp, c["eps"].flatten()).to(p.dtype).contiguous()
+    fused.call("scale_add", K, n, p, out, O, c["decay"], c["neg_lr_scale"])
+    return O if direction else None
+
+
 MUON = register(OptimizerDef(
     name="muon",
     description="Muon (torch.optim.Muon) on matrices, AdamW on the other parameters",
-    hparams=HPARAMS, init=init, coefficients=coefficients, step_=step_))
+    hparams=HPARAMS, init=init, coefficients=coefficients, step_=step_, fused=lambda hp: fused_step_))

@@ -42,7 +42,8 @@ def _adam_preconditioner(ctx: Context, name: str):
     shape = (-1,) + (1,) * (v.dim() - 1)
     correction = 1 - ctx.hp["betas"][:, 1] ** ctx.step
     correction = torch.where(ctx.hp["bias_correction"] > 0, correction, torch.ones_like(correction))
-    return (v * correction.reciprocal().view(shape)).sqrt_().add_(ctx.hp["eps"].view(shape))
+    # the [K] factors in v's dtype: a float32 run's A in float32 (no widened [K, n] copy), ≈ 1e-7 relative
+    return (v * correction.reciprocal().to(v.dtype).view(shape)).sqrt_().add_(ctx.hp["eps"].to(v.dtype).view(shape))
 
 
 def measure(ctx: Context) -> dict:
@@ -76,4 +77,7 @@ def measure(ctx: Context) -> dict:
 
 
 PROBE = Probe("norms", ("quantity", "param"), measure,
-              "RMS of weights, updates, gradients and directions; ‖g‖/‖θ‖, ‖θ‖_∞, cosines, distance to θ*")
+              "RMS of weights, updates, gradients and directions; ‖g‖/‖θ‖, ‖θ‖_∞, cosines, distance to θ*",
+              {"quantity": ("rms_weights", "rms_update", "rms_grad", "grad_to_weights", "linf_weights",
+                            "cos_grad_weights", "cos_update_weights", "rms_direction", "adam_grad_to_weights",
+                            "dist_to_opt")})
