@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import torch
 
+from toylab.batched import bmm, shared
 from toylab.options import UserError, nonneg, positive
 from toylab.problems import Problem, buffer, option, register
 
@@ -88,7 +89,10 @@ class LinearRegression(Problem):
         x, y = self._draw(data, gen, self.n_train)
         data.update(x=x, y=y, gram=x.T @ x / self.n_train, cross=x.T @ y / self.n_train, yy=(y * y).sum() / self.n_train)
         data["population_second_moment"], data["second_moment"] = data["second_moment"], data["gram"]
-        data["w_opt"] = torch.linalg.lstsq(x.double(), y.double()).solution.to(self.dtype)
+        # on the CPU with gelsd (SVD): the CPU default, gelsy, gives other last bits from call to
+        # call (measured), and CUDA has neither
+        w_opt = torch.linalg.lstsq(x.double().cpu(), y.double().cpu(), driver="gelsd").solution
+        data["w_opt"] = w_opt.to(dtype=self.dtype, device=self.device)
         data["loss_opt"] = self._dataset_loss(data["w_opt"], data)
         return data
 
@@ -136,50 +140,72 @@ class LinearRegression(Problem):
         return (r * r).sum() * self._scale(r.shape[-2])
 
     def loss_and_grad(self, params, batch):
-        """Batched closed form over K: L = s‖XW − Y‖², G = 2s Xᵀ(XW − Y)."""
-        x = batch["x"]
-        r = x @ params["W"] - batch["y"]
-        s = self._scale(r.shape[-2])
-        return (r * r).sum((-2, -1)) * s, {"W": (2 * s) * x.transpose(-2, -1) @ r}
+        """Batched closed form over K (`batch`: `[K, B, ...]`): L = s‖XW − Y‖², G = 2s Xᵀ(XW − Y)."""
+        x, w = batch["x"], params["W"]
+        residual, grad = self._outputs(w, x.shape[-2], {})
+        self._products(w.mT, x, x * (2 * self._scale(x.shape[-2])), batch["y"].mT, residual, grad)
+        return self._loss(residual), {"W": grad.mT}
 
     def param_layout(self):
-        """W is kept as Wᵀ in memory, so that the per-seed product below reads and writes the
-        configs' weights and gradients in place."""
+        """W is kept as Wᵀ in memory, so that the products below read and write the configs'
+        weights and gradients in place."""
         return {"W": (1, 0)}
 
-    def loss_and_grad_per_seed(self, params, batch, configs_per_seed: int, work: dict | None = None):
-        """The same closed form when the K configs come in S contiguous groups of n, group s
-        sharing batch s (`batch`: [S, B, ...]), transposed: Rᵀ = [W_kᵀ]_k X_sᵀ − Yᵀ and
-        Gᵀ = Rᵀ (2s·X_s), one product per seed with the configs' rows stacked (a view of W in
-        `param_layout`), into buffers kept in `work`, and no copy of the batch per config. Each
-        config's rows come out the same whatever n is (the products' rows are independent), so
-        a config's numbers do not depend on its batch."""
-        x, y, n = batch["x"], batch["y"], configs_per_seed
-        S, B, d1 = x.shape
-        work = {} if work is None else work
-        w_t = params["W"].transpose(-2, -1).reshape(S, n * self.D, d1)  # a view in param_layout
-        r_t = torch.matmul(w_t, x.transpose(-2, -1), out=buffer(work, "residual", (S, n * self.D, B), x))
-        r_t.view(S, n, self.D, B).sub_(y.transpose(-2, -1).contiguous().unsqueeze(1))  # contiguous: along B
-        s = self._scale(B)
-        grad_t = torch.matmul(r_t, x * (2 * s), out=buffer(work, "grad", (S, n * self.D, d1), x))
-        rows = r_t.view(S * n, 1, self.D * B)
-        loss = torch.bmm(rows, rows.transpose(-2, -1)).view(S * n).mul_(s)  # ‖R_k‖², no squared copy
-        return loss, {"W": grad_t.view(S * n, self.D, d1).transpose(-2, -1)}
+    def loss_and_grad_per_seed(self, params, batch, sizes, work: dict | None = None):
+        """The same closed form when the K configs come in contiguous groups of `sizes[s]`,
+        group s sharing batch s (`batch`: `[S, B, ...]`): each group's products take the batch
+        as a stride-0 operand, so it is not copied per config, into buffers kept in `work`.
+        Each config's numbers are those of `loss_and_grad`, bit for bit, whatever the groups."""
+        x, y, w = batch["x"], batch["y"], params["W"]
+        residual, grad = self._outputs(w, x.shape[1], {} if work is None else work)
+        x_scaled, y_t = x * (2 * self._scale(x.shape[1])), y.mT.contiguous()  # Yᵀ contiguous: a faster subtraction
+        start = 0
+        for s, n in enumerate(sizes):
+            rows = slice(start, start + n)
+            start += n
+            self._products(w[rows].mT, shared(x[s], n), shared(x_scaled[s], n), shared(y_t[s], n),
+                           residual[rows], grad[rows])
+        return self._loss(residual), {"W": grad.mT}
+
+    def _outputs(self, w, B, work):
+        """Rᵀ `[K, D, B]` and Gᵀ `[K, D, d+1]`, kept in `work` (valid until the next call)."""
+        return buffer(work, "residual", (len(w), self.D, B), w), buffer(work, "grad", (len(w), self.D, self.d + 1), w)
+
+    @staticmethod
+    def _products(w_t, x, x_scaled, y_t, residual, grad):
+        """Per config, each a bmm over the configs (`toylab.batched`): Rᵀ = WᵀXᵀ − Yᵀ and
+        Gᵀ = Rᵀ(2s·X), into `residual` and `grad`."""
+        bmm(w_t, x.mT, out=residual).sub_(y_t)
+        bmm(residual, x_scaled, out=grad)
+
+    def _loss(self, residual):
+        """L = s‖R‖²_F per config from Rᵀ `[K, D, B]`, a product too (no squared copy)."""
+        rows = residual.view(len(residual), 1, -1)
+        return bmm(rows, rows.mT).view(-1).mul_(self._scale(residual.shape[-1]))
+
+    def _residual(self, w, batch):
+        """R = XW − Y per config, `[K, B, D]`, as the run computes it (Rᵀ = WᵀXᵀ − Yᵀ); a batch
+        with a config axis of 1 is shared by all K configs."""
+        K = len(w)
+        x, y = batch["x"].expand(K, -1, -1), batch["y"].expand(K, -1, -1)
+        return (bmm(w.mT, x.mT) - y.mT).mT
 
     def per_example_grads(self, params, batch):
         """∇ of one example's squared error ‖xᵀW − y‖² times the reduction's scale: 2s·x rᵀ, [K, B, d+1, D]."""
-        x = batch["x"]
-        r = x @ params["W"] - batch["y"]
+        r = self._residual(params["W"], batch)
+        x = batch["x"].expand(len(r), -1, -1)
         return {"W": (2 * self._scale(r.shape[-2])) * x.unsqueeze(-1) * r.unsqueeze(-2)}
 
     def per_example_grad_moments(self, params, batch):
         """(Σ_b g_b, Σ_b g_b²) summed in float64 without forming g_b: Σ_b g_b² = 4s²·(x∘x)ᵀ(r∘r).
         The batch may have a config axis of 1, shared by all K configs."""
-        r = (batch["x"] @ params["W"] - batch["y"]).double()  # the residual as the run computes it
+        r = self._residual(params["W"], batch).double()
         x = batch["x"].double()
+        x_sq = x * x
+        if len(x) == 1:
+            x, x_sq = shared(x[0], len(r)), shared(x_sq[0], len(r))
         s = self._scale(r.shape[-2])
-        return {"W": ((2 * s) * torch.einsum("kbi,kbj->kij", x, r),
-                      (4 * s * s) * torch.einsum("kbi,kbj->kij", x * x, r * r))}
+        return {"W": ((2 * s) * bmm(x.mT, r), (4 * s * s) * bmm(x_sq.mT, r * r))}
 
     def population_gradient_moments(self, params, data):
         """Mean μ and per-coordinate variance σ² of one example's term g = 2s·x(xᵀW − y)ᵀ, [K, d+1, D].
@@ -199,13 +225,14 @@ class LinearRegression(Problem):
         w = params["W"]
         if self.n_train:
             x, y = data["x"].double(), data["y"].double()
-            r = x @ w.double() - y  # [K, N, D]
-            g_mean = (2 * s) * x.T @ r / self.n_train
-            g_sq = (4 * s * s) * (x * x).T @ (r * r) / self.n_train
+            K = len(w)
+            r = bmm(shared(x, K), w.double()) - y  # [K, N, D]
+            g_mean = (2 * s) * bmm(shared(x.T, K), r) / self.n_train
+            g_sq = (4 * s * s) * bmm(shared((x * x).T, K), r * r) / self.n_train
             return {"W": (g_mean.to(w.dtype), (g_sq - g_mean**2).clamp_min(0).to(w.dtype))}
         M = data["second_moment"]
         delta = w - data["w_star"]
-        m_delta = M @ delta
+        m_delta = bmm(shared(M, len(delta)), delta)
         c_delta = torch.cat([torch.zeros_like(m_delta[..., :1, :]), m_delta[..., 1:, :]], dim=-2)  # CΔ
         q_c = (delta * c_delta).sum(-2, keepdim=True) + self.noise**2  # Δ_jᵀCΔ_j + e², [K, 1, D]
         # σ²: the row i = 0 is 4s²(q_c), the others 4s²[M_ii(q_c + Δ_0j²) + (CΔ)_ij²]: no cancellation
@@ -234,7 +261,7 @@ class LinearRegression(Problem):
 
 
 def _quadratic(delta: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
-    """tr(Δ_kᵀ M Δ_k) per config, `delta`: [K, d+1, D] (or one [d+1, D]), M symmetric: one product
-    of all the configs' rows Δᵀ [K·D, d+1] with M (each config's rows its own), then a row-wise dot."""
-    rows, lead = delta.mT.reshape(-1, delta.shape[-2]), (*delta.shape[:-2], -1)
-    return torch.linalg.vecdot((rows @ M).reshape(lead), rows.reshape(lead))
+    """tr(Δ_kᵀ M Δ_k) per config, `delta`: [K, d+1, D], M symmetric: Δ_kᵀM per config (a bmm of the
+    config's own, `toylab.batched`), then a row-wise dot with Δ_kᵀ."""
+    rows = delta.mT
+    return torch.linalg.vecdot(bmm(rows, shared(M, len(rows))).flatten(1), rows.flatten(1))

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torch.func import vmap
 
+from toylab import batched
+from toylab.batched import shared
 from toylab.options import UserError, nonneg, positive
 from toylab.problems import Problem, option, register
 
@@ -66,8 +67,9 @@ class TeacherStudent(Problem):
     def metrics(self, params, data):
         """`loss`: the loss against the noise-free teacher on the evaluation set (the expected
         training loss is this plus noise²/2); `norm_<name>`: ‖param‖ (Frobenius). All `[K]`."""
-        eval_batch = {"x": data["x_eval"], "y": data["y_eval"]}
-        out = {"loss": vmap(self.loss, in_dims=(0, None))(params, eval_batch)}
+        K = len(next(iter(params.values())))
+        eval_batch = {"x": shared(data["x_eval"], K), "y": shared(data["y_eval"], K)}  # a bmm per config
+        out = {"loss": batched.vmap(self.loss)(params, eval_batch)}
         return out | {f"norm_{k}": v.flatten(1).norm(dim=1) for k, v in params.items()}
 
     def validate(self):

@@ -25,8 +25,9 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from torch.func import vmap
 
+from toylab import batched
+from toylab.batched import bmm, shared
 from toylab.options import UserError, nonneg, positive
 from toylab.problems import Problem, option, register
 
@@ -116,21 +117,23 @@ class SklearnDataset(Problem):
         return self.data_loss(self.outputs(params, batch["x"]), batch["y"]) + self.penalty(params)
 
     def metrics(self, params, data):
-        def per_config(p):
-            out = {"loss": self.loss(p, {"x": data["x_train"], "y": data["y_train"]})}
-            test = self.outputs(p, data["x_test"])
-            out["test_loss"] = self.data_loss(test, data["y_test"])
+        """Per config, with the seed's data given to each config (a bmm per product)."""
+        def per_config(p, d):
+            out = {"loss": self.loss(p, {"x": d["x_train"], "y": d["y_train"]})}
+            test = self.outputs(p, d["x_test"])
+            out["test_loss"] = self.data_loss(test, d["y_test"])
             if self.classes:
-                out["test_error"] = (test.argmax(-1) != data["y_test"].argmax(-1)).to(test.dtype).mean()
+                out["test_error"] = (test.argmax(-1) != d["y_test"].argmax(-1)).to(test.dtype).mean()
             return out
-        return vmap(per_config)(params)
+        K = len(next(iter(params.values())))
+        return batched.vmap(per_config)(params, {k: shared(data[k], K) for k in ("x_train", "y_train", "x_test", "y_test")})
 
 
 def softmax_cross_entropy_grad(x, W, y):
     """Batched over K: mean CE of softmax(xW) against one-hot y and its gradient xᵀ(softmax(xW) − y)/B."""
-    logits = x @ W
+    logits = bmm(x, W)
     loss = (torch.logsumexp(logits, -1) - (logits * y).sum(-1)).mean(-1)
-    return loss, x.transpose(-2, -1) @ (torch.softmax(logits, -1) - y) / x.shape[-2]
+    return loss, bmm(x.mT, torch.softmax(logits, -1) - y) / x.shape[-2]
 
 
 @register
@@ -196,10 +199,10 @@ class Diabetes(SklearnDataset):
 
     def loss_and_grad(self, params, batch):
         x, W = batch["x"], params["W"]
-        r = x @ W - batch["y"]
+        r = bmm(x, W) - batch["y"]
         decayed = torch.cat([torch.zeros_like(W[..., :1, :]), W[..., 1:, :]], -2)
         loss = r.pow(2).sum((-2, -1)) / x.shape[-2] + self.l2 * decayed.pow(2).sum((-2, -1))
-        return loss, {"W": 2 * x.transpose(-2, -1) @ r / x.shape[-2] + 2 * self.l2 * decayed}
+        return loss, {"W": 2 * bmm(x.mT, r) / x.shape[-2] + 2 * self.l2 * decayed}
 
     def make_data(self, gen):
         """Also the training set's optimum: (XᵀX/N + l2·D) w = Xᵀy/N, D = diag(0, 1, …, 1)."""

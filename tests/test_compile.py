@@ -66,12 +66,7 @@ def run(name: str, shapes: dict, dtype, configs: list[int], use_fused: bool):
             **{f"u{t}/{k}": u for t, d in enumerate(directions) for k, u in d.items()}}
 
 
-# Not the fused kernels': Newton–Schulz's float64 batched matmuls on [17, 59] matrices give a
-# config different bits alone and in a batch, eagerly too (orthogonalize.py's products; every
-# elementwise part of Muon, and Muon on the aligned shapes and in float32, is independent).
-NS_FLOAT64_ODD = pytest.mark.xfail(strict=True, reason="float64 Newton–Schulz on [17, 59] depends on the batch")
-CASES = [pytest.param(name, layout, dtype, id=f"{name}-{layout}-{str(dtype)[6:]}",
-                      marks=NS_FLOAT64_ODD if (name, layout, dtype) == ("muon", "odd", torch.float64) else ())
+CASES = [pytest.param(name, layout, dtype, id=f"{name}-{layout}-{str(dtype)[6:]}")
          for name in HPARAMS for layout in SHAPES for dtype in (torch.float32, torch.float64)]
 
 

@@ -5,8 +5,9 @@ coefficient tables `[steps, K]` (float64, cast; `optim.base.InPlace`). Configs t
 seed share the initial point, the data and the batch stream (common random numbers). Data are
 drawn `CHUNK` steps at a time (`Problem.sample_many`). One step is
 
-    loss, g = problem.loss_and_grad_per_seed(θ, batch[S], K/S, work)  (configs run seed-sorted), or
-              problem.loss_and_grad(θ, batch gathered to [K, ...]), or vmap(grad(loss)) over K
+    loss, g = problem.loss_and_grad_per_seed(θ, batch[S], configs per seed, work)  (configs run
+              seed-sorted), or problem.loss_and_grad(θ, batch gathered to [K, ...]), or
+              vmap(grad(loss)) over K (`batched.vmap`: every product a bmm over the configs)
     θ' = optimizer step from θ into the other buffer (state in place; the direction only when probing)
     ok = finite(loss) & finite(Σ θ') & loss ≤ blowup · loss₁        (per config, `[K]`)
     a config whose ok turns false on step t: diverged at t, its θ_{t−1} kept (read from the
@@ -32,10 +33,10 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
-from torch.func import grad_and_value, vmap
+from torch.func import grad_and_value
 from tqdm.auto import tqdm
 
-from . import optim, problems, probes, schedules
+from . import batched, optim, problems, probes, schedules
 from .config import RunConfig
 from .options import UserError
 from .optim.base import memory_order
@@ -66,13 +67,14 @@ def seed_generator(seed: int, stream: str, device: torch.device) -> torch.Genera
 
 
 def gradient_fn(problem: problems.Problem):
-    """(params[K], batch[K]) -> (loss[K], grads[K]): the problem's fast path or autograd."""
+    """(params[K], batch[K]) -> (loss[K], grads[K]): the problem's fast path or autograd, each
+    config's products a bmm of its own (`toylab.batched`), so its numbers do not depend on K."""
     if problem.loss_and_grad is not None:
         return problem.loss_and_grad
-    batched = vmap(grad_and_value(problem.loss))
+    batched_grad = batched.vmap(grad_and_value(problem.loss))
 
     def generic(params, batch):
-        grads, loss = batched(params, batch)
+        grads, loss = batched_grad(params, batch)
         return loss, grads
 
     return generic
@@ -154,15 +156,14 @@ def _run_ordered(configs: list[RunConfig], device: str, progress: bool, per_bloc
     seeds = sorted({c.seed for c in configs})
     seed_index = torch.tensor([seeds.index(c.seed) for c in configs], device=dev)
     groups = [(seed_index == i).nonzero().squeeze(1) for i in range(len(seeds))]
-    sizes = {len(g) for g in groups}
-    per_seed = problem.loss_and_grad_per_seed is not None and len(sizes) == 1
+    per_seed = problem.loss_and_grad_per_seed is not None
     K, S = len(configs), len(seeds)
-    # blocks (a, b, configs per seed): each block's configs are a:b, seed by seed
+    # blocks (a, b, configs of each seed): each block's configs are a:b, seed by seed
     n = len(groups[0])
-    blocks = [(S * j, S * min(j + per_block, n), min(per_block, n - j)) for j in range(0, n, per_block)] \
-        if per_block else [(0, K, n if per_seed else None)]
+    blocks = [(S * j, S * min(j + per_block, n), [min(per_block, n - j)] * S) for j in range(0, n, per_block)] \
+        if per_block else [(0, K, [len(g) for g in groups])]
     # each seed's configs within each block: slices a:b with that seed's data (for the metrics)
-    spans = [(a + s * m, a + (s + 1) * m, s) for a, _, m in blocks for s in range(S)] if per_block else \
+    spans = [(a + s * m[s], a + (s + 1) * m[s], s) for a, _, m in blocks for s in range(S)] if per_block else \
         [(a, b, s) for s, (a, b) in enumerate(_spans([len(g) for g in groups]))]
     # A problem file may build tensors with plain torch.ones(...): params take the run's device
     # and dtype, data and batches its device (.to is a no-op where they already are).

@@ -16,9 +16,12 @@ The engine batches it over K configurations:
 
 Optional fast paths, each checked against the generic route by `tests/test_problem_api.py`:
 `loss_and_grad(params, batch)` batched over K (closed-form gradients), its per-seed form
-`loss_and_grad_per_seed(params, batch, configs_per_seed, work)` (the batch not copied per
-config; `work` is a dict the engine keeps between steps, where `buffer` keeps its large
-outputs, valid until the next call), and `optimum(data)`.
+`loss_and_grad_per_seed(params, batch, sizes, work)` (configs in contiguous groups of
+`sizes[s]` sharing batch s, the batch not copied per config; `work` is a dict the engine keeps
+between steps, where `buffer` keeps its large outputs, valid until the next call), and
+`optimum(data)`. A config's numbers must not depend on the other configs of its batch: every
+product a config takes part in is a bmm over the configs (`toylab.batched`), never a product
+folded over them (such as `[d, d] @ [K, d, D]`, one mm whose rounding follows K).
 For the moments probe (docs/claims.md C12, `toylab/probes/moments.py`): `per_example_grads`
 (the terms g_b of G = Σ_b g_b, `[K, B, *shape]`), `per_example_grad_moments` (Σ_b g_b and
 Σ_b g_b² in float64) and `population_gradient_moments(params, data)` (mean and variance of
@@ -102,8 +105,8 @@ class Problem:
         """Cross-option checks; raise `UserError` with a one-line message."""
 
     loss_and_grad = None  # fast path: (params[K], batch[K]) -> (loss[K], grads[K])
-    # fast path for configs in S contiguous equal groups sharing their seed's batch:
-    # (params[K], batch[S], configs_per_seed) -> (loss[K], grads[K])
+    # fast path for configs in S contiguous groups sharing their seed's batch:
+    # (params[K], batch[S], sizes: configs per seed) -> (loss[K], grads[K])
     loss_and_grad_per_seed = None
     # (optional `work`: a dict kept between calls for `buffer`; the outputs may live there)
 

@@ -8,7 +8,9 @@ dtype. The two polynomial methods share one iteration (`iterate`): from X₀ = G
 
 i.e. the odd quintic p_t(x) = a_t x + b_t x³ + c_t x⁵ on every singular value. The op order (two
 fused multiply-adds per step) is torch.optim.Muon's, so in bfloat16 the two agree up to the
-matmul kernels' own rounding. `ORTHOGONALIZERS` is the table of methods, name → (s, triples):
+matmul kernels' own rounding; each product is a bmm of the config's own (`toylab.batched`), so a
+config's output does not depend on its batch. `ORTHOGONALIZERS` is the table of methods, name →
+(s, triples):
 
     newton_schulz   one fixed triple every step, Muon's default (a, b, c) = (3.4445, −4.7750,
                     2.0315); s = 1. Not onto 1: these coefficients favour speed, so after 5 steps
@@ -41,6 +43,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..batched import baddbmm, bmm
 from ..options import UserError
 
 Triple = tuple[float, float, float]
@@ -92,9 +95,9 @@ def iterate(G: Tensor, eps: Tensor, scale: float, triples: list[Triple]) -> Tens
     norm = scale * torch.linalg.vector_norm(X, dim=(-2, -1), keepdim=True)
     X = X / norm.clamp(min=eps.to(X.dtype).reshape(-1, 1, 1))
     for a, b, c in triples:
-        A = X @ X.mT
-        B = torch.baddbmm(A, A, A, beta=b, alpha=c)
-        X = torch.baddbmm(X, B, X, beta=a)
+        A = bmm(X, X.mT)
+        B = baddbmm(A, A, A, beta=b, alpha=c)
+        X = baddbmm(X, B, X, beta=a)
     return X.mT if tall else X
 
 
@@ -104,7 +107,7 @@ def svd(G: Tensor, eps: Tensor) -> Tensor:
     U, S, Vh = torch.linalg.svd(work, full_matrices=False)
     tol = max(G.shape[-2:]) * torch.finfo(work.dtype).eps * S[..., :1]
     keep = (S > tol) & (S > eps.to(work.dtype)[:, None])
-    return ((U * keep.unsqueeze(-2).to(work.dtype)) @ Vh).to(G.dtype)
+    return bmm(U * keep.unsqueeze(-2).to(work.dtype), Vh).to(G.dtype)
 
 
 def orthogonalize(G: Tensor, eps: Tensor, name: str = "newton_schulz", steps: int = 5,

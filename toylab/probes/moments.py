@@ -43,6 +43,7 @@ import torch
 from torch import Tensor
 from torch.func import grad, vmap
 
+from .. import batched
 from ..optim.base import memory_order
 from . import Context, Probe
 
@@ -58,7 +59,7 @@ def per_example_grads(problem, params: dict[str, Tensor], batch: dict[str, Tenso
     def one_example(p, example):
         return grad(problem.loss)(p, {k: v.unsqueeze(0) for k, v in example.items()})
 
-    raw = vmap(vmap(one_example, in_dims=(None, 0)))(params, batch)
+    raw = batched.vmap(vmap(one_example, in_dims=(None, 0)))(params, batch)
     dot = sum((grads[k] * raw[k].sum(1)).flatten(1).sum(1) for k in raw)
     norm2 = sum((raw[k].sum(1) ** 2).flatten(1).sum(1) for k in raw)
     c = dot / norm2

@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import torch
 
-from . import Context, Probe, two_dimensional
+from ..batched import bmm
 from ..optim.base import bcast
+from . import Context, Probe, two_dimensional
 
 
 def polar_factor(U: torch.Tensor) -> torch.Tensor:
     """U_r V_rᵀ of each `[m, n]` matrix of `U: [K, m, n]` (float64; zero for a zero matrix)."""
     left, s, right = torch.linalg.svd(U.double(), full_matrices=False)
     keep = s > max(U.shape[-2:]) * torch.finfo(torch.float64).eps * s[..., :1]
-    return (left * keep.unsqueeze(-2)) @ right
+    return bmm(left * keep.unsqueeze(-2), right)
 
 
 def orthogonalizer_input(ctx: Context, name: str) -> torch.Tensor:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import torch
 
+from ..batched import bmm
 from . import Context, Probe, momentum_of, optimum_of, two_dimensional
 
 
@@ -51,7 +52,7 @@ def singular_values(matrices: list[torch.Tensor]) -> torch.Tensor:
     grams = []
     for a in matrices:
         a = torch.empty_like(a, dtype=torch.float64).copy_(a)
-        grams.append(a.mT @ a if a.shape[-2] >= a.shape[-1] else a @ a.mT)
+        grams.append(bmm(a.mT, a) if a.shape[-2] >= a.shape[-1] else bmm(a, a.mT))
     gram = torch.cat(grams)
     bad = ~torch.isfinite(gram.sum((1, 2)))  # a diverged config: NaN σ, not a failed eigh
     sigma = torch.linalg.eigvalsh(gram.nan_to_num_(0.0, 0.0, 0.0)).flip(-1).clamp_min(0).sqrt()
