@@ -2,7 +2,7 @@
 # The checks that need a GPU, as one script (for a lent machine with torch already installed and
 # no package index): the CUDA-path tests, the whole suite with device=auto resolving to CUDA, and
 # `python -m toylab.bench` on the GPU. Everything lands in $OUT (default ./gpu-check).
-# PARTS picks a subset, e.g. PARTS="tests suite muon" to check the CUDA path without benchmarking;
+# PARTS picks a subset, e.g. PARTS="tests suite" to check the CUDA path without benchmarking;
 # BENCH_ARGS goes to the benchmark, e.g. BENCH_ARGS="--tables gpu,probes".
 set -u
 OUT=${OUT:-gpu-check}
