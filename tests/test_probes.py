@@ -280,6 +280,37 @@ def test_moments_probe_against_a_numpy_reference(gen):
     assert ("kl_pq", "W", "raw", "population") in out
 
 
+def test_moments_probe_in_float32_agrees_with_the_float64_formula(gen):
+    """A float32 run's KLs (float64 batch sums, the rest in float32) are within 1e-4 relative of
+    the same formula in float64 (no coordinate floored: v − m² ≥ 0.1, batch variances O(1))."""
+    from toylab.problems import build
+    from toylab.probes import Context, moments
+
+    K, step, values = 3, 7, {}
+    params = {"W": torch.randn(K, 17, 5, generator=gen, dtype=torch.float64)}
+    m = torch.randn(K, 17, 5, generator=gen, dtype=torch.float64)
+    v = m**2 + 0.1 + torch.rand(K, 17, 5, generator=gen, dtype=torch.float64)
+    betas = torch.tensor([[0.9, 0.99], [0.5, 0.9], [0.9, 0.999]], dtype=torch.float64)
+    options = {"d": 16, "D": 5, "batch_size": 12, "noise": 0.5}
+    exact = build("linear_regression", options, dtype=torch.float64)
+    data = exact.make_data(gen)
+    batch = {k: torch.stack([x] * K) for k, x in exact.sample(data, gen, 1).items()}
+    for dtype in (torch.float64, torch.float32):
+        p = build("linear_regression", options, dtype=dtype)
+        data, batch = ({k: x.to(dtype) for k, x in d.items()} for d in (data, batch))
+        cast = {"W": params["W"].to(dtype)}
+        grads = p.loss_and_grad(cast, batch)[1]
+        ctx = Context(p, "adamw", step, cast, cast, grads, batch,
+                      {"exp_avg": {"W": m.to(dtype)}, "exp_avg_sq": {"W": v.to(dtype)}}, {}, {"betas": betas},
+                      [data], [torch.arange(K)])
+        values[dtype] = moments.measure(ctx)
+    for key, reference in values[torch.float64].items():
+        if key[0].startswith("kl"):
+            torch.testing.assert_close(values[torch.float32][key].double(), reference, rtol=1e-4, atol=0, msg=str(key))
+        else:
+            assert values[torch.float32][key].tolist() == reference.tolist() == [0.0] * K, key
+
+
 def test_moments_probe_records_adamw_and_skips_optimizers_without_two_moments():
     adam = run([config("adamw", probes=["moments"], hparams={"lr": 1e-2})]).tables["moments"]
     assert list(adam.columns) == ["config", "step", "quantity", "param", "moments", "reference", "value"]

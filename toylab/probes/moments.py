@@ -77,26 +77,23 @@ def per_example_grad_moments(problem, params, batch, grads, shared: bool = False
 
 def batch_statistics(sums: Tensor, sum_squares: Tensor, B: int) -> tuple[Tensor, Tensor]:
     """ḡ = (1/B) Σ_b ĝ_b = Σ_b g_b and Var = 1/(B−1) Σ_b (ĝ_b − ḡ)², with ĝ_b = B·g_b (NaN for B = 1)."""
-    mean = sums
-    var = B * (B * sum_squares - sums**2) / (B - 1)
-    return mean, var.clamp_min(0)
+    var = torch.addcmul(sum_squares, sums, sums, value=-1 / B).mul_(B * B / (B - 1))  # three float64 passes
+    return sums, var.clamp_min_(0)
 
 
-def population_statistics(ctx: Context, B: int) -> dict[str, tuple[Tensor, Tensor]] | None:
-    """Mean and variance of the minibatch gradient at θ_{t−1}: (B·μ, B·σ²), per config."""
+def seed_rows(idx: Tensor) -> slice | Tensor:
+    """A seed's configs: a slice (a view) where they are consecutive, as the engine orders them
+    on the CPU, else the index tensor (a gather; never checked on a GPU, which would wait for it)."""
+    if idx.device.type == "cpu" and len(idx) and int(idx[-1]) - int(idx[0]) + 1 == len(idx):
+        return slice(int(idx[0]), int(idx[-1]) + 1)
+    return idx
+
+
+def population_statistics(ctx: Context, rows, data, B: int) -> dict[str, tuple[Tensor, Tensor]] | None:
+    """Mean and variance of the minibatch gradient at θ_{t−1} of one seed's configs `rows`: (B·μ, B·σ²)."""
     population = getattr(ctx.problem, "population_gradient_moments", None)
-    if population is None:
-        return None
-    out = {}
-    for idx, data in zip(ctx.groups, ctx.data):
-        moments = population({k: p[idx] for k, p in ctx.params_before.items()}, data)
-        if moments is None:
-            return None
-        for name, (mu, var) in moments.items():
-            shape = ctx.params[name].shape
-            mean_k, var_k = out.setdefault(name, (mu.new_empty(shape), mu.new_empty(shape)))
-            mean_k[idx], var_k[idx] = B * mu, B * var
-    return out
+    moments = None if population is None else population({k: p[rows] for k, p in ctx.params_before.items()}, data)
+    return None if moments is None else {name: (B * mu, B * var) for name, (mu, var) in moments.items()}
 
 
 class Diagonal(NamedTuple):
@@ -108,69 +105,89 @@ class Diagonal(NamedTuple):
     floored: Tensor | None  # number of floored coordinates, [K] (when counted)
 
 
-def diagonal(mean: Tensor, var: Tensor, delta: float, count: bool = True) -> Diagonal:
-    """Floor the variance at δ × the second moment μ² + s (for q: δ·v, see the floor above);
-    `count`: also count the floored coordinates (reported for q only)."""
-    floor = (delta * (mean * mean + var)).clamp_min(torch.finfo(var.dtype).tiny)
+def diagonal(mean: Tensor, var: Tensor, delta: float, count: bool = True, second: Tensor | None = None) -> Diagonal:
+    """Floor the variance at δ × the second moment μ² + s (`second`, where it is known: v for
+    q, see the floor above); `count`: also count the floored coordinates (reported for q only)."""
+    floor = (torch.addcmul(var, mean, mean) if second is None else second).mul(delta).clamp_min_(torch.finfo(var.dtype).tiny)
     floored = (var <= floor).sum(-1) if count else None
-    var = torch.maximum(var, floor)
+    var = torch.maximum(var, floor, out=floor)
     return Diagonal(mean, var, var.reciprocal(), var.log().sum(-1), floored)
 
 
-def kl_both(p: Diagonal, q: Diagonal) -> tuple[Tensor, Tensor]:
+def kl_both(p: Diagonal, q: Diagonal, d2: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """KL(p‖q) and KL(q‖p), `[K]`: the closed form of `theory.diag_gaussian_kl` (C12),
 
         KL(p‖q) = ½ [Σ_i (s_p,i + d_i²)/s_q,i − n + Σ_i ln s_q,i − Σ_i ln s_p,i],   d = μ_q − μ_p,
 
-    written as dot products so that a pair costs a few passes over the coordinates."""
-    d2 = (q.mean - p.mean).square_()
+    written as row-wise dot products (each config's row alone), a few passes over the coordinates
+    per pair; `d2`: d², where the caller has it (references sharing a mean)."""
+    d2 = (q.mean - p.mean).square_() if d2 is None else d2
     n = d2.shape[-1]
-    forward = 0.5 * (torch.linalg.vecdot(p.var + d2, q.inv_var) - n + q.log_det - p.log_det)
-    backward = 0.5 * (torch.linalg.vecdot(q.var + d2, p.inv_var) - n + p.log_det - q.log_det)
+    forward = 0.5 * (torch.linalg.vecdot(p.var, q.inv_var) + torch.linalg.vecdot(d2, q.inv_var) - n + q.log_det - p.log_det)
+    backward = 0.5 * (torch.linalg.vecdot(q.var, p.inv_var) + torch.linalg.vecdot(d2, p.inv_var) - n + p.log_det - q.log_det)
     return forward, backward
 
 
 def measure(ctx: Context) -> dict:
+    """Seed by seed on its configs' rows (a slice where they are consecutive), so that a config's
+    values do not depend on the configs beside it; the `[K]` results are put together at the end."""
     m_state, v_state = ctx.state.get("exp_avg", {}), ctx.state.get("exp_avg_sq", {})
     names = [k for k in ctx.params if k in m_state and k in v_state]
     if not names or ctx.hp.get("nested_ema"):  # with nested_ema, m is not a moment of g
         return {}
+    K = len(ctx.params[names[0]])
+    parts = [(rows, measure_seed(ctx, names, rows, data)) for rows, data in zip(map(seed_rows, ctx.groups), ctx.data)]
+    if len(parts) == 1 and parts[0][0] == slice(0, K):
+        return parts[0][1]
+    out = {}
+    for key, first in parts[0][1].items():
+        out[key] = value = first.new_empty(K)
+        for rows, part in parts:
+            value[rows] = part[key]
+    return out
+
+
+def measure_seed(ctx: Context, names: list[str], rows, data) -> dict:
+    """The probe on one seed's configs `rows`: per-example statistics summed in float64, cast once
+    to the run's dtype; every `[n, coordinates]` operand in the statistics' memory order (m and v
+    copied into it once, the population moments read in place)."""
     dtype = ctx.params[names[0]].dtype
-    K, B = len(ctx.params[names[0]]), next(iter(ctx.batch.values())).shape[1]
-    betas = (ctx.hp["betas"] if "betas" in ctx.hp else ctx.hp["adamw_betas"]).double()
-    bc1, bc2 = ((1 - betas[:, i:i + 1] ** ctx.step).to(dtype) for i in (0, 1))  # [K, 1]
+    params_before, grads, batch = ({k: v[rows] for k, v in d.items()} for d in (ctx.params_before, ctx.grads, ctx.batch))
+    n_configs, B = len(params_before[names[0]]), next(iter(batch.values())).shape[1]
+    betas = ctx.hp["betas"] if "betas" in ctx.hp else ctx.hp["adamw_betas"]
+    bc1, bc2 = ((1 / (1 - betas[rows, i:i + 1].double() ** ctx.step)).to(dtype) for i in (0, 1))  # [n, 1]
     delta = FLOOR_ULPS * torch.finfo(dtype).eps
-    sums = per_example_grad_moments(ctx.problem, ctx.params_before, ctx.batch, ctx.grads, len(ctx.groups) == 1)
-    population = population_statistics(ctx, B)
+    sums = per_example_grad_moments(ctx.problem, params_before, batch, grads, shared=True)
+    population = population_statistics(ctx, rows, data, B)
     out = {}
     for name in names:
-        m, v = m_state[name], v_state[name]
-        first = sums[name][0]
-        order = [0, *(i for i in memory_order(first) if i)]  # the sums' memory order, configs first
+        order = [0, *(i for i in memory_order(sums[name][0]) if i)]  # the sums' memory order, configs first
 
         def flat(x: Tensor) -> Tensor:
-            """`[K, n]`, coordinates in the batch sums' memory order: a view where it can be, else
-            one copy (a plain cast for the statistics, a transposing copy for m and v at most)."""
+            """`[n, coordinates]` in that order, in the run's dtype: a view, or one (casting) copy."""
             x = x.permute(order)
-            return x.reshape(K, -1) if x.is_contiguous() and x.dtype == dtype else \
-                torch.empty(x.shape, dtype=dtype, device=x.device).copy_(x).view(K, -1)
+            if x.is_contiguous() and x.dtype == dtype:
+                return x.reshape(n_configs, -1)
+            return torch.empty(x.shape, dtype=dtype, device=x.device).copy_(x).view(n_configs, -1)
 
         mean, var = (flat(x) for x in batch_statistics(*sums[name], B))
         references = {"minibatch": diagonal(mean, var / B, delta, count=False),
                       "per_example": diagonal(mean, var, delta, count=False)}
         if population is not None:
             references["population"] = diagonal(*(flat(x) for x in population[name]), delta, count=False)
-        m, v = flat(m), flat(v)
-        adam = {"raw": (m, v), "bias_corrected": (m / bc1, v / bc2)}
-        n = m.shape[-1]
-        for moments, (mean_q, v_q) in adam.items():
-            # v − m²: its rounding error, ~ulps of v, is far below the floor
-            q = diagonal(mean_q, v_q - mean_q * mean_q, delta)
+        m, v = flat(ctx.state["exp_avg"][name][rows]), flat(ctx.state["exp_avg_sq"][name][rows])
+        adam = {"raw": (m, v), "bias_corrected": (m * bc1, v * bc2)}
+        coordinates = m.shape[-1]
+        for moments, (mean_q, second_q) in adam.items():
+            # v − m²: its rounding error, ~ulps of v, is far below the floor δ·v
+            q = diagonal(mean_q, torch.addcmul(second_q, mean_q, mean_q, value=-1), delta, second=second_q)
+            shared_d2 = (mean_q - mean).square_()  # the minibatch and per-example references share ḡ
             for reference, p in references.items():
-                forward, backward = kl_both(p, q)
-                rows = {"kl_pq": forward, "kl_qp": backward, "kl_pq_per_coord": forward / n,
-                        "kl_qp_per_coord": backward / n, "floored_fraction": q.floored.to(dtype) / n}
-                for quantity, value in rows.items():
+                forward, backward = kl_both(p, q, shared_d2 if p.mean is mean else None)
+                rows_out = {"kl_pq": forward, "kl_qp": backward, "kl_pq_per_coord": forward / coordinates,
+                            "kl_qp_per_coord": backward / coordinates,
+                            "floored_fraction": q.floored.to(dtype) / coordinates}
+                for quantity, value in rows_out.items():
                     out[(quantity, name, moments, reference)] = value
     return out
 
