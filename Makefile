@@ -17,6 +17,8 @@ export TOYLAB_THREADS ?= 1
 
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# every report: the claim files of claims/ by name, and the spec files under reports/
+REPORTS := $(filter-out _%,$(notdir $(basename $(wildcard claims/*.py)))) $(wildcard reports/*/spec.toml)
 
 .PHONY: install test reports reports-quick bench clean
 
@@ -33,10 +35,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 reports: $(STAMP)
-	$(BIN)/toylab report --jobs 2 reports/*/spec.toml
+	$(BIN)/toylab report --jobs 2 $(REPORTS)
 
 reports-quick: $(STAMP)
-	$(BIN)/toylab report --quick --out /tmp/toylab-quick reports/*/spec.toml
+	$(BIN)/toylab report --quick --out /tmp/toylab-quick $(REPORTS)
 
 bench: $(STAMP)
 	$(BIN)/python -m toylab.bench

@@ -1,6 +1,7 @@
 """The claim-check layer on synthetic data with known answers, each verdict and each
 inconclusive case (toylab/checks.py)."""
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -9,7 +10,7 @@ from scipy import stats
 
 from toylab import checks
 
-CHECK = checks.Check("C1", "C1-test", "x", "mean of the window", "p", tolerance=0.05)
+CHECK = checks.Check("C1", "C1-test", "x", "mean of the window", "p", tolerance=0.05, kind="seed")
 
 
 def draws(mean, sd, n, seed=0):
@@ -39,27 +40,56 @@ def test_t_interval_covers_at_its_level():
     (1.00, 0.200, "inconclusive"),  # interval too wide for the tolerance
 ])
 def test_relative_verdicts(mean, sd, verdict):
-    out = checks.relative(CHECK, draws(mean, sd, 8), predicted=1.0)
+    out = checks.equivalence(CHECK, draws(mean, sd, 8), predicted=1.0)
     assert out.verdict == verdict
     assert out.ci_low < out.measured < out.ci_high
     assert out.rel_error == pytest.approx(out.measured - 1.0)
 
 
 def test_relative_with_negative_prediction_keeps_interval_order():
-    out = checks.relative(CHECK, draws(-2.0, 0.001, 6), predicted=-2.0)
+    out = checks.equivalence(CHECK, draws(-2.0, 0.001, 6), predicted=-2.0)
     assert out.verdict == "holds"
 
 
+def test_absolute_equivalence_compares_differences():
+    out = checks.equivalence(CHECK, draws(0.02, 0.001, 8), 0.0, relative=False)
+    assert out.verdict == "holds" and out.rel_error == pytest.approx(out.measured)
+    assert checks.equivalence(CHECK, draws(0.2, 0.001, 8), 0.0, relative=False).verdict == "fails"
+
+
+def test_each_verdict_states_its_cause_as_data():
+    straddles = checks.equivalence(CHECK, draws(1.05, 0.002, 8), 1.0)
+    assert straddles.verdict == "inconclusive" and straddles.cause == "straddles"
+    assert checks.equivalence(CHECK, draws(1.0, 0.002, 8), 1.0).cause == ""
+    assert checks.equivalence(CHECK, draws(1.2, 0.002, 8), 1.0).cause == ""
+
+
 def test_one_replicate_is_inconclusive():
-    out = checks.relative(CHECK, [1.0], predicted=1.0)
-    assert out.verdict == "inconclusive" and "no interval" in out.reason
+    out = checks.equivalence(CHECK, [1.0], predicted=1.0)
+    assert out.verdict == "inconclusive" and out.cause == "few replicates"
     assert math.isnan(out.ci_low)
+
+
+def test_an_interval_wider_than_the_check_needs_asks_for_replicates():
+    wide = checks.equivalence(CHECK, draws(1.0, 0.2, 8), 1.0)
+    assert wide.verdict == "inconclusive" and wide.cause == "straddles"
+    needy = replace(CHECK, needs=checks.Needs(width=1.0))
+    out = checks.equivalence(needy, draws(1.0, 0.2, 8), 1.0)
+    assert out.verdict == "inconclusive" and out.cause == "few replicates"
+    assert checks.equivalence(needy, draws(1.05, 0.002, 8), 1.0).cause == "straddles", "narrow: a true straddle"
 
 
 def test_regime_not_reached_is_inconclusive_and_says_why():
     regime = checks.Regime(False, "drift +9 % not within ±2.5 %")
-    out = checks.relative(CHECK, draws(1.0, 0.001, 8), 1.0, regime=regime)
-    assert out.verdict == "inconclusive" and "regime not reached" in out.reason and "would be holds" in out.reason
+    out = checks.equivalence(CHECK, draws(1.0, 0.001, 8), 1.0, regime=regime)
+    assert out.verdict == "inconclusive" and out.cause == "regime not reached" and "would be holds" in out.reason
+
+
+def test_relaxation_times_and_regimes_combine():
+    check = replace(CHECK, needs=checks.Needs(relaxation_times=5))
+    assert checks.relaxed(check, 5000, 1000).reached and not checks.relaxed(check, 4000, 1000).reached
+    both = checks.relaxed(check, 6000, 1000) & checks.Regime(False, "edge", "grid edge")
+    assert not both.reached and both.cause == "grid edge" and "6 relaxation times" in both.test
 
 
 def test_stationarity_detects_drift_and_steady_state():
@@ -75,31 +105,33 @@ def test_stationarity_detects_drift_and_steady_state():
     assert not drifting.reached and "drift" in drifting.test
 
 
-def test_window_mean_per_seed():
-    frame = pd.DataFrame({"seed": [0, 0, 0, 1, 1, 1], "step": [1, 2, 3] * 2, "value": [1, 2, 3, 4, 5, 6.0]})
-    assert checks.window(frame, 2, 3).tolist() == [2.5, 5.5]
-
-
 def test_bound():
-    check = checks.Check("C10", "C10-test", "deviation", "max over steps", "rounding", tolerance=1e-12)
+    check = checks.Check("C10", "C10-test", "deviation", "max over steps", "rounding", tolerance=1e-12, kind="control")
     assert checks.bound(check, [1e-16, 2e-16, 1.5e-16]).verdict == "holds"
     assert checks.bound(check, [0.5, 0.6, 0.55]).verdict == "fails"
     assert checks.bound(check, [0.0, 0.0, 0.0]).verdict == "holds"  # identical replicates: exact
 
 
-@pytest.mark.parametrize("ratio,sd,verdict", [
-    (0.5, 0.01, "holds"),  # a clearly below b
-    (2.0, 0.01, "fails"),  # reversed
-    (1.0, 0.01, "fails"),  # equal within the margin: "a < b" by the margin is refuted
-    (0.99, 0.3, "inconclusive"),  # tied within noise
+@pytest.mark.parametrize("ratio,sd,verdict,cause", [
+    (0.5, 0.01, "holds", ""),  # a clearly below b, past the margin
+    (2.0, 0.01, "fails", ""),  # reversed: b beats a by more than the margin
+    (1.0, 0.01, "inconclusive", "tied"),  # equal within the margin: a tie, not a failure
+    (0.97, 0.01, "inconclusive", "tied"),  # a ahead, but by less than the margin
+    (0.99, 0.3, "inconclusive", "tied"),  # tied within noise
 ])
-def test_ordering(ratio, sd, verdict):
-    check = checks.Check("C11", "C11-test", "loss ratio", "final loss", "a < b", tolerance=0.05)
+def test_ordering(ratio, sd, verdict, cause):
+    check = checks.Check("C11", "C11-test", "loss ratio", "final loss", "a < b", tolerance=0.05, kind="hypothesis")
     b = np.exp(draws(0.0, 0.5, 6, seed=3))
     a = b * ratio * np.exp(draws(0.0, sd, 6, seed=4))
     out = checks.ordering(check, a, b)
-    assert out.verdict == verdict
+    assert (out.verdict, out.cause) == (verdict, cause)
     assert out.measured == pytest.approx(np.exp(np.mean(np.log(a / b))))
+
+
+def test_identical_values_are_tied_even_without_a_margin():
+    check = checks.Check("C11", "C11-test", "loss ratio", "final loss", "a < b", tolerance=0.0, kind="hypothesis")
+    out = checks.ordering(check, [1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+    assert (out.verdict, out.cause) == ("inconclusive", "tied")
 
 
 def grid_frame(values_by_x: dict, seeds=6, sd=0.01):
@@ -110,61 +142,173 @@ def grid_frame(values_by_x: dict, seeds=6, sd=0.01):
     return pd.DataFrame(rows)
 
 
-GRID = checks.Check("C9", "C9-test", "best τ", "final loss", "1 ≤ τ ≤ 8", tolerance=0.0)
+GRID = checks.Check("C9", "C9-test", "best τ", "final loss", "1 ≤ τ ≤ 8", tolerance=0.0, kind="seed")
+BOWL = {1: 2.0, 2: 1.5, 4: 1.0, 8: 1.5, 16: 2.0}
+
+
+def test_best_points_per_group_with_edge_and_ties():
+    frame = pd.concat([grid_frame(BOWL).assign(g="bowl"),
+                       grid_frame({1: 3.0, 2: 2.0, 4: 1.5, 8: 1.2, 16: 1.0}).assign(g="slope"),
+                       grid_frame({1: 2.0, 2: 1.0, 4: 1.0, 8: 1.0, 16: 2.0}, sd=0.05).assign(g="flat")])
+    best = checks.best_points(frame, "tau", ["g"]).set_index("g")
+    assert best.loc["bowl", "best"] == 4 and not best.loc["bowl", "at_edge"] and best.loc["bowl", "tied"] == (4,)
+    assert best.loc["slope", "best"] == 16 and best.loc["slope", "at_edge"]
+    assert set(best.loc["flat", "tied"]) == {2, 4, 8} and (best.loc["flat", "low"], best.loc["flat", "high"]) == (2, 8)
+    assert best.loc["bowl", "n"] == 6 and best.loc["bowl", "grid"] == (1, 2, 4, 8, 16)
+    bowl = frame[(frame["g"] == "bowl") & (frame["tau"] == 4)]["value"]
+    assert best.loc["bowl", "value"] == pytest.approx(np.exp(np.log(bowl).mean()), rel=1e-12)  # geometric mean
+
+
+def test_best_points_compare_log_values_when_positive_and_raw_values_otherwise():
+    # seed-mean of log: lr 1 (values 1, 1) beats lr 2 (values 0.1, 3: arithmetic mean 1.55, geometric 0.55)
+    frame = pd.DataFrame({"lr": [1, 1, 2, 2, 3, 3], "seed": [0, 1] * 3, "value": [1.0, 1.0, 0.1, 3.0, 5.0, 5.0]})
+    assert checks.best_points(frame, "lr")["best"].item() == 2
+    shifted = frame.assign(value=frame["value"] - 1.0)  # some values ≤ 0: the arithmetic mean decides
+    assert checks.best_points(shifted, "lr")["best"].item() == 1
+
+
+def test_best_points_never_pick_a_diverged_point_and_say_when_all_diverged():
+    frame = grid_frame(BOWL)
+    frame.loc[(frame.tau == 4) & (frame.seed == 0), "value"] = np.inf
+    assert checks.best_points(frame, "tau")["best"].item() in (2, 8)
+    gone = checks.best_points(frame.assign(value=np.inf), "tau")
+    assert math.isnan(gone["best"].item()) and not gone["at_edge"].item() and gone["tied"].item() == ()
 
 
 def test_grid_best_holds_inside_range():
-    out = checks.grid_best(GRID, grid_frame({1: 2.0, 2: 1.5, 4: 1.0, 8: 1.5, 16: 2.0}), "tau", (2, 8))
+    (out,) = checks.best_on_grid(GRID, grid_frame(BOWL), "tau", (2, 8))
     assert out.verdict == "holds" and out.measured == 4 and (out.ci_low, out.ci_high) == (4, 4)
 
 
 def test_grid_best_fails_outside_range():
-    out = checks.grid_best(GRID, grid_frame({1: 2.0, 2: 1.5, 4: 1.0, 8: 1.5, 16: 2.0}), "tau", (8, 16))
+    (out,) = checks.best_on_grid(GRID, grid_frame(BOWL), "tau", (8, 16))
     assert out.verdict == "fails"
 
 
 def test_grid_best_at_edge_is_inconclusive():
-    out = checks.grid_best(GRID, grid_frame({1: 3.0, 2: 2.0, 4: 1.5, 8: 1.2, 16: 1.0}), "tau", (1, 16))
-    assert out.verdict == "inconclusive" and "edge" in out.reason
+    (out,) = checks.best_on_grid(GRID, grid_frame({1: 3.0, 2: 2.0, 4: 1.5, 8: 1.2, 16: 1.0}), "tau", (1, 16))
+    assert out.verdict == "inconclusive" and out.cause == "grid edge"
+    (free,) = checks.best_on_grid(replace(GRID, needs=checks.Needs(interior=False)),
+                                  grid_frame({1: 3.0, 2: 2.0, 4: 1.5, 8: 1.2, 16: 1.0}), "tau", (1, 16))
+    assert free.verdict == "holds", "a check that does not need an interior best accepts one at the edge"
 
 
 def test_grid_best_tie_straddling_the_range_is_inconclusive():
-    out = checks.grid_best(GRID, grid_frame({1: 2.0, 2: 1.0, 4: 1.0, 8: 1.0, 16: 2.0}, sd=0.05), "tau", (1, 3))
-    assert out.verdict == "inconclusive" and out.ci_high > 3
+    (out,) = checks.best_on_grid(GRID, grid_frame({1: 2.0, 2: 1.0, 4: 1.0, 8: 1.0, 16: 2.0}, sd=0.05), "tau", (1, 3))
+    assert out.verdict == "inconclusive" and out.cause == "tied" and out.ci_high > 3
 
 
-def test_grid_best_never_picks_a_diverged_point():
-    frame = grid_frame({1: 2.0, 2: 1.5, 4: 1.0, 8: 1.5, 16: 2.0})
-    frame.loc[(frame.tau == 4) & (frame.seed == 0), "value"] = np.inf
-    out = checks.grid_best(GRID, frame, "tau", (1, 16))
-    assert out.measured in (2, 8)
+def test_interior_names_the_values_at_an_edge():
+    best = pd.DataFrame({"at_edge": [False, True]}, index=["adam", "muon"])
+    assert checks.interior(best, ["adam"]).reached
+    edge = checks.interior(best, ["adam", "muon"])
+    assert not edge.reached and edge.cause == "grid edge" and "muon" in edge.test
+
+
+def metric_rows(values_by_run: dict, diverged=()):
+    return pd.DataFrame([{"run": r, "metric": "loss", "step": 10 * i, "value": v, "lr": 0.1, "seed": 0,
+                          "diverged": r in diverged} for r, vs in values_by_run.items() for i, v in enumerate(vs)])
+
+
+def test_final_values_last_step_window_and_best():
+    rows = metric_rows({"a": np.arange(11.0)[::-1] + 1, "b": np.ones(11)})
+    last = checks.final_values(rows, "loss").set_index("run")
+    assert last.loc["a", "value"] == 1.0 and not last["diverged"].any() and "metric" not in last
+    window = checks.final_values(rows, "loss", last=0.1).set_index("run")["value"]
+    assert window["a"] == pytest.approx((2 + 1) / 2)  # steps 90 and 100
+    assert checks.final_values(rows, "loss", best=True).set_index("run").loc["a", "value"] == 1.0
+
+
+@pytest.mark.parametrize("values,engine_flag", [
+    ([1.0, 0.5, np.nan], False),  # not finite
+    ([1.0, 2.0, 1001.0], False),  # blew up past EXPLODE × the first value without overflowing
+    ([1.0, 0.5, 0.4], True),  # the engine marked it diverged
+])
+def test_one_rule_for_a_diverged_run(values, engine_flag):
+    rows = metric_rows({"bad": values, "good": [1.0, 0.5, 999.0]}, diverged={"bad"} if engine_flag else set())
+    out = checks.final_values(rows, "loss").set_index("run")
+    assert out.loc["bad", "diverged"] and out.loc["bad", "value"] == np.inf
+    assert not out.loc["good", "diverged"] and out.loc["good", "value"] == 999.0
+
+
+def outcome(verdict, group, measured=1.0, clearance=0.1):
+    return checks.Outcome(CHECK, group, 1.0, measured, measured - 0.01, measured + 0.01, measured - 1.0, verdict,
+                          f"reason of {group}", 4, "tied" if verdict == "inconclusive" else "", clearance)
+
+
+@pytest.mark.parametrize("rule,verdicts,verdict,quoted", [
+    ("all", ["holds", "holds", "holds"], "holds", "b"),  # every group needed: the weakest (clearance 0.05)
+    ("all", ["holds", "fails", "inconclusive"], "fails", "b"),  # one failure decides
+    ("all", ["holds", "inconclusive", "holds"], "inconclusive", "b"),
+    ("any", ["inconclusive", "holds", "fails"], "holds", "b"),  # one holding group decides
+    ("any", ["fails", "fails", "fails"], "fails", "b"),  # every group needed to fail: the weakest failure
+    ("any", ["fails", "inconclusive", "fails"], "inconclusive", "b"),
+    (2, ["holds", "fails", "holds"], "holds", "c"),  # the 2nd strongest of the holding groups
+    (2, ["holds", "fails", "fails"], "fails", "b"),  # both failures needed: the weaker one
+    (2, ["holds", "fails", "inconclusive"], "inconclusive", "c"),
+])
+def test_combine_rules_quote_the_deciding_group(rule, verdicts, verdict, quoted):
+    check = replace(CHECK, combine=rule)
+    clearance = {"a": 0.3, "b": 0.05, "c": 0.2}
+    groups = [outcome(v, g, measured=1.0 + i, clearance=clearance[g]) for i, (v, g) in enumerate(zip(verdicts, "abc"))]
+    head = checks.combine(check, groups)
+    decider = next(o for o in groups if o.group == quoted)
+    assert head.verdict == verdict and head.decided_by == quoted and head.group == ""
+    assert (head.measured, head.ci_low, head.ci_high) == (decider.measured, decider.ci_low, decider.ci_high)
+    assert head.reason.startswith(f"{verdict} in {verdicts.count(verdict)} of 3 groups") and decider.reason in head.reason
+    assert head.cause == ("tied" if verdict == "inconclusive" else "")
+
+
+def test_a_headline_never_quotes_a_group_that_contradicts_it():
+    """C14-nested-ema on the old rule: 'fails' with the numbers of the group with the largest error;
+    with `any`, the group that wins decides, and the pattern says where."""
+    check = replace(CHECK, combine="any")
+    groups = [outcome("inconclusive", "β1=0.9", 0.98), outcome("holds", "β1=0.99", 0.25, 0.8),
+              outcome("inconclusive", "β1=0.95", 1.01)]
+    head = checks.combine(check, groups)
+    assert head.verdict == "holds" and head.measured == 0.25 and head.reason.startswith("holds in 1 of 3 groups: β1=0.99")
+
+
+def test_combine_rule_is_checked():
+    with pytest.raises(ValueError, match="combine"):
+        replace(CHECK, combine="most")
+    with pytest.raises(ValueError, match="needs 4 groups"):
+        checks.combine(replace(CHECK, combine=4), [outcome("holds", g) for g in "abc"])
 
 
 def test_combine_and_ledger_rows():
-    outs = [checks.relative(CHECK, draws(m, 0.001, 5), 1.0, group=f"g={m}") for m in (1.0, 1.01)]
+    outs = [checks.equivalence(CHECK, draws(m, 0.001, 5), 1.0, group=f"g={m}") for m in (1.0, 1.01)]
     head = checks.combine(CHECK, outs)
     assert head.verdict == "holds" and head.group == "" and head.check_id == "C1-test"
-    outs.append(checks.relative(CHECK, draws(1.3, 0.001, 5), 1.0, group="g=1.3"))
+    outs.append(checks.equivalence(CHECK, draws(1.3, 0.001, 5), 1.0, group="g=1.3"))
     head = checks.combine(CHECK, outs)
-    assert head.verdict == "fails" and head.measured == pytest.approx(1.3, abs=0.01)
-    table = checks.ledger([head, *outs], "some_report")
+    assert head.verdict == "fails" and head.measured == pytest.approx(1.3, abs=0.01) and head.decided_by == "g=1.3"
+    table = checks.ledger(checks.headline(CHECK, outs), "some_report")
     assert list(table.columns) == list(checks.LEDGER_COLUMNS)
     assert table["check"].tolist() == ["C1-test", "C1-test/g=1.0", "C1-test/g=1.01", "C1-test/g=1.3"]
-    assert set(table["verdict"]) <= set(checks.VERDICTS)
-
+    assert set(table["verdict"]) <= set(checks.VERDICTS) and set(table["cause"]) <= {"", *checks.CAUSES}
 
 def test_sentence_states_estimator_seeds_interval_and_tolerance():
-    text = checks.relative(CHECK, draws(1.0, 0.001, 8), 1.0).sentence()
+    text = checks.equivalence(CHECK, draws(1.0, 0.001, 8), 1.0).sentence()
     assert "mean of the window" in text and "8 seeds" in text and "95 % interval" in text and "±5 %" in text
+    assert "(straddles)" in checks.equivalence(CHECK, draws(1.05, 0.002, 8), 1.0).sentence()
 
 
 def test_write_ledger_gathers_reports_in_claim_order(tmp_path):
     from toylab import report
     for name, claim in (("b_report", "C10"), ("a_report", "C2")):
         (tmp_path / name).mkdir()
-        out = checks.relative(checks.Check(claim, f"{claim}-x", "x", "e", "p", 0.05), draws(1.0, 0.001, 4), 1.0)
+        out = checks.equivalence(checks.Check(claim, f"{claim}-x", "x", "e", "p", 0.05, kind="seed"), draws(1.0, 0.001, 4), 1.0)
         checks.ledger([out], name).to_csv(tmp_path / name / "checks.csv", index=False)
     ledger = pd.read_csv(report.write_ledger(tmp_path))
     assert ledger["check"].tolist() == ["C2-x", "C10-x"]
     assert ledger["report"].tolist() == ["a_report", "b_report"]
     assert list(ledger.columns) == list(checks.LEDGER_COLUMNS)
+
+
+def test_a_check_says_whose_claim_it_is():
+    """Every ledger row carries a kind; a check without one (or with another word) is refused."""
+    assert checks.ledger([checks.equivalence(CHECK, [1.0, 1.01, 0.99], 1.0)], "r")["kind"].tolist() == ["seed"]
+    for kind in ("", "theory"):
+        with pytest.raises(ValueError, match="kind="):
+            checks.Check("C1", "C1-x", "x", "e", "p", 0.05, kind=kind)

@@ -5,6 +5,7 @@ import markdown
 import pytest
 from click.testing import CliRunner
 
+from toylab import claims
 from toylab.cli import main
 from toylab.options import UserError
 from toylab.report import load_spec, render_all
@@ -48,8 +49,9 @@ def stamps(runs: Path) -> dict:
     return {p.parent.name: p.stat().st_mtime_ns for p in runs.glob("*/status.json")}
 
 
-def test_the_repository_has_the_three_study_specs():
-    assert {"muon_linear_regression", "bias_correction_zero_init", "moment_kl"} <= {p.parent.name for p in SPECS}
+def test_the_repository_has_the_three_study_reports():
+    assert {"muon_linear_regression", "moment_kl"} <= {p.parent.name for p in SPECS}
+    assert "bias_correction_zero_init" in claims.discover(), "a claim file (tests/test_claims.py renders them)"
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.parent.name)

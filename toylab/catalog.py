@@ -12,7 +12,7 @@ import tomllib
 from functools import lru_cache
 from pathlib import Path
 
-from . import engine, optim, probes, problems, schedules
+from . import claims, engine, optim, probes, problems, schedules
 from .config import TIMESCALES, RunConfig
 from .options import Option, format_value
 
@@ -48,12 +48,17 @@ def probe_quantities() -> dict[str, dict[str, list[str]]]:
 
 
 def reports(root: Path = REPORTS) -> list[dict]:
-    """Every `reports/<name>/spec.toml`: its name, claim ids, title and question."""
+    """Every claim file (`toylab.claims`) and every `reports/<name>/spec.toml`: its name, claim ids,
+    title, question, and what `toylab report` takes to render it."""
     out = []
+    for name, c in sorted(claims.discover().items()):
+        spec = tomllib.loads(c.spec)
+        out.append({"name": name, "claim": spec.get("claim", ""), "title": spec.get("title", ""),
+                    "question": spec.get("question", ""), "spec": str(c.path), "report": name})
     for path in sorted(Path(root).glob("*/spec.toml")):
         spec = tomllib.loads(path.read_text())
         out.append({"name": path.parent.name, "claim": spec.get("claim", ""), "title": spec.get("title", ""),
-                    "question": spec.get("question", ""), "spec": str(path)})
+                    "question": spec.get("question", ""), "spec": str(path), "report": str(path)})
     return out
 
 
@@ -100,7 +105,7 @@ def text(data: dict) -> str:
         for label, heading in zip(LABELS, ("quantities", "moments", "references")):
             if entry.get(label):
                 lines.append(f"      {heading:<20} {', '.join(entry[label])}")
-    lines += ["", "Reports (toylab report reports/<name>/spec.toml)"]
+    lines += ["", "Reports and claims (toylab report NAME, or toylab report reports/<name>/spec.toml)"]
     for r in data["reports"]:
         lines.append(f"  {r['name']:<28} {r['claim']:<16} {r['title']}")
     if not data["reports"]:

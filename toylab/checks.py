@@ -1,46 +1,68 @@
-"""Claim checks: an estimate with an interval over seeds, a tolerance, and a verdict.
+"""The check layer: the one place that decides a verdict, a best point, a final value and a headline.
 
-Every verdict of every report goes through this module (docs/claims.md lists the claims). A
-`Check` declares what is measured, by which estimator, against which prediction and with which
-tolerance. The analysis computes one value per independent replicate (a seed, or an i.i.d.
-block of coordinates) for one *group* of runs that may be pooled (equal hyperparameters), and
-one of the comparisons below turns them into an `Outcome`:
+A `Check` declares a claim: what is measured, by which estimator, against which prediction, with
+which tolerance, how its groups combine into a headline, and what deciding it needs. An analysis
+computes one value per independent replicate (a seed, or an i.i.d. block of coordinates) for one
+*group* of runs that may be pooled (equal hyperparameters); one of the three kinds of claim turns
+them into an `Outcome`, with the interval x̄ ± t_{(1+level)/2, n−1}·s/√n over the replicates:
 
-    relative(check, values, predicted)    closed form: e = x̄/predicted − 1 with its interval,
-                                          holds when the whole interval lies in [−tol, tol]
-    bound(check, values, upper)           x ≤ upper, e.g. a deviation that should be rounding
-    ordering(check, a, b)                 "a < b": paired log-ratios log(a_s/b_s) over seeds,
-                                          holds when the whole interval is below −margin,
-                                          fails when it is above (equal within it, or reversed)
-    grid_best(check, frame, x, accept)    the argmin over a grid lies in `accept`; the grid values
-                                          tied with it (paired test over seeds) form its interval
+    equivalence(check, values, predicted)   measured = predicted within ±tolerance, relative
+                                            (e = x̄/predicted − 1) or absolute (e = x̄ − predicted):
+                                            holds when the whole interval of e is inside, fails
+                                            when it is wholly outside, else inconclusive (straddles)
+    ordering(check, a, b)                   "a beats b by the margin m = tolerance", paired over
+                                            seeds, r_s = log(a_s/b_s): holds when the interval of r̄
+                                            lies below −m, fails when it lies above +m (b beats a
+                                            by the margin), else inconclusive with cause "tied"
+    bound(check, values, upper)             x ≤ upper: holds when the whole interval is below it,
+                                            fails when it is wholly above, else inconclusive
+    best_on_grid(check, frame, over, accept)  the best point of a grid lies in `accept`: holds when
+                                            it and every point tied with it do, fails when none
+                                            does, inconclusive when they straddle or the best
+                                            sits at the grid's edge
 
-The interval is Student's t at `check.level` over the replicates:
-x̄ ± t_{1−α/2, n−1} · s/√n. In each case the verdict is
+`best_points` is the one rule for the best point of a grid per group, paired over seeds (used by
+`toylab summary`, `toylab plot` and every analysis); `final_values` the one rule for a run's final
+value and for a diverged run. `combine` makes the headline of a check over its groups with the
+rule the check declares (`all`, `any`, or a count): the headline quotes the numbers, interval and
+reason of the group that decides it, after the per-group pattern ("holds in 1 of 3 groups: …").
 
-    holds         the whole interval lies in the accepted region,
-    fails         the whole interval lies outside it,
-    inconclusive  otherwise (the interval straddles the boundary), or when fewer than two
-                  replicates exist, or when `regime.reached` is False (the run has not reached
-                  the regime the claim is about), or when the best grid value sits at an edge.
-
-`stationarity` is the regime test for steady-state claims: the window's second half against
-its first, per seed. `Outcome.row` is one row of the claims ledger (`reports/claims.csv`) and
-`Outcome.sentence` the verdict as a report prints it: estimator, window, seeds, interval,
-tolerance.
+An inconclusive outcome says why in `cause` (`CAUSES`), as data: the interval straddles the
+boundary; too few replicates (fewer than two, or an interval wider than the check needs); the
+runs did not reach the claim's regime (`Regime`: `stationarity`, `relaxed`); the best point sits
+at a grid edge; or the compared values are tied. `Needs` declares what deciding a check takes,
+each need mapped to the cause it raises when missing (more steps, more seeds, a wider grid).
+`Outcome.row` is one row of the claims ledger (`reports/claims.csv`), `Outcome.sentence` the
+verdict as a report prints it.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .estimators import window
+
 VERDICTS = ("holds", "fails", "inconclusive")
-LEDGER_COLUMNS = ("claim", "check", "report", "quantity", "predicted", "measured", "ci_low", "ci_high",
-                  "rel_error", "tolerance", "verdict", "reason", "estimator", "n_seeds")
+KINDS = ("seed", "hypothesis", "control")  # whose claim: a seed document's, the lab's own question, a machinery check
+CAUSES = ("straddles", "few replicates", "regime not reached", "grid edge", "tied")
+LEDGER_COLUMNS = ("claim", "check", "kind", "report", "quantity", "predicted", "measured", "ci_low", "ci_high",
+                  "rel_error", "tolerance", "verdict", "cause", "decided_by", "reason", "estimator", "n_seeds")
+EXPLODE = 1e3  # a final value above EXPLODE × |the run's first recorded value|: it blew up without overflowing
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What deciding a check needs. A need that is not met makes the outcome inconclusive with the
+    cause that says what to extend: steps (`regime not reached`), seeds (`few replicates`), the
+    grid (`grid edge`)."""
+    relaxation_times: float = 0.0  # the window starts this many relaxation times in (`relaxed`)
+    drift: float = math.inf  # |drift between the window's halves| ≤ drift × tolerance (`stationarity`)
+    width: float = math.inf  # an interval that straddles and is wider than width × tolerance: few replicates
+    interior: bool = True  # a best grid point at the grid's edge decides nothing (`best_on_grid`)
 
 
 @dataclass(frozen=True)
@@ -50,16 +72,32 @@ class Check:
     quantity: str  # what is measured, e.g. "RMS(m̂/(√v̂+ε))"
     estimator: str  # how one replicate's value is formed, e.g. "mean over steps 5000–10000"
     prediction: str  # the closed form or statement, e.g. "√((1−β1)/(1+β1)), eq. 3"
-    tolerance: float  # relative for `relative`, absolute for `bound`, log-ratio margin for `ordering`
+    tolerance: float  # ±e for `equivalence`, the level for `bound`, the log-ratio margin for `ordering`
     level: float = 0.95  # confidence level of the interval
     replicates: str = "seeds"  # what the interval is over, e.g. "blocks of 1000 coordinates"
+    combine: str | int = "all"  # the headline over groups: all hold, any holds, or at least this many
+    needs: Needs = field(default_factory=Needs)
+    kind: str = ""  # one of KINDS: a claim a seed document makes (`prediction` names its equation), a
+    #                 hypothesis of the lab's own, or a control (meant to fail, or an identity)
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"{self.id}: kind={self.kind!r} is not allowed; use one of {', '.join(KINDS)}")
+        rule = self.combine
+        if not (rule in ("all", "any") or (isinstance(rule, int) and not isinstance(rule, bool) and rule >= 1)):
+            raise ValueError(f"{self.id}: combine={rule!r} is not allowed; use 'all', 'any' or a count ≥ 1")
 
 
 @dataclass(frozen=True)
 class Regime:
-    """Whether the runs reached the regime the claim is about, and the test that says so."""
+    """Whether the runs reached what the claim needs, the test that says so, and the cause if not."""
     reached: bool
     test: str
+    cause: str = "regime not reached"
+
+    def __and__(self, other: Regime) -> Regime:
+        first = self if not self.reached else other
+        return Regime(self.reached and other.reached, f"{self.test}; {other.test}", first.cause)
 
 
 @dataclass(frozen=True)
@@ -70,10 +108,13 @@ class Outcome:
     measured: float
     ci_low: float
     ci_high: float
-    rel_error: float  # measured/predicted − 1 (signed); NaN where no closed form applies
+    rel_error: float  # the signed error (equivalence) or ratio − 1 (ordering); NaN where none applies
     verdict: str
     reason: str  # one sentence: why this verdict
     n: int  # replicates (seeds) behind the interval
+    cause: str = ""  # why it is inconclusive, one of CAUSES; "" when decided
+    clearance: float = math.nan  # how far the interval clears the boundary of its verdict (combine ranks by it)
+    decided_by: str = ""  # headline rows: the group whose numbers they quote
 
     @property
     def check_id(self) -> str:
@@ -81,17 +122,19 @@ class Outcome:
 
     def row(self, report: str) -> dict:
         """One row of the claims ledger."""
-        return {"claim": self.check.claim, "check": self.check_id, "report": report,
+        return {"claim": self.check.claim, "check": self.check_id, "kind": self.check.kind, "report": report,
                 "quantity": self.check.quantity, "predicted": self.predicted, "measured": self.measured,
                 "ci_low": self.ci_low, "ci_high": self.ci_high, "rel_error": self.rel_error,
-                "tolerance": self.check.tolerance, "verdict": self.verdict, "reason": self.reason,
-                "estimator": self.check.estimator, "n_seeds": self.n}
+                "tolerance": self.check.tolerance, "verdict": self.verdict, "cause": self.cause,
+                "decided_by": self.decided_by, "reason": self.reason, "estimator": self.check.estimator,
+                "n_seeds": self.n}
 
     def sentence(self) -> str:
         """`**holds** (C1-bc): RMS(u) = 0.2294 [0.2291, 0.2297] … — reason.` for report.md."""
         where = f" [{self.group}]" if self.group else ""
+        why = f" ({self.cause})" if self.cause else ""
         pct = int(round(100 * self.check.level))
-        return (f"**{self.verdict}** ({self.check_id}{where}): {self.check.quantity} = {_g(self.measured)} "
+        return (f"**{self.verdict}**{why} ({self.check_id}{where}): {self.check.quantity} = {_g(self.measured)} "
                 f"[{_g(self.ci_low)}, {_g(self.ci_high)}] ({pct} % interval over {self.n} {self.check.replicates}; "
                 f"{self.check.estimator}) vs {self.check.prediction} = {_g(self.predicted)} — {self.reason}")
 
@@ -118,46 +161,62 @@ def t_interval(values, level: float = 0.95) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def decide(low: float, high: float, accept: tuple[float, float]) -> str:
-    """holds if [low, high] ⊆ accept, fails if they are disjoint, else inconclusive."""
+def decide(low: float, high: float, accept: tuple[float, float],
+           reject: tuple[float, float] | None = None) -> tuple[str, float]:
+    """(verdict, clearance): holds if [low, high] ⊆ accept, fails if it lies inside `reject`
+    (default: wholly outside accept), else inconclusive. The clearance is the distance from the
+    interval to the boundary it cleared (NaN when inconclusive)."""
     a, b = accept
     if not (math.isfinite(low) and math.isfinite(high)):
-        return "inconclusive"
+        return "inconclusive", math.nan
     if a <= low and high <= b:
-        return "holds"
-    if high < a or low > b:
-        return "fails"
-    return "inconclusive"
+        return "holds", min(low - a, b - high)
+    if reject is None and (high < a or low > b):
+        return "fails", max(a - high, low - b)
+    if reject is not None and reject[0] <= low and high <= reject[1]:
+        return "fails", min(low - reject[0], reject[1] - high)
+    return "inconclusive", math.nan
 
 
-def _finish(check, group, predicted, measured, low, high, rel, verdict, reason, n, regime):
+def _finish(check, group, predicted, measured, low, high, rel, verdict, clearance, reason, n, regime,
+            cause="straddles") -> Outcome:
+    """The outcome, with the reasons a verdict cannot stand applied in order: too few replicates,
+    the regime not reached, an interval too wide for the check (`Needs.width`)."""
+    if verdict != "inconclusive":
+        cause = ""
     if n < 2:
-        verdict, reason = "inconclusive", f"{n} replicate(s): no interval"
+        verdict, cause, reason = "inconclusive", "few replicates", f"{n} replicate(s): no interval"
     elif regime is not None and not regime.reached:
-        verdict, reason = "inconclusive", f"regime not reached ({regime.test}); would be {verdict}: {reason}"
+        verdict, cause, reason = "inconclusive", regime.cause, f"{regime.test}; would be {verdict}: {reason}"
     elif regime is not None:
         reason = f"{reason}; {regime.test}"
+    if verdict == "inconclusive" and cause in ("straddles", "tied") and high - low > check.needs.width * check.tolerance:
+        cause, reason = "few replicates", f"{reason}; interval wider than {check.needs.width:g} × the tolerance"
+    if verdict == "inconclusive":
+        clearance = math.nan
     return Outcome(check, group, float(predicted), float(measured), float(low), float(high), float(rel),
-                   verdict, reason, n)
+                   verdict, reason, n, cause, float(clearance))
 
 
 def _n(values) -> int:
     return int(np.isfinite(np.asarray(values, dtype=float)).sum())
 
 
-# ----- comparisons ----------------------------------------------------------------------------------
-def relative(check: Check, values, predicted: float, group: str = "", regime: Regime | None = None) -> Outcome:
-    """Closed form: e = x̄/predicted − 1; holds when the interval of e lies within ±tolerance."""
+# ----- the three kinds of claim ---------------------------------------------------------------------
+def equivalence(check: Check, values, predicted: float, group: str = "", regime: Regime | None = None,
+                relative: bool = True) -> Outcome:
+    """measured = predicted within ±tolerance: e = x̄/predicted − 1 (relative) or x̄ − predicted;
+    holds when the interval of e lies inside ±tolerance, fails when wholly outside."""
     mean, low, high = t_interval(values, check.level)
-    e, e_low, e_high = (x / predicted - 1 for x in (mean, low, high))
-    if predicted < 0:
+    e, e_low, e_high = ((x / predicted - 1) if relative else (x - predicted) for x in (mean, low, high))
+    if relative and predicted < 0:
         e_low, e_high = e_high, e_low
-    verdict = decide(e_low, e_high, (-check.tolerance, check.tolerance))
-    reason = {"holds": f"error {_pct(e)}, interval [{_pct(e_low)}, {_pct(e_high)}] inside ±{100 * check.tolerance:g} %",
-              "fails": f"error {_pct(e)}, interval [{_pct(e_low)}, {_pct(e_high)}] outside ±{100 * check.tolerance:g} %",
-              "inconclusive": f"error {_pct(e)}, interval [{_pct(e_low)}, {_pct(e_high)}] straddles "
-                              f"±{100 * check.tolerance:g} %"}[verdict]
-    return _finish(check, group, predicted, mean, low, high, e, verdict, reason, _n(values), regime)
+    tol = check.tolerance
+    verdict, clearance = decide(e_low, e_high, (-tol, tol))
+    show, band = (_pct, f"±{100 * tol:g} %") if relative else ((lambda x: f"{x:+.3g}"), f"±{tol:g}")
+    where = {"holds": "inside", "fails": "outside", "inconclusive": "straddles"}[verdict]
+    reason = f"error {show(e)}, interval [{show(e_low)}, {show(e_high)}] {where} {band}"
+    return _finish(check, group, predicted, mean, low, high, e, verdict, clearance, reason, _n(values), regime)
 
 
 def bound(check: Check, values, upper: float | None = None, group: str = "",
@@ -168,81 +227,167 @@ def bound(check: Check, values, upper: float | None = None, group: str = "",
     v = np.asarray(values, dtype=float)
     if np.isfinite(v).sum() >= 2 and np.nanmax(v) == np.nanmin(v):  # identical replicates: exact
         low = high = mean
-    verdict = decide(low, high, (-math.inf, upper))
-    reason = {"holds": f"interval below the bound {upper:.3g}", "fails": f"interval above the bound {upper:.3g}",
-              "inconclusive": f"interval straddles the bound {upper:.3g}"}[verdict]
-    return _finish(check, group, upper, mean, low, high, math.nan, verdict, reason, _n(values), regime)
+    verdict, clearance = decide(low, high, (-math.inf, upper))
+    where = {"holds": "below", "fails": "above", "inconclusive": "straddles"}[verdict]
+    reason = f"interval {where} the bound {upper:.3g}"
+    return _finish(check, group, upper, mean, low, high, math.nan, verdict, clearance, reason, _n(values), regime)
 
 
 def ordering(check: Check, a, b, group: str = "", regime: Regime | None = None) -> Outcome:
-    """The claim "a < b" on paired replicates (same seed): r_s = log(a_s/b_s), reported as the
-    geometric-mean ratio exp(r̄) with its interval. With margin m = tolerance: holds when the
-    interval of r̄ lies below −m, fails when it lies above −m (a is not below b by the margin:
-    equal within it, or reversed), inconclusive when it contains −m (tied within noise)."""
+    """The claim "a beats b by the margin m = tolerance" (lower is better) on paired replicates
+    (same seed): r_s = log(a_s/b_s), reported as the geometric-mean ratio exp(r̄) with its
+    interval. Holds when the interval of r̄ lies below −m; fails when it lies above +m (b beats a
+    by the margin); otherwise the two are tied within the margin and the noise: inconclusive."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     r = np.log(a / b)
     mean, low, high = t_interval(r, check.level)
     m = check.tolerance
-    verdict = decide(low, high, (-math.inf, -m))
+    beyond = math.nextafter(m, math.inf)  # strictly past the margin: equal values are tied, even at m = 0
+    verdict, clearance = decide(low, high, (-math.inf, -beyond), reject=(beyond, math.inf))
     ratio, r_low, r_high = (math.exp(x) if math.isfinite(x) else math.nan for x in (mean, low, high))
-    reason = {"holds": f"ratio {ratio:.3g} [{r_low:.3g}, {r_high:.3g}] below {math.exp(-m):.3g}",
-              "fails": f"ratio {ratio:.3g} [{r_low:.3g}, {r_high:.3g}] not below {math.exp(-m):.3g}",
-              "inconclusive": f"ratio {ratio:.3g} [{r_low:.3g}, {r_high:.3g}] contains {math.exp(-m):.3g}: "
-                              f"tied within noise"}[verdict]
-    return _finish(check, group, 1.0, ratio, r_low, r_high, ratio - 1, verdict, reason, _n(r), regime)
+    where = {"holds": "below", "fails": "above", "inconclusive": "reaches into"}[verdict]
+    band = f"[{math.exp(-m):.3g}, {math.exp(m):.3g}]" if m else "1"
+    reason = f"ratio {ratio:.3g} [{r_low:.3g}, {r_high:.3g}] {where} {band}" + (
+        ": tied within noise" if verdict == "inconclusive" else "")
+    return _finish(check, group, 1.0, ratio, r_low, r_high, ratio - 1, verdict, clearance, reason, _n(r), regime,
+                   cause="tied")
 
 
-def grid_best(check: Check, frame: pd.DataFrame, x: str, accept: tuple[float, float], value: str = "value",
-              seed: str = "seed", log: bool = True, group: str = "") -> Outcome:
-    """Where on the grid `x` the seed-mean of `value` (of log value when `log`) is smallest, and
-    whether that lies in `accept`. Grid points whose paired difference from the best has an
-    interval containing 0 are tied with it; the tied set [min, max] is the interval. Inconclusive
-    when the best is at an edge of the grid or the tied set straddles `accept`.
+# ----- best point of a grid and final values --------------------------------------------------------
+def best_points(frame: pd.DataFrame, over: str, by: list[str] | None = None, value: str = "value",
+                seed: str = "seed", level: float = 0.95) -> pd.DataFrame:
+    """The best point of the grid `over` per group of `by`: one row per group with the group's
+    columns and `best` (NaN when every point diverged), `value` (the seed mean there: geometric
+    where log values are compared), `at_edge` (the smallest or largest point of the grid), `tied`
+    (the points not significantly worse than the best, paired over seeds, the best included),
+    `low`/`high` (the tied range), `n` (seeds) and `grid` (its points).
 
-    `frame` has one row per (x, seed) for one group; a diverged run should carry value = +inf."""
-    f = frame[[x, seed, value]].copy()
-    f["y"] = np.log(f[value]) if log else f[value]
-    wide = f.pivot_table(index=seed, columns=x, values="y", aggfunc="mean").sort_index(axis=1)
-    grid = list(wide.columns)
-    mean = wide.replace(np.inf, np.nan).mean()
-    mean[wide.isin([np.inf]).any()] = np.inf  # a grid point where any seed diverged never wins
-    best = mean.idxmin()
-    tied = [best]
-    for g in grid:
-        if g == best or not np.isfinite(mean[g]):
-            continue
-        _, low, high = t_interval(wide[g] - wide[best], check.level)
-        if not (low > 0):  # not significantly worse
-            tied.append(g)
-    low, high = float(min(tied)), float(max(tied))
-    verdict = decide(low, high, accept)
-    reason = (f"best {x} = {best:g} of grid [{grid[0]:g} … {grid[-1]:g}]; tied within noise: "
-              f"{', '.join(f'{t:g}' for t in sorted(tied))}; claimed range [{accept[0]:g}, {accept[1]:g}]")
-    n = len(wide)
-    if best in (grid[0], grid[-1]):
-        verdict, reason = "inconclusive", f"best at the grid edge: {reason}"
-    return _finish(check, group, math.nan, float(best), low, high, math.nan, verdict, reason, n, None)
+    The best point minimises the seed mean of log value — of value where some value is ≤ 0 — and a
+    point where any seed diverged (value +inf) never wins. A point is tied with the best when the
+    t-interval of its paired difference y_s(point) − y_s(best) over seeds contains 0 (with one
+    seed: always)."""
+    by = list(by or [])
+    rows = []
+    for key, f in (frame.groupby(by, sort=True, dropna=False) if by else [((), frame)]):
+        y = f[value].astype(float)
+        finite = y[np.isfinite(y)]
+        log = bool(len(finite)) and bool((finite > 0).all())
+        y = np.log(y) if log else y
+        wide = f.assign(_y=y).pivot_table(index=seed, columns=over, values="_y", aggfunc="mean",
+                                          dropna=False).sort_index(axis=1)
+        grid = list(wide.columns)
+        mean = wide.replace(np.inf, np.nan).mean()
+        mean[wide.isin([np.inf]).any() | wide.isna().all()] = np.inf
+        best = mean.idxmin() if np.isfinite(mean).any() else math.nan
+        tied = [best] if np.isfinite(mean).any() else []
+        for g in grid:
+            if tied and g != best and np.isfinite(mean[g]) and not t_interval(wide[g] - wide[best], level)[1] > 0:
+                tied.append(g)
+        tied = tuple(sorted(tied))
+        centre = float(mean[best]) if tied else math.nan
+        rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "best": best,
+                     "value": math.exp(centre) if log else centre, "at_edge": bool(tied) and len(grid) > 1 and best in (grid[0], grid[-1]), "tied": tied,
+                     "low": min(tied, default=math.nan), "high": max(tied, default=math.nan), "n": len(wide),
+                     "grid": tuple(grid)})
+    return pd.DataFrame(rows, columns=[*by, "best", "value", "at_edge", "tied", "low", "high", "n", "grid"])
 
 
+def best_on_grid(check: Check, frame: pd.DataFrame, over: str, accept: tuple[float, float], by: list[str] | None = None,
+                 label=None, value: str = "value", seed: str = "seed") -> list[Outcome]:
+    """Per group of `by`, whether the best point of the grid `over` (`best_points`) lies in
+    `accept`: holds when the tied range does, fails when it lies wholly outside, inconclusive when
+    it straddles (cause `tied`) or, when the check needs an interior best, the best sits at an edge
+    of the grid (cause `grid edge`). `label(row)` names a group (default `k=v, …`)."""
+    out = []
+    for _, p in best_points(frame, over, by, value, seed, check.level).iterrows():
+        verdict, clearance = decide(p["low"], p["high"], accept)
+        grid = p["grid"]
+        reason = (f"best {over} = {p['best']:g} of grid [{grid[0]:g} … {grid[-1]:g}]; tied within noise: "
+                  f"{', '.join(f'{t:g}' for t in p['tied'])}; claimed range [{accept[0]:g}, {accept[1]:g}]")
+        edge = Regime(not (check.needs.interior and p["at_edge"]), "best inside the grid" if not p["at_edge"]
+                      else "best at the grid edge", "grid edge")
+        group = label(p) if label else ", ".join(f"{k}={p[k]}" for k in (by or []))
+        out.append(_finish(check, group, math.nan, p["best"], p["low"], p["high"], math.nan, verdict, clearance,
+                           reason, int(p["n"]), edge, cause="tied"))
+    return out
+
+
+def interior(best: pd.DataFrame, names) -> Regime:
+    """`best_points` rows (indexed by name) of the values compared: reached when every named best is
+    inside its grid; otherwise cause `grid edge`, naming those at the edge."""
+    edge = [str(n) for n in names if best.loc[n, "at_edge"]]
+    return Regime(not edge, "best inside the grid for " + ", ".join(map(str, names)) if not edge
+                  else "best at the grid edge for " + ", ".join(edge), "grid edge")
+
+
+def final_values(metrics: pd.DataFrame, metric: str | None = None, last: float = 0.0, best: bool = False) -> pd.DataFrame:
+    """One row per run (per run and metric when `metric` is None): the run's config columns,
+    `value` and `diverged`. The value is the metric at the run's last recorded step, or its mean
+    over the last `last` fraction of the run's steps, or (`best`) its smallest value.
+
+    The one rule for a diverged run: the engine marked it diverged, or its value is not finite, or
+    its last value exceeds EXPLODE × |its first recorded value| (it blew up without overflowing).
+    Its value is then +inf, so it never wins a best point, and `diverged` is True."""
+    rows = metrics if metric is None else metrics[metrics["metric"] == metric]
+    rows = rows.sort_values(["run", "metric", "step"], kind="mergesort")
+    grouped = rows.groupby(["run", "metric"], sort=True)
+    first = grouped["value"].first()  # the first recorded finite value
+    final = grouped.tail(1).set_index(["run", "metric"])["value"].sort_index()  # NaN stays NaN
+    if best:
+        value = grouped["value"].min()
+    elif last > 0:
+        late = rows["step"] >= (1 - last) * rows.groupby("run")["step"].transform("max")
+        value = rows[late].groupby(["run", "metric"], sort=True)["value"].mean()
+    else:
+        value = final
+    exploded = (final.abs() > EXPLODE * first.abs()) & (first != 0)
+    info = rows.drop_duplicates("run").set_index("run").drop(columns=["metric", "step", "value", "diverged"])
+    out = value.rename("value").reset_index().join(info, on="run")
+    flagged = rows.drop_duplicates("run").set_index("run")["diverged"].fillna(False).astype(bool)
+    out["diverged"] = (out["run"].map(flagged) | exploded.to_numpy() | ~np.isfinite(out["value"])).to_numpy()
+    out.loc[out["diverged"], "value"] = np.inf
+    return out if metric is None else out.drop(columns="metric")
+
+
+# ----- headline over groups -------------------------------------------------------------------------
 def combine(check: Check, outcomes: list[Outcome]) -> Outcome:
-    """The headline row of a check over several groups: fails if any fails, holds if all hold,
-    else inconclusive; its numbers are those of the group with the largest |relative error|."""
-    verdicts = {o.verdict for o in outcomes}
-    verdict = "fails" if "fails" in verdicts else "holds" if verdicts == {"holds"} else "inconclusive"
-    worst = max(outcomes, key=lambda o: abs(o.rel_error) if math.isfinite(o.rel_error) else -1)
-    counts = ", ".join(f"{sum(o.verdict == v for o in outcomes)} {v}" for v in VERDICTS)
-    return replace(worst, check=check, group="", verdict=verdict,
-                   reason=f"over {len(outcomes)} groups: {counts}; largest error in [{worst.group}]: {worst.reason}")
+    """The headline of a check over its groups, by the rule `check.combine` (k groups must hold:
+    `all` k = n, `any` k = 1, or a count): holds when at least k hold, fails when more than n − k
+    fail (k can no longer hold), else inconclusive. It quotes the group that decides it: of the
+    groups with its verdict, ranked by how far their intervals clear the boundary, the k-th
+    (holds) or the (n − k + 1)-th (fails): the weakest when every group was needed, the strongest
+    when one sufficed; an inconclusive headline quotes its first inconclusive group."""
+    n = len(outcomes)
+    k = {"all": n, "any": 1}.get(check.combine, check.combine)
+    if k > n:
+        raise ValueError(f"{check.id}: combine={k} needs {k} groups, there are {n}")
+    by = {v: [o for o in outcomes if o.verdict == v] for v in VERDICTS}
+    if len(by["holds"]) >= k:
+        verdict, need = "holds", k
+    elif len(by["fails"]) > n - k:
+        verdict, need = "fails", n - k + 1
+    else:
+        verdict, need = "inconclusive", 1
+    pool = by[verdict]
+    if verdict != "inconclusive":
+        pool = sorted(pool, key=lambda o: -o.clearance if math.isfinite(o.clearance) else math.inf)
+    decider = pool[need - 1]
+    rule = {"all": "all must hold", "any": "any one holding suffices"}.get(check.combine, f"{k} of {n} must hold")
+    names = [o.group for o in by[verdict]]
+    shown = ", ".join(names[:4]) + (f", … ({len(names) - 4} more)" if len(names) > 4 else "")
+    others = ", ".join(f"{len(by[v])} {v}" for v in VERDICTS if v != verdict)
+    reason = (f"{verdict} in {len(by[verdict])} of {n} groups: {shown} ({others}; {rule}); "
+              f"quoting [{decider.group}]: {decider.reason}")
+    return replace(decider, check=check, group="", verdict=verdict, reason=reason, decided_by=decider.group,
+                   cause=decider.cause if verdict == "inconclusive" else "")
 
 
-# ----- estimators and regime tests ------------------------------------------------------------------
-def window(frame: pd.DataFrame, start: float, end: float, value: str = "value", step: str = "step",
-           by: str = "seed") -> pd.Series:
-    """Per `by` (seed), the mean of `value` over steps start ≤ step ≤ end."""
-    inside = frame[(frame[step] >= start) & (frame[step] <= end)]
-    return inside.groupby(by)[value].mean()
+def headline(check: Check, groups: list[Outcome]) -> list[Outcome]:
+    """The check's headline (`combine`) followed by its groups, as the ledger lists them."""
+    return [combine(check, groups), *groups] if groups else []
 
 
+# ----- regime tests ---------------------------------------------------------------------------------
 def stationarity(frame: pd.DataFrame, start: float, end: float, tolerance: float, value: str = "value",
                  step: str = "step", by: str = "seed", level: float = 0.95) -> Regime:
     """Steady state reached over [start, end]: per seed the drift d = mean(second half)/mean(first
@@ -252,10 +397,18 @@ def stationarity(frame: pd.DataFrame, start: float, end: float, tolerance: float
     second = window(frame[frame[step] > mid], mid, end, value, step, by)
     drift = (second / first - 1).dropna()
     mean, low, high = t_interval(drift, level)
-    reached = decide(low, high, (-tolerance, tolerance)) == "holds"
+    reached = decide(low, high, (-tolerance, tolerance))[0] == "holds"
     return Regime(reached, f"drift between halves of steps {start:g}–{end:g}: {_pct(mean)} "
                            f"[{_pct(low)}, {_pct(high)}] {'within' if reached else 'not within'} "
                            f"±{100 * tolerance:g} %")
+
+
+def relaxed(check: Check, start: float, timescale: float, name: str = "relaxation times") -> Regime:
+    """The window starts at start/timescale relaxation times; reached when that is at least
+    `check.needs.relaxation_times`."""
+    times = start / timescale
+    need = check.needs.relaxation_times
+    return Regime(times >= need, f"window starts at {times:.3g} {name} ({'≥' if times >= need else '<'} {need:g})")
 
 
 def ledger(outcomes: list[Outcome], report: str) -> pd.DataFrame:

@@ -3,8 +3,8 @@
 Kinds of panel (one row of panels each, faceted by `col` / `row` config fields):
 
     lr       final (or best) metric against the learning rate per hue, seeds as a band, the
-             best lr of each hue starred (the choice of `summarize.aggregate`), diverged runs ×
-             at the top edge
+             best lr of each hue starred (`checks.best_points`, through `summarize.aggregate`),
+             diverged runs (`checks.final_values`) × at the top edge
     curves   the metric against the step per hue at that hue's best lr (every lr with hue=lr)
     probe    a probe quantity (`TABLE:QUANTITY`, e.g. norms:grad_to_weights) against the step
 
@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from . import plotting, summarize  # noqa: E402
+from . import checks, plotting, summarize  # noqa: E402
 from .options import UserError  # noqa: E402
 
 KINDS = ("lr", "curves", "probe")
@@ -80,7 +80,7 @@ def _best_lrs(metrics: pd.DataFrame, metric: str, best: bool, hue: str) -> pd.Da
 def draw_lr(ax, metrics, metric: str, best: bool, hue: str) -> None:
     if "lr" not in metrics:
         raise UserError("these runs have no lr field to plot against")
-    final = summarize.final_values(metrics[metrics["metric"] == metric], best)
+    final = checks.final_values(metrics, metric, best=best)
     _check_one_per_seed(final, "lr", hue, [])
     stats = plotting.seed_band(ax, final, "lr", "value", hue=hue, log=_log_axis(final["value"]), marker="o",
                                markersize=4)
@@ -94,7 +94,7 @@ def draw_lr(ax, metrics, metric: str, best: bool, hue: str) -> None:
 def draw_curves(ax, metrics, metric: str, best: bool, hue: str) -> str:
     rows, note = at_best_lr(metrics[metrics["metric"] == metric], metrics, metric, best, hue)
     _check_one_per_seed(rows, "step", hue, [])
-    plotting.seed_band(ax, rows, "step", "value", hue=hue, log=_log_axis(rows["value"]), explode=summarize.EXPLODE)
+    plotting.seed_band(ax, rows, "step", "value", hue=hue, log=_log_axis(rows["value"]), explode=checks.EXPLODE)
     ax.set(xlabel="step", ylabel=metric)
     return note
 

@@ -1,12 +1,15 @@
-"""Reports as reproducible documents (DESIGN.md): spec.toml → batched runs → tidy tables →
-an analysis → figures, a summary table and `report.md` per report, and `index.html` over all.
+"""Reports as reproducible documents (DESIGN.md): spec → batched runs → tidy tables → an
+analysis → figures, a summary table and `report.md` per report, and `index.html` over all.
 
-A spec is `reports/<name>/spec.toml`, read with the standard library's `tomllib`:
+A report is either a claim file (`claims/<name>.py`, `toylab.claims`: its SPEC, SETTINGS and
+`analyze`), rendered by `toylab report <name>` into `reports/<name>/`, or a spec file
+`<folder>/<name>/spec.toml` naming an analysis module (`toylab/analyses/<analysis>.py`), rendered
+next to it. A spec, read with the standard library's `tomllib`:
 
     title = "Muon vs AdamW on linear regression"
     claim = "C13"                      # the docs/claims.md id
     question = "When does Muon beat AdamW ...?"
-    analysis = "muon_linear_regression"  # toylab/analyses/<analysis>.py
+    analysis = "learning_curves"       # spec files only: toylab/analyses/<analysis>.py
     steps = 500
     seeds = [0, 1, 2]
     metric_every = 10
@@ -22,16 +25,17 @@ A spec is `reports/<name>/spec.toml`, read with the standard library's `tomllib`
     steps = 20
     seeds = [0, 1]
 
-The runs are, for each problem and each optimizer, the product of every list with the seeds.
-A list given to a pair-valued option (`betas = [0.95, 0.95]`) is one value; a list of lists
-expands. Runs live under `<out>/runs/<hash>` and are cached by config hash (`run_configs`), so
-editing a spec runs only what changed and `--force` re-runs.
+Any other key sets one of the analysis's declared SETTINGS. The runs are, for each problem and
+each optimizer, the product of every list with the seeds. A list given to a pair-valued option
+(`betas = [0.95, 0.95]`) is one value; a list of lists expands. Runs live under
+`<out>/runs/<hash>` and are cached by config hash (`run_configs`), so editing a spec runs only
+what changed and `--force` re-runs.
 """
 from __future__ import annotations
 
-import inspect
 import itertools
 import multiprocessing
+import os
 import re
 import sys
 import time
@@ -39,34 +43,37 @@ import tomllib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import matplotlib
 import pandas as pd
 
-from . import analyses, checks, optim, problems, store
+from . import analyses, checks, claims, claims_doc, optim, problems, runtime, store
 from .config import TIMESCALES, RunConfig
 from .experiments import run_configs
 from .options import UserError, check_sweep_size, format_value, parse_seeds, warn
 from .site import claims_link, write_index  # noqa: F401  (index.html and report.html pages)
 
+REPORTS = claims.FOLDER.parent / "reports"  # where a claim's report goes by default
 RUN_FIELDS = ("steps", "metric_every", "probe_every", "dtype")
 FIGURE_DPI = 100
 
 
 @dataclass
 class Spec:
-    name: str  # the spec's folder name
-    path: Path
+    name: str  # the report's folder name: the claim's name, or the spec's folder
+    path: Path  # the claim file or spec.toml
+    target: str  # what `toylab report` takes to render it: the claim's name or the spec's path
     title: str
     claim: str
     question: str
-    analysis: str
+    analyze: Callable  # analyze(tables, spec) -> analyses.Analysis
     seeds: list[int]
     problems: list[dict]
     optimizers: list[dict]
     run: dict = field(default_factory=dict)  # steps, metric_every, probe_every, dtype, probes
     quick: bool = False
-    extra: dict = field(default_factory=dict)  # any other keys: settings of the analysis
+    settings: dict = field(default_factory=dict)  # the analysis's SETTINGS: defaults, overridden by the spec
 
     def configs(self) -> list[RunConfig]:
         """Every run of the report: problems × optimizers × their lists × seeds.
@@ -127,27 +134,61 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
-TEXT_KEYS = ("title", "claim", "question", "analysis")
-SPEC_KEYS = (*TEXT_KEYS, "problems", "optimizers", "seeds", "probes", *RUN_FIELDS)
+TEXT_KEYS = ("title", "claim", "question")
+SPEC_KEYS = (*TEXT_KEYS, "analysis", "problems", "optimizers", "seeds", "probes", *RUN_FIELDS)
+
+
+def load(target, quick: bool = False) -> Spec:
+    """The report `target` stands for: a claim's name (`toylab.claims`) or the path of a spec file."""
+    if isinstance(target, Path) or str(target).endswith(".toml") or os.sep in str(target):
+        return load_spec(Path(target), quick)
+    claim = claims.get(str(target))
+    return _checked(claim.path, lambda: _parse(tomllib.loads(claim.spec), claim.path, claim.name, claim.name,
+                                               claim.analyze, claim.settings, quick))
 
 
 def load_spec(path: Path, quick: bool = False) -> Spec:
-    """Read and check a spec before anything runs: its keys (the analysis's settings included),
-    their types, and every run it stands for, through the same validation as the command line
-    (`RunConfig.resolve`). Any problem is a one-line `UserError` naming the file."""
+    """Read and check a spec file before anything runs: its keys (the analysis's settings
+    included), their types, and every run it stands for, through the same validation as the
+    command line (`RunConfig.resolve`). Any problem is a one-line `UserError` naming the file."""
     path = Path(path)
+
+    def parse():
+        try:
+            raw = tomllib.loads(path.read_text())
+        except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as e:
+            raise UserError(f"{path}: {e}") from None
+        if "analysis" not in raw:
+            raise UserError("missing key 'analysis'")
+        name = raw["analysis"]
+        if not isinstance(name, str):
+            raise UserError(f"analysis={name!r} is not a string")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise UserError(f"analysis={name!r} is not a module name like learning_curves")
+        analyze = analyses.get(name)
+        settings = getattr(sys.modules[analyze.__module__], "SETTINGS", {})
+        return _parse(raw, path, path.parent.name, _shown(path), analyze, settings, quick)
+
+    return _checked(path, parse)
+
+
+def _shown(path: Path) -> str:
+    """The spec's path as `toylab report` takes it: relative to the repository when inside it."""
+    root = REPORTS.parent
+    return path.resolve().relative_to(root).as_posix() if path.resolve().is_relative_to(root) else str(path)
+
+
+def _checked(path: Path, parse) -> Spec:
     try:
-        return _load_spec(path, quick)
+        return parse()
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"{path}: {e}") from None
     except UserError as e:
         message = str(e)
         raise UserError(message if message.startswith(f"{path}:") else f"{path}: {message}") from None
 
 
-def _load_spec(path: Path, quick: bool) -> Spec:
-    try:
-        raw = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: {e}") from None
+def _parse(raw: dict, path: Path, name: str, target: str, analyze, settings: dict, quick: bool) -> Spec:
     quick_over = raw.pop("quick", None)
     if not isinstance(quick_over, (dict, type(None))):
         raise UserError("quick must be a table: [quick]")
@@ -161,13 +202,14 @@ def _load_spec(path: Path, quick: bool) -> Spec:
     bad = [k for k in TEXT_KEYS if not isinstance(raw[k], str)]
     if bad:
         raise UserError(f"{bad[0]}={raw[bad[0]]!r} is not a string")
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", raw["analysis"]):
-        raise UserError(f"analysis={raw['analysis']!r} is not a module name like learning_curves")
-    valid = [*SPEC_KEYS, *sorted(analysis_settings(raw["analysis"]))]
+    valid = [*SPEC_KEYS, *settings]
     for table in (raw, quick_over or {}):
         unknown = [k for k in table if k not in valid]
         if unknown:
             raise UserError(f"unknown key {unknown[0]!r}; valid keys: {', '.join(valid)}, [quick]")
+    required = [k for k, v in settings.items() if v is ... and k not in raw]
+    if required:
+        raise UserError(f"missing setting {required[0]!r} (the analysis has no default for it)")
     for kind in ("problems", "optimizers"):
         entries = raw[kind]
         if not isinstance(entries, list) or not entries or not all(
@@ -179,20 +221,12 @@ def _load_spec(path: Path, quick: bool) -> Spec:
     seeds = parse_seeds(raw.pop("seeds", [0]), what="seeds =")
     run = {k: raw.pop(k) for k in RUN_FIELDS if k in raw}
     run["probes"] = tuple(probes)
-    spec = Spec(name=path.parent.name, path=path, seeds=seeds, run=run, quick=quick,
-                extra={k: v for k, v in raw.items() if k not in SPEC_KEYS}, **{k: raw[k] for k in (*TEXT_KEYS, "problems", "optimizers")})
+    spec = Spec(name=name, path=path, target=target, analyze=analyze, seeds=seeds, run=run, quick=quick,
+                settings={**settings, **{k: v for k, v in raw.items() if k in settings}},
+                **{k: raw[k] for k in (*TEXT_KEYS, "problems", "optimizers")})
     for config in spec.configs():
         config.resolve()
     return spec
-
-
-def analysis_settings(name: str) -> set[str]:
-    """The spec keys an analysis reads: its `SETTINGS` if it declares them, otherwise every
-    `spec.extra.get("key"` / `spec.extra["key"]` in its source."""
-    module = sys.modules[analyses.get(name).__module__]
-    if hasattr(module, "SETTINGS"):
-        return set(module.SETTINGS)
-    return set(re.findall(r"""spec\.extra(?:\.get\(|\[)\s*["'](\w+)["']""", inspect.getsource(module)))
 
 
 # ----- running and reading -------------------------------------------------------------------------
@@ -211,7 +245,7 @@ def render(spec: Spec, out: Path, force: bool = False, device: str = "auto", pro
     if missing:
         warn(f"{spec.name}: {len(missing)} of {len(configs)} runs have no readable metrics and are left out: "
              f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
-    result = analyses.get(spec.analysis)(tables, spec)
+    result = spec.analyze(tables, spec)
     result.table = sorted_rows(result.table)
     folder = out / spec.name
     folder.mkdir(parents=True, exist_ok=True)
@@ -284,7 +318,7 @@ def report_markdown(spec: Spec, result: analyses.Analysis, n_runs: int, claims: 
         f"- seeds: {_show(spec.seeds)}; steps: {run['steps']}; metrics every {run['metric_every']} steps; "
         f"probes: {probes}" + (f" every {run['probe_every']} steps" if run["probes"] and "probe_every" in run else ""),
         f"- {n_runs} runs{' (quick mode: few steps, two seeds — not a finding)' if spec.quick else ''}; "
-        f"reproduce with `toylab report {'--quick ' if spec.quick else ''}reports/{spec.name}/spec.toml`", "",
+        f"reproduce with `toylab report {'--quick ' if spec.quick else ''}{spec.target}`", "",
         "## Measured", "",
         "| quantity | value |", "| --- | --- |",
         *[f"| {k} | {_cell(v)} |" for k, v in result.numbers.items()], "",
@@ -310,29 +344,33 @@ def write_ledger(out: Path) -> Path:
     return Path(out) / "claims.csv"
 
 
-def render_all(paths: list[Path], out: Path | None = None, quick: bool = False, force: bool = False,
+def render_all(reports: list, out: Path | None = None, quick: bool = False, force: bool = False,
                device: str = "auto", progress: bool = False, jobs: int = 1) -> list[tuple[str, float]]:
-    """Render every spec; reports go to `out` (default: next to each spec, i.e. its parent's
-    parent). With `jobs` > 1 the specs render in that many processes (run folders and report
-    files are written atomically, so they may share runs). Returns (name, seconds) per report."""
-    for path in paths:  # every spec checked before any runs
-        load_spec(path, quick=quick)
-    targets = [Path(out) if out is not None else Path(path).resolve().parent.parent for path in paths]
-    tasks = [(path, target, quick, force, device, progress and jobs == 1) for path, target in zip(paths, targets)]
+    """Render every report (claim names or spec paths, `load`); they go to `out` (default: a
+    claim's into `reports/` of the repository, a spec's next to it, i.e. its parent's parent).
+    With `jobs` > 1 they render in that many processes (run folders and report files are written
+    atomically, so they may share runs). Returns (name, seconds) per report."""
+    specs = [load(report, quick=quick) for report in reports]  # every one checked before any runs
+    targets = [Path(out) if out is not None else spec.path.resolve().parent.parent if spec.target != spec.name
+               else REPORTS for spec in specs]
+    tasks = [(spec.target, target, quick, force, device, progress and jobs == 1) for spec, target in zip(specs, targets)]
     if jobs > 1 and len(tasks) > 1:
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=runtime.configure) as pool:  # each process: the command's settings
             timings = list(pool.map(_render_one, tasks))
     else:
         timings = [_render_one(task) for task in tasks]
     for target in dict.fromkeys(targets):
-        write_ledger(target)
+        ledger = write_ledger(target)
+        if Path(target).resolve() == REPORTS.resolve():  # the repository's reports: docs/claims.md follows
+            claims_doc.update(ledger)
         write_index(target)
     return timings
 
 
 def _render_one(task: tuple) -> tuple[str, float]:
-    path, target, quick, force, device, progress = task
-    spec = load_spec(path, quick=quick)
+    report, target, quick, force, device, progress = task
+    spec = load(report, quick=quick)
     start = time.perf_counter()
     render(spec, target, force=force, device=device, progress=progress)
     return spec.name, time.perf_counter() - start

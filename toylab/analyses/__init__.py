@@ -1,9 +1,12 @@
-"""Analyses: one module per study, `analyze(tables, spec) -> Analysis`.
+"""Analyses: what a report's `analyze(tables, spec)` returns (`Analysis`), and the plotting
+conventions every report shares. A claim file (`claims/<name>.py`, `toylab.claims`) declares its
+analysis; the modules here are the analyses of spec files (`analysis = "<module>"`).
 
 `tables` maps a table name (`metrics`, and every probe table the runs wrote, e.g. `spectra`)
 to the tidy frame of `store.load_table`: one row per (run, step, metric[, index]) with the
-run's config as columns. An analysis measures, plots and states a verdict; `toylab.report`
-writes what it returns. The helpers below hold the plotting conventions every report shares:
+run's config as columns. An analysis measures, plots and states a verdict — every decision
+(best point, final value, verdict, headline) through `toylab.checks`; `toylab.report` writes what
+it returns. The helpers below hold the plotting conventions every report shares:
 seeds as bands (mean ± 2 standard errors), theory as dashed lines, log axes when data span
 decades.
 """
@@ -39,9 +42,14 @@ class Analysis:
     figures: list[Figure]  # the first is the report's key figure (shown in index.html)
     table: pd.DataFrame  # the summary table
     numbers: dict[str, object]  # measured quantities, by name
-    verdict: str  # markdown, a few sentences built from `numbers`
+    verdict: str = ""  # markdown, a few sentences built from `numbers`; default: one per headline check
     notes: list[str] = field(default_factory=list)  # extra markdown paragraphs (caveats, missing probes)
     checks: list[Outcome] = field(default_factory=list)  # the claim checks: rows of reports/claims.csv
+
+    def __post_init__(self):
+        if not self.verdict:
+            self.verdict = " ".join(f"**{o.check.id} {o.verdict}**{f' ({o.cause})' if o.cause else ''}: {o.reason}."
+                                    for o in self.checks if not o.group)
 
 
 def get(name: str):
@@ -55,22 +63,7 @@ def get(name: str):
     return module.analyze
 
 
-# ----- shared measurements -------------------------------------------------------------------------
-def final_values(metrics: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """One row per run: the config columns and `value`, the metric at the last recorded step
-    (+inf for a run that diverged, so it never wins a best-lr selection)."""
-    rows = metrics[metrics["metric"] == metric].dropna(subset=["value"]).sort_values("step")
-    last = rows.groupby("run").tail(1).copy()
-    last.loc[last["diverged"], "value"] = np.inf
-    return last.drop(columns=["metric", "step"]).reset_index(drop=True)
-
-
-def best_by(final: pd.DataFrame, group: list[str], over: str = "lr") -> pd.DataFrame:
-    """Per `group`, the value of `over` whose mean final value over seeds is smallest."""
-    mean = final.groupby(group + [over], dropna=False)["value"].mean().reset_index()
-    return mean.loc[mean.groupby(group, dropna=False)["value"].idxmin()].reset_index(drop=True)
-
-
+# ----- shared table formats ------------------------------------------------------------------------
 def mean_std(values: pd.Series) -> str:
     """`mean ± std` over seeds, the notepad's table format (`diverged` if any seed diverged)."""
     if not np.isfinite(values).all():
@@ -100,19 +93,7 @@ def setting_label(row: pd.Series | dict, names: list[str]) -> str:
     return ", ".join([row["problem"], *parts])
 
 
-# ----- verdicts against a formula ------------------------------------------------------------------
-def relative_error(measured, predicted):
-    """|measured/predicted − 1|, elementwise."""
-    return np.abs(np.asarray(measured, dtype=float) / np.asarray(predicted, dtype=float) - 1)
-
-
-def holds(what: str, error: float, tolerance: float) -> str:
-    """`<what> holds within 3.1 %` when the relative `error` is at most `tolerance`, else
-    `<what> fails by 41 %`: a verdict computed from the data, never written by hand."""
-    verb = "holds within" if error <= tolerance else "fails by"
-    return f"{what} {verb} {100 * error:.3g} %"
-
-
+# ----- shared labels -------------------------------------------------------------------------------
 def pair_first(pair: str) -> float:
     """β1 from a `betas` column (`"0.9,0.95"`)."""
     return float(str(pair).split(",")[0])

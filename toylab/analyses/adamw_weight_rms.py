@@ -15,8 +15,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import checks, plotting, theory
+from .. import checks, estimators, plotting, theory
 from . import Analysis, Figure, new_figure, pair_first
+
+# the spec's settings and their defaults (...: the spec must give it)
+SETTINGS = {"tolerance": 0.05, "exact_tolerance": 0.02, "stationarity": 0.05, "transient": [0.1, 1.0],
+            "steady": [4.0, 8.0], "key_setting": {"lr": 1e-2, "mu": 0.0}}
 
 
 def beta1(row) -> float:
@@ -52,8 +56,8 @@ def label(row) -> str:
 
 
 def analyze(tables, spec) -> Analysis:
-    tol, exact_tol = spec.extra.get("tolerance", 0.05), spec.extra.get("exact_tolerance", 0.02)
-    stat_tol = spec.extra.get("stationarity", 0.05)
+    tol, exact_tol = spec.settings.get("tolerance", 0.05), spec.settings.get("exact_tolerance", 0.02)
+    stat_tol = spec.settings.get("stationarity", 0.05)
     m = tables["metrics"].query("metric == 'weight_rms'").sort_values("step").copy()
     m["value2"] = m["value"] ** 2
     n, T = int(m["n"].iloc[0]), int(m["step"].max())
@@ -64,8 +68,8 @@ def analyze(tables, spec) -> Analysis:
     for setting, g in m.groupby(keys, sort=True):
         row = g.iloc[0]
         tau = 1 / (row["lr"] * row["weight_decay"])
-        windows = {"transient": [x * tau for x in spec.extra.get("transient", [0.1, 1.0])],
-                   "steady": [x * tau for x in spec.extra.get("steady", [4.0, 8.0])]}
+        windows = {"transient": [x * tau for x in spec.settings.get("transient", [0.1, 1.0])],
+                   "steady": [x * tau for x in spec.settings.get("steady", [4.0, 8.0])]}
         g = g.copy()
         rms0 = g[g["step"] == 0].set_index("seed")["value"]
         g["predicted2"] = curve(row, g["step"].to_numpy(float), rms0[g["seed"]].to_numpy()) ** 2
@@ -81,15 +85,16 @@ def analyze(tables, spec) -> Analysis:
             ratio = np.sqrt(inside.groupby("seed")["value2"].sum() / inside.groupby("seed")["predicted2"].sum())
             check = checks.Check(claim, f"{claim}-{eq.replace('. ', '')}", f"RMS(θ_t)/{eq}",
                                  f"√(Σ_t RMS(θ_t)² / Σ_t {eq}²) over steps {a:g}–{b:g} ({window}) per seed, "
-                                 f"RMS over N = {n} coordinates", f"{eq} (ratio 1)", tol)
-            out = checks.relative(check, ratio, 1.0, group=f"{window} {label(row)}",
+                                 f"RMS over N = {n} coordinates", f"{eq} (ratio 1)", tol, kind="seed")
+            out = checks.equivalence(check, ratio, 1.0, group=f"{window} {label(row)}",
                                   regime=regime if window == "steady" else None)
             found.setdefault(check.id, []).append(out)
-        values = np.sqrt(checks.window(g, start, end, value="value2"))
+        values = np.sqrt(estimators.window(g, start, end, value="value2"))
         for cid, (c, name, predicted, exact) in steady_states(row).items():
             check = checks.Check(c, cid, "RMS(θ)", f"√(mean RMS(θ_t)² over steps {start:g}–{end:g}) per seed, RMS "
-                                 f"over N = {n} coordinates", name, exact_tol if exact else tol)
-            found.setdefault(cid, []).append(checks.relative(check, values, float(predicted), group=label(row),
+                                 f"over N = {n} coordinates", name, exact_tol if exact else tol,
+                                 kind="hypothesis" if exact else "seed")
+            found.setdefault(cid, []).append(checks.equivalence(check, values, float(predicted), group=label(row),
                                                              regime=regime))
     outcomes = []
     for cid in sorted(found):
@@ -135,14 +140,14 @@ def replace_check(check: checks.Check) -> checks.Check:
     """The headline check of a set of groups: same id, estimator without the group's window."""
     return checks.Check(check.claim, check.id, check.quantity, "per group: " + check.estimator.split(" per seed")[0]
                         .split(" over steps")[0] + " over the group's window, per seed", check.prediction,
-                        check.tolerance, check.level)
+                        check.tolerance, check.level, kind=check.kind)
 
 
 def draw(curves: pd.DataFrame, outcomes, spec, tol) -> Figure:
     rows = [o for o in outcomes if o.group]
     fig, axes = new_figure(2, width=5.6, height=max(3.6, 0.15 * len(rows)))
     ax, ax_err = axes[0]
-    key = spec.extra.get("key_setting", {"lr": 1e-2, "mu": 0.0})
+    key = spec.settings.get("key_setting", {"lr": 1e-2, "mu": 0.0})
     sel = curves[np.isclose(curves["lr"], key["lr"]) & np.isclose(curves["mu"], key["mu"])]
     ax.set(xscale="symlog", yscale="log")
     plotting.seed_band(ax, sel.assign(value=np.sqrt(sel["value2"])), x="step", y="value", hue="optimizer")

@@ -19,9 +19,12 @@ import numpy as np
 import pandas as pd
 
 from .. import schedules, theory
-from ..checks import Check, Regime, combine, ordering, relative
+from ..checks import Check, Regime, combine, equivalence, ordering
 from .. import plotting
 from . import Analysis, Figure, new_figure
+
+# the spec's settings and their defaults (...: the spec must give it)
+SETTINGS = {"alpha0": ..., "p": ..., "target_distance": ..., "tolerance": 0.1}
 
 FORMS = {"amos_quadratic": "Amos 1/(α₀pt+1)²", "amos_inverse": "Amos 1/(2α₀p₀t+1)", "cosine": "cosine",
          "constant": "constant"}
@@ -66,7 +69,7 @@ def ratio_at(frame: pd.DataFrame, t: float) -> pd.Series:
 
 
 def analyze(tables, spec) -> Analysis:
-    alpha0, p, tol = float(spec.extra["alpha0"]), float(spec.extra["p"]), float(spec.extra.get("tolerance", 0.1))
+    alpha0, p, tol = float(spec.settings["alpha0"]), float(spec.settings["p"]), float(spec.settings.get("tolerance", 0.1))
     d = with_schedule(tables["metrics"])
     dist = distances(d)
     steps = int(d["step"].max())
@@ -84,9 +87,9 @@ def analyze(tables, spec) -> Analysis:
     traj = Check("C4", "C4-trajectory", "‖ε_t‖/‖ε₀‖",
                  f"each seed's ‖W_t − W_opt‖/‖W_0 − W_opt‖ (linear regression, full batch, quadratic Amos "
                  f"schedule α₀p = {rate_quad:.4g}), log-interpolated at step t; {window}",
-                 "001 eq. varepsilon-t: exp(−S_t) = 1/(α₀pt + 1)", tol)
+                 "001 eq. varepsilon-t: exp(−S_t) = 1/(α₀pt + 1)", tol, kind="seed")
     checkpoints = [t for t in (2 * T_quad, 4 * T_quad, steps) if t <= steps]
-    traj_groups = [relative(traj, ratio_at(quad, t), float(theory.amos_distance_ratio(t, rate_quad)), group=f"t={t:.0f}")
+    traj_groups = [equivalence(traj, ratio_at(quad, t), float(theory.amos_distance_ratio(t, rate_quad)), group=f"t={t:.0f}")
                    for t in checkpoints]
     outcomes = [combine(traj, traj_groups), *traj_groups]
 
@@ -94,18 +97,18 @@ def analyze(tables, spec) -> Analysis:
     half = Check("C4", "C4-half-life", "‖ε_T‖/‖ε₀‖ at the half-life T",
                  f"each seed's distance ratio at T = {T_quad:g} = (√2 − 1)/(α₀p) (log-interpolated between "
                  f"recorded steps), quadratic Amos schedule, linear regression; {window}",
-                 "001: (α₀pT + 1)² = 2 halves lr and ρ, so ‖ε_T‖ = ‖ε₀‖/√2", tol / 2)
-    outcomes.append(relative(half, ratio_at(quad, T_quad), 1 / math.sqrt(2)))
+                 "001: (α₀pT + 1)² = 2 halves lr and ρ, so ‖ε_T‖ = ‖ε₀‖/√2", tol / 2, kind="seed")
+    outcomes.append(equivalence(half, ratio_at(quad, T_quad), 1 / math.sqrt(2)))
 
     # C4-inverse: the inverse-time family assumes p_t = p₀‖ε_t‖/‖ε₀‖; full-batch least squares has cos ≈ 1.
     t_inv = min(2 * T_inv, steps)
     inverse = Check("C4", "C4-inverse", "‖ε_t‖/‖ε₀‖",
                     f"each seed's distance ratio at t = {t_inv:g}, inverse-time Amos schedule "
                     f"α₀p₀ = {rate_inv:.4g}, linear regression; {window}",
-                    "001 eq. alpha-rho-4: exp(−S_t) = 1/√(2α₀p₀t + 1)", tol)
+                    "001 eq. alpha-rho-4: exp(−S_t) = 1/√(2α₀p₀t + 1)", tol, kind="seed")
     regime = Regime(False, "001's rate p_t = p₀‖ε_t‖/‖ε₀‖ needs a gradient whose cosine to ε falls with the "
                            "distance (noise-dominated); the full-batch gradient keeps cos(u, ε) ≈ 1")
-    outcomes.append(relative(inverse, ratio_at(inv, t_inv), float(theory.amos_distance_ratio(t_inv, rate_inv, "inverse")),
+    outcomes.append(equivalence(inverse, ratio_at(inv, t_inv), float(theory.amos_distance_ratio(t_inv, rate_inv, "inverse")),
                              regime=regime))
 
     # C4-vs-cosine: final loss of each Amos family against the cosine schedule, paired by seed.
@@ -113,7 +116,7 @@ def analyze(tables, spec) -> Analysis:
                f"each seed's excess loss (linear regression) or evaluation loss (scale-invariant) at step {steps}, "
                f"ratio Amos/cosine at the same α₀ = {alpha0:g}, each Amos family at the half-life of its spec "
                f"grid with the lowest mean log final loss (chosen on these seeds); {window}",
-               "001: the schedules as plug-and-play choices; here: Amos ends below cosine", 0.0)
+               "001: the schedules as plug-and-play choices; here: Amos ends below cosine", 0.0, kind="hypothesis")
     final = d[d["step"] == steps]
     final = final[final["metric"] == final["problem"].map(FINAL_METRIC)].copy()
     final.loc[final["diverged"], "value"] = np.inf
@@ -141,7 +144,7 @@ def analyze(tables, spec) -> Analysis:
     e0 = lin[lin["step"] == 0]["dist"]
     numbers = {"α₀ (relative step)": alpha0, "assumed p (quadratic family)": p,
                "half-life T = (√2 − 1)/(α₀p), steps": T_quad,
-               "001's ‖ε₀‖ ≈ √(2k)σ": float(spec.extra["target_distance"]),
+               "001's ‖ε₀‖ ≈ √(2k)σ": float(spec.settings["target_distance"]),
                "measured ‖ε₀‖, linear regression (mean ± sd over seeds)": f"{e0.mean():.4g} ± {e0.std():.2g}",
                **{f"{o.check_id}: measured [interval]": f"{o.measured:.4g} [{o.ci_low:.4g}, {o.ci_high:.4g}]"
                   for o in outcomes if not o.group}}

@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import seaborn as sns
 
-from . import SEED_BAND, Analysis, Figure, best_by, final_values, log_if_decades, mean_std, new_figure, setting_label
+from .. import checks
+from . import SEED_BAND, Analysis, Figure, log_if_decades, mean_std, new_figure, setting_label
+
+# the spec's settings and their defaults (...: the spec must give it)
+SETTINGS = {"metric": "loss"}
 
 
 def analyze(tables, spec) -> Analysis:
-    metric = spec.extra.get("metric", "loss")
+    metric = spec.settings.get("metric", "loss")
     metrics = tables["metrics"]
     axes = spec.varying("problems")
     metrics["setting"] = metrics.apply(lambda r: setting_label(r, axes), axis=1)
-    final = final_values(metrics, metric)
-    best = best_by(final, ["setting", "optimizer"])
+    final = checks.final_values(metrics, metric)
+    best = checks.best_points(final, "lr", ["setting", "optimizer"]).rename(columns={"best": "lr"})
     settings = sorted(final["setting"].unique())
 
     fig_lr, ax_lr = new_figure(len(settings))

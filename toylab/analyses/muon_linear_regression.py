@@ -19,7 +19,10 @@ import seaborn as sns
 
 from .. import checks, plotting
 from ..checks import Check
-from . import THEORY, Analysis, Figure, final_values, mean_std, new_figure
+from . import THEORY, Analysis, Figure, mean_std, new_figure
+
+# the spec's settings and their defaults (...: the spec must give it)
+SETTINGS = {"metric": "excess_loss", "floor": 1e-10, "margin": 0.1}
 
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
 
@@ -70,7 +73,7 @@ def muon_best(final: pd.DataFrame, best: pd.DataFrame, floor: float, margin: flo
     best lr, paired over seeds; values below `floor` are set to it (ties at the precision floor)."""
     check = Check("C13", "C13-muon-best", "final loss ratio Muon / best other",
                   f"per seed, final excess loss of each at its own best lr (losses < {floor:g} set to {floor:g}); "
-                  "geometric mean of the paired ratio", "Muon best (ratio < 1/(1+margin))", margin)
+                  "geometric mean of the paired ratio", "Muon best (ratio < 1/(1+margin))", margin, kind="hypothesis")
     outs = []
     for (setting, kind), b in best.assign(kind=best["optimizer"].str.partition(", ")[2]).groupby(["setting", "kind"]):
         muon = b[b["optimizer"].str.partition(", ")[0] == "muon"]
@@ -108,19 +111,16 @@ def muon_best(final: pd.DataFrame, best: pd.DataFrame, floor: float, margin: flo
 
 
 def analyze(tables, spec) -> Analysis:
-    metric = spec.extra.get("metric", "excess_loss")
-    floor = spec.extra.get("floor", 1e-10)
+    metric = spec.settings.get("metric", "excess_loss")
+    floor = spec.settings.get("floor", 1e-10)
     metrics = tables["metrics"]
     metrics["setting"] = setting_of(metrics)
     metrics["method"] = metrics["optimizer"]
     metrics["optimizer"] = variant_of(metrics)
     metrics["lr schedule"] = metrics["optimizer"].str.partition(", ")[2].replace("", "constant")
-    final = final_values(metrics, metric)
-    start = metrics[metrics["metric"] == metric].sort_values("step").groupby("run")["value"].first()
-    exploded = ~np.isfinite(final["value"]) | (final["value"] > final["run"].map(start))
-    final.loc[exploded, "value"] = np.inf  # exploded: diverged, or ended above the loss at step 0
+    final = checks.final_values(metrics, metric)
     best = best_lrs(final)
-    outs = muon_best(final, best, floor, spec.extra.get("margin", 0.1))
+    outs = muon_best(final, best, floor, spec.settings.get("margin", 0.1))
     settings = sorted(final["setting"].unique())
     styles = {"constant": "-", "cosine": "--"}
     ncols = (len(settings) + 1) // 2
@@ -160,8 +160,8 @@ def analyze(tables, spec) -> Analysis:
     figures = [Figure("curves", fig_curves, f"{metric} over training at each optimizer's best lr, per setting "
                       "(band: ±2 s.e. of the log over seeds; solid constant lr, dashed cosine)."),
                Figure("lr_grid", fig_lr, f"Final {metric} against the learning rate (band: ±2 s.e. of the log over "
-                      f"seeds; values below the floor {floor:g} drawn at it). ×: an lr where a seed diverged or ended "
-                      "above its initial loss (not plotted as data); ★: the chosen best lr.")]
+                      f"seeds; values below the floor {floor:g} drawn at it). ×: an lr where a seed diverged "
+                      "(`checks.final_values`; not plotted as data); ★: the chosen best lr.")]
     notes = [f"Losses below {floor:g} are ties at the precision floor (float32 parameters: the full-batch runs of "
              "AdamW and SGD reach ≈1e-13), never wins."]
     if "spectra" in tables and not tables["spectra"].empty:

@@ -29,7 +29,7 @@ import torch
 from .. import checks, plotting
 from ..bench.orthogonalizers import interleaved_seconds, orthogonalizer
 from ..optim.orthogonalize import polar_express_schedule
-from . import THEORY, Analysis, Figure, best_by, final_values, new_figure
+from . import THEORY, Analysis, Figure, new_figure
 
 METRIC = {"linear_regression": "excess_loss", "scale_invariant": "loss"}
 COLOURS = plotting.palette(["newton_schulz", "polar_express", "svd"])  # fixed per name in every figure
@@ -41,10 +41,10 @@ EXACTNESS = checks.Check(
     "C13", "C13-orth-exactness", "final metric SVD / NS-5 (geometric mean ratio)",
     "per seed the final metric at each method's best lr (cosine decay to 0; lr chosen by mean log "
     "final metric over seeds), paired log ratio", "exact polar factor better than 5 Newton–Schulz steps: "
-    "ratio below e^−0.1", MARGIN)
+    "ratio below e^−0.1", MARGIN, kind="hypothesis")
 POLAR_EXPRESS = checks.Check(
     "C13", "C13-orth-polar-express", "final metric PE-5 / NS-5 (geometric mean ratio)",
-    EXACTNESS.estimator, "5 Polar Express steps better than 5 Newton–Schulz steps: ratio below e^−0.1", MARGIN)
+    EXACTNESS.estimator, "5 Polar Express steps better than 5 Newton–Schulz steps: ratio below e^−0.1", MARGIN, kind="hypothesis")
 
 
 def scalar_map(x: np.ndarray, orthogonalizer: str, steps: int) -> np.ndarray:
@@ -74,7 +74,7 @@ def label(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def finals(metrics: pd.DataFrame) -> pd.DataFrame:
-    out = [final_values(metrics[metrics["problem"] == p], m) for p, m in METRIC.items() if (metrics["problem"] == p).any()]
+    out = [checks.final_values(metrics[metrics["problem"] == p], m) for p, m in METRIC.items() if (metrics["problem"] == p).any()]
     final = pd.concat(out, ignore_index=True)
     final["log_value"] = np.log(final["value"])
     return final
@@ -108,10 +108,10 @@ def analyze(tables, spec) -> Analysis:
     metrics = label(tables["metrics"])
     final = finals(metrics)
     keys = ["setting", "method"]
-    best = best_by(final.assign(value=final["log_value"]), keys)[keys + ["lr"]]
+    best = checks.best_points(final, "lr", keys).rename(columns={"best": "lr"})
+    edge = {(s, m): e for s, m, e in best[keys + ["at_edge"]].values}
+    best = best[keys + ["lr"]]
     at_best = final.merge(best, on=keys + ["lr"])
-    grid = sorted(final["lr"].unique())
-    edge = {(s, m): lr in (grid[0], grid[-1]) for s, m, lr in best.values}
 
     orth = tables.get("orthogonality", pd.DataFrame())
     error = pd.Series(dtype=float)
@@ -163,7 +163,7 @@ def compare(at_best: pd.DataFrame, settings: list[str], edge: dict) -> tuple[lis
                 continue
             edges = [m for m in (method, "NS-5") if edge[(setting, m)]]
             regime = checks.Regime(not edges, "best lr inside the grid for both" if not edges else
-                                   f"best lr at a grid edge for {', '.join(edges)}")
+                                   f"best lr at a grid edge for {', '.join(edges)}", "grid edge")
             o = checks.ordering(check, here[method], here["NS-5"], group=setting, regime=regime)
             per_setting.append(o)
             numbers[f"{method} / NS-5 final metric, {setting}"] = (f"{o.measured:.3g} [{o.ci_low:.3g}, "

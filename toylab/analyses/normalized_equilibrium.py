@@ -23,10 +23,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import checks, plotting, theory
+from .. import checks, estimators, plotting, theory
 from ..checks import Check, Regime
 from ..schedules import parse
 from . import Analysis, Figure, new_figure
+
+# the spec's settings and their defaults (...: the spec must give it)
+SETTINGS = {"tolerance": 0.05, "show_weight_decay": 0.1}
 
 STATIONARY = 0.03  # drift between the two halves of a window, reported with the regime
 RELAXATIONS = 3  # relaxation times before a window starts (e^−3 ≈ 5 % of the initial gap left)
@@ -60,13 +63,6 @@ def wide_norms(norms: pd.DataFrame) -> pd.DataFrame:
     wide["group"] = [f"{r['problem']} {r['param']}, λ={r['weight_decay']:g}, γ={r['lr']:g}"
                      for r in wide.to_dict("records")]
     return wide
-
-
-def ratio_in(frame: pd.DataFrame, lo: float, hi: float, num="rms_grad", den="rms_weights") -> pd.Series:
-    """Per seed √(mean num² / mean den²) over steps lo·T < t ≤ hi·T (T = the run's last step)."""
-    f = frame[(frame["step"] > lo * frame["steps_total"]) & (frame["step"] <= hi * frame["steps_total"])]
-    sq = f.assign(n2=f[num] ** 2, d2=f[den] ** 2).groupby("seed")[["n2", "d2"]].mean()
-    return np.sqrt(sq["n2"] / sq["d2"])
 
 
 def mean_in(frame: pd.DataFrame, lo: float, hi: float, quantity: str) -> pd.Series:
@@ -103,7 +99,7 @@ def both(regimes: list[Regime]) -> Regime:
 
 
 def analyze(tables, spec) -> Analysis:
-    tol = spec.extra.get("tolerance", 0.05)
+    tol = spec.settings.get("tolerance", 0.05)
     wide = wide_norms(tables["norms"])
     groups = {k: g for k, g in wide.groupby(["variant", "group"], sort=True)}
     out, rows = [], []
@@ -118,45 +114,45 @@ def analyze(tables, spec) -> Analysis:
 
     # C5: constant-lr SGD and heavy-ball SGD reach √(2λ/γ_eff) on every layer
     c5 = {"SGD": Check("C5", "C5-sgd", "‖g‖/‖x‖", "√(mean ‖g‖²/mean ‖x‖²) over steps T/2…T per seed",
-                       "√(2λ/γ), 002 eq. 2", tol),
+                       "√(2λ/γ), 002 eq. 2", tol, kind="seed"),
           "SGD (β=0.9)": Check("C5", "C5-momentum", "‖g‖/‖x‖", "√(mean ‖g‖²/mean ‖x‖²) over steps T/2…T per seed",
-                               "√(2λ(1−β)/γ), 002 §3.1", tol)}
+                               "√(2λ(1−β)/γ), 002 §3.1", tol, kind="seed")}
     steady = {}
     for name, check in c5.items():
         outs = []
         for group, g in each(name):
-            steady[(name, group)] = ratio_in(g, 0.5, 1.0)
-            outs.append(checks.relative(check, steady[(name, group)], sgd_target(g), group=group,
+            steady[(name, group)] = estimators.windowed_ratio(g, 0.5, 1.0)
+            outs.append(checks.equivalence(check, steady[(name, group)], sgd_target(g), group=group,
                                         regime=regime(g, 0.5, 1.0)))
         out += outs + ([checks.combine(check, outs)] if outs else [])
 
     # C5 layer balancing: per hyperparameter setting of the MLP, ρ(W2)/ρ(W1) per seed = 1
     balance = Check("C5", "C5-balance", "ρ(W2)/ρ(W1)", "ratio of the two MLP layers' steady ‖g‖/‖x‖ "
-                    "(√(mean ‖g‖²/mean ‖x‖²) over T/2…T) per seed, one hyperparameter setting", "1 (layer balancing, 002 §3.2)", tol)
+                    "(√(mean ‖g‖²/mean ‖x‖²) over T/2…T) per seed, one hyperparameter setting", "1 (layer balancing, 002 §3.2)", tol, kind="seed")
     bal = []
     mlp = wide[wide["problem"] == "scale_invariant_mlp"]
     for (name, lam, lr), g in mlp[mlp["variant"].isin(list(c5))].groupby(["variant", "weight_decay", "lr"], sort=True):
-        layers = {p: ratio_in(gp, 0.5, 1.0) for p, gp in g.groupby("param")}
+        layers = {p: estimators.windowed_ratio(gp, 0.5, 1.0) for p, gp in g.groupby("param")}
         if len(layers) < 2:
             continue
         (p1, r1), (p2, r2) = sorted(layers.items())[:2]
-        bal.append(checks.relative(balance, r2 / r1, 1.0, group=f"{name}, λ={lam:g}, γ={lr:g}",
+        bal.append(checks.equivalence(balance, r2 / r1, 1.0, group=f"{name}, λ={lam:g}, γ={lr:g}",
                                    regime=both([regime(gp, 0.5, 1.0) for _, gp in g.groupby("param")])))
     out += bal + ([checks.combine(balance, bal)] if bal else [])
 
     # C6: the tail rise of SGD under a cosine schedule, measured; and the target followed mid-training
     tail = Check("C6", "C6-tail", "ρ(T/4…T/2) / ρ(last 20 %)", "√(mean ‖g‖²/mean ‖x‖²) in each window, per seed; "
-                 "paired ratio mid/tail", "ρ rises in the tail (ratio < 1/1.1)", np.log(1.1))
+                 "paired ratio mid/tail", "ρ rises in the tail (ratio < 1/1.1)", np.log(1.1), kind="seed")
     track = Check("C6", "C6-track", "‖g‖/‖x‖ over T/4…T/2", "√(mean ‖g‖²/mean ‖x‖²) over T/4…T/2 per seed",
-                  "√(2λ/ mean γ_t) over the window, 002 eq. 2", tol)
+                  "√(2λ/ mean γ_t) over the window, 002 eq. 2", tol, kind="seed")
     tails, tracks, lag = [], [], {}
     for group, g in each("SGD cosine"):
         r = g.iloc[0]
-        mid, end = ratio_in(g, 0.25, 0.5), ratio_in(g, 0.8, 1.0)
+        mid, end = estimators.windowed_ratio(g, 0.25, 0.5), estimators.windowed_ratio(g, 0.8, 1.0)
         tails.append(checks.ordering(tail, mid, end, group=group))
         steps = np.sort(g["step"].unique())
         gamma = lr_at(r, steps[(steps > 0.25 * r["steps_total"]) & (steps <= 0.5 * r["steps_total"])])
-        tracks.append(checks.relative(track, mid, float(theory.equilibrium_ratio(gamma.mean(), r["weight_decay"])),
+        tracks.append(checks.equivalence(track, mid, float(theory.equilibrium_ratio(gamma.mean(), r["weight_decay"])),
                                       group=group))
         curve = g.groupby("step")["grad_to_weights"].mean()
         target = theory.scheduled_equilibrium_ratio(lr_at(r, curve.index), r["weight_decay"])
@@ -168,13 +164,13 @@ def analyze(tables, spec) -> Analysis:
 
     # C8 SGDC: the tail keeps √(2λ/γ_max), once the layer has reached equilibrium by mid-training
     sgdc = Check("C8", "C8-sgdc", "‖g‖/‖x‖ in the last 20 %", "√(mean ‖g‖²/mean ‖x‖²) over the last 20 % per seed",
-                 "√(2λ/γ_max), 002 §5", tol)
+                 "√(2λ/γ_max), 002 §5", tol, kind="seed")
     outs = []
     for group, g in each("SGDC cosine"):
-        outs.append(checks.relative(sgdc, ratio_in(g, 0.8, 1.0), sgd_target(g), group=group,
+        outs.append(checks.equivalence(sgdc, estimators.windowed_ratio(g, 0.8, 1.0), sgd_target(g), group=group,
                                     regime=regime(g, 0.25, 0.5)))
         rows.append({"variant": "SGDC cosine", "group": group,
-                     "tail rise ρ_tail/ρ_mid": float((ratio_in(g, 0.8, 1.0) / ratio_in(g, 0.25, 0.5)).mean())})
+                     "tail rise ρ_tail/ρ_mid": float((estimators.windowed_ratio(g, 0.8, 1.0) / estimators.windowed_ratio(g, 0.25, 0.5)).mean())})
     out += outs + ([checks.combine(sgdc, outs)] if outs else [])
 
     # C7: AdamW at constant lr: ∞-norm (002 §4.2), RMS (000 eq. 19) and the weighted ratio (002 §4)
@@ -186,24 +182,24 @@ def analyze(tables, spec) -> Analysis:
            "√(2λ/γ), 002 §4", lambda g: rms_in(g, 0.5, 1.0, "adam_grad_to_weights"),
            lambda lr, lam: theory.equilibrium_ratio(lr, lam))]
     for cid, quantity, estimator, prediction, measure, predict in c7:
-        check, outs = Check("C7", cid, quantity, estimator, prediction, 0.1), []
+        check, outs = Check("C7", cid, quantity, estimator, prediction, 0.1, kind="seed"), []
         for group, g in each("AdamW"):
             if cid == "C7-weighted" and "adam_grad_to_weights" not in g:
                 continue
             r = g.iloc[0]
-            outs.append(checks.relative(check, measure(g), float(predict(r["lr"], r["weight_decay"])), group=group,
+            outs.append(checks.equivalence(check, measure(g), float(predict(r["lr"], r["weight_decay"])), group=group,
                                         regime=regime(g, 0.5, 1.0, "rms_weights")))
         out += outs + ([checks.combine(check, outs)] if outs else [])
 
     # C8 AdamC: the weighted ratio keeps √(2λ/γ_max) through the cosine schedule
     adamc = Check("C8", "C8-adamc", "‖g‖_{A⁻¹}/‖x‖_A in the last 20 %", "√(mean of its square) over the last 20 % "
-                  "per seed", "√(2λ/γ_max), 002 §5", 0.1)
+                  "per seed", "√(2λ/γ_max), 002 §5", 0.1, kind="seed")
     outs = []
     for group, g in each("AdamC cosine"):
         if "adam_grad_to_weights" not in g:
             continue
         r = g.iloc[0]
-        outs.append(checks.relative(adamc, rms_in(g, 0.8, 1.0, "adam_grad_to_weights"),
+        outs.append(checks.equivalence(adamc, rms_in(g, 0.8, 1.0, "adam_grad_to_weights"),
                                     float(theory.equilibrium_ratio(r["lr"], r["weight_decay"])), group=group,
                                     regime=regime(g, 0.25, 0.5, "adam_grad_to_weights")))
     for name in ("AdamW cosine", "AdamC cosine"):
@@ -242,7 +238,7 @@ def log_band(ax, frame, y, label, color, linestyle="-"):
 
 def sgd_figure(wide, spec) -> Figure:
     fig, axes = new_figure(2, width=5.0)
-    lam = spec.extra.get("show_weight_decay", 0.1)
+    lam = spec.settings.get("show_weight_decay", 0.1)
     ax = axes[0, 0]
     main = wide[(wide["problem"] == "scale_invariant") & np.isclose(wide["weight_decay"], lam)]
     for name in ("SGD", "SGD cosine", "SGDC cosine"):

@@ -19,9 +19,12 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from ..checks import Check, bound, combine, ordering, relative
+from ..checks import Check, bound, combine, equivalence, ordering
 from .. import plotting
 from . import Analysis, Figure, new_figure
+
+# the spec's settings and their defaults (...: the spec must give it)
+SETTINGS = {"huge_eps": ..., "rounding_bound": ..., "eps_gap_bound": ..., "margin": ..., "sgd_lr": ...}
 
 LAST_FRACTION = 0.2
 
@@ -102,8 +105,8 @@ def _gm(v: pd.Series) -> float:
 
 
 def analyze(tables, spec) -> Analysis:
-    huge, rounding = float(spec.extra["huge_eps"]), float(spec.extra["rounding_bound"])
-    eps_bound, margin, sgd_lr = float(spec.extra["eps_gap_bound"]), float(spec.extra["margin"]), float(spec.extra["sgd_lr"])
+    huge, rounding = float(spec.settings["huge_eps"]), float(spec.settings["rounding_bound"])
+    eps_bound, margin, sgd_lr = float(spec.settings["eps_gap_bound"]), float(spec.settings["margin"]), float(spec.settings["sgd_lr"])
     metrics = tables["metrics"]
     runs = label_runs(metrics, huge)
     traj = trajectories(tables["weights"])
@@ -124,16 +127,16 @@ def analyze(tables, spec) -> Analysis:
     eps_check = Check("C14", "C14-eps-sgd", "trajectory gap Adam(ε) vs SGD(lr η/ε)",
                       f"{gap_est}; Adam ε = {eps_values[-1]:g}, lr = η_S·ε, no bias correction, m₀ = g₁; "
                       f"SGD momentum = dampening = 0.9, lr η_S = {sgd_lr:g}; {n_seeds} seeds, float64",
-                      "003: ε ≫ √v̂ makes the step (η/ε)·m̂ (gap → 0)", eps_bound)
+                      "003: ε ≫ √v̂ makes the step (η/ε)·m̂ (gap → 0)", eps_bound, kind="seed")
     outcomes.append(bound(eps_check, eps_gaps[eps_values[-1]]))
     large = [e for e in eps_values if e >= 100]
     slope_check = Check("C14", "C14-eps-slope", "d log(gap)/d log ε",
                         f"per seed, least-squares slope of log gap against log ε over ε ∈ {{{', '.join(f'{e:g}' for e in large)}}} "
-                        f"({gap_est}); {n_seeds} seeds", "gap ∝ √v̂/ε (theory.adam_large_eps_lr): slope −1", 0.05)
+                        f"({gap_est}); {n_seeds} seeds", "gap ∝ √v̂/ε (theory.adam_large_eps_lr): slope −1", 0.05, kind="seed")
     if len(large) >= 2:
         slopes = pd.Series({s: np.polyfit(np.log(large), np.log([eps_gaps[e][s] for e in large]), 1)[0]
                             for s in eps_gaps[large[0]].index})
-        outcomes.append(relative(slope_check, slopes, -1.0))
+        outcomes.append(equivalence(slope_check, slopes, -1.0))
 
     loss = metrics[metrics["metric"] == "excess_loss"]
     start = steps * (1 - LAST_FRACTION)
@@ -150,7 +153,7 @@ def analyze(tables, spec) -> Analysis:
         sched_check = Check("C14", "C14-eps-schedule", "final-loss ratio ε-scheduler / constant ε",
                             f"mean excess loss over steps {start:g}–{steps} per seed; Adam lr 0.05 with ε schedule "
                             f"`{spec_eps}` against ε = 1e-8; {n_seeds} seeds", "003: ending in the SGD regime "
-                            "helps: ratio < 1", margin)
+                            "helps: ratio < 1", margin, kind="hypothesis")
         a, b = final_loss("Adam, ε-scheduler"), final_loss("Adam, ε = 1e-8")
         outcomes.append(ordering(sched_check, a, b))
         finals = {"Adam, ε-scheduler": a, "Adam, ε = 1e-8": b}
@@ -161,9 +164,9 @@ def analyze(tables, spec) -> Analysis:
                           f"mean excess loss over steps {start:g}–{steps} per seed; the ε-scheduler against Adam "
                           f"(ε = 1e-8) with lr schedule `{spec_lr}`, the same step where √v̂ = sqrt_v; {n_seeds} seeds",
                           "003: growing ε acts like shrinking the lr: equal final loss, log ratio within ±margin",
-                          margin)
+                          margin, kind="hypothesis")
             log_ratio = np.log(a.to_numpy() / c.loc[a.index].to_numpy())
-            outcomes.append(relative(vs_lr, 1 + log_ratio, 1.0))  # its relative error is the mean log ratio
+            outcomes.append(equivalence(vs_lr, 1 + log_ratio, 1.0))  # its relative error is the mean log ratio
         for name, v in finals.items():
             rows.append({"part": "(a) ε-scheduler", "A": name, "final loss (geo. mean)": _gm(v)})
 
@@ -182,10 +185,10 @@ def analyze(tables, spec) -> Analysis:
     b2_check = Check("C14", "C14-beta2-zero", "log10 trajectory gap Adam(β2 = 0) vs SGD-momentum",
                      f"{gap_est}; Adam β = (0.9, 0), ε = {huge:g} and lr = 0.05·ε (or ε = 1e-8, lr as the spec), "
                      f"decoupled ηλ = 5e-4; SGD μ = 0.9, lr 0.05, λ = 0.01; {n_seeds} seeds, float64",
-                     "equal to rounding once every difference is removed: log10 of", float(np.log10(rounding)))
+                     "equal to rounding once every difference is removed: log10 of", float(np.log10(rounding)), kind="control")
     terms = Check("C14", "C14-beta2-terms", "gap ratio matched pair / one term back",
                   f"per seed, the ratio of the matched pair's gap to the gap with one term back ({gap_est}); "
-                  f"{n_seeds} seeds, float64", "each term alone makes them differ: ratio < 10⁻³", float(np.log(1e3)))
+                  f"{n_seeds} seeds, float64", "each term alone makes them differ: ratio < 10⁻³", float(np.log(1e3)), kind="seed")
     matched = gaps(runs, traj, matched_a, matched_s)
     b2, term_rows = [], []
     for slug, name, a, s in pairs:
@@ -213,7 +216,7 @@ def analyze(tables, spec) -> Analysis:
                        f"mean excess loss over steps {start:g}–{steps} per seed, each variant at the lr of "
                        f"{{{', '.join(f'{v:g}' for v in sorted(f['lr'].unique()))}}} with the lowest mean log "
                        f"(chosen on these seeds); {n_seeds} seeds", "003: the nested average as an improvement: "
-                       "nested < Adam", margin)
+                       "nested < Adam", margin, kind="hypothesis")
     groups, best_rows = [], []
     for betas, g in f.groupby("betas"):
         pick, edge = {}, []

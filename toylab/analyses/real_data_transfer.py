@@ -2,7 +2,7 @@
 
 Per problem, the metric is the training objective at the last step (`loss` on digits, the
 excess loss over the closed-form optimum on diabetes); each optimizer is taken at the lr of
-the grid with the lowest seed-mean final value (best_by), and compared per seed:
+the grid with the lowest seed-mean final value (`checks.best_points`), and compared per seed:
 
     C13-real-adamw   AdamW < Muon at their best lrs (synthetic: AdamW ahead in every setting)
     C13-real-flat    σ_max/σ_min of Muon's direction O_t = NS(M_t) < that of G_t, per matrix
@@ -27,26 +27,26 @@ import numpy as np
 import pandas as pd
 
 from .. import checks, plotting
-from . import Analysis, Figure, best_by, final_values, mean_std, new_figure
+from . import Analysis, Figure, mean_std, new_figure
 
 METRIC = {"digits_softmax": "loss", "digits_mlp": "loss", "diabetes": "excess_loss"}
 VARIANTS = {(True, True): "ZI+BC", (True, False): "ZI, no BC", (False, False): "no ZI, no BC",
             (False, True): "no ZI, BC"}  # (zero_init, bias_correction), in the notepad's order
 
 ADAMW_VS_MUON = checks.Check("C13", "C13-real-adamw", "final training loss, AdamW / Muon at their best lrs",
-                             "last step's full-training-set objective per seed, paired", "AdamW < Muon", 0.0)
+                             "last step's full-training-set objective per seed, paired", "AdamW < Muon", 0.0, kind="hypothesis")
 RANK = 1e-6  # singular values below RANK·σ_max count as zero (float32 runs)
 FLAT = checks.Check("C13", "C13-real-flat", "σ_max/σ_min of O_t over that of G_t (Muon, best lr)",
                     "median over the probed steps of each seed's σ_1/σ_r, r = numerical rank of G_t, paired",
-                    "NS output flatter than G_t by > 2×", float(np.log(2)))
+                    "NS output flatter than G_t by > 2×", float(np.log(2)), kind="control")
 UNIT = checks.Check("C13", "C13-real-unit", "σ_max(O_t) last / first probed step (Muon, best lr)",
-                    "each seed's ratio", "stays at 1", 0.5)
+                    "each seed's ratio", "stays at 1", 0.5, kind="control")
 INIT = checks.Check("C11", "C11-real-init", "final loss, worse zero-init variant / better non-zero-init variant",
                     "last step's objective per seed at each variant's best lr, paired",
-                    "zero init matters more than bias correction", 0.0)
+                    "zero init matters more than bias correction", 0.0, kind="seed")
 ORDER = checks.Check("C11", "C11-real-order", "final loss ratios of consecutive variants in the notepad's ranking",
                      "last step's objective per seed at each variant's best lr, paired",
-                     "ZI+BC < ZI no BC < no ZI no BC < no ZI + BC", 0.0)
+                     "ZI+BC < ZI no BC < no ZI no BC < no ZI + BC", 0.0, kind="seed")
 
 
 def label(frame: pd.DataFrame) -> pd.Series:
@@ -60,9 +60,8 @@ def label(frame: pd.DataFrame) -> pd.Series:
 def at_best(final: pd.DataFrame, names: list[str]) -> tuple[pd.DataFrame, dict]:
     """Per name: its seeds' final values at its best lr (index: seed), and whether that lr is inside the grid."""
     rows = final[final["name"].isin(names)]
-    best = best_by(rows, ["name"]).set_index("name")["lr"]
-    inside = {n: rows.loc[rows["name"] == n, "lr"].min() < best[n] < rows.loc[rows["name"] == n, "lr"].max()
-              for n in best.index}
+    points = checks.best_points(rows, "lr", ["name"]).set_index("name")
+    best, inside = points["best"], ~points["at_edge"]
     picked = rows[rows["lr"] == rows["name"].map(best)]
     return picked.pivot_table(index="seed", columns="name", values="value"), {"best": best, "inside": inside}
 
@@ -70,14 +69,14 @@ def at_best(final: pd.DataFrame, names: list[str]) -> tuple[pd.DataFrame, dict]:
 def regime(info: dict, names) -> checks.Regime:
     edge = [n for n in names if not info["inside"][n]]
     return checks.Regime(not edge, "best lr inside the grid for " + ", ".join(names) if not edge
-                         else "best lr at the grid edge for " + ", ".join(edge))
+                         else "best lr at the grid edge for " + ", ".join(edge), "grid edge")
 
 
 def analyze(tables, spec) -> Analysis:
     metrics = tables["metrics"].copy()
     metrics["name"] = label(metrics)
     problems = [p for p in METRIC if p in set(metrics["problem"])]
-    finals = {p: final_values(metrics[metrics["problem"] == p], METRIC[p]) for p in problems}
+    finals = {p: checks.final_values(metrics[metrics["problem"] == p], METRIC[p]) for p in problems}
     c13 = ["adamw", "muon", "sgd", "signum"]
     c11 = list(VARIANTS.values())
     outcomes = {k: [] for k in ("adamw", "flat", "unit", "init", "order")}
@@ -119,7 +118,7 @@ def analyze(tables, spec) -> Analysis:
             outcomes["flat"].append(checks.ordering(FLAT, cond["direction"], cond["grad"], group=f"{p} {param}"))
             top = ext.sort_values("step").groupby(["seed", "quantity"])["max"]
             shrink = (top.last() / top.first()).unstack()
-            outcomes["unit"].append(checks.relative(UNIT, shrink["direction"], 1.0, group=f"{p} {param}"))
+            outcomes["unit"].append(checks.equivalence(UNIT, shrink["direction"], 1.0, group=f"{p} {param}"))
             numbers[f"σ_max last/first, G_t / O_t, {p} {param}"] = (f"{shrink['grad'].mean():.3g} / "
                                                                     f"{shrink['direction'].mean():.3g}")
             numbers[f"median σ_1/σ_r, G_t / O_t, {p} {param}"] = (f"{cond['grad'].mean():.3g} / "

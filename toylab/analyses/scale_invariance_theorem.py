@@ -21,12 +21,15 @@ import pandas as pd
 from .. import checks, plotting
 from . import Analysis, Figure, new_figure
 
+# the spec's settings and their defaults (...: the spec must give it)
+SETTINGS = {"tolerance": 1e-10, "reference": ...}
+
 
 def analyze(tables, spec) -> Analysis:
-    tol = spec.extra.get("tolerance", 1e-10)
+    tol = spec.settings.get("tolerance", 1e-10)
     w = tables["weights"]
     runs = w.drop_duplicates("run").copy()
-    ref = spec.extra["reference"]  # the c = 1 run: {lr = η₀, init_std = σ₀}
+    ref = spec.settings["reference"]  # the c = 1 run: {lr = η₀, init_std = σ₀}
     base = runs[np.isclose(runs["lr"], ref["lr"]) & np.isclose(runs["init_std"], ref["init_std"])]
     rows, curves = [], []
     for r in runs.itertuples():
@@ -57,7 +60,8 @@ def analyze(tables, spec) -> Analysis:
             continue
         check = checks.Check("C10", cid, "max_t ‖w'_t − w_t/c‖/‖w_t/c‖",
                              f"per seed, the largest relative deviation over steps 0–{int(w['step'].max())} ({dtype})",
-                             f"w'_t = w_t/c on {problem} ({note}); bound", tol)
+                             f"w'_t = w_t/c on {problem} ({note}); bound", tol,
+                             kind="control" if cid == "C10-linreg" else "seed")
         groups = [checks.bound(check, g.sort_values("seed")[col].to_numpy(), group=f"c={c:g}")
                   for c, g in sub.groupby("c")]
         outcomes += [checks.combine(check, groups), *groups]

@@ -15,17 +15,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import checks, plotting, theory
+from .. import checks, estimators, plotting, theory
 from . import Analysis, Figure, new_figure, pair_first
 
-
-def block_means(weights: pd.DataFrame, blocks: int) -> pd.DataFrame:
-    """Per (optimizer, step, block): the mean of θ² over the block's coordinates, as `value`."""
-    w = weights[["optimizer", "step", "index", "value"]].copy()
-    n = int(w["index"].max()) + 1
-    w["block"] = w["index"] * blocks // n
-    w["value"] = w["value"] ** 2
-    return w.groupby(["optimizer", "step", "block"], as_index=False)["value"].mean()
+# the spec's settings and their defaults (...: the spec must give it)
+SETTINGS = {"tolerance": 0.05, "exact_tolerance": 0.02, "blocks": 10, "stationarity": 0.02}
 
 
 def curves(opt: str, lr: float, wd: float, beta1: float, t, init_rms):
@@ -37,8 +31,8 @@ def curves(opt: str, lr: float, wd: float, beta1: float, t, init_rms):
 
 
 def analyze(tables, spec) -> Analysis:
-    tol, exact_tol = spec.extra.get("tolerance", 0.05), spec.extra.get("exact_tolerance", 0.02)
-    blocks, stat_tol = spec.extra.get("blocks", 10), spec.extra.get("stationarity", 0.02)
+    tol, exact_tol = spec.settings.get("tolerance", 0.05), spec.settings.get("exact_tolerance", 0.02)
+    blocks, stat_tol = spec.settings.get("blocks", 10), spec.settings.get("stationarity", 0.02)
     rms = tables["metrics"].query("metric == 'weight_rms'").sort_values("step")
     run = rms.iloc[0]
     lr, wd, n, T = float(run["lr"]), float(run["weight_decay"]), int(run["n"]), int(rms["step"].max())
@@ -46,13 +40,14 @@ def analyze(tables, spec) -> Analysis:
     transient, steady = (0.1 * tau, tau), (5 * tau, 10 * tau)
     beta1 = {opt: pair_first(f["betas"].iloc[0]) if opt == "adamw" else float(f["momentum"].iloc[0])
              for opt, f in rms.groupby("optimizer")}
-    per_block = block_means(tables["weights"], blocks)
+    per_block = estimators.block_means(tables["weights"], blocks)
     est = f"over {blocks} blocks of {n // blocks} coordinates (i.i.d.; one seed, as in the document)"
 
     def check(claim, cid, prediction, window, tolerance=tol, what="√(mean_t∈W mean_block θ_t²)"):
         return checks.Check(claim, cid, "RMS(θ)" if "ratio" not in what else "RMS(θ)/curve",
                             f"{what} over steps {window[0]:g}–{window[1]:g}, {est}", prediction, tolerance,
-                            replicates=f"blocks of {n // blocks} coordinates")
+                            replicates=f"blocks of {n // blocks} coordinates",
+                            kind="hypothesis" if cid.startswith("C3-exact") else "seed")
 
     outcomes = []
     for opt, b1 in sorted(beta1.items()):
@@ -65,20 +60,20 @@ def analyze(tables, spec) -> Analysis:
         w["predicted"] = mean_field**2
         ratio = np.sqrt(w.groupby("seed")["value"].sum() / w.groupby("seed")["predicted"].sum())
         if opt == "adamw":
-            outcomes.append(checks.relative(check("C2", "C2-eq18-seed000", "eq. 18 curve (ratio 1)", transient,
+            outcomes.append(checks.equivalence(check("C2", "C2-eq18-seed000", "eq. 18 curve (ratio 1)", transient,
                                                   what="ratio √(Σ_W θ²/Σ_W eq. 18²) per block"), ratio, 1.0))
         regime = checks.stationarity(f, *steady, stat_tol)
-        values = np.sqrt(checks.window(f, *steady))
+        values = np.sqrt(estimators.window(f, *steady))
         if opt == "adamw":
             for cid, pred, name in (("C2-eq19-seed000", theory.adamw_weight_rms_steady(lr, wd), "eq. 19 √(η/2λ)"),
                                     ("C2-eq7-seed000", theory.adamw_weight_rms_quick(lr, wd, b1), "eq. 7 quick")):
-                outcomes.append(checks.relative(check("C2", cid, name, steady), values, float(pred), regime=regime))
+                outcomes.append(checks.equivalence(check("C2", cid, name, steady), values, float(pred), regime=regime))
         else:
             for cid, pred, name, t in (
                     ("C3-eq26-seed000", theory.signum_weight_rms_steady(lr, wd, b1), "eq. 26", tol),
                     ("C3-exact-seed000", theory.signum_weight_rms_exact(np.inf, lr, wd, b1, 0.0),
                      "exact (arcsine law)", exact_tol)):
-                outcomes.append(checks.relative(check("C3", cid, name, steady, t), values, float(pred), regime=regime))
+                outcomes.append(checks.equivalence(check("C3", cid, name, steady, t), values, float(pred), regime=regime))
 
     # figure: the whole-vector RMS every `metric_every` steps against the curves
     fig, axes = new_figure(2, 1, width=4.8, height=3.4)

@@ -26,8 +26,9 @@ import math
 import torch
 
 from ..options import Option, betas_check, nonneg, positive, unit_interval
-from .adamw import adam_coefficients, adam_step_
-from .base import OptimizerDef, register
+from . import fused
+from .adamw import adam_coefficients, adam_step_, fused_adam_step
+from .base import OptimizerDef, register, scratch
 from .decay import lr_ratio
 from .orthogonalize import ORTHOGONALIZERS, from_hparams as orthogonalize
 
@@ -134,12 +135,12 @@ def step_(p, out, g, state, c, step, hp, work, direction):
         u = torch.where(nesterov, g + mu * buf, buf)
     O = orthogonalize(u.to(ns_dtype(hp, p)), hp, c["eps"].flatten()).to(p.dtype)
     if hp["normalize"] != "none":
-        O = normuon_(O, state["second_momentum_buffer"], c, _normalized_dim(hp))
+        O = normuon_(O, state["second_momentum_buffer"], c)
     torch.mul(p, c["decay"], out=out).addcmul_(c["neg_lr_scale"], O)
     return O if direction else None
 
 
-def normuon_(O, second_moment, c, dim):
+def normuon_(O, second_moment, c):
     """NorMuon (Li et al. 2025, "NorMuon: Making Muon more efficient and scalable", arXiv:2510.05491,
     and its reference `normuon.py`): with V the EMA (zero start, no bias correction) of the mean of O²
     along `dim` (one value per row for dim = −1, "neurons" of a [out, in] weight),
@@ -147,14 +148,34 @@ def normuon_(O, second_moment, c, dim):
         V ← β2 V + (1 − β2)·mean_dim(O²),   N = O/(√V + ε),   O' = N·‖O‖_F/(‖N‖_F + ε):
 
     each row's update gets a comparable size, and the whole keeps Muon's Frobenius norm (so its
-    RMS and the lr's shape scale stay as they are). `second_moment` `[K, A, 1]` or `[K, 1, B]` is updated in place."""
+    RMS and the lr's shape scale stay as they are). `second_moment` `[K, A, 1]` or `[K, 1, B]` is updated
+    in place; `dim` is where its size differs from O's (so a permuted view of both works too)."""
+    differs = [d for d in (-2, -1) if second_moment.shape[d] != O.shape[d]]
+    dim = differs[0] if differs else (-1 if O.shape[-1] == 1 else -2)  # else the mean is over a size-1 dim
     second_moment.lerp_(O.square().mean(dim, keepdim=True), c["normuon_one_minus_beta2"])
     N = O / (second_moment.sqrt() + c["normuon_eps"])
     frobenius = torch.linalg.vector_norm(O, dim=(-2, -1), keepdim=True)
     return N * (frobenius / (torch.linalg.vector_norm(N, dim=(-2, -1), keepdim=True) + c["normuon_eps"]))
 
 
+def fused_step_(p, out, g, state, c, hp, work, direction):
+    """`step_` with its elementwise parts as one pass each: the momentum and look-ahead
+    (`fused.muon_momentum`) and θ·(1 − ηλ) − ηs·O (`fused.scale_add`); orthogonalisation and
+    NorMuon's normalisation as in `step_` (on tensors in memory order: `normuon_` reads its dim off V's shape)."""
+    if not _is_matrix(p):
+        return fused_adam_step(p, out, g, state["exp_avg"], state["exp_avg_sq"], c, direction)
+    K, n = len(p), p[0].numel()
+    u = scratch(work, "u", p)
+    fused.call("muon_momentum", K, n, g, state["momentum_buffer"], u, int(hp["momentum_form"] == "ema"),
+               c["momentum"], c["one_minus_momentum"], c["nesterov"])
+    O = orthogonalize(u.to(ns_dtype(hp, p)), hp, c["eps"].flatten()).to(p.dtype).contiguous()
+    if hp["normalize"] != "none":
+        O = normuon_(O, state["second_momentum_buffer"], c)
+    fused.call("scale_add", K, n, p, out, O, c["decay"], c["neg_lr_scale"])
+    return O if direction else None
+
+
 MUON = register(OptimizerDef(
     name="muon",
     description="Muon (torch.optim.Muon) on matrices, AdamW on the other parameters",
-    hparams=HPARAMS, init=init, coefficients=coefficients, step_=step_))
+    hparams=HPARAMS, init=init, coefficients=coefficients, step_=step_, fused=lambda hp: fused_step_))

@@ -1,0 +1,172 @@
+"""C11 (docs/claims.md): AdamW's four variants, bias correction (BC) × zero initialisation (ZI).
+
+Per problem and (β, λ) panel, each run's value is its loss averaged over the last 10 % of steps
+(`checks.final_values`), and each variant is taken at its best lr (`checks.best_points`). Checks:
+`C11-first-step`, the RMS of the first direction u₁ = m̂₁/(√v̂₁ + ε) (norms probe, step 1) against
+the case analysis |m̂₁|/√v̂₁ (`theory.first_step_moments`, g = 1), per variant and setting;
+`C11-ordering`, the notepad's ranking ZI+BC < ZI no BC < no ZI no BC < no ZI + BC as three
+adjacent orderings paired over seeds (same seed = same data and initial point); `C11-init`, "both
+zero-init variants beat both others" (per seed, the worse ZI variant against the better non-ZI one).
+A comparison is inconclusive when a compared variant's best lr sits at an edge of the lr grid.
+"""
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from toylab import checks, plotting, theory
+from toylab.analyses import THEORY, Analysis, Figure, mean_std, new_figure
+
+SPEC = """
+title = "Bias correction × zero initialisation in AdamW"
+claim = "C11"
+question = \"\"\"The notepad's LLM ablation (lr 0.008, β1 = β2 = 0.95, wd 0.1, 4 seeds) ranks \\
+ZI+BC < ZI no BC < no ZI no BC < no ZI + BC in validation perplexity: "initialisation matters \\
+more than bias correction". Does that ordering hold on toy problems, across a learning-rate \\
+grid, with seeds, and does the first step follow the case analysis m̂₁ ∈ {g₁, (1−β1)g₁, g₁/(1−β1)}?\"\"\"
+steps = 1000
+seeds = [0, 1, 2, 3]
+metric_every = 20
+probes = ["norms"]
+probe_every = 1000
+first_step_tolerance = 1e-3   # relative, RMS(u₁) against the case analysis (exact up to ε and float32)
+
+[[problems]]
+name = "linear_regression"
+d = 16
+D = 4
+condition_number = 10.0
+batch_size = 32
+
+[[problems]]
+name = "scale_invariant"
+d_in = 32
+d_out = 16
+batch_size = 32
+
+[[optimizers]]  # the notepad's settings
+name = "adamw"
+betas = [0.95, 0.95]
+weight_decay = 0.1
+bias_correction = [true, false]
+zero_init = [true, false]
+lr = [1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1]
+
+[[optimizers]]  # torch defaults
+name = "adamw"
+betas = [0.9, 0.999]
+weight_decay = 0.01
+bias_correction = [true, false]
+zero_init = [true, false]
+lr = [1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1]
+
+[quick]
+steps = 20
+seeds = [0, 1]
+metric_every = 5
+probe_every = 20
+"""
+SETTINGS = {"first_step_tolerance": 1e-3}
+VARIANTS = {(True, True): "ZI+BC", (True, False): "ZI, no BC", (False, False): "no ZI, no BC", (False, True): "no ZI, BC"}
+ORDER = list(VARIANTS.values())  # best first, as in the notepad's table
+
+
+def label(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(variant=[VARIANTS[(z, b)] for z, b in zip(frame["zero_init"], frame["bias_correction"])],
+                        setting="β=(" + frame["betas"] + "), λ=" + frame["weight_decay"].map("{:g}".format))
+
+
+def first_step_theory(betas: str, variant: str) -> float:
+    """RMS(u₁) = |m̂₁|/√v̂₁ of a variant for g = 1 (ε → 0), from the C11 case analysis."""
+    (zi, bc), = [k for k, v in VARIANTS.items() if v == variant]
+    m1, v1 = theory.first_step_moments(zi, bc, *map(float, betas.split(",")), 1.0)
+    return abs(m1) / v1**0.5
+
+
+def analyze(tables, spec) -> Analysis:
+    metrics = label(tables["metrics"])
+    final = checks.final_values(metrics, "loss", last=0.1)
+    steps = int(metrics["step"].max())
+    best = checks.best_points(final, "lr", ["problem", "setting", "variant"]).set_index(["problem", "setting", "variant"])
+    est = f"loss averaged over steps {0.9 * steps:g}–{steps} per seed, each variant at its best lr"
+    order = checks.Check("C11", "C11-ordering", "loss(a)/loss(b), geometric mean over seeds", est,
+                         "a < b for adjacent variants of ZI+BC < ZI, no BC < no ZI, no BC < no ZI, BC", 0.0, kind="seed")
+    init = checks.Check("C11", "C11-init", "worse ZI / better non-ZI loss", est,
+                        "both ZI variants below both non-ZI variants", 0.0, kind="seed")
+    panels = sorted(set(zip(final["problem"], final["setting"])))
+    orderings, inits = [], []
+    fig_lr, ax_lr = new_figure(len(panels), height=3.4)
+    fig_curves, ax_curves = new_figure(len(panels), height=3.4)
+    for i, (problem, setting) in enumerate(panels):
+        here, b = final[(final["problem"] == problem) & (final["setting"] == setting)], best.loc[(problem, setting)]
+        at = {v: here[(here["variant"] == v) & (here["lr"] == b.loc[v, "best"])].set_index("seed")["value"].sort_index()
+              for v in ORDER}
+        orderings += [checks.ordering(order, at[x], at[y], group=f"{problem} {setting}: {x} < {y}",
+                                      regime=checks.interior(b, [x, y])) for x, y in zip(ORDER, ORDER[1:])]
+        zi, no_zi = pd.concat([at[ORDER[0]], at[ORDER[1]]], axis=1).max(axis=1), pd.concat([at[ORDER[2]], at[ORDER[3]]], axis=1).min(axis=1)
+        inits.append(checks.ordering(init, zi, no_zi, group=f"{problem} {setting}", regime=checks.interior(b, ORDER)))
+        ax = ax_lr[0, i]
+        ax.set(xscale="log", yscale="log")
+        plotting.seed_band(ax, here, x="lr", y="value", hue="variant", marker="o")
+        for v in ORDER:
+            plotting.mark_best(ax, b.loc[v, "best"], float(np.exp(np.log(at[v]).mean())), name=v, label="best lr per variant")
+        ax.set(xlabel="learning rate η", ylabel="loss, mean of the last 10 % of steps", title=f"{problem}\n{setting}")
+        plotting.legend(ax, fontsize="xx-small")
+        runs = here.merge(b["best"].rename("lr").reset_index(), on=["variant", "lr"])["run"]
+        ax = ax_curves[0, i]
+        ax.set(yscale="log")
+        plotting.seed_band(ax, metrics[metrics["run"].isin(runs) & (metrics["metric"] == "loss")], x="step", y="value",
+                           hue="variant")
+        ax.set(xlabel="step", ylabel="loss", title=f"{problem}\n{setting} (best lr per variant)")
+        plotting.legend(ax, fontsize="xx-small")
+    outcomes = checks.headline(order, orderings) + checks.headline(init, inits)
+    table = best.reset_index().rename(columns={"best": "best lr", "at_edge": "at grid edge"})[
+        ["problem", "setting", "variant", "best lr", "at grid edge"]]
+    table["final loss (mean ± std)"] = [mean_std(final[(final["problem"] == r.problem) & (final["setting"] == r.setting)
+                                                       & (final["variant"] == r.variant) & (final["lr"] == r._4)]["value"])
+                                        for r in table.itertuples()]
+    figures = [Figure("final_loss_vs_lr", fig_lr, "Late loss (mean over the last 10 % of steps) against the learning "
+                      "rate for the four variants (line: geometric mean over seeds, band ×/÷ 2 s.e.; ×: diverged; "
+                      "star: each variant's best lr)."),
+               Figure("curves_best_lr", fig_curves, "Loss over training at each variant's best learning rate "
+                      "(geometric mean over seeds, band ×/÷ 2 s.e.).")]
+    numbers, notes = {}, []
+    if "norms" in tables and not tables["norms"].empty:
+        figure, first = first_step(label(tables["norms"]), spec.settings["first_step_tolerance"])
+        figures.insert(1, figure)
+        outcomes = first + outcomes
+        numbers = {f"RMS(u₁) {o.group} (measured / theory)": f"{o.measured:.4g} / {o.predicted:.4g}" for o in first if o.group}
+    else:
+        notes.append("*The norms probe table is missing, so the first-step check is not shown.*")
+    edges = table.groupby(["problem", "setting"])["at grid edge"].any()
+    notes.append(f"Comparisons are paired over seeds at each variant's best lr on the grid "
+                 f"{sorted(final['lr'].unique())}, over {len(panels)} problem × (β, λ) panels; {int(edges.sum())} "
+                 f"panels have a best lr at the grid edge, and the comparisons that involve it are inconclusive.")
+    return Analysis(figures=figures, table=table, numbers=numbers, notes=notes, checks=outcomes)
+
+
+def first_step(norms: pd.DataFrame, tolerance: float):
+    """The checks of RMS(u₁) per setting and variant against the C11 case analysis, and their figure."""
+    rows = norms[(norms["step"] == 1) & (norms["quantity"] == "rms_direction")]
+    check = checks.Check("C11", "C11-first-step", "RMS(m̂₁/(√v̂₁+ε))", "the norms probe at step 1, per seed "
+                         "(all problems of a setting pooled: u₁ does not depend on the problem)", "|m̂₁|/√v̂₁, case analysis",
+                         tolerance, kind="seed")
+    groups = [checks.equivalence(check, g.groupby(["problem", "seed"])["value"].mean().to_numpy(),
+                                 first_step_theory(g["betas"].iloc[0], variant), group=f"{setting} {variant}")
+              for (setting, variant), g in rows.groupby(["setting", "variant"])]
+    fig, axes = new_figure(width=5.5, height=3.6)
+    ax = axes[0, 0]
+    settings = sorted(rows["setting"].unique())
+    sns.stripplot(rows, x="variant", y="value", hue="setting", order=ORDER, hue_order=settings, dodge=True,
+                  jitter=False, ax=ax, size=4)  # no random jitter: the figure is reproducible byte for byte
+    width = 0.8 / len(settings)
+    for j, setting in enumerate(settings):
+        betas = rows.loc[rows["setting"] == setting, "betas"].iloc[0]
+        for i, variant in enumerate(ORDER):
+            x = i - 0.4 + width * (j + 0.5)
+            ax.hlines(first_step_theory(betas, variant), x - width / 2, x + width / 2, **THEORY,
+                      label="theory |m̂₁|/√v̂₁" if i + j == 0 else None)
+    ax.set(yscale="log", xlabel="variant", ylabel="RMS of the first direction u₁ (per coordinate)")
+    ax.legend(fontsize="small")
+    caption = ("First-step direction RMS(m̂₁/(√v̂₁+ε)) per variant, every run (points), against the case "
+               "analysis of C11 (dashed).")
+    return Figure("first_step", fig, caption), checks.headline(check, groups)

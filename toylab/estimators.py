@@ -1,0 +1,48 @@
+"""Per-replicate estimators the analyses share: what one seed (or block of coordinates) contributes
+to a check (`toylab.checks` turns the replicates into an interval and a verdict).
+
+    window(frame, start, end)            per seed, mean of value over start ≤ step ≤ end
+    windowed_ratio(frame, lo, hi)        per seed, √(mean num² / mean den²) over lo·T < step ≤ hi·T
+    block_means(weights, blocks)         per (optimizer, step, block), the mean of θ² over a block of
+                                         consecutive coordinates (i.i.d. coordinates as replicates)
+    vertex(x, y)                         argmin of the parabola through (x, y), clipped to x's range
+
+The final value of a run (last step, last fraction of the steps, or best) is `checks.final_values`:
+it carries the rule for diverged runs.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def window(frame: pd.DataFrame, start: float, end: float, value: str = "value", step: str = "step",
+           by: str = "seed") -> pd.Series:
+    """Per `by` (seed), the mean of `value` over steps start ≤ step ≤ end."""
+    inside = frame[(frame[step] >= start) & (frame[step] <= end)]
+    return inside.groupby(by)[value].mean()
+
+
+def windowed_ratio(frame: pd.DataFrame, lo: float, hi: float, num: str = "rms_grad", den: str = "rms_weights",
+                   total: str = "steps_total") -> pd.Series:
+    """Per seed √(mean num² / mean den²) over steps lo·T < t ≤ hi·T (T = the run's last step, column `total`)."""
+    f = frame[(frame["step"] > lo * frame[total]) & (frame["step"] <= hi * frame[total])]
+    sq = f.assign(n2=f[num] ** 2, d2=f[den] ** 2).groupby("seed")[["n2", "d2"]].mean()
+    return np.sqrt(sq["n2"] / sq["d2"])
+
+
+def block_means(weights: pd.DataFrame, blocks: int) -> pd.DataFrame:
+    """Per (optimizer, step, block): the mean of θ² over the block's coordinates, as `value`."""
+    w = weights[["optimizer", "step", "index", "value"]].copy()
+    n = int(w["index"].max()) + 1
+    w["block"] = w["index"] * blocks // n
+    w["value"] = w["value"] ** 2
+    return w.groupby(["optimizer", "step", "block"], as_index=False)["value"].mean()
+
+
+def vertex(x: np.ndarray, y: np.ndarray) -> float:
+    """argmin of the least-squares parabola through (x, y), clipped to x's range; the smallest
+    point's x when the parabola opens downwards."""
+    a, b, _ = np.polyfit(x, y, 2)
+    v = -b / (2 * a) if a > 0 else x[np.argmin(y)]
+    return float(np.clip(v, np.min(x), np.max(x)))
