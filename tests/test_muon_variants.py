@@ -103,3 +103,36 @@ def test_torch_class_normuon_equals_the_reference_loop(normalize):
         np.testing.assert_allclose(p.detach().numpy(), expected, rtol=1e-10, atol=1e-12)
     moment = opt.state_dict()["state"][0]["second_momentum_buffer"]
     assert tuple(moment.shape) == ((6, 1) if normalize == "rows" else (1, 4))
+
+
+@pytest.mark.parametrize("normalize", ["rows", "columns"])
+@pytest.mark.parametrize("layout", ["row_major", "transposed"])
+def test_fused_normuon_agrees_with_eager(normalize, layout):
+    """The fused step (`optim/fused.py`, the engine's default) keeps NorMuon's normalisation, also on
+    a parameter stored transposed, whose fused view is the transpose (float64, 6 steps, 1e-12)."""
+    from toylab.optim import InPlace, fused
+
+    if fused.library() is None:
+        pytest.skip("no C compiler: every step is eager")
+    muon, K, A, B, steps = get("muon"), 4, 7, 5, 6
+    gen = torch.Generator().manual_seed(2)
+    start = torch.randn(K, A, B, generator=gen, dtype=torch.float64)
+    grads = torch.randn(steps, K, A, B, generator=gen, dtype=torch.float64)
+    rows = [resolve("muon", muon.hparams, {"normalize": normalize, "lr": 0.01 * (k + 1), "normuon_beta2": 0.3 * k})
+            for k in range(K)]
+    hp = hp_tensors(muon, rows, torch.float64, "cpu")
+    results = []
+    for use_fused in (False, True):
+        params = start.clone() if layout == "row_major" else start.transpose(1, 2).contiguous().transpose(1, 2)
+        current, other = {"W": params}, {"W": torch.empty_like(params)}
+        stepper = InPlace(muon, current, hp, fused=use_fused)
+        assert (stepper.fused is not None) == use_fused
+        stepper.prepare(1, steps)
+        for t in range(1, steps + 1):
+            stepper.step(current, other, {"W": grads[t - 1]}, t)
+            current, other = other, current
+        results.append((current["W"], stepper.state["second_momentum_buffer"]["W"]))
+    (eager, eager_v), (fast, fast_v) = results
+    torch.testing.assert_close(fast, eager, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(fast_v, eager_v, rtol=1e-12, atol=1e-14)
+    assert eager_v.shape == ((K, A, 1) if normalize == "rows" else (K, 1, B))
