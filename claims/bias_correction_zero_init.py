@@ -7,7 +7,9 @@ the case analysis |m̂₁|/√v̂₁ (`theory.first_step_moments`, g = 1), per v
 `C11-ordering`, the notepad's ranking ZI+BC < ZI no BC < no ZI no BC < no ZI + BC as three
 adjacent orderings paired over seeds (same seed = same data and initial point); `C11-init`, "both
 zero-init variants beat both others" (per seed, the worse ZI variant against the better non-ZI one).
-A comparison is inconclusive when a compared variant's best lr sits at an edge of the lr grid.
+The lr grid is √2 apart (1.25e-4 … 0.256), so every best lr lies inside it and a ×3 grid's
+coarseness does not decide an ordering; a comparison is inconclusive when a compared variant's
+best lr sits at an edge of the grid.
 """
 import numpy as np
 import pandas as pd
@@ -16,6 +18,7 @@ import seaborn as sns
 from toylab import checks, plotting, theory
 from toylab.analyses import THEORY, Analysis, Figure, mean_std, new_figure
 
+LR_GRID = "[0.000125, 0.000177, 0.00025, 0.000354, 0.0005, 0.000707, 0.001, 0.00141, 0.002, 0.00283, 0.004, 0.00566, 0.008, 0.0113, 0.016, 0.0226, 0.032, 0.0453, 0.064, 0.0905, 0.128, 0.181, 0.256]"  # √2 apart, 1.25e-4 … 0.256: the scale-invariant best lies below 1e-3, the linear-regression best near 0.1
 SPEC = """
 title = "Bias correction × zero initialisation in AdamW"
 claim = "C11"
@@ -49,7 +52,7 @@ betas = [0.95, 0.95]
 weight_decay = 0.1
 bias_correction = [true, false]
 zero_init = [true, false]
-lr = [1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1]
+lr = """ + LR_GRID + """
 
 [[optimizers]]  # torch defaults
 name = "adamw"
@@ -57,7 +60,7 @@ betas = [0.9, 0.999]
 weight_decay = 0.01
 bias_correction = [true, false]
 zero_init = [true, false]
-lr = [1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1]
+lr = """ + LR_GRID + """
 
 [quick]
 steps = 20
@@ -141,6 +144,11 @@ def analyze(tables, spec) -> Analysis:
     notes.append(f"Comparisons are paired over seeds at each variant's best lr on the grid "
                  f"{sorted(final['lr'].unique())}, over {len(panels)} problem × (β, λ) panels; {int(edges.sum())} "
                  f"panels have a best lr at the grid edge, and the comparisons that involve it are inconclusive.")
+    notes.append("Seed 003 ch. 6: its m̂₁ and v̂₁ case analysis holds (C11-first-step). Its first-step formula does not: "
+                 "it writes s₁ = g₁/√(g₁² + ε) = g₁/(g₁ + ε) (ε belongs outside the root, and the equality is false) and "
+                 "omits the no ZI + BC case; corrected, s₁ = m̂₁/(√v̂₁ + ε) = g₁/(|g₁| + ε) (ZI+BC and no ZI, no BC), "
+                 "(1−β1)g₁/(√(1−β2)|g₁| + ε) (ZI, no BC) and (g₁/(1−β1))/(|g₁|/√(1−β2) + ε) (no ZI, BC), which "
+                 "`theory.first_step_moments` implements. Its Table 6.1 ranking is what C11-ordering and C11-init test.")
     return Analysis(figures=figures, table=table, numbers=numbers, notes=notes, checks=outcomes)
 
 

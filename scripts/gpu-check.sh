@@ -36,8 +36,7 @@ timeout 120 python3 - <<'PY' 2>&1 | tail -4
 import traceback, torch
 from toylab import optim
 muon = optim.get("muon")
-hp = optim.hp_tensors(muon, [{k: o.default for k, o in muon.hparams.items()}], torch.float64, torch.device("cuda"))
-hp.update(lr_max=hp["lr"], normalized=set())
+hp = optim.hyperparameters(muon, [{k: o.default for k, o in muon.hparams.items()}], torch.float64, torch.device("cuda"))
 params = {"W": torch.randn(4, 16, 8, device="cuda")}
 try:
     stepper = optim.InPlace(muon, params, hp, compile=True)

@@ -1,10 +1,9 @@
-import os
-
 import pytest
 import torch
 
-os.environ.setdefault("TOYLAB_THREADS", "1")
-torch.set_num_threads(int(os.environ["TOYLAB_THREADS"]))
+from toylab import runtime
+
+runtime.configure()  # as the toylab command does: TOYLAB_THREADS (default 1), glibc keeps freed memory
 
 
 @pytest.fixture

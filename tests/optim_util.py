@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from toylab.optim import hp_tensors
+from toylab.optim import hyperparameters
 from toylab.options import resolve
 
 SHAPES = [(7,), (5, 3), (3, 8)]
@@ -41,14 +41,12 @@ def run_functional(opt, values, params, grads, schedule=None, normalized=()):
     params and grads; lr_t = lr·schedule(t) with lr_max = lr. Returns params and the last aux."""
     names = [f"p{i}" for i in range(len(params))]
     ps = dict(zip(names, params))
-    hp = hp_tensors(opt, [resolve("test", opt.hparams, v) for v in values],
-                    params[0].dtype, params[0].device)
-    lr_max = hp["lr"]
-    hp.update(lr_max=lr_max, normalized={names[i] for i in normalized})
+    hp = hyperparameters(opt, [resolve("test", opt.hparams, v) for v in values], params[0].dtype, params[0].device,
+                         normalized={names[i] for i in normalized})
     state, aux = opt.init(ps, hp), None
     for t, gs in enumerate(grads, start=1):
-        hp["lr"] = lr_max * (schedule(t) if schedule else 1.0)
-        ps, state, aux = opt.update(dict(zip(names, gs)), state, ps, hp, t)
+        step_hp = hp.replace(lr=hp.lr_max * (schedule(t) if schedule else 1.0))
+        ps, state, aux = opt.update(dict(zip(names, gs)), state, ps, step_hp, t)
     return [ps[n] for n in names], aux
 
 

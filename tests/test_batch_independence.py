@@ -7,7 +7,7 @@ import torch
 
 from toylab import engine
 from toylab.config import RunConfig
-from toylab.experiments import grid
+from toylab.grids import grid
 
 PROBLEM = {"d": 12, "D": 4, "condition_number": 10.0, "batch_size": 8}
 

@@ -14,7 +14,8 @@ from toylab import store
 from toylab.cli import main
 from toylab.compare import stats
 from toylab.config import RunConfig
-from toylab.experiments import grid, run_configs
+from toylab.experiments import run_configs
+from toylab.grids import grid
 
 INF = math.inf
 SMALL = ["-p", "d=4", "-p", "D=2", "--steps", "40", "--metric-every", "5"]

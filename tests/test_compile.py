@@ -8,7 +8,7 @@ import torch
 
 from toylab import engine, optim
 from toylab.config import RunConfig
-from toylab.experiments import grid
+from toylab.grids import grid
 from toylab.optim import fused
 
 K_MAX = 256
@@ -39,8 +39,7 @@ def hyperparameters(name: str, dtype, configs: list[int]) -> dict:
             hp["adamw_lr"] = 1e-3 * (1 + k % 13)
         hp["weight_decay"] = 1e-2 * (k % 4)
         rows.append(hp)
-    hp = optim.hp_tensors(opt, rows, torch.float64, "cpu")
-    return hp | {"lr_max": hp["lr"], "normalized": set()}
+    return optim.hyperparameters(opt, rows, torch.float64, "cpu")
 
 
 def run(name: str, shapes: dict, dtype, configs: list[int], use_fused: bool):

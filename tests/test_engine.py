@@ -9,7 +9,7 @@ import torch
 
 from toylab import engine
 from toylab.config import RunConfig
-from toylab.experiments import grid
+from toylab.grids import grid
 
 PROBLEM = {"d": 6, "D": 3, "condition_number": 20.0, "batch_size": 8}
 
@@ -143,8 +143,7 @@ def reference_run(config):
     data = problem.make_data(engine.seed_generator(config.seed, "data", cpu))
     stream = engine.seed_generator(config.seed, "stream", cpu)
     params = {k: p[None] for k, p in problem.init_params(engine.seed_generator(config.seed, "init", cpu)).items()}
-    hp = optim.hp_tensors(opt, [config.hparams], torch.float64, cpu)
-    hp.update(lr_max=hp["lr"], normalized=set())
+    hp = optim.hyperparameters(opt, [config.hparams], torch.float64, cpu)
     state = opt.init(params, hp)
     for t in range(1, config.steps + 1):
         batch = {k: v[None] for k, v in problem.sample(data, stream, t).items()}

@@ -4,7 +4,6 @@ import pandas as pd
 import pytest
 
 from toylab import claims, theory
-from toylab.analyses import muon_linear_regression
 
 
 @pytest.mark.parametrize("power, slope", [(0.0, -1.0), (-1.0, 0.0), (1.0, -2.0)])
@@ -25,33 +24,46 @@ def test_slope_of_best_weight_decay_against_dataset_size(power, slope):
 
 
 def lr_frame(muon, other, setting="κ=1"):
-    """Final values per (optimizer, lr, seed); `muon`/`other` map lr → list of per-seed values."""
-    rows = [{"setting": setting, "optimizer": name, "lr": lr, "seed": s, "value": v}
+    """Final values per (optimizer, lr, seed); `muon`/`other` map lr → list of per-seed values (seeds 0…4)."""
+    rows = [{"setting": setting, "schedule": "constant", "optimizer": name, "lr": lr, "seed": s, "value": v}
             for name, grid in (("muon", muon), ("sgd", other)) for lr, vals in grid.items() for s, v in enumerate(vals)]
     return pd.DataFrame(rows)
 
 
-def verdict_of(final):
-    outs = muon_linear_regression.muon_best(final, muon_linear_regression.best_lrs(final), floor=1e-10, margin=0.1)
-    return outs[0], outs[-1]
+def verdict_of(final, tune_seeds=(0, 1)):
+    """C13-muon-best's group and headline rows: tuned on `tune_seeds`, scored on the rest."""
+    (head, group), best = claims.get("muon_linear_regression").module.muon_best(final, list(tune_seeds), floor=1e-10,
+                                                                                   margin=0.1)
+    return group, head, best
 
 
-def test_muon_best_holds_when_muon_is_lower_on_every_seed_at_interior_best_lrs():
-    final = lr_frame({0.1: [1.0, 1.1, 1.2], 0.3: [0.1, 0.11, 0.12], 1.0: [np.inf] * 3},
-                     {0.1: [1.0, 1.2, 1.1], 0.3: [0.5, 0.52, 0.55], 1.0: [2.0, 2.1, 2.2]})
-    group, head = verdict_of(final)
-    assert group.verdict == "holds" and head.verdict == "holds" and group.measured == pytest.approx(0.2, rel=0.05)
+def test_muon_best_holds_when_muon_is_lower_on_every_held_out_seed_at_interior_best_lrs():
+    final = lr_frame({0.1: [1.0, 1.1, 1.2, 1.1, 1.0], 0.3: [0.1, 0.11, 0.12, 0.1, 0.11], 1.0: [np.inf] * 5},
+                     {0.1: [1.0, 1.2, 1.1, 1.0, 1.1], 0.3: [0.5, 0.52, 0.55, 0.5, 0.5], 1.0: [2.0, 2.1, 2.2, 2.0, 2.1]})
+    group, head, _ = verdict_of(final)
+    assert group.verdict == "holds" and head.verdict == "holds" and group.n == 3
+    assert group.measured == pytest.approx(np.exp(np.mean(np.log([0.12 / 0.55, 0.1 / 0.5, 0.11 / 0.5]))))
 
 
-def test_losses_below_the_floor_are_ties_not_wins():
-    final = lr_frame({0.1: [1.0] * 3, 0.3: [1e-13, 3e-14, 2e-13], 1.0: [1.0] * 3},
-                     {0.1: [1.0] * 3, 0.3: [1e-12, 5e-13, 1e-12], 1.0: [1.0] * 3})
-    group, head = verdict_of(final)
-    assert group.verdict == "fails" and "floor" in group.reason and head.verdict == "fails"
+def test_the_lr_is_tuned_on_the_tuning_seeds_and_scored_on_the_others():
+    """lr 0.3 is best on seeds 0, 1 and worst on 2–4: the score is Muon's at 0.3 on seeds 2–4, so it loses."""
+    final = lr_frame({0.1: [1.0, 1.0, 0.01, 0.01, 0.01], 0.3: [0.1, 0.1, 9.0, 9.0, 9.0], 1.0: [2.0] * 5},
+                     {0.1: [1.0] * 5, 0.3: [0.5] * 5, 1.0: [2.0] * 5})
+    group, head, best = verdict_of(final)
+    assert best.loc[("κ=1", "constant", "muon"), "best"] == 0.3
+    assert group.verdict == "fails" and group.measured == pytest.approx(9.0 / 0.5)
+
+
+def test_losses_below_the_floor_are_ties_not_fails():
+    final = lr_frame({0.1: [1.0] * 5, 0.3: [1e-13, 3e-14, 2e-13, 1e-13, 5e-14], 1.0: [1.0] * 5},
+                     {0.1: [1.0] * 5, 0.3: [1e-12, 5e-13, 1e-12, 2e-13, 1e-14], 1.0: [1.0] * 5})
+    group, head, _ = verdict_of(final)
+    assert (group.verdict, group.cause, group.measured) == ("inconclusive", "tied", 1.0)
+    assert head.verdict == "inconclusive" and head.cause == "tied"
 
 
 def test_a_best_lr_at_the_grid_edge_makes_a_loss_inconclusive():
-    final = lr_frame({0.1: [2.0, 2.1, 2.2], 0.3: [1.0, 1.05, 1.1]},  # Muon still improving at the top edge
-                     {0.1: [1.0] * 3, 0.3: [0.2, 0.21, 0.22], 1.0: [1.0] * 3})
-    group, head = verdict_of(final)
-    assert group.verdict == "inconclusive" and "grid edge" in group.reason and head.verdict == "inconclusive"
+    final = lr_frame({0.1: [2.0, 2.1, 2.2, 2.0, 2.1], 0.3: [1.0, 1.05, 1.1, 1.0, 1.05]},  # still improving at the edge
+                     {0.1: [1.0] * 5, 0.3: [0.2, 0.21, 0.22, 0.2, 0.21], 1.0: [1.0] * 5})
+    group, head, _ = verdict_of(final)
+    assert (group.verdict, group.cause) == ("inconclusive", "grid edge") and head.cause == "grid edge"

@@ -11,7 +11,7 @@ import torch
 
 from toylab import engine
 from toylab.config import RunConfig
-from toylab.experiments import grid
+from toylab.grids import grid
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -43,7 +43,7 @@ def test_muon_orthogonalises_in_bfloat16_on_cuda(monkeypatch):
     real = muon_module.orthogonalize
     monkeypatch.setattr(muon_module, "orthogonalize", lambda G, *a: dtypes.append(G.dtype) or real(G, *a))
     muon = optim.get("muon")
-    hp = optim.hp_tensors(muon, [{k: o.default for k, o in muon.hparams.items()}], torch.float32,
+    hp = optim.hyperparameters(muon, [{k: o.default for k, o in muon.hparams.items()}], torch.float32,
                           torch.device("cuda"))
     params = {"W": torch.randn(1, 8, 4, device="cuda")}
     muon.update({"W": torch.randn_like(params["W"])}, muon.init(params, hp), params, hp, 1)

@@ -8,7 +8,7 @@ float64: every parameter, state tensor and direction is compared with `torch.equ
 import pytest
 import torch
 
-from toylab.optim import InPlace, get, hp_tensors
+from toylab.optim import InPlace, get, hyperparameters
 from toylab.options import resolve
 from optim_util import SHAPES, trajectory
 from test_optim_batched import BATCHES
@@ -30,9 +30,9 @@ def test_in_place_equals_functional(name, dtype):
     params, grads = trajectory(steps=STEPS, dtype=dtype)
     params = {f"p{i}": torch.stack([p * (k + 1) for k in range(K)]) for i, p in enumerate(params)}
     grads = [{f"p{i}": torch.stack([g * (k - 1) for k in range(K)]) for i, g in enumerate(gs)} for gs in grads]
-    hp = hp_tensors(opt, [resolve("test", opt.hparams, v) for v in values], torch.float64, "cpu")
-    lr = lr_table(hp["lr"])
-    hp.update(lr_max=lr.amax(0), normalized={"p1"})
+    resolved = [resolve("test", opt.hparams, v) for v in values]
+    lr = lr_table(torch.tensor([v["lr"] for v in resolved], dtype=torch.float64))
+    hp = hyperparameters(opt, resolved, torch.float64, "cpu", lr_max=lr.amax(0), normalized={"p1"})
 
     in_place = InPlace(opt, {k: p.clone() for k, p in params.items()}, hp, {"lr": lr})
     current = {k: p.clone() for k, p in params.items()}
@@ -44,7 +44,7 @@ def test_in_place_equals_functional(name, dtype):
         probing = t % 3 == 1
         aux = in_place.step(current, other, grads[t - 1], t, direction=probing)
         current, other = other, current
-        functional, state, expected = opt.update(grads[t - 1], state, functional, {**hp, "lr": lr[t]}, t)
+        functional, state, expected = opt.update(grads[t - 1], state, functional, hp.replace(lr=lr[t]), t)
         for k in params:
             assert torch.equal(current[k], functional[k]), (t, k)
             if probing:
@@ -57,8 +57,7 @@ def test_in_place_equals_functional(name, dtype):
 
 def test_direction_is_skipped_unless_asked():
     opt = get("adamw")
-    hp = hp_tensors(opt, [resolve("test", opt.hparams, {})], torch.float64, "cpu")
-    hp.update(lr_max=hp["lr"], normalized=set())
+    hp = hyperparameters(opt, [resolve("test", opt.hparams, {})], torch.float64, "cpu")
     params = {"w": torch.ones(1, 4)}
     in_place = InPlace(opt, params, hp)
     in_place.prepare(1, 1)

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 import pandas as pd
 
-from toylab import engine, experiments, problems, progress, shards, store
+from toylab import engine, experiments, grids, problems, progress, shards, store
 from toylab.cli import main
 from toylab.config import RunConfig
 from toylab.options import Failure, UserError
@@ -268,7 +268,7 @@ def test_long_work_prints_progress_lines_when_stderr_is_not_a_terminal(tmp_path,
     monkeypatch.setattr(progress, "LONG_WORK", 1)
     monkeypatch.setattr(progress, "LINE_EVERY", 0.0)
     base = RunConfig("linear_regression", "sgd", {"D": 1}, steps=5)
-    experiments.run_configs(experiments.grid(base, {"problem_options.d": [3, 4]}), tmp_path, device="cpu",
+    experiments.run_configs(grids.grid(base, {"problem_options.d": [3, 4]}), tmp_path, device="cpu",
                             progress=True)
     lines = [line for line in capsys.readouterr().err.splitlines() if " of 10 steps" not in line]
     assert lines[0] == f"toylab: running 2 configs in 2 batches under {tmp_path}"

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from toylab.optim import get, hp_tensors, names, torch_api
+from toylab.optim import get, hyperparameters, names, torch_api
 from toylab.options import UserError, resolve
 from optim_util import SHAPES, run_functional, run_single, trajectory
 
@@ -52,7 +52,7 @@ def test_batch_equals_separate_runs(name):
 @pytest.mark.parametrize("name", names())
 def test_update_leaves_its_inputs_alone(name):
     opt = get(name)
-    hp = hp_tensors(opt, [resolve("test", opt.hparams, {})], torch.float64, "cpu")
+    hp = hyperparameters(opt, [resolve("test", opt.hparams, {})], torch.float64, "cpu")
     params, grads = trajectory(steps=1)
     params = {f"p{i}": p.unsqueeze(0) for i, p in enumerate(params)}
     grads = {f"p{i}": g.unsqueeze(0) for i, g in enumerate(grads[0])}
@@ -86,7 +86,7 @@ def test_bad_hyperparameters_name_value_and_range(name, given, words):
 def test_sgd_nesterov_needs_momentum_without_dampening():
     opt = get("sgd")
     for given in [dict(nesterov=True), dict(nesterov=True, momentum=0.9, dampening=0.1)]:
-        hp = hp_tensors(opt, [resolve("sgd optimizer", opt.hparams, given)], torch.float64, "cpu")
+        hp = hyperparameters(opt, [resolve("sgd optimizer", opt.hparams, given)], torch.float64, "cpu")
         with pytest.raises(UserError, match="nesterov"):
             opt.init({"w": torch.zeros(1, 3)}, hp)
 

@@ -9,13 +9,20 @@ import torch
 from toylab import engine
 from toylab.config import RunConfig
 from toylab.optim import muon, torch_api
-from toylab.optim.base import hp_tensors
-from toylab.optim.newton_schulz import newton_schulz as ns_standalone
-from toylab.optim.orthogonalize import (POLAR_EXPRESS_COEFFICIENTS, POLAR_EXPRESS_LOWER_BOUND, newton_schulz,
-                                        polar_express, polar_express_schedule, svd)
+from toylab.optim import hyperparameters
+from toylab.optim.orthogonalize import (ORTHOGONALIZERS, POLAR_EXPRESS_COEFFICIENTS, POLAR_EXPRESS_LOWER_BOUND,
+                                        orthogonalize, polar_express_schedule, singular_value_map, svd)
 from toylab.options import UserError, resolve
 
-NS = (3.4445, -4.7750, 2.0315)
+NS = (3.4445, -4.7750, 2.0315)  # Muon's default, as torch.optim.Muon has it
+
+
+def newton_schulz(G, coefficients, steps, eps):
+    return orthogonalize(G, eps, "newton_schulz", steps, coefficients)
+
+
+def polar_express(G, steps, eps, safety):
+    return orthogonalize(G, eps, "polar_express", steps, safety=safety)
 
 
 def matrices(K=4, m=6, n=3, seed=0, dtype=torch.float64):
@@ -81,6 +88,25 @@ def test_polar_express_matches_a_written_out_loop(steps, safety):
     np.testing.assert_allclose(polar_express(G, steps, eps_for(G), safety).numpy(), expected, atol=1e-12)
 
 
+@pytest.mark.parametrize("name", list(ORTHOGONALIZERS))
+def test_each_method_maps_each_singular_value_by_its_scalar_map(name):
+    """For G = U diag(σ) Vᵀ (float64): σ(orthogonalize(G)) = the scalar map of σ/‖G‖_F, re-sorted,
+    checked against numpy's SVD; one table serves the matrix and the scalar form."""
+    G = matrices(3, 7, 4, seed=3)
+    O = orthogonalize(G, eps_for(G), name, 6, safety=1.05)
+    sigma = np.linalg.svd(G.numpy(), compute_uv=False) / np.linalg.norm(G.numpy(), axis=(1, 2))[:, None]
+    expected = -np.sort(-singular_value_map(sigma, name, 6, safety=1.05), axis=1)
+    np.testing.assert_allclose(np.linalg.svd(O.numpy(), compute_uv=False), expected, rtol=1e-10)
+
+
+def test_the_table_is_muons_choice_and_an_unknown_name_is_one_line():
+    assert muon.HPARAMS["orthogonalizer"].choices == tuple(ORTHOGONALIZERS) == ("newton_schulz", "polar_express", "svd")
+    assert muon.HPARAMS["ns_coefficients"].default == NS
+    G = matrices(1, 3, 3)
+    with pytest.raises(UserError, match="orthogonalizer='qr' is not allowed; choose one of newton_schulz, "):
+        orthogonalize(G, eps_for(G), "qr")
+
+
 # ----- Polar Express: the published coefficients are the minimax polynomials of its bounds ---------
 CUSHION = 0.02407327424182761  # Amsel et al. 2025, App. G: p_t is fitted on [max(ℓ_t, 0.024·u_t), u_t]
 
@@ -144,7 +170,7 @@ def test_polar_express_with_its_safety_factor_converges_from_the_normalised_inpu
 
 # ----- Muon -------------------------------------------------------------------------------------------
 def hparams(**given):
-    return hp_tensors(muon.MUON, [resolve("muon", muon.HPARAMS, given)], torch.float32, "cpu")
+    return hyperparameters(muon.MUON, [resolve("muon", muon.HPARAMS, given)], torch.float32, "cpu")
 
 
 def test_muon_default_is_the_old_newton_schulz_path_bitwise():
@@ -155,7 +181,7 @@ def test_muon_default_is_the_old_newton_schulz_path_bitwise():
     state = muon.init({"W": p}, hp)
     new, _, aux = muon.MUON.update({"W": g}, state, {"W": p}, hp, 1)
     buf = torch.zeros_like(p).lerp(g, 1 - hp["momentum"].reshape(-1, 1, 1))
-    O = ns_standalone(buf, NS, 5, hp["eps"])
+    O = newton_schulz(buf, NS, 5, hp["eps"])
     expected = p * (1 - hp["lr"] * hp["weight_decay"]).reshape(-1, 1, 1) - (hp["lr"] * 1.5).reshape(-1, 1, 1) * O
     assert torch.equal(aux["direction"]["W"], O) and torch.equal(new["W"], expected)
 

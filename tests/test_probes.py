@@ -27,6 +27,22 @@ def test_unknown_probe_is_a_user_error_listing_valid_names():
         RunConfig("linear_regression", "adamw", probes=("nrms",)).resolve()
 
 
+def test_each_probe_records_the_labels_it_declares_and_all_of_them():
+    """`toylab list` shows each probe's declared `labels`; AdamW and Muon on a regression (whose θ*
+    is known) between them keep every state a probe reads, so together they record every label."""
+    from toylab import probes
+
+    recorded = {}
+    for optimizer in ("adamw", "muon"):
+        c = RunConfig("linear_regression", optimizer, dict(PROBLEM), steps=2, probes=tuple(probes.names()),
+                      probe_every=1).resolve()
+        for name, table in run([c]).tables.items():
+            for column in set(table.columns) - {"run", "config", "step", "param", "index", "value"}:
+                recorded.setdefault(name, {}).setdefault(column, set()).update(table[column].astype(str))
+    for probe in probes.get(probes.names()):
+        assert {k: set(v) for k, v in probe.labels.items()} == recorded.get(probe.name, {}), probe.name
+
+
 def test_norms_match_direct_numpy():
     c = config(probes=["norms"], hparams={"lr": 1e-2}, steps=5)
     result = run([c])

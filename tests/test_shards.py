@@ -5,7 +5,8 @@ submitit = pytest.importorskip("submitit")  # the bench extra; a bare GPU image 
 
 from toylab import shards
 from toylab.config import RunConfig
-from toylab.experiments import grid, run_configs
+from toylab.experiments import run_configs
+from toylab.grids import grid
 
 
 def _sweep():

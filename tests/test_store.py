@@ -18,7 +18,8 @@ from click.testing import CliRunner
 from toylab import engine, store, summarize
 from toylab.cli import main
 from toylab.config import RunConfig
-from toylab.experiments import grid, run_configs, summary
+from toylab.experiments import run_configs, summary
+from toylab.grids import grid
 from toylab.options import ToylabWarning
 
 FORK = multiprocessing.get_context("fork")

@@ -10,16 +10,15 @@ than wall time; on CUDA it is wall time after a synchronisation.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 
 import numpy as np
 import torch
 
-from . import engine
+from . import engine, runtime
 from .config import RunConfig
-from .experiments import grid
+from .grids import grid
 
 PROBLEM = {"d": 64, "D": 16, "batch_size": 32}
 PROBES = ("norms", "spectra", "moments")
@@ -61,7 +60,7 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    torch.set_num_threads(int(os.environ.get("TOYLAB_THREADS", "1")))
+    runtime.configure()
     ratio = probe_overhead(args.K, args.steps, args.probe_every, args.device, args.repeats)
     print(f"probe overhead (K={args.K}, {args.steps} steps, all probes every {args.probe_every}, "
           f"{args.device}): {ratio:.2f}x")

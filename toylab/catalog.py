@@ -2,22 +2,20 @@
 optimizers with their options, probes with the quantities they record, schedules with their
 parameters, the decay timescales, and the reports with the claims they test.
 
-Probe quantities are not a hand-kept list: `probe_quantities` runs every probe for two steps
-on a tiny linear regression (AdamW and Muon, which between them keep every state a probe
-reads) and reports the labels the probes actually wrote.
+Probe quantities are each probe's declared `labels` (tests/test_probes.py checks them against
+what the probes record).
 """
 from __future__ import annotations
 
 import tomllib
-from functools import lru_cache
 from pathlib import Path
 
-from . import claims, engine, optim, probes, problems, schedules
-from .config import TIMESCALES, RunConfig
+from . import claims, optim, probes, problems, schedules
+from .config import TIMESCALES
 from .options import Option, format_value
 
 REPORTS = Path(__file__).resolve().parent.parent / "reports"
-LABELS = ("quantity", "moments", "reference")  # probe label columns worth listing (not param/index)
+LABELS = ("quantity", "moments", "reference")  # probe label columns, as `toylab list` names them
 
 
 def option_dict(options: dict[str, Option]) -> dict:
@@ -27,24 +25,6 @@ def option_dict(options: dict[str, Option]) -> dict:
 
 def _plain(value):
     return list(value) if isinstance(value, tuple) else value
-
-
-@lru_cache(maxsize=1)
-def probe_quantities() -> dict[str, dict[str, list[str]]]:
-    """Per probe: each label column (quantity, moments, reference) and the values it recorded."""
-    base = dict(problem="linear_regression", problem_options={"d": 4, "D": 3}, steps=2, probe_every=1,
-                probes=tuple(probes.names()))
-    configs = [RunConfig(optimizer=name, **base).resolve() for name in ("adamw", "muon")]
-    tables = {}
-    for config in configs:
-        for name, frame in engine.run_batch([config], device="cpu").tables.items():
-            tables.setdefault(name, []).append(frame)
-    out = {}
-    for name in probes.names():
-        frames = tables.get(name, [])
-        out[name] = {c: sorted({str(v) for f in frames if c in f for v in f[c].unique()}) for c in LABELS
-                     if any(c in f for f in frames)}
-    return out
 
 
 def reports(root: Path = REPORTS) -> list[dict]:
@@ -71,7 +51,8 @@ def catalog() -> dict:
                        for n in optim.names()},
         "timescales": option_dict(TIMESCALES),
         "schedules": {kind: option_dict(params) for kind, (params, _) in schedules.KINDS.items()},
-        "probes": {p.name: {"description": p.description, "columns": list(p.columns), **probe_quantities()[p.name]}
+        "probes": {p.name: {"description": p.description, "columns": list(p.columns),
+                            **{label: sorted(values) for label, values in p.labels.items()}}
                    for p in probes.get(probes.names())},
         "reports": reports(),
     }

@@ -295,7 +295,8 @@ def sweep(problem, optimizer, lrs, seeds, shard, launcher, shards, problem_opts,
     from . import optim, problems
     from . import shards as shards_lib
     from .config import TIMESCALES
-    from .experiments import grid, prepare, run_configs
+    from .experiments import prepare, run_configs
+    from .grids import grid, size
 
     shard = shards_lib.parse(shard) if shard is not None else None
     problem_axes = {f"problem_options.{k}": parse_list(v, problems.get(problem).options().get(k))
@@ -314,7 +315,7 @@ def sweep(problem, optimizer, lrs, seeds, shard, launcher, shards, problem_opts,
             axes["hparams.lr"] = lr_values
         axes["seed"] = seed_values
         all_axes[name] = axes
-    check_sweep_size(sum(math.prod(len(v) for v in axes.values()) for axes in all_axes.values()))
+    check_sweep_size(sum(size(axes) for axes in all_axes.values()))
     configs = []
     for name, axes in all_axes.items():
         base = _base(problem, name, {}, {}, schedules, steps, metric_every, probes, probe_every, dtype, blowup,
@@ -376,7 +377,7 @@ def compare(problem, optimizer, lrs, tune_seeds, score_seeds, metric, target, ta
     from . import optim, problems
     from .compare import output, protocol
     from .config import TIMESCALES
-    from .experiments import grid
+    from .grids import grid
 
     problem_axes = {f"problem_options.{k}": parse_list(v, problems.get(problem).options().get(k))
                     for k, v in problem_pairs.items()}
@@ -483,8 +484,7 @@ def show(folder, what, save):
     runtime.configure()
     from matplotlib.backend_bases import FigureCanvasBase
 
-    from . import store
-    from .probes import plots
+    from . import show as run_folder, store
 
     if not (folder / "config.json").exists() and any(folder.glob("*/config.json")):
         from . import summarize
@@ -503,10 +503,10 @@ def show(folder, what, save):
     problem = store.verify(folder)
     if problem is not None:
         raise UserError(f"{folder}: {problem}")
-    click.echo(plots.summary(folder))
+    click.echo(run_folder.summary(folder))
     if what is not None:
         try:
-            click.echo(f"wrote {plots.plot(folder, what, save)}")
+            click.echo(f"wrote {run_folder.plot(folder, what, save)}")
         except OSError as e:
             raise UserError(f"--save {save}: {e.strerror or e}") from None
 

@@ -78,16 +78,17 @@ def gradient_fn(problem: problems.Problem):
     return generic
 
 
-def hyperparameter_tables(configs: list[RunConfig], opt, device) -> tuple[dict, dict[str, Tensor]]:
+def hyperparameter_tables(configs: list[RunConfig], opt, device,
+                          normalized=()) -> tuple[optim.Hyperparameters, dict[str, Tensor]]:
     """Hyperparameters in float64: constant ones as `[K]` tensors, scheduled ones as
-    `[steps+1, K]` tables; `hp["lr_max"]` is the peak of each config's lr."""
-    hp = optim.hp_tensors(opt, [c.hparams for c in configs], torch.float64, device)
+    `[steps+1, K]` tables; `hp.lr_max` is the peak of each config's lr."""
     tables = {}
     for name in sorted({name for c in configs for name in c.schedules}):
         columns = [schedules.parse(c.schedules.get(name, "constant")).values(c.steps, float(c.hparams[name]))
                    for c in configs]
         tables[name] = torch.stack(columns, dim=1).to(device=device)
-    hp["lr_max"] = tables["lr"].amax(0) if "lr" in tables else hp["lr"]
+    hp = optim.hyperparameters(opt, [c.hparams for c in configs], torch.float64, device,
+                               lr_max=tables["lr"].amax(0) if "lr" in tables else None, normalized=normalized)
     return hp, tables
 
 
@@ -173,10 +174,9 @@ def _run_ordered(configs: list[RunConfig], device: str, progress: bool, per_bloc
     spare = {k: torch.empty_like(p) for k, p in params.items()}  # the other buffer: θ_t is written there
     frozen = {k: torch.empty_like(p) for k, p in params.items()}  # θ at the step before a config died (its rows only)
 
-    hp, tables = hyperparameter_tables(configs, opt, dev)
-    hp["normalized"] = problem.normalized_params()
+    hp, tables = hyperparameter_tables(configs, opt, dev, problem.normalized_params())
     state = opt.init(params, hp)
-    steppers = [optim.InPlace(opt, _rows(params, a, b), _rows(hp, a, b), {k: v[:, a:b] for k, v in tables.items()},
+    steppers = [optim.InPlace(opt, _rows(params, a, b), hp.rows(a, b), {k: v[:, a:b] for k, v in tables.items()},
                               fused=first.compile, state={s: _rows(v, a, b) for s, v in state.items()})
                 for a, b, _ in blocks]
     loss_and_grad = gradient_fn(problem)
@@ -245,7 +245,7 @@ def _run_ordered(configs: list[RunConfig], device: str, progress: bool, per_bloc
             batch_loss = loss.detach()
             if probing:
                 recorder.record(probes.Context(problem, first.optimizer, t, spare, params, grads, batch,
-                                               state, aux, {**hp, **{k: v[t] for k, v in tables.items()}}, data,
+                                               state, aux, hp.replace(**{k: v[t] for k, v in tables.items()}), data,
                                                groups), alive)
             if t % first.metric_every == 0 or t == first.steps:
                 record(t)

@@ -8,7 +8,6 @@ as one batched program.
 """
 from __future__ import annotations
 
-import itertools
 import math
 import sys
 import time
@@ -25,26 +24,6 @@ from .config import RunConfig
 from .options import Failure, UserError, check_sweep_size, warn
 from .progress import Progress, line
 
-
-
-def grid(base: RunConfig, axes: dict[str, list]) -> list[RunConfig]:
-    """The product of `axes` over `base`. Axis names: a RunConfig field, `seed`, or
-    `hparams.<name>` / `problem_options.<name>` / `schedules.<name>`."""
-    check_sweep_size(math.prod(len(v) for v in axes.values()))
-    configs = []
-    names = list(axes)
-    for values in itertools.product(*(axes[n] for n in names)):
-        fields = {"problem_options": dict(base.problem_options), "hparams": dict(base.hparams),
-                  "schedules": dict(base.schedules)}
-        top = {}
-        for name, value in zip(names, values):
-            head, _, tail = name.partition(".")
-            if tail:
-                fields[head][tail] = value
-            else:
-                top[name] = value
-        configs.append(RunConfig(**{**base.__dict__, **fields, **top}))
-    return configs
 
 
 def prepare(configs: list[RunConfig], root: Path, device: str = "auto") -> list[RunConfig]:
@@ -165,8 +144,7 @@ def _measure_structure(config: RunConfig) -> tuple[dict, float, dict]:
     opt = optim.get(config.optimizer)
     params = {k: torch.zeros(1, *[min(n, 3) for n in shape]) for k, shape in shapes.items()}
     try:
-        hp = optim.hp_tensors(opt, [config.hparams], torch.float32, "cpu")
-        hp.update(lr_max=hp["lr"], normalized=problem.normalized_params())
+        hp = optim.hyperparameters(opt, [config.hparams], torch.float32, "cpu", normalized=problem.normalized_params())
         state = opt.init(params, hp)
     except Exception:  # an optimizer whose init needs more than this: assume two moments
         return shapes, 2.0, {}

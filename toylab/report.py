@@ -48,7 +48,7 @@ from typing import Callable
 import matplotlib
 import pandas as pd
 
-from . import analyses, checks, claims, claims_doc, optim, problems, runtime, store
+from . import analyses, checks, claims, claims_doc, grids, optim, problems, runtime, store
 from .config import TIMESCALES, RunConfig
 from .experiments import run_configs
 from .options import UserError, check_sweep_size, format_value, parse_seeds, warn
@@ -88,13 +88,12 @@ class Spec:
             schedules = opt.pop("schedules", {})
             if not isinstance(schedules, dict):
                 raise UserError(f"{opt['name']}: schedules={schedules!r} is not a table like {{ lr = \"cosine\" }}")
-            p_opts = _expand(prob, problems.get(prob["name"]).options())
-            h_opts = _expand(opt, {**optim.get(opt["name"]).hparams, **TIMESCALES})
-            s_opts = _expand({"name": opt["name"], **schedules}, dict.fromkeys(schedules))
-            check_sweep_size(len(out) + len(p_opts) * len(h_opts) * len(s_opts) * len(self.seeds))
-            for p, h, s, seed in itertools.product(p_opts, h_opts, s_opts, self.seeds):
-                out.append(RunConfig(problem=prob["name"], optimizer=opt["name"], problem_options=p,
-                                     hparams=h, schedules=s, seed=seed, **run))
+            axes = {**grids.axes(prob, problems.get(prob["name"]).options(), "problem_options"),
+                    **grids.axes(opt, {**optim.get(opt["name"]).hparams, **TIMESCALES}, "hparams"),
+                    **grids.axes({"name": opt["name"], **schedules}, dict.fromkeys(schedules), "schedules"),
+                    "seed": self.seeds}
+            check_sweep_size(len(out) + grids.size(axes))
+            out += grids.grid(RunConfig(problem=prob["name"], optimizer=opt["name"], **run), axes)
         return out
 
     def varying(self, kind: str = "problems") -> list[str]:
@@ -102,29 +101,9 @@ class Spec:
         names = []
         for entry in getattr(self, kind):
             for key, value in entry.items():
-                if key != "name" and len(_values(value, None)) > 1 and key not in names:
+                if key != "name" and len(grids.values(value, None)) > 1 and key not in names:
                     names.append(key)
         return names
-
-
-def _values(value, option) -> list:
-    """The values a spec entry stands for: a list expands, except a flat list for a pair option."""
-    pair = option is not None and isinstance(option.default, tuple)
-    if not isinstance(value, list) or (pair and not any(isinstance(v, list) for v in value)):
-        return [tuple(value) if isinstance(value, list) else value]
-    return [tuple(v) if isinstance(v, list) else v for v in value]
-
-
-def _expand(entry: dict, declared: dict) -> list[dict]:
-    keys = [k for k in entry if k != "name"]
-    unknown = [k for k in keys if k not in declared]
-    if unknown:
-        raise UserError(f"{entry['name']}: unknown option {unknown[0]!r} in spec; valid: {', '.join(declared)}")
-    axes = [_values(entry[k], declared[k]) for k in keys]
-    empty = [k for k, values in zip(keys, axes) if not values]
-    if empty:
-        raise UserError(f"{entry['name']}: {empty[0]} = [] has no values")
-    return [dict(zip(keys, combo)) for combo in itertools.product(*axes)]
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -370,6 +349,7 @@ def render_all(reports: list, out: Path | None = None, quick: bool = False, forc
 
 def _render_one(task: tuple) -> tuple[str, float]:
     report, target, quick, force, device, progress = task
+    runtime.configure()  # a worker process of `render_all` starts bare
     spec = load(report, quick=quick)
     start = time.perf_counter()
     render(spec, target, force=force, device=device, progress=progress)

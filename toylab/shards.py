@@ -21,6 +21,7 @@ import hashlib
 from collections import defaultdict
 from pathlib import Path
 
+from . import runtime
 from .config import RunConfig
 from .experiments import run_configs
 from .options import Failure, UserError
@@ -64,6 +65,7 @@ def _digest(text: str) -> str:
 
 def run_shard(configs: list[RunConfig], root: Path, index: int, count: int, device: str, force: bool) -> int:
     """Run shard `index` of `count`; returns how many configs it holds (a submitit job)."""
+    runtime.configure()
     mine = select(configs, index, count)
     run_configs(mine, root, device=device, force=force)
     return len(mine)

@@ -94,7 +94,7 @@ def main(argv=None):
                              "(default: every CPU table, or on a GPU the GPU ones)")
     parser.add_argument("--out", type=Path, default=Path("reports/bench"))
     args = parser.parse_args(argv)
-    runtime.keep_freed_memory()  # as the command does (threads: per table below)
+    runtime.configure()  # glibc keeps freed memory; each table then sets its own thread count
     s = settings(args.quick)
     threads = [int(t) for t in args.threads.split(",")] if args.threads else s["threads"]
     device = resolve_device(args.device)

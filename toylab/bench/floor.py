@@ -29,7 +29,7 @@ import torch
 
 from .. import engine, problems
 from ..config import RunConfig
-from ..experiments import grid
+from ..grids import grid
 from .sweep import torch_loop
 from .timing import median_seconds
 

@@ -18,11 +18,10 @@ import time
 
 import torch
 
-from ..optim.orthogonalize import newton_schulz, polar_express, svd
+from ..optim.orthogonalize import orthogonalize
 from ..probes.orthogonality import polar_factor
 from .timing import synchronize
 
-NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
 METHODS = [("newton_schulz", 1), ("newton_schulz", 3), ("newton_schulz", 5), ("newton_schulz", 8),
            ("polar_express", 1), ("polar_express", 3), ("polar_express", 5), ("polar_express", 8), ("svd", None)]
 
@@ -35,14 +34,6 @@ def test_matrices(K: int, m: int, n: int, device: torch.device, seed: int = 0) -
     right = torch.linalg.qr(torch.randn(K, n, r, generator=gen, dtype=torch.float64)).Q
     sigma = torch.logspace(0, -3, r, dtype=torch.float64)
     return ((left * sigma) @ right.mT).to(device)
-
-
-def orthogonalizer(name: str, steps: int | None, eps: torch.Tensor):
-    if name == "newton_schulz":
-        return lambda G: newton_schulz(G, NS_COEFFICIENTS, steps, eps)
-    if name == "polar_express":
-        return lambda G: polar_express(G, steps, eps)
-    return lambda G: svd(G, eps)
 
 
 def interleaved_seconds(fns: list, device: torch.device, repeats: int) -> list[float]:
@@ -65,7 +56,8 @@ def table(shapes, device: torch.device, repeats: int) -> list[dict]:
         G64 = test_matrices(K, m, n, device)
         G, exact = G64.float(), polar_factor(G64)
         eps = torch.full((K,), 1e-7, device=device)
-        runs = [orthogonalizer(name, steps, eps) for name, steps in METHODS]
+        runs = [lambda G, name=name, steps=steps: orthogonalize(G, eps, name, steps or 0)
+                for name, steps in METHODS]
         seconds = interleaved_seconds([lambda run=run: run(G) for run in runs], device, repeats)
         reference = seconds[METHODS.index(("newton_schulz", 5))]
         for (name, steps), run, s in zip(METHODS, runs, seconds):

@@ -35,8 +35,7 @@ def toylab_step(name: str, shape: tuple[int, ...], device: torch.device, repeats
     opt = optim.get(name)
     K = shape[0]
     resolved = {k: o.default for k, o in opt.hparams.items()} | HPARAMS[name]
-    hp = optim.hp_tensors(opt, [resolved] * K, torch.float64, device)
-    hp.update(lr_max=hp["lr"], normalized=set())
+    hp = optim.hyperparameters(opt, [resolved] * K, torch.float64, device)
     params = {"W": torch.randn(shape, device=device)}
     other = {"W": torch.empty_like(params["W"])}
     grads = {"W": torch.randn(shape, device=device)}

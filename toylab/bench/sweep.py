@@ -19,7 +19,7 @@ import torch
 
 from .. import engine, problems
 from ..config import RunConfig
-from ..experiments import grid
+from ..grids import grid
 from .timing import median_seconds
 
 PROBLEM = {"d": 64, "D": 16, "batch_size": 32, "reduction": "mean"}

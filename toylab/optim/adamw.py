@@ -98,7 +98,7 @@ def adam_step(p: Tensor, g: Tensor, m: Tensor, v: Tensor, step: int, *, lr: Tens
 
 
 def init(params: dict[str, Tensor], hp: dict) -> dict:
-    names = ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if hp.get("amsgrad") else [])
+    names = ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if hp["amsgrad"] else [])
     return {n: {k: torch.zeros_like(p) for k, p in params.items()} for n in names}
 
 

@@ -4,7 +4,9 @@ Every tensor carries a leading config axis: parameters, gradients and state are
 `dict[name, Tensor[K, *shape]]`; every dynamic hyperparameter is a `Tensor[K]` (booleans as
 0./1. floats, pairs such as `betas` as `Tensor[K, 2]`), so one call advances K configurations.
 Static hyperparameters (`Option(static=True)`, e.g. the Newton–Schulz step count) are plain
-Python values shared by the whole batch.
+Python values shared by the whole batch. They come as one `Hyperparameters` record `hp`
+(`hyperparameters.py`), with the peak lr `hp.lr_max` and the scale-invariant parameters
+`hp.normalized` beside them.
 
 An optimizer is defined by two functions:
 
@@ -42,6 +44,7 @@ from torch import Tensor
 
 from ..options import Option, UserError
 from . import fused as fused_kernels
+from .hyperparameters import Hyperparameters
 
 Params = dict[str, Tensor]
 
@@ -51,8 +54,8 @@ class OptimizerDef:
     name: str
     description: str
     hparams: dict[str, Option]
-    init: Callable[[Params, dict], dict]
-    coefficients: Callable[[dict, Tensor, str, Tensor], dict[str, Tensor]]
+    init: Callable[[Params, Hyperparameters], dict]
+    coefficients: Callable[[Hyperparameters, Tensor, str, Tensor], dict[str, Tensor]]
     step_: Callable[..., Tensor | None]
     # Returns an error message if the optimizer cannot take a parameter of this (unbatched) shape.
     check_shape: Callable[[str, tuple[int, ...]], str | None] = lambda name, shape: None
@@ -63,7 +66,7 @@ class OptimizerDef:
     def static(self) -> set[str]:
         return {k for k, o in self.hparams.items() if o.static}
 
-    def update(self, grads: Params, state: dict, params: Params, hp: dict, step: int):
+    def update(self, grads: Params, state: dict, params: Params, hp: Hyperparameters, step: int):
         """The functional view: (params, state, aux) after step `step`; the inputs are left alone."""
         t = torch.tensor([step], device=next(iter(params.values())).device)
         new_params, new_state, direction = {}, {s: {} for s in state}, {}
@@ -85,8 +88,8 @@ class InPlace:
     that `step(params, out, grads, t)`, which advances every parameter and writes θ_t into `out`
     (which may be `params`), makes no Python-level tensor calls of its own."""
 
-    def __init__(self, opt: OptimizerDef, params: Params, hp: dict, tables: dict[str, Tensor] | None = None,
-                 fused: bool = False, state: dict | None = None):
+    def __init__(self, opt: OptimizerDef, params: Params, hp: Hyperparameters,
+                 tables: dict[str, Tensor] | None = None, fused: bool = False, state: dict | None = None):
         """`hp`: `[K]` tensors (float64 for the tables' sake) and static values; `tables`: the
         scheduled hyperparameters as `[steps + 1, K]` (index = step), float64. `fused`: steps
         after the first run `opt.fused` where it has a kernel for these settings, dtype and device
@@ -110,7 +113,7 @@ class InPlace:
 
     def prepare(self, first: int, last: int) -> None:
         """Coefficient tables of steps first…last, as one row `{param: {coefficient: Tensor}}` per step."""
-        hp = {**self.hp, **{k: v[first:last + 1] for k, v in self.schedules.items()}}
+        hp = self.hp.replace(**{k: v[first:last + 1] for k, v in self.schedules.items()})
         device = self.hp["lr"].device
         t = torch.arange(first, last + 1, device=device)[:, None]
         n = last - first + 1
@@ -164,6 +167,7 @@ def _inverse(order: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(sorted(range(len(order)), key=order.__getitem__))
 
 
+# Each optimizer module registers its definition; the package (`optim/__init__.py`) imports them.
 REGISTRY: dict[str, OptimizerDef] = {}
 
 
@@ -173,15 +177,12 @@ def register(opt: OptimizerDef) -> OptimizerDef:
 
 
 def get(name: str) -> OptimizerDef:
-    from . import adamw, muon, sgd, signsgd  # noqa: F401  (registration side effect)
-
     if name not in REGISTRY:
         raise UserError(f"unknown optimizer {name!r}; valid optimizers: {', '.join(sorted(REGISTRY))}")
     return REGISTRY[name]
 
 
 def names() -> list[str]:
-    get("adamw")
     return sorted(REGISTRY)
 
 
@@ -213,23 +214,3 @@ def power(base: Tensor, t: Tensor) -> Tensor:
         result = torch.where((t >> j) & 1 == 1, result * base, result)
         base = base * base
     return result
-
-
-def hp_tensors(opt: OptimizerDef, values: list[dict], dtype, device) -> dict:
-    """Stack K resolved hyperparameter dicts: dynamic ones to `[K]` (or `[K, 2]`) tensors."""
-    out = {}
-    for name in opt.hparams:
-        column = [v[name] for v in values]
-        if name in opt.static:
-            if any(c != column[0] for c in column):
-                raise UserError(f"static hyperparameter {name} differs within one batch: {sorted(set(column))}")
-            out[name] = column[0]
-        else:
-            out[name] = torch.tensor([_as_number(c) for c in column], dtype=dtype, device=device)
-    return out
-
-
-def _as_number(v):
-    if isinstance(v, tuple):
-        return [float(x) for x in v]
-    return float(v)

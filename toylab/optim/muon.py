@@ -30,7 +30,7 @@ from . import fused
 from .adamw import adam_coefficients, adam_step_, fused_adam_step
 from .base import OptimizerDef, register, scratch
 from .decay import lr_ratio
-from .orthogonalize import ORTHOGONALIZERS, from_hparams as orthogonalize
+from .orthogonalize import NEWTON_SCHULZ_COEFFICIENTS, ORTHOGONALIZERS, from_hparams as orthogonalize
 
 LR_SCALE = {
     "original": lambda A, B: math.sqrt(max(1, A / B)),
@@ -49,13 +49,13 @@ HPARAMS = {
     "nesterov": Option(True, "orthogonalise the Nesterov look-ahead instead of the buffer"),
     "momentum_form": Option("ema", "buffer update: ema = μM + (1−μ)G (torch), sum = μM + G "
                             "(original Muon)", choices=("ema", "sum"), static=True),
-    "ns_coefficients": Option((3.4445, -4.7750, 2.0315), "a, b, c of the quintic "
+    "ns_coefficients": Option(NEWTON_SCHULZ_COEFFICIENTS, "a, b, c of the quintic "
                               "X ← aX + (bA + cA²)X", static=True),
     "ns_steps": Option(5, "number of Newton–Schulz (or Polar Express) iterations",
                        check=lambda n: 1 <= n <= 99, allowed="1 to 99", static=True),
     "orthogonalizer": Option("newton_schulz", "U ↦ ≈ polar factor: newton_schulz (quintic, "
                              "ns_coefficients), polar_express (Amsel et al. 2025), svd (exact)",
-                             choices=ORTHOGONALIZERS, static=True),
+                             choices=tuple(ORTHOGONALIZERS), static=True),
     "pe_safety": Option(1.01, "Polar Express safety factor s: X₀ = U/(s‖U‖_F), p_t(x/s)",
                         check=lambda s: 1 <= s <= 2, allowed="1 to 2", static=True),
     "eps": Option(1e-7, "floor of the Frobenius norm that scales the NS input", **positive()),

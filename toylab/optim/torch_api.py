@@ -33,8 +33,10 @@ import torch
 
 from ..options import Option, UserError, format_value, resolve
 from . import adamw, muon, sgd, signsgd
-from .base import OptimizerDef, hp_tensors
+from .base import OptimizerDef
 from .buckets import Bucket
+from .hyperparameters import Hyperparameters, hyperparameters
+from .orthogonalize import NEWTON_SCHULZ_COEFFICIENTS
 
 # torch's implementation flags: the values toylab can honour, and why the others cannot be.
 FLAGS = {"maximize": (False, True), "foreach": (None, False, True), "capturable": (False,),
@@ -76,7 +78,7 @@ class ToylabOptimizer(torch.optim.Optimizer):
         plain = {k: plain_value(k, opt.hparams[k], v) if k in opt.hparams else v for k, v in given.items()}
         inherited = {k: v for k, v in (base or {}).items() if k in opt.hparams}
         values = resolve(f"{opt.name} optimizer", opt.hparams, {**inherited, **plain})
-        opt.init({"p": torch.zeros(1, 1)}, hp_tensors(opt, [values], torch.float64, "cpu"))
+        opt.init({"p": torch.zeros(1, 1)}, hyperparameters(opt, [values], torch.float64, "cpu"))
         kept = {k: base[k] for k in self._flags if base and k in base}
         # a Tensor lr (or betas) stays a tensor in the group, as in torch: schedulers fill_ it in place
         tensors = {k: v for k, v in {**inherited, **given}.items() if k in opt.hparams and holds_tensor(v)}
@@ -132,23 +134,23 @@ class ToylabOptimizer(torch.optim.Optimizer):
         if all(k == "lr_max" or (k in opt.hparams and k not in opt.static
                                  and isinstance(opt.hparams[k].default, (bool, float))) for k in changed):
             for k in changed:
+                target = bucket.hp.lr_max if k == "lr_max" else bucket.hp[k]
                 value = values[k] if k == "lr_max" else opt.hparams[k].validate(
                     k, plain_value(k, opt.hparams[k], values[k]))
-                bucket.hp[k].fill_(float(value))
+                target.fill_(float(value))
             bucket.refresh(bucket.hp)
         else:
-            bucket.refresh(self._hp_tensors(values, bucket.K, bucket.storage))
+            bucket.refresh(self._hyperparameters(values, bucket.K, bucket.storage))
         bucket.hp_values = values
 
-    def _hp_tensors(self, values: dict, K: int, like: torch.Tensor) -> dict:
+    def _hyperparameters(self, values: dict, K: int, like: torch.Tensor) -> Hyperparameters:
         """The group's values, validated, as `[K]` float64 tensors on `like`'s device (the
         coefficients are computed in float64, as torch computes them from Python floats)."""
         opt = self.definition
         checked = self._checked({k: values[k] for k in opt.hparams})
-        hp = hp_tensors(opt, [{k: checked[k] for k in opt.hparams}] * K, torch.float64, like.device)
-        hp["lr_max"] = torch.full((K,), float(values["lr_max"]), dtype=torch.float64, device=like.device)
-        hp["normalized"] = {"p"} if values["normalized"] else set()
-        return hp
+        lr_max = torch.full((K,), float(values["lr_max"]), dtype=torch.float64, device=like.device)
+        return hyperparameters(opt, [{k: checked[k] for k in opt.hparams}] * K, torch.float64, like.device,
+                               lr_max=lr_max, normalized={"p"} if values["normalized"] else ())
 
     def _buckets(self, index: int, group: dict, values: dict) -> list[Bucket]:
         """The group's buckets, rebuilt when the set of parameters with a gradient changes or a
@@ -171,7 +173,7 @@ class ToylabOptimizer(torch.optim.Optimizer):
         buckets = []
         for (dtype, device, step, shape), params in by_key.items():
             K = len(params) if shape is not None else 1
-            hp = self._hp_tensors(values, K, params[0])
+            hp = self._hyperparameters(values, K, params[0])
             buckets.append(Bucket(self.definition, params, [self.state[p] for p in params],
                                   stacked=shape is not None, step=step, hp=hp))
             buckets[-1].hp_values = values
@@ -253,7 +255,7 @@ class Muon(ToylabOptimizer):
     stack_matrices = True
 
     def __init__(self, params, lr=1e-3, weight_decay=0.1, momentum=0.95, nesterov=True,
-                 ns_coefficients=(3.4445, -4.775, 2.0315), eps=1e-7, ns_steps=5, adjust_lr_fn=None,
+                 ns_coefficients=NEWTON_SCHULZ_COEFFICIENTS, eps=1e-7, ns_steps=5, adjust_lr_fn=None,
                  **toylab_options):
         super().__init__(params, dict(lr=lr, weight_decay=weight_decay, momentum=momentum, nesterov=nesterov,
                                       ns_coefficients=ns_coefficients, eps=eps, ns_steps=ns_steps,

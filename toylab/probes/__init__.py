@@ -12,7 +12,8 @@ table (step 1 shows the first-step state of the moments, docs/claims.md C11).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Callable
 
 from torch import Tensor
@@ -32,7 +33,7 @@ class Context:
     batch: dict[str, Tensor]  # the minibatch of step t, [K, B, ...]
     state: dict  # optimizer state after the update (e.g. exp_avg, exp_avg_sq, momentum_buffer)
     aux: dict  # aux["direction"][name]: the update direction before the learning rate
-    hp: dict  # hyperparameters at step t, [K] tensors
+    hp: Mapping  # hyperparameters at step t, [K] tensors (an `optim.Hyperparameters`)
     data: list[dict[str, Tensor]]  # per distinct seed: the problem's data
     groups: list[Tensor]  # per distinct seed: the indices of its configs
 
@@ -43,6 +44,9 @@ class Probe:
     columns: tuple[str, ...]  # names of the labels of each key
     measure: Callable[[Context], dict[tuple[str, ...], Tensor]]
     description: str
+    # the values each label column other than param takes (quantity, moments, reference), as
+    # `toylab list` shows them; a probe records those its optimizer and problem allow
+    labels: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _registry() -> dict[str, Probe]:

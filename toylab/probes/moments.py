@@ -175,4 +175,6 @@ def measure(ctx: Context) -> dict:
 
 
 PROBE = Probe("moments", ("quantity", "param", "moments", "reference"), measure,
-              "KL between per-example gradient statistics and Adam's moments (C12)")
+              "KL between per-example gradient statistics and Adam's moments (C12)",
+              {"quantity": ("kl_pq", "kl_qp", "kl_pq_per_coord", "kl_qp_per_coord", "floored_fraction"),
+               "moments": ("raw", "bias_corrected"), "reference": ("minibatch", "per_example", "population")})

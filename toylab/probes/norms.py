@@ -77,4 +77,7 @@ def measure(ctx: Context) -> dict:
 
 
 PROBE = Probe("norms", ("quantity", "param"), measure,
-              "RMS of weights, updates, gradients and directions; ‖g‖/‖θ‖, ‖θ‖_∞, cosines, distance to θ*")
+              "RMS of weights, updates, gradients and directions; ‖g‖/‖θ‖, ‖θ‖_∞, cosines, distance to θ*",
+              {"quantity": ("rms_weights", "rms_update", "rms_grad", "grad_to_weights", "linf_weights",
+                            "cos_grad_weights", "cos_update_weights", "rms_direction", "adam_grad_to_weights",
+                            "dist_to_opt")})

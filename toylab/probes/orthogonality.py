@@ -52,4 +52,5 @@ def measure(ctx: Context) -> dict:
 
 
 PROBE = Probe("orthogonality", ("quantity", "param"), measure,
-              "Muon's orthogonalizer: σ(U)/‖U‖_F of its input, σ(O) of its output, ‖O − UVᵀ‖_F/‖UVᵀ‖_F")
+              "Muon's orthogonalizer: σ(U)/‖U‖_F of its input, σ(O) of its output, ‖O − UVᵀ‖_F/‖UVᵀ‖_F",
+              {"quantity": ("input_spectrum", "output_spectrum", "polar_error")})

@@ -72,4 +72,6 @@ def measure(ctx: Context) -> dict:
 
 
 PROBE = Probe("spectra", ("quantity", "param"), measure,
-              "singular values of G_t, momentum, update, direction (and its ‖OᵀO − I‖_F), W_t, W_t − W*")
+              "singular values of G_t, momentum, update, direction (and its ‖OᵀO − I‖_F), W_t, W_t − W*",
+              {"quantity": ("grad", "momentum", "update", "direction", "orthogonality_error", "weights",
+                            "weights_minus_opt")})

@@ -1,4 +1,5 @@
-"""Quick looks at one run folder: a text summary and seaborn figures of any recorded table.
+"""`toylab show`: quick looks at one run folder, a text summary and seaborn figures of any
+recorded table.
 
 `summary(folder)` is what `toylab show` prints; `plot(folder, what, save)` draws `what`:
 
@@ -18,8 +19,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from .. import store  # noqa: E402
-from ..options import UserError, format_value  # noqa: E402
+from . import store  # noqa: E402
+from .options import UserError, format_value  # noqa: E402
 
 DEFAULT_QUANTITY = {"spectra": "grad", "moments": "kl_pq_per_coord"}
 

@@ -1,0 +1,226 @@
+"""C13 and C11 on real data: do the synthetic findings carry over to scikit-learn's digits and diabetes?
+
+Per problem, each run's value is the training objective at the last step (`loss` on digits, the
+excess loss over the closed-form optimum on diabetes; `checks.final_values`); each optimizer or
+variant is taken at its best lr (`checks.best_points`), compared per seed (paired orderings):
+
+    C13-real-adamw   AdamW < Muon at their best lrs (synthetic: AdamW ahead in every setting)
+    C11-real-init    003's "initialisation matters more than bias correction": the worse zero-init
+                     variant (by seed-mean) below the better non-zero-init one
+    C11-real-order   003's ranking ZI+BC < ZI no BC < no ZI no BC < no ZI + BC, three orderings
+
+a control of what Newton–Schulz is built to do, per matrix, Muon at its best lr:
+
+    C13-real-flat    σ_max/σ_min of O_t = NS(M_t) below that of G_t by 2× (median over probed
+                     steps per seed), over the top r singular values, r = the numerical rank of
+                     G_t (σ > 10⁻⁶·σ_max): a softmax layer's gradient has a structural null
+                     direction (its class rows sum to 0), which NS maps to amplified rounding
+
+and the lab's hypothesis that σ_max(O_t) keeps its scale while σ_max(G_t) shrinks:
+
+    C13-real-unit    σ_max(O_t) at the last probed step / at the first = 1 ± 25 % (the half-width of
+                     NS-5's output band (0.68, 1.13) about its centre; ±50 % hardly could fail)
+
+A best lr at the edge of its grid makes a comparison inconclusive (`checks.interior`).
+"""
+import numpy as np
+import pandas as pd
+
+from toylab import checks, plotting
+from toylab.analyses import Analysis, Figure, mean_std, new_figure
+
+SPEC = '''
+title = "From toys to real data: Muon vs AdamW vs SGD vs Signum, and bias correction × zero init, on digits and diabetes"
+claim = "C13, C11"
+question = """The synthetic reports found, on least squares, that Muon at its best constant lr ends \
+behind AdamW (docs/claims.md C13; reports/muon_linear_regression), that Newton–Schulz flattens the \
+spectrum of the gradient (σ_max/σ_min of its output far below that of G_t) and keeps σ_max of its \
+output near 1 while G_t shrinks, and asked whether zero initialisation of Adam's moments matters \
+more than bias correction (C11; reports/bias_correction_zero_init). Do these carry over to real \
+data — scikit-learn's digits (softmax regression and a tanh MLP whose two matrices Muon takes) and \
+diabetes (least squares) — with a held-out split, epochs and standardised features?"""
+steps = 200
+seeds = [0, 1, 2]
+metric_every = 10
+probes = ["spectra"]
+probe_every = 40
+
+[[problems]]  # 1347 training images, 21 batches per epoch
+name = "digits_softmax"
+batch_size = 64
+
+[[problems]]
+name = "digits_mlp"
+hidden = 32
+batch_size = 64
+
+[[problems]]  # 332 training patients, 10 batches per epoch
+name = "diabetes"
+batch_size = 32
+
+[[optimizers]]  # nesterov off: the NS input is the momentum buffer, as in the synthetic report
+name = "muon"
+lr = [1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1]
+momentum = 0.95
+nesterov = false
+weight_decay = 0.0
+adamw_lr = 1e-2
+
+[[optimizers]]
+name = "adamw"
+lr = [1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1]
+weight_decay = 0.0
+
+[[optimizers]]
+name = "sgd"
+lr = [1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0]
+momentum = 0.9
+
+[[optimizers]]  # Signum
+name = "signsgd"
+lr = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
+momentum = 0.9
+
+[[optimizers]]  # C11: the notepad's settings, the four variants
+name = "adamw"
+betas = [0.95, 0.95]
+weight_decay = 0.1
+bias_correction = [true, false]
+zero_init = [true, false]
+lr = [1e-3, 3e-3, 1e-2, 3e-2, 1e-1]  # 1e-3: diabetes' "no ZI, BC" was best at 3e-3, the edge
+
+[quick]
+steps = 20
+seeds = [0, 1]
+metric_every = 5
+probe_every = 10
+'''
+METRIC = {"digits_softmax": "loss", "digits_mlp": "loss", "diabetes": "excess_loss"}
+VARIANTS = {(True, True): "ZI+BC", (True, False): "ZI, no BC", (False, False): "no ZI, no BC",
+            (False, True): "no ZI, BC"}  # (zero_init, bias_correction), in the notepad's order
+C13, C11 = ["adamw", "muon", "sgd", "signum"], list(VARIANTS.values())
+RANK = 1e-6  # singular values below RANK·σ_max count as zero (float32 runs)
+EST = "last step's objective per seed at each one's best lr, paired"
+ADAMW_VS_MUON = checks.Check("C13", "C13-real-adamw", "final training loss, AdamW / Muon at their best lrs", EST,
+                             "AdamW < Muon (the synthetic finding)", 0.0, kind="hypothesis")
+INIT = checks.Check("C11", "C11-real-init", "final loss, worse zero-init variant / better non-zero-init variant", EST,
+                    "zero init matters more than bias correction, 003 ch. 6, Table 6.1", 0.0, kind="seed")
+ORDER = checks.Check("C11", "C11-real-order", "final loss ratios of consecutive variants in the notepad's ranking", EST,
+                     "ZI+BC < ZI no BC < no ZI no BC < no ZI + BC, 003 ch. 6, Table 6.1", 0.0, kind="seed")
+FLAT = checks.Check("C13", "C13-real-flat", "σ_max/σ_min of O_t over that of G_t (Muon, best lr)",
+                    "median over the probed steps of each seed's σ_1/σ_r, r = numerical rank of G_t, paired",
+                    "NS output flatter than G_t by > 2× (control: what NS is built to do, mapping every singular value "
+                    "above ≈10⁻³·‖M‖_F into NS-5's band (0.68, 1.13))", float(np.log(2)), kind="control")
+UNIT = checks.Check("C13", "C13-real-unit", "σ_max(O_t) last / first probed step (Muon, best lr)", "each seed's ratio",
+                    "stays at 1 within ±25 %, the half-width of NS-5's output band (0.68, 1.13) about its centre: "
+                    "σ_max(O_t) keeps its place in the band (±50 % would only say it stays in it)", 0.25, kind="hypothesis")
+
+
+def label(frame: pd.DataFrame) -> pd.Series:
+    """`muon`, `adamw`, `sgd`, `signum` for the C13 runs; the C11 variant name for the others."""
+    variant = [VARIANTS.get((bool(z), bool(b)), "") for z, b in zip(frame["zero_init"], frame["bias_correction"])]
+    return frame["optimizer"].replace({"signsgd": "signum"}).where(frame["betas"].astype(str) != "0.95,0.95", variant)
+
+
+def analyze(tables, spec) -> Analysis:
+    metrics = tables["metrics"].assign(name=lambda f: label(f))
+    problems = [p for p in METRIC if p in set(metrics["problem"])]
+    final = pd.concat([checks.final_values(metrics[metrics["problem"] == p], METRIC[p]) for p in problems])
+    best = checks.best_points(final, "lr", ["problem", "name"]).set_index(["problem", "name"])
+    at = final.join(best["best"], on=["problem", "name"]).query("lr == best")
+    wide = at.pivot_table(index=["problem", "seed"], columns="name", values="value")
+    groups = {c: [] for c in (ADAMW_VS_MUON, INIT, ORDER, FLAT, UNIT)}
+    numbers = {}
+    for p in problems:
+        v, b, means = wide.loc[p], best.loc[p], wide.loc[p].mean()
+        pairs = [(ADAMW_VS_MUON, "adamw", "muon", p)] + [(ORDER, x, y, f"{p}: {x} < {y}") for x, y in zip(C11, C11[1:])]
+        pairs.append((INIT, max(C11[:2], key=means.get), min(C11[2:], key=means.get), p))
+        for check, x, y, group in pairs:
+            groups[check].append(checks.ordering(check, v[x], v[y], group=group, regime=checks.interior(b, [x, y])))
+        numbers[f"C11 ranking at best lr, {p}"] = " < ".join(means[C11].sort_values().index)
+    table = (at.groupby(["problem", "name", "best"])["value"].apply(mean_std).rename("final value at best lr (mean ± std)")
+             .reset_index().join(best["at_edge"], on=["problem", "name"]).rename(columns={"best": "best lr"}))
+    figures = [lr_figure(final, best, C13, "lr_grid", "Final training objective against the lr per optimizer (geometric "
+                         "mean over seeds, band ×/÷ 2 s.e. in log space; star: the best lr; ×: diverged runs)."),
+               curves_figure(metrics, at, C13),
+               lr_figure(final, best, C11, "c11_lr_grid", "C11: the four bias-correction × zero-init variants of AdamW "
+                         "(β = (0.95, 0.95), λ = 0.1), final training objective against the lr (bands as above).")]
+    spectra, notes = tables.get("spectra"), []
+    if spectra is not None and not spectra.empty:
+        spectra = numerical_rank(spectra[spectra["run"].isin(at.loc[at["name"] == "muon", "run"])
+                                         & spectra["quantity"].isin(["grad", "direction"])])
+        for (p, param), s in spectra.groupby(["problem", "param"]):
+            ext = s.groupby(["seed", "step", "quantity"])["value"].agg(["max", "min"]).reset_index()
+            cond = (ext["max"] / ext["min"]).groupby([ext["seed"], ext["quantity"]]).median().unstack()
+            top = ext.sort_values("step").groupby(["seed", "quantity"])["max"]
+            shrink = (top.last() / top.first()).unstack()
+            groups[FLAT].append(checks.ordering(FLAT, cond["direction"], cond["grad"], group=f"{p} {param}"))
+            groups[UNIT].append(checks.equivalence(UNIT, shrink["direction"], 1.0, group=f"{p} {param}"))
+            numbers[f"σ_max last/first, G_t / O_t, {p} {param}"] = f"{shrink['grad'].mean():.3g} / {shrink['direction'].mean():.3g}"
+            numbers[f"median σ_1/σ_r, G_t / O_t, {p} {param}"] = f"{cond['grad'].mean():.3g} / {cond['direction'].mean():.3g}"
+        figures.append(spectra_figure(spectra))
+    else:
+        notes.append("*The spectra probe table is missing: no spectra checks.*")
+    notes.append("Seed 003 ch. 6's first-step case analysis (m̂₁ ∈ {g₁, (1−β1)g₁, g₁/(1−β1)}) holds (C11-first-step "
+                 "measures it); its Table 6.1 ranking is what C11-real-order and C11-real-init test here.")
+    outcomes = [o for check, g in groups.items() for o in checks.headline(check, g)]
+    return Analysis(figures=figures, table=table, numbers=numbers, notes=notes, checks=outcomes)
+
+
+def numerical_rank(spectra: pd.DataFrame) -> pd.DataFrame:
+    """Per (run, step, param): the r largest singular values of G_t and of O_t, r = #{σ_i(G_t) >
+    RANK·σ_max(G_t)}; matrices with one singular value (diabetes' 11×1 w) are left out."""
+    keys = ["run", "step", "param"]
+    s = spectra.copy()
+    s["rank"] = s.groupby(keys + ["quantity"])["value"].rank(ascending=False, method="first")
+    g = s[s["quantity"] == "grad"]
+    r = (g["value"] > RANK * g.groupby(keys)["value"].transform("max")).groupby([g[k] for k in keys]).sum()
+    s = s.join(r.rename("r"), on=keys)
+    n = s.groupby(keys)["rank"].transform("max")
+    return s[(s["rank"] <= s["r"]) & (n > 1)].drop(columns=["rank", "r"])
+
+
+def lr_figure(final, best, names, stem, caption) -> Figure:
+    problems = list(dict.fromkeys(final["problem"]))
+    fig, axes = new_figure(len(problems), 1, width=3.8, height=3.2)
+    for ax, p in zip(axes.flat, problems):
+        ax.set(xscale="log", yscale="log")
+        stats = plotting.seed_band(ax, final[(final["problem"] == p) & final["name"].isin(names)], x="lr", y="value",
+                                   hue="name", marker="o")
+        for n in names:
+            s = stats[(stats["name"] == n) & (stats["lr"] == best.loc[(p, n), "best"])]
+            if len(s):
+                plotting.mark_best(ax, best.loc[(p, n), "best"], float(s["centre"].iloc[0]), n)
+        ax.set(xlabel="learning rate η", ylabel=f"final {METRIC[p]}", title=p)
+        plotting.legend(ax, fontsize="x-small")
+    return Figure(stem, fig, caption)
+
+
+def curves_figure(metrics, at, names) -> Figure:
+    problems = list(dict.fromkeys(at["problem"]))
+    fig, axes = new_figure(len(problems), 1, width=3.8, height=3.2)
+    for ax, p in zip(axes.flat, problems):
+        rows = metrics[(metrics["problem"] == p) & (metrics["metric"] == METRIC[p]) & metrics["name"].isin(names)
+                       & (metrics["step"] > 0) & metrics["run"].isin(at["run"])]
+        plotting.seed_band(ax, rows, x="step", y="value", hue="name", log=True)
+        ax.set(xlabel="step", ylabel=METRIC[p], title=p)
+        plotting.legend(ax, fontsize="x-small")
+    return Figure("curves", fig, "The training objective over training at each optimizer's best lr "
+                                 "(geometric mean over seeds, band ×/÷ 2 s.e. in log space).")
+
+
+def spectra_figure(spectra) -> Figure:
+    ext = spectra.groupby(["problem", "param", "seed", "step", "quantity"])["value"].agg(["max", "min"]).reset_index()
+    long = ext.melt(id_vars=["problem", "param", "seed", "step", "quantity"], value_vars=["max", "min"], var_name="σ")
+    long["line"] = long["quantity"].map({"grad": "G_t", "direction": "O_t"}) + " σ_" + long["σ"]
+    panels = sorted(set(zip(long["problem"], long["param"])))
+    fig, axes = new_figure(len(panels), 1, width=3.6, height=3.0)
+    for ax, (p, param) in zip(axes.flat, panels):
+        plotting.seed_band(ax, long[(long["problem"] == p) & (long["param"] == param)], x="step", y="value",
+                           hue="line", log=True)
+        plotting.theory_line(ax, 1.0, "1 (orthogonal)")
+        ax.set(xlabel="step", ylabel="singular value", title=f"{p}: {param}")
+        plotting.legend(ax, fontsize="x-small")
+    return Figure("spectra", fig, "Muon at its best lr: largest and r-th singular values (r: the numerical rank of G_t) "
+                                  "of the gradient G_t and of the Newton–Schulz output O_t per matrix (geometric mean "
+                                  "over seeds, band ×/÷ 2 s.e.); dashed: 1.")
