@@ -52,4 +52,5 @@ def measure(ctx: Context) -> dict:
 
 PROBE = Probe("ceiling", ("quantity", "param"), measure,
               "Muon's spectral ceiling λ‖W‖_op/s and update scale ‖ΔW + ηλW‖_op/η; ‖W‖_op, row norms, "
-              "alignment ‖W‖_op²/Σ‖w_i‖²")
+              "alignment ‖W‖_op²/Σ‖w_i‖²",
+              {"quantity": ("op_norm", "ceiling_ratio", "update_scale", "row_norms", "alignment")})
