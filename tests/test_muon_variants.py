@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from toylab.optim import Muon, get, hp_tensors
+from toylab.optim import Muon, get, hyperparameters
 from toylab.options import UserError, resolve
 
 
@@ -47,7 +47,7 @@ def test_normuon_equals_the_reference_loop(normalize, shape):
     W0 = rng.standard_normal((3, *shape))
     grads = rng.standard_normal((steps, 3, *shape))
     values = [resolve("muon", muon.hparams, {**c, "normalize": normalize, "orthogonalizer": "svd"}) for c in CONFIGS]
-    hp = hp_tensors(muon, values, torch.float64, "cpu")
+    hp = hyperparameters(muon, values, torch.float64, "cpu")
     params = {"W": torch.from_numpy(W0)}
     state = muon.init(params, hp)
     for t in range(1, steps + 1):
@@ -64,7 +64,7 @@ def test_normuon_without_memory_gives_rows_of_equal_norm_and_muons_frobenius_nor
     ‖O‖_F/√A = √(min(A, B)/A) (O semi-orthogonal), while the whole keeps Muon's ‖O‖_F."""
     muon, A, B = get("muon"), 6, 4
     values = resolve("muon", muon.hparams, dict(normalize="rows", normuon_beta2=0.0, orthogonalizer="svd"))
-    hp = hp_tensors(muon, [values], torch.float64, "cpu")
+    hp = hyperparameters(muon, [values], torch.float64, "cpu")
     params = {"W": torch.randn(1, A, B, generator=gen, dtype=torch.float64)}
     _, state, aux = muon.update({"W": torch.randn(1, A, B, generator=gen, dtype=torch.float64)},
                                 muon.init(params, hp), params, hp, 1)
@@ -76,7 +76,7 @@ def test_normuon_without_memory_gives_rows_of_equal_norm_and_muons_frobenius_nor
 
 def test_muon_without_normalize_keeps_its_state_and_rejects_unknown_modes():
     muon = get("muon")
-    hp = hp_tensors(muon, [resolve("muon", muon.hparams, {})], torch.float64, "cpu")
+    hp = hyperparameters(muon, [resolve("muon", muon.hparams, {})], torch.float64, "cpu")
     assert set(muon.init({"W": torch.zeros(1, 3, 2)}, hp)) == {"momentum_buffer", "exp_avg", "exp_avg_sq"}
     with pytest.raises(UserError, match="normalize.*neurons.*rows"):
         resolve("muon", muon.hparams, {"normalize": "neurons"})
@@ -120,7 +120,7 @@ def test_fused_normuon_agrees_with_eager(normalize, layout):
     grads = torch.randn(steps, K, A, B, generator=gen, dtype=torch.float64)
     rows = [resolve("muon", muon.hparams, {"normalize": normalize, "lr": 0.01 * (k + 1), "normuon_beta2": 0.3 * k})
             for k in range(K)]
-    hp = hp_tensors(muon, rows, torch.float64, "cpu")
+    hp = hyperparameters(muon, rows, torch.float64, "cpu")
     results = []
     for use_fused in (False, True):
         params = start.clone() if layout == "row_major" else start.transpose(1, 2).contiguous().transpose(1, 2)

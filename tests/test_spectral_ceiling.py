@@ -8,7 +8,8 @@ import torch
 
 from toylab import engine, theory
 from toylab.config import RunConfig
-from toylab.optim import get
+from toylab.optim import get, hyperparameters
+from toylab.options import resolve
 from toylab.probes import Context, ceiling
 from toylab.probes.orthogonality import polar_factor
 
@@ -68,9 +69,8 @@ def test_a_constant_gradient_direction_reaches_the_ceiling_exactly(gen):
     muon = get("muon")
     lr, wd, steps = 0.1, 0.5, 60
     G = torch.randn(1, 8, 4, generator=gen, dtype=torch.float64)
-    hp = {name: option.default for name, option in muon.hparams.items()}
-    hp.update(lr=lr, weight_decay=wd, orthogonalizer="svd")
-    hp = {k: v if k in muon.static else torch.tensor([v], dtype=torch.float64) for k, v in hp.items()}
+    values = resolve("muon", muon.hparams, dict(lr=lr, weight_decay=wd, orthogonalizer="svd"))
+    hp = hyperparameters(muon, [values], torch.float64, "cpu")
     params = {"W": torch.zeros(1, 8, 4, dtype=torch.float64)}
     state = muon.init(params, hp)
     beta = 1 - lr * wd
