@@ -105,7 +105,7 @@ def test_run_with_probes_then_show_and_plot(cli, tmp_path):
 
 def test_unknown_probe_is_one_line_error(cli):
     result = cli("run", "linear_regression", "--optimizer", "sgd", *FAST, "--probe", "norms,spectrum")
-    assert result.exit_code != 0 and "valid probes: moments, norms, orthogonality, spectra" in result.output
+    assert result.exit_code != 0 and "valid probes: ceiling, moments, norms, orthogonality, spectra" in result.output
     assert "Traceback" not in result.output
 
 def _folders(root):

@@ -22,6 +22,9 @@ BATCHES = {  # K = 3 configs per optimizer, differing in every dynamic hyperpara
     "muon": [dict(lr=2e-2),
              dict(lr=5e-2, momentum=0.5, nesterov=False, weight_decay=0.0, adamw_lr=1e-2),
              dict(lr=1e-3, eps=1e-3, adamw_betas=(0.5, 0.6), adamw_eps=1e-3)],
+    "muon_normuon": [dict(lr=2e-2, normalize="rows"),
+                     dict(lr=5e-2, momentum=0.5, nesterov=False, normuon_beta2=0.5, normalize="rows"),
+                     dict(lr=1e-3, normuon_beta2=0.0, normuon_eps=1e-3, normalize="rows")],
 }
 
 

@@ -33,6 +33,12 @@ def test_linear_and_warmup():
     assert values("warmup:steps=4", 6, 3.0) == pytest.approx([0.0, 0.75, 1.5, 2.25, 3.0, 3.0, 3.0])
 
 
+def test_warmup_stable_decay():
+    assert values("wsd:warmup=1,decay=0.5", 4) == pytest.approx([0.0, 1.0, 1.0, 0.5, 0.0])
+    assert values("wsd:decay=0.4,final=0.5", 5, 2.0) == pytest.approx([2.0, 2.0, 2.0, 2.0, 1.5, 1.0])
+    assert values("wsd:decay=0", 3) == [1.0, 1.0, 1.0, 1.0]
+
+
 def test_inverse_time_and_amos():
     assert values("inverse_time:half_life=2", 4) == pytest.approx([1.0, 2 / 3, 0.5, 0.4, 1 / 3])
     rate = (math.sqrt(2) - 1) / 10
@@ -82,6 +88,7 @@ def test_canonical_spec():
     ("inverse_time:half_life=0", "> 0"),
     ("epsilon:warmup=0.9,end=0.5", "warmup <= end"),
     ("linear:final", "key=value"),
+    ("wsd:decay=1.5", "0 <= x <= 1"),
 ])
 def test_bad_specs_raise_one_line_user_errors(spec, needle):
     with pytest.raises(UserError) as err:
@@ -91,5 +98,5 @@ def test_bad_specs_raise_one_line_user_errors(spec, needle):
 
 
 def test_bad_kind_lists_allowed_kinds():
-    with pytest.raises(UserError, match="allowed: constant, cosine, linear, warmup, inverse_time, amos, epsilon"):
+    with pytest.raises(UserError, match="allowed: constant, cosine, linear, warmup, wsd, inverse_time, amos, epsilon"):
         schedules.parse("step")

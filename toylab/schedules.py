@@ -9,6 +9,8 @@ Index t = 1…steps is the value used by the t-th update; index 0 is the value b
     cosine:warmup=0,final=0.0             linear warmup t/w, then final + (1−final)(1+cos πs)/2
     linear:warmup=0,final=0.0             linear warmup t/w, then 1 − (1−final)s
     warmup:steps=0                        min(1, t/steps)
+    wsd:warmup=0,decay=0.2,final=0.0      warmup–stable–decay: linear warmup t/w, constant, then linear
+                                          to final over the last decay·steps steps
     inverse_time:half_life=1000           1/(1 + t/T)
     amos:half_life=1000,form=quadratic    docs/claims.md C4: 1/(α₀pt+1)² or 1/(2α₀p₀t+1), f(T) = 1/2
     epsilon:eps_max=0.01,warmup=0.1,end=0.8,k=0.01
@@ -50,6 +52,13 @@ def _linear(t, total, base, warmup, final):
     return base * _warmup(t, warmup) * (1 - (1 - final) * _progress(t, total, warmup))
 
 
+def _wsd(t, total, base, warmup, decay, final):
+    """Warmup–stable–decay: 1 − (1 − final)·s over the last decay·T steps, s ∈ [0, 1] their progress."""
+    start = total * (1 - decay)
+    s = ((t - start) / (total - start)).clamp(0.0, 1.0) if decay > 0 else torch.zeros_like(t)
+    return base * _warmup(t, warmup) * (1 - (1 - final) * s)
+
+
 def _warmup_only(t, total, base, steps):
     return base * _warmup(t, steps)
 
@@ -78,6 +87,8 @@ KINDS: dict[str, tuple[dict[str, Option], Callable[..., Tensor]]] = {
     "cosine": ({"warmup": _WARMUP, "final": _FINAL}, _cosine),
     "linear": ({"warmup": _WARMUP, "final": _FINAL}, _linear),
     "warmup": ({"steps": Option(0, "warmup length in steps", **nonneg())}, _warmup_only),
+    "wsd": ({"warmup": _WARMUP, "decay": Option(0.2, "fraction of steps of the final linear decay", **_fraction),
+             "final": _FINAL}, _wsd),
     "inverse_time": ({"half_life": Option(1000.0, "steps to half the value", **positive())},
                      lambda t, total, base, half_life: base / (1 + t / half_life)),
     "amos": ({"half_life": Option(1000.0, "steps to half the value", **positive()),

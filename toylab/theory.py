@@ -312,10 +312,15 @@ def adamw_weight_rms_linear(t, lr, weight_decay, beta1, init_rms):
     """AdamW on i.i.d. N(0, σ²) gradients with v frozen at σ² (u = m/σ, linear): `decayed_walk_rms`
     with c_k = (1−β1)/(1+β1)·β1^|k|, steady state η/(2λ)·(1−β1)(1+β1β3)/((1+β1)(1−β1β3))/(1−ηλ/2)
     ≈ η/(2λ) (000 eq. 19). Eq. 7 keeps c_0 alone and is low by the factor √((1−β1)/(1+β1))."""
+    return decayed_walk_rms(t, lr, weight_decay, ema_autocorrelation(beta1), init_rms)
+
+
+def ema_autocorrelation(beta1, tol=1e-17):
+    """E[u_s u_{s+k}], k = 0…K, of u = m/σ, m the stationary EMA m_t = β1 m_{t−1} + (1−β1) g_t of i.i.d.
+    g with variance σ²: (1−β1)/(1+β1)·β1^k (AdamW's update with v frozen at σ²), truncated where β1^k < `tol`."""
     beta1 = float(beta1)
-    K = 0 if beta1 == 0 else int(np.ceil(np.log(1e-17) / np.log(beta1)))
-    c = (1 - beta1) / (1 + beta1) * beta1 ** np.arange(K + 1, dtype=float)
-    return decayed_walk_rms(t, lr, weight_decay, c, init_rms)
+    K = 0 if beta1 == 0 else int(np.ceil(np.log(tol) / np.log(beta1)))
+    return (1 - beta1) / (1 + beta1) * beta1 ** np.arange(K + 1, dtype=float)
 
 
 # ----- C4 and C14 additions: predictions the amos_schedules and notepad_ideas reports check ---
@@ -359,3 +364,201 @@ def epsilon_matching_lr(lr0, lr_t, eps0, sqrt_v):
     ε_t = (η₀ − η_t)/η_t · √v + (η₀/η_t) ε₀ (per coordinate: it depends on √v)."""
     lr0, lr_t = np.asarray(lr0, dtype=float), np.asarray(lr_t, dtype=float)
     return (lr0 - lr_t) / lr_t * np.asarray(sqrt_v) + lr0 / lr_t * np.asarray(eps0)
+
+
+def _affine_recurrence(a, b, x0):
+    """x_t = a_t x_{t−1} + b_t for t = 1…T (the last axis of a, b), from x_0: the values x_1…x_T.
+    A plain loop: products of the a_t would under- or overflow over long runs."""
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+    out, x = np.empty(a.shape), np.asarray(x0, dtype=float)
+    for t in range(a.shape[-1]):
+        x = a[..., t] * x + b[..., t]
+        out[..., t] = x
+    return out
+
+
+def _stationary_sum(beta3, autocorrelation):
+    """Σ_{k∈ℤ} β3^|k| c_|k| = c_0 + 2Σ_{k≥1} β3^k c_k, broadcast over β3."""
+    c = np.asarray(autocorrelation, dtype=float)
+    k = np.arange(len(c), dtype=float)
+    return (np.where(k == 0, 1.0, 2.0) * c * np.asarray(beta3, dtype=float)[..., None] ** k).sum(-1)
+
+
+# ----- C15: Muon's spectral ceiling -------------------------------------------------------------
+def muon_spectral_radius(scale, weight_decay, direction_norm=1.0):
+    """docs/claims.md C15: the radius R = s·ρ/λ of the spectral-norm ball that Muon's iterates keep to.
+
+    Muon's step W_t = (1 − η_tλ)W_{t−1} − η_t s O_t (s: the shape scale of its lr, `adjust_lr`;
+    ρ ≥ ‖O_t‖_op: 1 for the exact polar factor, the orthogonalizer's overshoot otherwise) is the
+    convex combination (1 − η_tλ)·W_{t−1} + η_tλ·(−s O_t/λ) while 0 ≤ η_tλ ≤ 1, and ‖−s O_t/λ‖_op ≤ R,
+    so W_t is in the ball whenever W_{t−1} is (Muon as Frank–Wolfe on the spectral ball: Pethick et
+    al. 2025, "Training deep learning models with norm-constrained LMOs"; Chen, Li and Liu 2025,
+    "Muon optimizes under spectral norm constraints").
+    """
+    return np.asarray(scale, dtype=float) * np.asarray(direction_norm) / np.asarray(weight_decay)
+
+
+def muon_spectral_ceiling(lr, weight_decay, scale, init_op_norm, direction_norm=1.0):
+    """docs/claims.md C15: the bound b_t ≥ ‖W_t‖_op after the updates t = 1…T, `lr` = [η_1, …, η_T].
+
+    The triangle inequality on W_t = (1 − η_tλ)W_{t−1} − η_t s O_t gives b_t = (1 − η_tλ)b_{t−1} + η_t sρ,
+    b_0 = ‖W_0‖_op; for λ > 0, b_t − R = P_t(‖W_0‖_op − R) with P_t = Π_{i≤t}(1 − η_iλ): from outside
+    the ball of `muon_spectral_radius` R the bound falls to R geometrically (the transient), from
+    inside it rises towards R. A constant gradient direction G attains it: with O_t = polar(G) and
+    W_0 = 0, W_t = −(1 − β^t)(s/λ)·polar(G) for constant η (β = 1 − ηλ). With λ = 0 the bound is
+    ‖W_0‖_op + sρΣη_i, attained by the same constant direction.
+    """
+    lr = np.asarray(lr, dtype=float)
+    return _affine_recurrence(1 - lr * weight_decay, lr * np.asarray(scale) * direction_norm, init_op_norm)
+
+
+# ----- C16: the equilibrium spectrum of the weights ---------------------------------------------
+class EquilibriumSpectrum(NamedTuple):
+    entry_rms: np.ndarray  # √v, v = E[W_ij²] of the fluctuation
+    bulk_lower: np.ndarray  # √v·|√m − √n|, the smallest singular value of the bulk
+    bulk_upper: np.ndarray  # √v·(√m + √n), the bulk edge
+    top: np.ndarray  # the largest singular value: the bulk edge, or the outlier of the mean
+
+
+def stationary_walk_variance(lr, weight_decay, autocorrelation):
+    """E[θ²] of the stationary walk θ_t = β3θ_{t−1} − ηu_t (`decayed_walk_rms` at t = ∞), broadcast
+    over lr: η²/(1 − β3²)·Σ_{k∈ℤ} β3^|k| c_|k|, c_k = E[u_s u_{s+k}]."""
+    beta3 = 1 - np.asarray(lr, dtype=float) * weight_decay
+    return np.asarray(lr, dtype=float) ** 2 * _stationary_sum(beta3, autocorrelation) / (1 - beta3**2)
+
+
+def orthogonal_update_moment(scale, m, n):
+    """E[u_ij²] of Muon's update u = s·O with O an m×n matrix of orthonormal rows or columns
+    (all singular values 1, ‖O‖_F² = min(m, n)): s²·min(m, n)/(mn) = s²/max(m, n)."""
+    return np.asarray(scale, dtype=float) ** 2 / max(m, n)
+
+
+def marchenko_pastur_edges(entry_var, m, n):
+    """The support [√v|√m − √n|, √v(√m + √n)] of the singular values of an m×n matrix of i.i.d.
+    entries of variance v, m, n → ∞ (Marchenko–Pastur; σ_max converges to the upper edge)."""
+    root = np.sqrt(np.asarray(entry_var, dtype=float))
+    return root * abs(np.sqrt(m) - np.sqrt(n)), root * (np.sqrt(m) + np.sqrt(n))
+
+
+def marchenko_pastur_density(sigma, entry_var, m, n):
+    """The density of the min(m, n) singular values σ of an m×n matrix of i.i.d. entries of variance
+    v (m, n → ∞): with p = min(m, n), q = max(m, n), y = p/q, the eigenvalues x = σ²/(vq) of WWᵀ/(vq)
+    (or WᵀW) have the Marchenko–Pastur density √((b − x)(x − a))/(2πyx) on [a, b] = [(1 ∓ √y)²],
+    and σ's density is that times dx/dσ = 2σ/(vq)."""
+    p, q = min(m, n), max(m, n)
+    y, scale = p / q, np.asarray(entry_var, dtype=float) * q
+    x = np.asarray(sigma, dtype=float) ** 2 / scale
+    a, b = (1 - np.sqrt(y)) ** 2, (1 + np.sqrt(y)) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = np.sqrt(np.clip((b - x) * (x - a), 0, None)) / (2 * np.pi * y * x)
+    return np.where((x > a) & (x < b), f * 2 * np.asarray(sigma) / scale, 0.0)
+
+
+TRACY_WIDOM_1_MEAN = -1.2065335745820  # E of the β = 1 (real) Tracy–Widom law
+
+
+def expected_top_singular_value(entry_var, m, n):
+    """E[σ_max] of an m×n matrix of i.i.d. N(0, v) entries at finite size (Johnstone 2001): with
+    p = min(m, n), q = max(m, n), σ_max²/v ≈ μ + s·TW₁, μ = (√(q − 1) + √p)², s = (√(q − 1) + √p)·
+    (1/√(q − 1) + 1/√p)^{1/3}, so E[σ_max] ≈ √(v(μ + s·E[TW₁])): below the bulk edge √v(√m + √n)
+    by ≈ 2.8 % at 64×64, 1.7 % at 128×128."""
+    p, q = min(m, n), max(m, n)
+    root = np.sqrt(q - 1) + np.sqrt(p)
+    spread = root * (1 / np.sqrt(q - 1) + 1 / np.sqrt(p)) ** (1 / 3)
+    return np.sqrt(np.asarray(entry_var, dtype=float) * (root**2 + spread * TRACY_WIDOM_1_MEAN))
+
+
+def spiked_top_singular_value(spike, entry_var, m, n):
+    """σ_max of θ·xyᵀ + N (unit x, y; N m×n with i.i.d. entries of variance v), m, n → ∞
+    (Benaych-Georges and Nadakuditi 2012): √((θ² + vm)(θ² + vn))/θ above the threshold
+    θ > √v·(mn)^{1/4}, the bulk edge √v(√m + √n) below it (the two agree at the threshold)."""
+    theta, v = np.asarray(spike, dtype=float), np.asarray(entry_var, dtype=float)
+    edge = marchenko_pastur_edges(v, m, n)[1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        outlier = np.sqrt((theta**2 + v * m) * (theta**2 + v * n)) / theta
+    return np.where(theta > np.sqrt(v) * (m * n) ** 0.25, outlier, edge)
+
+
+def equilibrium_spectrum(lr, weight_decay, autocorrelation, m, n, mean_update_norm=0.0):
+    """docs/claims.md C16: the singular values of the equilibrium weights W = −η Σ_{k≥0} β3^k U_{t−k}
+    (θ ← β3θ − ηU, β3 = 1 − ηλ, unrolled) of an m×n matrix under noise-dominated updates.
+
+    The fluctuating part: if the update's entries are independent across (i, j) with the temporal
+    autocorrelation c_k = E[U_ij,s U_ij,s+k] (AdamW: `ema_autocorrelation`, C2; Signum:
+    `sign_ema_autocorrelation`, C3; Muon: `orthogonal_update_moment` at k = 0 for uncorrelated
+    orthogonal updates, measured c_k with momentum), W's entries have the variance
+    v = η²/(1 − β3²)·Σ_k β3^|k| c_|k| (`stationary_walk_variance`, ≈ η/(2λ)·Σ_k c_k for ηλ ≪ 1), and,
+    a sum of ~1/(2ηλ) independent-enough terms, W is an i.i.d.-entry matrix: its singular values fill
+    the Marchenko–Pastur bulk [√v|√m − √n|, √v(√m + √n)]. For Muon the terms are not independent
+    entrywise but orthogonal matrices, asymptotically free: their weighted sum has the same bulk in
+    the many-term limit (free central limit; `free_orthogonal_sum_edge` is the exact square case).
+    The mean part: E[W] = −η Σ_k β3^k E[U] = −E[U]/λ, so a rank-one mean update of spectral norm
+    ‖E[U]‖_op (`mean_update_norm`; then c_k is the autocorrelation of U − E[U]) adds a spike
+    θ = ‖E[U]‖_op/λ, whose outlier `spiked_top_singular_value` gives the top singular value.
+    """
+    v = stationary_walk_variance(lr, weight_decay, autocorrelation)
+    lower, upper = marchenko_pastur_edges(v, m, n)
+    top = spiked_top_singular_value(np.asarray(mean_update_norm, dtype=float) / weight_decay, v, m, n)
+    return EquilibriumSpectrum(np.sqrt(v), lower, upper, top)
+
+
+def free_orthogonal_sum_edge(weights):
+    """The largest singular value of Σ_k a_k O_k for free Haar orthogonal n×n matrices O_k (n → ∞),
+    a_k ≥ 0 the `weights` (for Muon's equilibrium without momentum: a_k = ηsβ3^k, k = 0, 1, …).
+
+    Sums of free R-diagonal elements add their symmetrized singular-value laws by free additive
+    convolution (Haagerup and Larsen 2000); for a_k O_k that law is ½(δ_{a_k} + δ_{−a_k}), whose
+    R-transform is R_k(w) = (√(1 + 4a_k²w²) − 1)/(2w). The support's upper edge is the minimum over
+    w > 0 of the inverse Cauchy transform K(w) = 1/w + Σ_k R_k(w). Checks: t equal weights a give
+    Kesten–McKay's 2a√(t − 1); many small ones give 1/w + w Σa_k², minimal at 2√(Σ_k a_k²), the
+    quarter-circle edge of an n×n i.i.d. matrix of entry variance Σ_k a_k²/n (the Marchenko–Pastur
+    edge of `equilibrium_spectrum`).
+    """
+    from scipy.optimize import minimize_scalar
+
+    a = np.asarray(weights, dtype=float)
+    a = a[a > 0]
+    if len(a) < 2:
+        return float(a.sum())
+
+    def K(log_w):
+        w = np.exp(log_w)
+        return 1 / w + np.sum(np.sqrt(1 + 4 * (a * w) ** 2) - 1) / (2 * w)
+
+    centre = -0.5 * np.log(np.sum(a**2))  # the free-CLT minimiser 1/√Σa²
+    best = minimize_scalar(K, bounds=(centre - 20, centre + 20), method="bounded",
+                           options={"xatol": 1e-10})
+    return float(best.fun)
+
+
+# ----- C2, C3, C6 under a learning-rate schedule: the relaxing second moment --------------------
+def scheduled_weight_rms(lr, weight_decay, init_rms, autocorrelation=(1.0,)):
+    """docs/claims.md C6 (with C2/C3's walk): RMS(θ_t) after the updates t = 1…T with `lr` = [η_1, …, η_T]
+    (ηλ < 1) for θ_t = β_tθ_{t−1} − η_t u_t, β_t = 1 − η_tλ, stationary updates with autocorrelation
+    c_k = E[u_s u_{s+k}] (as in `decayed_walk_rms`; c = (1,) for uncorrelated unit updates),
+    independent of θ_0. Exactly, with x_t = E[θ_t²] and θ_{t−1} = β..θ_0 − Σ_{s<t} η_s Π_{s<r<t} β_r u_s,
+
+        x_t = β_t² x_{t−1} + η_t² c_0 + 2β_tη_t Σ_{k=1}^{t−1} η_{t−k} (Π_{t−k<r<t} β_r) c_k.
+
+    For constant η this is `decayed_walk_rms`; at a frozen η_t its fixed point is the quasi-static
+    `quasi_static_weight_rms` x* = η_t² C(β_t)/(1 − β_t²) ≈ η_t/(2λ)·Σ_k c_k, C(β) = Σ_{k∈ℤ} β^|k| c_|k|.
+    x relaxes towards it at the rate 1 − β_t² ≈ 2η_tλ per step, so it lags a schedule that changes on
+    a timescale shorter than 1/(2η_tλ) steps (the end of a decay to 0, where the weights freeze).
+    """
+    lr = np.asarray(lr, dtype=float)
+    c = np.asarray(autocorrelation, dtype=float)
+    beta3 = 1 - lr * weight_decay
+    log_prod = np.concatenate([[0.0], np.cumsum(np.log(beta3))])  # Σ_{r≤t} ln β_r, t = 0…T
+    cross = np.zeros_like(lr)  # Σ_k η_{t−k} Π_{t−k<r<t} β_r c_k at index t − 1
+    for k in range(1, min(len(c), len(lr))):
+        t = np.arange(k + 1, len(lr) + 1)
+        cross[t - 1] += c[k] * lr[t - k - 1] * np.exp(log_prod[t - 1] - log_prod[t - k])
+    drive = lr**2 * c[0] + 2 * beta3 * lr * cross
+    return np.sqrt(_affine_recurrence(beta3**2, drive, np.asarray(init_rms, dtype=float) ** 2))
+
+
+def quasi_static_weight_rms(lr, weight_decay, autocorrelation=(1.0,)):
+    """docs/claims.md C6: the equilibrium RMS at each step's own lr, √(η_t² C(β_t)/(1 − β_t²))
+    ≈ √(η_t/(2λ)·Σ_k c_k) (C2 eq. 19 for AdamW's Σ_k c_k = 1): what `scheduled_weight_rms` follows
+    when the schedule is slow compared with 1/(2η_tλ)."""
+    return np.sqrt(stationary_walk_variance(lr, weight_decay, autocorrelation))

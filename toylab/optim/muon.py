@@ -9,12 +9,14 @@ Per matrix parameter θ `[K, A, B]`, hyperparameters `[K]`:
         nesterov: U = G_t + μ M_t,           else U = M_t
     O = orth(U)  (`orthogonalize`: Newton–Schulz by default, Polar Express or the exact
                   polar factor by SVD; in `ns_dtype`)
+    normalize = rows or columns (NorMuon, `normuon_`): O ← O normalised per row (or column) by a
+                  second-moment EMA, rescaled to ‖O‖_F
     θ ← θ·(1 − η λ) − η·s(A, B)·O,   s = √max(1, A/B) ("original"), 0.2·√max(A, B)
                                          ("match_rms_adamw", RMS like AdamW's), or 1 ("none")
 
 M_0 = 0. Parameters that are not one matrix per config (`[K]`, `[K, n]`, `[K, a, b, c]`) take
 `adamw.adam_step` with adamw_lr·η_t/η_max (so they follow the lr schedule), adamw_betas,
-adamw_eps and Muon's weight_decay; so `check_shape` accepts every shape. `aux["direction"]` is O
+adamw_eps and Muon's weight_decay; so `check_shape` accepts every shape. `aux["direction"]` is O (NorMuon's O' where on)
 (the AdamW direction for the other parameters).
 """
 from __future__ import annotations
@@ -35,6 +37,7 @@ LR_SCALE = {
     "match_rms_adamw": lambda A, B: 0.2 * math.sqrt(max(A, B)),
     "none": lambda A, B: 1.0,
 }
+NORMALIZE = ("none", "rows", "columns")  # NorMuon's per-row second moment: mean over the last dim, or the first
 NS_DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
 
 HPARAMS = {
@@ -62,6 +65,13 @@ HPARAMS = {
     "ns_dtype": Option("auto", "dtype of the NS iteration; auto: the run's dtype for float64 runs, "
                        "else bfloat16 on CUDA, float32 on CPU (bfloat16 matmuls are slow there)",
                        choices=("auto", *NS_DTYPES), static=True),
+    "normalize": Option("none", "NorMuon: after orthogonalising, scale each row (rows, NorMuon's neurons "
+                        "of a [out, in] weight) or column (columns) of O by 1/(√V + ε), V an EMA of its "
+                        "mean square, then back to O's Frobenius norm; none = Muon",
+                        choices=NORMALIZE, static=True),
+    "normuon_beta2": Option(0.95, "β2 of NorMuon's per-row (or per-column) second moment V",
+                            **unit_interval()),
+    "normuon_eps": Option(1e-10, "ε of NorMuon's 1/(√V + ε) and of its Frobenius rescaling", **positive()),
     "adamw_lr": Option(3e-4, "peak lr of the AdamW step of non-matrix parameters", **nonneg()),
     "adamw_betas": Option((0.9, 0.95), "β1, β2 of the AdamW step of non-matrix parameters",
                           **betas_check()),
@@ -76,9 +86,18 @@ def _is_matrix(p) -> bool:
 def init(params, hp):
     matrices = {k: p for k, p in params.items() if _is_matrix(p)}
     others = {k: p for k, p in params.items() if not _is_matrix(p)}
-    return {"momentum_buffer": {k: torch.zeros_like(p) for k, p in matrices.items()},
-            "exp_avg": {k: torch.zeros_like(p) for k, p in others.items()},
-            "exp_avg_sq": {k: torch.zeros_like(p) for k, p in others.items()}}
+    state = {"momentum_buffer": {k: torch.zeros_like(p) for k, p in matrices.items()},
+             "exp_avg": {k: torch.zeros_like(p) for k, p in others.items()},
+             "exp_avg_sq": {k: torch.zeros_like(p) for k, p in others.items()}}
+    if hp["normalize"] != "none":
+        dim = _normalized_dim(hp)
+        state["second_momentum_buffer"] = {k: torch.zeros_like(p.narrow(dim, 0, 1)) for k, p in matrices.items()}
+    return state
+
+
+def _normalized_dim(hp) -> int:
+    """The dim NorMuon averages O² over: the last (one moment per row) or the first (per column)."""
+    return -1 if hp["normalize"] == "rows" else -2
 
 
 def ns_dtype(hp, p) -> torch.dtype:
@@ -97,8 +116,11 @@ def coefficients(hp, t, name, p):
                                  hp["adamw_betas"][..., 1], hp["adamw_eps"], wd, t)
     mu = hp["momentum"].double()
     scale = LR_SCALE[hp["adjust_lr"]](*p.shape[1:])
-    return {"momentum": mu, "one_minus_momentum": 1 - mu, "nesterov": hp["nesterov"].double(),
-            "eps": hp["eps"].double(), "decay": 1 - lr * wd, "neg_lr_scale": -(lr * scale)}
+    c = {"momentum": mu, "one_minus_momentum": 1 - mu, "nesterov": hp["nesterov"].double(),
+         "eps": hp["eps"].double(), "decay": 1 - lr * wd, "neg_lr_scale": -(lr * scale)}
+    if hp["normalize"] != "none":
+        c.update(normuon_one_minus_beta2=1 - hp["normuon_beta2"].double(), normuon_eps=hp["normuon_eps"].double())
+    return c
 
 
 def step_(p, out, g, state, c, step, hp, work, direction):
@@ -112,13 +134,34 @@ def step_(p, out, g, state, c, step, hp, work, direction):
         buf.mul_(mu).add_(g)
         u = torch.where(nesterov, g + mu * buf, buf)
     O = orthogonalize(u.to(ns_dtype(hp, p)), hp, c["eps"].flatten()).to(p.dtype)
+    if hp["normalize"] != "none":
+        O = normuon_(O, state["second_momentum_buffer"], c)
     torch.mul(p, c["decay"], out=out).addcmul_(c["neg_lr_scale"], O)
     return O if direction else None
 
 
+def normuon_(O, second_moment, c):
+    """NorMuon (Li et al. 2025, "NorMuon: Making Muon more efficient and scalable", arXiv:2510.05491,
+    and its reference `normuon.py`): with V the EMA (zero start, no bias correction) of the mean of O²
+    along `dim` (one value per row for dim = −1, "neurons" of a [out, in] weight),
+
+        V ← β2 V + (1 − β2)·mean_dim(O²),   N = O/(√V + ε),   O' = N·‖O‖_F/(‖N‖_F + ε):
+
+    each row's update gets a comparable size, and the whole keeps Muon's Frobenius norm (so its
+    RMS and the lr's shape scale stay as they are). `second_moment` `[K, A, 1]` or `[K, 1, B]` is updated
+    in place; `dim` is where its size differs from O's (so a permuted view of both works too)."""
+    differs = [d for d in (-2, -1) if second_moment.shape[d] != O.shape[d]]
+    dim = differs[0] if differs else (-1 if O.shape[-1] == 1 else -2)  # else the mean is over a size-1 dim
+    second_moment.lerp_(O.square().mean(dim, keepdim=True), c["normuon_one_minus_beta2"])
+    N = O / (second_moment.sqrt() + c["normuon_eps"])
+    frobenius = torch.linalg.vector_norm(O, dim=(-2, -1), keepdim=True)
+    return N * (frobenius / (torch.linalg.vector_norm(N, dim=(-2, -1), keepdim=True) + c["normuon_eps"]))
+
+
 def fused_step_(p, out, g, state, c, hp, work, direction):
     """`step_` with its elementwise parts as one pass each: the momentum and look-ahead
-    (`fused.muon_momentum`) and θ·(1 − ηλ) − ηs·O (`fused.scale_add`); orthogonalisation as in `step_`."""
+    (`fused.muon_momentum`) and θ·(1 − ηλ) − ηs·O (`fused.scale_add`); orthogonalisation and
+    NorMuon's normalisation as in `step_` (on tensors in memory order: `normuon_` reads its dim off V's shape)."""
     if not _is_matrix(p):
         return fused_adam_step(p, out, g, state["exp_avg"], state["exp_avg_sq"], c, direction)
     K, n = len(p), p[0].numel()
@@ -126,6 +169,8 @@ def fused_step_(p, out, g, state, c, hp, work, direction):
     fused.call("muon_momentum", K, n, g, state["momentum_buffer"], u, int(hp["momentum_form"] == "ema"),
                c["momentum"], c["one_minus_momentum"], c["nesterov"])
     O = orthogonalize(u.to(ns_dtype(hp, p)), hp, c["eps"].flatten()).to(p.dtype).contiguous()
+    if hp["normalize"] != "none":
+        O = normuon_(O, state["second_momentum_buffer"], c)
     fused.call("scale_add", K, n, p, out, O, c["decay"], c["neg_lr_scale"])
     return O if direction else None
 

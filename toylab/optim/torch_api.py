@@ -249,7 +249,7 @@ class SGD(ToylabOptimizer):
 
 class Muon(ToylabOptimizer):
     __doc__ = f"{muon.MUON.description}; torch.optim.Muon's arguments (adjust_lr_fn None = 'original'), " \
-              f"plus toylab's momentum_form, ns_dtype, adamw_lr, adamw_betas, adamw_eps. Unlike " \
+              f"plus toylab's momentum_form, ns_dtype, normalize (NorMuon), adamw_lr, adamw_betas, adamw_eps. Unlike " \
               f"torch.optim.Muon it takes parameters of any shape (non-matrices get the AdamW step)."
     definition = muon.MUON
     stack_matrices = True

@@ -50,9 +50,10 @@ class Probe:
 
 
 def _registry() -> dict[str, Probe]:
-    from . import moments, norms, orthogonality, spectra, weights
+    from . import ceiling, moments, norms, orthogonality, spectra, weights
 
-    return {p.name: p for p in (norms.PROBE, spectra.PROBE, moments.PROBE, weights.PROBE, orthogonality.PROBE)}
+    return {p.name: p for p in (norms.PROBE, spectra.PROBE, moments.PROBE, weights.PROBE, orthogonality.PROBE,
+                                ceiling.PROBE)}
 
 
 def names() -> list[str]:
