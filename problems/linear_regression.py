@@ -220,13 +220,21 @@ class LinearRegression(Problem):
     def metrics(self, params, data):
         """Per-example excess loss tr((W−W_opt)ᵀ M (W−W_opt)), M = E[x xᵀ] (or XᵀX/N); `test_loss`
         for finite data."""
-        delta = params["W"] - data["w_opt"]
-        excess = (delta * (data["second_moment"] @ delta)).sum((-2, -1))
-        out = {"loss": excess + data["loss_opt"], "excess_loss": excess, "dist_to_opt": delta.flatten(1).norm(dim=1)}
+        delta = params["W"] - data["w_opt"]  # laid out as W: Δᵀ is contiguous
+        excess = _quadratic(delta, data["second_moment"])
+        out = {"loss": excess + data["loss_opt"], "excess_loss": excess,
+               "dist_to_opt": torch.linalg.vector_norm(delta, dim=(-2, -1))}
         if self.n_train:  # generalisation: the population loss tr(ΔᵀE[xxᵀ]Δ) + D e², Δ = W − W*
             delta = params["W"] - data["w_star"]
-            out["test_loss"] = (delta * (data["population_second_moment"] @ delta)).sum((-2, -1)) + self.D * self.noise**2
+            out["test_loss"] = _quadratic(delta, data["population_second_moment"]) + self.D * self.noise**2
         return out
 
     def optimum(self, data):
         return {"W": data["w_opt"]}
+
+
+def _quadratic(delta: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
+    """tr(Δ_kᵀ M Δ_k) per config, `delta`: [K, d+1, D] (or one [d+1, D]), M symmetric: one product
+    of all the configs' rows Δᵀ [K·D, d+1] with M (each config's rows its own), then a row-wise dot."""
+    rows, lead = delta.mT.reshape(-1, delta.shape[-2]), (*delta.shape[:-2], -1)
+    return torch.linalg.vecdot((rows @ M).reshape(lead), rows.reshape(lead))

@@ -1,10 +1,13 @@
 """The command line: runs, sweeps, caching and one-line errors for bad input."""
 import json
+import shlex
 
+import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from toylab import store
+from toylab import store, summarize
 from toylab.cli import main
 
 FAST = ["-p", "d=4", "-p", "D=2", "--steps", "20", "--metric-every", "5"]
@@ -144,3 +147,74 @@ def test_bad_shard_is_a_one_line_usage_error(cli, value):
 def test_bench_command_passes_its_options_through(cli):
     result = cli("bench", "--help")
     assert result.exit_code == 0 and "--quick" in result.output
+
+
+STARTUP = """
+import sys
+from click.testing import CliRunner
+from toylab.cli import main
+result = CliRunner().invoke(main, sys.argv[1:])
+print(result.exit_code, "torch" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("args, code", [
+    (["--help"], 0),
+    (["sweep", "--help"], 0),
+    (["sweep"], 2),  # a usage error: no PROBLEM
+    (["sweep", "linear_regression", "--optimizer", "sgd", "--steps", "x"], 2),
+    (["sweep", "linear_regression", "--optimizer", "sgd", "--seeds", "x"], 2),  # bad values
+    (["sweep", "linear_regression", "--optimizer", "sgd", "--lr", "1e-3:1e-1:1"], 2),
+    (["sweep", "linear_regression", "--optimizer", "sgd", "--lr", "1e-3", "--lr", "1e-2"], 2),
+])
+def test_help_usage_errors_and_bad_values_do_not_import_torch(args, code):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", STARTUP, *args], capture_output=True, text=True)
+    assert done.stdout.split() == [str(code), "False"], done.stdout + done.stderr
+
+
+def test_the_closing_hint_of_a_sweep_over_weight_decay_draws_its_runs(cli, tmp_path, monkeypatch):
+    """The README's second example, small: runs differ in weight_decay, so a plain `toylab plot`
+    would stop at runs that share an optimizer; the hinted command facets by it."""
+    result = cli("sweep", "linear_regression", "--optimizer", "adamw,sgd", "--lr", "1e-3,1e-2", "--seeds", "0-1",
+                 "-o", "weight_decay=0,0.1", *FAST)
+    assert result.exit_code == 0, result.output
+    (hint,) = [line for line in result.output.splitlines() if line.startswith("figures: ")]
+    command = shlex.split(hint.removeprefix("figures: "))
+    assert command == ["toylab", "plot", str(cli.runs), "--col", "weight_decay", "--save", "plot.png"]
+    monkeypatch.chdir(tmp_path)
+    drawn = CliRunner().invoke(main, command[1:])
+    assert drawn.exit_code == 0, drawn.output
+    assert (tmp_path / "plot.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_summary_of_the_readme_sweep_fits_100_columns(cli):
+    result = cli("sweep", "linear_regression", "--optimizer", "adamw,sgd,signsgd,muon", "--lr", "1e-4:1:5",
+                 "--seeds", "0-1", "-o", "weight_decay=0,0.1", *FAST)
+    assert result.exit_code == 0, result.output
+    printed = [line for line in result.output.splitlines() if str(cli.runs) not in line]  # not the paths
+    assert max(map(len, printed)) <= 100, result.output
+    assert "(also in --format csv or json: " in result.output, "what did not fit is named"
+
+
+def test_intervals_of_a_positive_metric_are_log_space_and_stay_positive():
+    """Final losses 0.01, 0.02, 1: mean ± 2 s.e. = 0.3433 [−0.2152, 0.9019]; the table gives the
+    geometric mean ×/÷ exp(2 s.e. of the logs), as the plots' log-space bands do (toylab/plotting.py).
+    A metric that takes either sign keeps the arithmetic interval."""
+    finals = {"loss": [0.01, 0.02, 1.0], "signed": [-1.0, 0.5, 2.0]}
+    rows = [{"run": f"r{seed}", "seed": seed, "optimizer": "sgd", "lr": 0.1, "problem": "p", "metric": metric,
+             "step": step, "value": v if step else 5.0, "diverged_step": None, "diverged": False}
+            for metric, values in finals.items() for seed, v in enumerate(values) for step in (0, 1)]
+    table = summarize.aggregate(pd.DataFrame(rows))
+    logs = np.log(finals["loss"])
+    half = 2 * logs.std(ddof=1) / np.sqrt(3)
+    assert table.loc[0, ["loss", "loss_low", "loss_high"]].tolist() == pytest.approx(
+        np.exp([logs.mean(), logs.mean() - half, logs.mean() + half]), rel=1e-12)
+    signed = np.array(finals["signed"])
+    half = 2 * signed.std(ddof=1) / np.sqrt(3)
+    assert table.loc[0, ["signed", "signed_low", "signed_high"]].tolist() == pytest.approx(
+        [signed.mean(), signed.mean() - half, signed.mean() + half], rel=1e-12)
+    text = summarize.format_table(table)
+    assert "loss (geo. mean [×/÷ 2 s.e.])" in text and "0.05848 [0.003325, 1.028]" in text

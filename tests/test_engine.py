@@ -2,6 +2,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -84,6 +85,50 @@ def test_metrics_recorded_at_start_every_n_and_last_step():
     result = run([base("sgd", steps=12, metric_every=5)])
     assert sorted(result.metrics.step.unique()) == [0, 5, 10, 12]
     assert set(result.metrics.metric) >= {"batch_loss", "loss", "excess_loss", "dist_to_opt"}
+
+
+def test_recorded_metrics_are_the_closed_form_at_each_configs_point():
+    """The last record of each config (seeds interleaved in the given order) against numpy:
+    excess loss tr(ΔᵀMΔ), Δ = W − W_opt, with its own seed's data; dist_to_opt = ‖Δ‖_F."""
+    from toylab import problems
+
+    configs = [c.resolve() for c in grid(base("adamw", steps=7, metric_every=3), {"hparams.lr": [1e-3, 1e-1],
+                                                                                  "seed": [2, 0, 1]})]
+    result = engine.run_batch(configs)
+    last = result.metrics[result.metrics.step == 7].pivot(index="config", columns="metric", values="value")
+    problem = problems.build("linear_regression", configs[0].problem_options, dtype=torch.float64)
+    for i, c in enumerate(configs):
+        data = problem.make_data(engine.seed_generator(c.seed, "data", torch.device("cpu")))
+        delta = (result.params["W"][i] - data["w_opt"]).numpy()
+        excess = np.einsum("ij,ik,kj->", delta, data["second_moment"].numpy(), delta)
+        assert last.loc[i, "excess_loss"] == pytest.approx(excess, rel=1e-12)
+        assert last.loc[i, "dist_to_opt"] == pytest.approx(np.linalg.norm(delta), rel=1e-12)
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "muon"])
+def test_blocks_of_configs_change_no_value(monkeypatch, optimizer):
+    """A batch stepped in blocks (here 3, 3 and 1 configs of each of 3 seeds, one diverging) gives
+    every metric, probe value, parameter and divergence step of the batch stepped as one block, bit
+    for bit. On the problem size whose per-seed products are batch independent
+    (tests/test_batch_independence.py; at d = 6, D = 3 they are not, blocks or no blocks)."""
+    problem = {"d": 12, "D": 4, "condition_number": 10.0, "batch_size": 8}
+    run = RunConfig("linear_regression", optimizer, problem, steps=12, metric_every=4, dtype="float64",
+                    probes=("norms", "moments"), probe_every=5)
+    configs = [c.resolve() for c in grid(run, {"hparams.lr": [1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1e30],
+                                               "seed": [0, 2, 1]})]
+    whole = engine.run_batch(configs)
+    monkeypatch.setattr(engine, "BLOCK_BYTES", 3 * 3 * 13 * 4 * 8)  # 9 configs of 13 × 4 float64 weights
+    assert engine._order(configs)[1] == 3
+    blocked = engine.run_batch(configs)
+    assert blocked.diverged_step == whole.diverged_step and any(whole.diverged_step)
+    assert torch.equal(blocked.params["W"], whole.params["W"])
+    def by_config(frame):  # rows come in the order configs ran; each config's rows in step order
+        return frame.sort_values("config", kind="stable").reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(by_config(blocked.metrics), by_config(whole.metrics), rtol=0, atol=0)
+    assert set(blocked.tables) == set(whole.tables) >= {"norms"}
+    for name, table in whole.tables.items():
+        pd.testing.assert_frame_equal(by_config(blocked.tables[name]), by_config(table), rtol=0, atol=0)
 
 
 def reference_run(config):

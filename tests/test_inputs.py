@@ -1,6 +1,7 @@
 """Every user error is one line before any computation: spec.toml values, problem files, the
 output folder, memory, sweep size, Ctrl-C, failed shards, devices; warnings for options that
 cannot take effect; one torch thread by default."""
+import json
 import os
 import signal
 import subprocess
@@ -12,7 +13,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from toylab import engine, experiments, problems, shards, store
+import pandas as pd
+
+from toylab import engine, experiments, problems, progress, shards, store
 from toylab.cli import main
 from toylab.config import RunConfig
 from toylab.options import Failure, UserError
@@ -262,14 +265,204 @@ def test_a_huge_seed_range_is_refused_at_once(tmp_path, no_computation):
 
 
 def test_long_work_prints_progress_lines_when_stderr_is_not_a_terminal(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(experiments, "LONG_WORK", 1)
-    monkeypatch.setattr(experiments, "LINE_EVERY", 0.0)
+    monkeypatch.setattr(progress, "LONG_WORK", 1)
+    monkeypatch.setattr(progress, "LINE_EVERY", 0.0)
     base = RunConfig("linear_regression", "sgd", {"D": 1}, steps=5)
     experiments.run_configs(experiments.grid(base, {"problem_options.d": [3, 4]}), tmp_path, device="cpu",
                             progress=True)
-    lines = capsys.readouterr().err.splitlines()
+    lines = [line for line in capsys.readouterr().err.splitlines() if " of 10 steps" not in line]
     assert lines[0] == f"toylab: running 2 configs in 2 batches under {tmp_path}"
     assert lines[1].startswith("toylab: batch 1/2 done (1 configs)") and lines[2].startswith("toylab: batch 2/2")
+
+
+def test_one_long_batch_reports_steps_rate_and_time_left_from_inside(tmp_path, monkeypatch, capsys):
+    """A single run (one batch) reports while it runs: the engine calls back after every chunk."""
+    monkeypatch.setattr(progress, "LONG_WORK", 1)
+    monkeypatch.setattr(progress, "LINE_EVERY", 0.0)
+    config = RunConfig("linear_regression", "sgd", {"d": 3, "D": 1}, steps=3 * engine.CHUNK)
+    experiments.run_configs([config], tmp_path, device="cpu", progress=True)
+    inside = [line for line in capsys.readouterr().err.splitlines() if " of 768 steps" in line]
+    assert [line.split(" of ")[0] for line in inside] == ["toylab: 256", "toylab: 512", "toylab: 768"]
+    assert all(" steps/s, about " in line and " left (batch 1/1, 1 configs)" in line for line in inside), inside
+
+
+def test_work_that_would_take_years_is_announced_with_its_estimate_at_once(tmp_path, monkeypatch):
+    """--steps 1e14 (an integer written as 1e14 is accepted): the estimate comes after the first
+    second of work, not silence; then Ctrl-C (here: the callback after the estimate) stops it."""
+    monkeypatch.setattr(progress, "RATE_AFTER", 0.0)
+    seen = []
+
+    def stop_after_the_estimate(message):
+        seen.append(message)
+        if " take about " in message:
+            raise KeyboardInterrupt
+    monkeypatch.setattr(progress, "line", stop_after_the_estimate)
+    result = CliRunner().invoke(main, ["run", "linear_regression", "--optimizer", "sgd", "--steps", "1e14",
+                                       "--out", str(tmp_path)])
+    assert result.exit_code == 130
+    announced, estimate = seen
+    assert announced.startswith("running 1 configs") and estimate.startswith("100,000,000,000,000 steps at ") and " years more; Ctrl-C stops" in estimate
+
+
+def test_a_deterministic_problem_runs_end_to_end(problem_folder, tmp_path):
+    """Rosenbrock: no batch (`sample` left at its default {}), closed-form optimum (1, 1)."""
+    (problem_folder / "rosen.py").write_text(ROSENBROCK)
+    result = CliRunner().invoke(main, ["run", "rosenbrock", "--optimizer", "adamw", "--lr", "0.02", "--steps", "3000",
+                                       "-o", "weight_decay=0", "--out", str(tmp_path / "runs"), "--dtype", "float64"])
+    assert result.exit_code == 0, result.output
+    (folder,) = [p for p in (tmp_path / "runs").iterdir() if not p.name.startswith(".")]
+    metrics = pd.read_parquet(folder / "metrics.parquet")
+    loss = metrics[metrics["metric"] == "loss"].sort_values("step")["value"].to_numpy()
+    assert loss[0] == pytest.approx(4.0) and loss[-1] < 1e-3  # f(−1, 1) = 4, f(1, 1) = 0
+
+
+ROSENBROCK = '''
+import torch
+from toylab.problems import Problem, option, register
+
+
+@register
+class Rosenbrock(Problem):
+    """f(x, y) = (a − x)² + b(y − x²)², minimum 0 at (a, a²); deterministic: no batch."""
+    name = "rosenbrock"
+    description = "Rosenbrock's valley"
+    a: float = option(1.0, "a")
+    b: float = option(100.0, "b")
+
+    def param_shapes(self):
+        return {"xy": (2,)}
+
+    def init_params(self, gen):
+        return {"xy": torch.tensor([-1.0, 1.0])}
+
+    def value(self, xy):
+        return (self.a - xy[..., 0]) ** 2 + self.b * (xy[..., 1] - xy[..., 0] ** 2) ** 2
+
+    def loss(self, params, batch):
+        return self.value(params['xy'])
+
+    def metrics(self, params, data):
+        return {"loss": self.value(params['xy'])}
+'''
+
+PROBLEM_FILE_ERRORS = {
+    "metrics a scalar instead of [K]": (ROSENBROCK.replace("{\"loss\": self.value(params['xy'])}",
+                                                           "{\"loss\": self.value(params['xy']).mean()}"),
+                                        "metrics() gives loss as a tensor of shape [] for 2 configs; it must give "
+                                        "one value per config, shape [K]"),
+    "a vector loss": (ROSENBROCK.replace("return self.value(params['xy'])\n\n    def metrics",
+                                         "return torch.stack([self.value(params['xy'])] * 3)\n\n    def metrics"),
+                      "loss(params, batch) returned a tensor of shape [3]; it must return one config's loss as a "
+                      "scalar tensor"),
+    "shapes that disagree": (ROSENBROCK.replace('{"xy": (2,)}', '{"xy": (3,)}'),
+                             "init_params() gives shapes {'xy': (2,)}, param_shapes() says {'xy': (3,)}"),
+    "integer parameters": (ROSENBROCK.replace("torch.tensor([-1.0, 1.0])", "torch.tensor([-1, 1])"),
+                           "parameters must be floating point"),
+    "an error inside metrics": (ROSENBROCK.replace("return {\"loss\"", "return {\"loss\": data['nope'], \"x\""),
+                                "metrics() raised KeyError: 'nope'"),
+}
+
+
+@pytest.mark.parametrize("case", PROBLEM_FILE_ERRORS)
+def test_a_problem_that_breaks_the_api_is_one_line_naming_its_file_before_any_work(problem_folder, tmp_path,
+                                                                                   no_computation, case):
+    source, words = PROBLEM_FILE_ERRORS[case]
+    assert source != ROSENBROCK
+    (problem_folder / "rosen.py").write_text(source)
+    (problem_folder / "bowl.py").write_text(GOOD.format(name="bowl"))
+    result = CliRunner().invoke(main, ["run", "rosenbrock", "--optimizer", "adamw", "--out", str(tmp_path)])
+    line = one_line_error(result)
+    assert line.startswith(f"Error: problem rosenbrock ({problem_folder / 'rosen.py'}): ") and words in line, line
+    assert not any(tmp_path.glob("*/config.json"))
+
+
+@pytest.mark.parametrize("source, words", [
+    (ROSENBROCK.replace("    def loss(self, params, batch):\n        return self.value(params['xy'])\n", ""),
+     "problem Rosenbrock defines no loss(self, params, batch), the loss of one config as a scalar tensor; add it"),
+    ("import sys\nsys.exit(3)\n", "it calls sys.exit(3) while loading; a problem file should only define problems"),
+])
+def test_a_problem_file_without_loss_or_that_exits_is_skipped_in_one_line(problem_folder, tmp_path, source, words):
+    (problem_folder / "mine.py").write_text(source)
+    (problem_folder / "bowl.py").write_text(GOOD.format(name="bowl"))
+    listed = CliRunner().invoke(main, ["list"])
+    assert listed.exit_code == 0 and "bowl:" in listed.output and "linear_regression" in listed.output
+    (warning,) = warnings_of(listed)
+    assert warning.startswith(f"Warning: skipped problem file {problem_folder / 'mine.py'}: ") and words in warning
+    ran = CliRunner().invoke(main, ["run", "bowl", "--optimizer", "sgd", "--steps", "3", "--out", str(tmp_path)])
+    assert ran.exit_code == 0, ran.output
+
+
+SWEEP = ["sweep", "linear_regression", "--optimizer", "sgd", *TINY]
+
+
+@pytest.mark.parametrize("args, words", [
+    ([*SWEEP, "--lr", "1e-3", "--lr", "1e-2"], "--lr is given twice (--lr 1e-3 and --lr 1e-2); give it once"),
+    (["run", "linear_regression", "--optimizer", "sgd", *TINY, "--lr=0.1", "--lr", "0.2"],
+     "--lr is given twice (--lr 0.1 and --lr 0.2)"),
+    ([*SWEEP, "--steps", "7"], "--steps is given twice (--steps 5 and --steps 7)"),
+    ([*SWEEP, "-p", "d=4"], "--problem-opt d is given twice (d=3 and d=4); give each key once (a sweep takes a "
+                            "list: --problem-opt d=3,4)"),
+    ([*SWEEP, "-o", "momentum=0", "-o", "momentum=0.9"], "--opt momentum is given twice (momentum=0 and momentum=0.9)"),
+    ([*SWEEP, "--schedule", "lr=cosine", "--schedule", "lr=linear"], "--schedule lr is given twice"),
+    ([*SWEEP, "--lr", "1e-3:1e-1:1"], "--lr '1e-3:1e-1:1': a grid needs N >= 2 points (one learning rate: --lr 0.001)"),
+    ([*SWEEP, "--lr", "-1e-3:1e-1:5"], "--lr '-1e-3:1e-1:5': the ends of a log grid LOW:HIGH:N must be finite and > 0"),
+    ([*SWEEP, "--lr", "0:1e-1:5"], "must be finite and > 0"),
+    ([*SWEEP, "--out", ""], "--out '' is empty; name a folder for the run folders"),
+    ([*SWEEP, "--steps", "1.5e3"], "--steps 5 and --steps 1.5e3"),
+    (["run", "linear_regression", "--optimizer", "sgd", "--steps", "2.5"], "'2.5' is not a positive integer"),
+])
+def test_repeated_and_degenerate_values_are_one_line_errors(tmp_path, no_computation, args, words):
+    result = CliRunner().invoke(main, args if "--out" in args else [*args, "--out", str(tmp_path)])
+    assert words in one_line_error(result)
+    assert warnings_of(result) == [], "no other line (numpy's warning) before the error"
+
+
+def test_out_a_run_folder_is_an_error_naming_its_parent(tmp_path, monkeypatch):
+    assert CliRunner().invoke(main, ["run", "linear_regression", "--optimizer", "sgd", *TINY,
+                                     "--out", str(tmp_path)]).exit_code == 0
+    (folder,) = [p.parent for p in tmp_path.glob("*/config.json")]
+    monkeypatch.setattr(engine, "run_batch", None)  # nothing may run
+    result = CliRunner().invoke(main, ["run", "linear_regression", "--optimizer", "sgd", *TINY, "--out", str(folder)])
+    assert not any(folder.glob("*/config.json"))
+    assert f"--out {folder} is a run folder (it holds config.json); give the folder that holds run folders, " \
+           f"e.g. --out {tmp_path}" in one_line_error(result)
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-2", " "])
+def test_a_bad_toylab_threads_is_one_line_for_every_command(monkeypatch, value):
+    monkeypatch.setenv("TOYLAB_THREADS", value)
+    for args in (["list"], ["sweep", "linear_regression", "--optimizer", "sgd"]):
+        line = one_line_error(CliRunner().invoke(main, args))
+        assert line == f"Error: TOYLAB_THREADS={value!r} is not a positive integer; allowed: 1, 2, ... (default 1)"
+
+
+def test_a_bad_toylab_threads_does_not_break_import():
+    env = {**os.environ, "TOYLAB_THREADS": "abc"}
+    done = subprocess.run([sys.executable, "-c", "import toylab.engine, toylab.cli"], env=env, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_a_toylab_problems_entry_that_is_not_a_folder_warns(problem_folder, monkeypatch, tmp_path, kind):
+    entry = tmp_path / ("nothing" if kind == "missing" else "a_file.py")
+    if kind == "file":
+        entry.write_text("")
+    monkeypatch.setenv("TOYLAB_PROBLEMS", os.pathsep.join([str(problem_folder), str(entry)]))
+    result = CliRunner().invoke(main, ["list"])
+    assert result.exit_code == 0
+    (warning,) = warnings_of(result)
+    why = "does not exist" if kind == "missing" else "is a file, not a folder"
+    assert warning.startswith(f"Warning: TOYLAB_PROBLEMS lists {entry}, which {why}") and "no problems are loaded" in warning
+
+
+def test_list_says_where_problems_are_loaded_from_and_that_they_run(problem_folder):
+    result = CliRunner().invoke(main, ["list"])
+    assert f"problems are loaded from {Path(problems.__file__).resolve().parent.parent / 'problems'}, " \
+           f"{problem_folder.resolve()}" in result.output
+    assert "every .py there runs as Python code in list, run, sweep and summary" in result.output
+    data = json.loads(CliRunner().invoke(main, ["list", "--json"]).output)
+    assert data["problem_folders"][1] == str(problem_folder.resolve())
 
 
 def test_save_with_an_unknown_format_or_an_unwritable_place_is_one_line(tmp_path):
@@ -296,6 +489,13 @@ def test_device_cuda_without_a_gpu_is_an_error_even_for_a_cached_run(tmp_path):
      "with nested_ema"),
     (["sweep", "linear_regression", "--optimizer", "sgd", *TINY, "--shards", "2"], "--shards 2 has no effect"),
     (["run", "linear_regression", "--optimizer", "sgd", *TINY, "-o", "lr=0.1", "--lr", "0.2"], "--lr 0.2 overrides"),
+    (["run", "linear_regression", "--optimizer", "adamw", *TINY, "--probe", "orthogonality"],
+     "--probe orthogonality measures Muon's orthogonalizer on matrix parameters only and this run is adamw"),
+    (["run", "noise", "--optimizer", "muon", "--steps", "3", "--probe", "orthogonality"], "has no matrix parameter"),
+    (["run", "linear_regression", "--optimizer", "sgd", *TINY, "--schedule", "lr=cosine:warmup=5"],
+     "the warmup of 5 steps is not shorter than the run (--steps 5), so lr never reaches its base value"),
+    (["run", "linear_regression", "--optimizer", "sgd", *TINY, "--schedule", "lr=warmup:steps=9"],
+     "the warmup of 9 steps"),
     (["sweep", "linear_regression", "--optimizer", "sgd", *TINY, "-o", "lr=0.1", "--lr", "0.2"], "--lr 0.2 overrides"),
 ])
 def test_options_that_cannot_take_effect_warn_in_one_line(tmp_path, args, words):

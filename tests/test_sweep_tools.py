@@ -50,9 +50,10 @@ def test_summary_aggregates_over_seeds_against_the_run_tables(sweep):
         if row.n_diverged:
             assert row.optimizer == "sgd" and row.lr == 10.0 and row.n_diverged == 3
             continue
-        half = 2 * finals.std(ddof=1) / np.sqrt(3)
-        assert row.loss == pytest.approx(finals.mean(), rel=1e-6)
-        assert (row.loss_low, row.loss_high) == pytest.approx((finals.mean() - half, finals.mean() + half), rel=1e-6)
+        logs = np.log(finals)  # a positive quantity: geometric mean ×/÷ exp(2 s.e. of the logs), as the plots
+        half = 2 * logs.std(ddof=1) / np.sqrt(3)
+        assert row.loss == pytest.approx(np.exp(logs.mean()), rel=1e-6)
+        assert (row.loss_low, row.loss_high) == pytest.approx(np.exp([logs.mean() - half, logs.mean() + half]), rel=1e-6)
     best = table[table["best"] != ""]
     assert sorted(best["optimizer"]) == ["adamw", "sgd"]
     for row in best.itertuples():
@@ -136,15 +137,15 @@ def test_a_run_that_explodes_without_a_nan_counts_as_diverged():
             for seed, values in {0: [10.0, 1.0], 1: [10.0, 1e27], 2: [10.0, 2.0]}.items()
             for step, v in enumerate(values)]
     table = summarize.aggregate(pd.DataFrame(rows))
-    assert table.loc[0, "n_diverged"] == 1 and table.loc[0, "loss"] == pytest.approx(1.5)
+    assert table.loc[0, "n_diverged"] == 1 and table.loc[0, "loss"] == pytest.approx(np.sqrt(1.0 * 2.0))  # geometric
 
 
 def test_a_problem_without_loss_is_summarised_by_its_first_metric(tmp_path):
     result = invoke("sweep", "noise", "--optimizer", "adamw", "--lr", "1e-3,1e-2", "--steps", "5", "--out", tmp_path)
     assert result.exit_code == 0, result.output
-    assert "batch_loss (mean [±2 s.e.])" in result.output
+    assert result.output.split()[2] == "batch_loss"  # ⟨θ, g⟩: mean or geometric mean, by the signs it took
     weight = invoke("summary", tmp_path, "--metric", "weight_rms")
-    assert weight.exit_code == 0 and "weight_rms (mean [±2 s.e.])" in weight.output
+    assert weight.exit_code == 0 and "weight_rms (geo. mean [×/÷ 2 s.e.])" in weight.output  # a positive quantity
 
 
 def test_split_by_config_gives_each_config_its_rows_in_order_as_a_groupby_would():

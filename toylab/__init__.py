@@ -11,8 +11,4 @@ if Path(sys.argv[0]).name == "toylab":  # the command: Ctrl-C while torch loads 
 
     sys.excepthook = _one_line_interrupt
 
-from . import runtime  # noqa: E402
-
 __version__ = "0.1.0"
-
-runtime.configure()

@@ -1,21 +1,18 @@
-"""The `toylab` command line: thin parsing around experiments, store and report."""
+"""The `toylab` command line: thin parsing around experiments, store and report.
+
+Parsing, `--help`, usage errors and bad values are checked before torch is imported (~2 s of
+CPU): the modules that need it are imported inside the commands, after `runtime.configure`."""
 from __future__ import annotations
 
 import json
 import math
-import os
 import warnings
 from pathlib import Path
 
 import click
-import numpy as np
-import torch
 
-from . import optim, problems, store
-from . import shards as shards_lib
-from .config import DTYPES, TIMESCALES, RunConfig
-from .experiments import grid, prepare, run_configs, summary
-from .options import Failure, ToylabWarning, UserError, check_sweep_size, parse_seeds, warn
+from . import runtime
+from .options import DTYPES, Failure, ToylabWarning, UserError, check_sweep_size, parse_seeds, warn
 
 PAIR_HELP = "KEY=VALUE; repeat the option for several keys"
 
@@ -26,10 +23,36 @@ class BadInput(click.ClickException):
     exit_code = 2
 
 
+class Command(click.Command):
+    """A command whose single-valued options are given at most once: a repeat is a one-line
+    error naming both values rather than a silent override of the first."""
+
+    def parse_args(self, ctx, args):
+        single = {name: p for p in self.params if isinstance(p, click.Option) and not p.multiple
+                  and not p.is_flag and not p.count for name in p.opts}
+        seen: dict[str, tuple[str, str]] = {}
+        i = 0
+        while i < len(args) and args[i] != "--":
+            name, eq, value = args[i].partition("=")
+            if name in single:
+                if not eq:
+                    value, i = (args[i + 1] if i + 1 < len(args) else ""), i + 1
+                key = single[name].name
+                if key in seen:
+                    first = seen[key]
+                    raise UserError(f"{first[0]} is given twice ({first[0]} {first[1]} and {name} {value}); "
+                                    f"give it once" + (" (a list of values: --lr 1e-3,1e-2)" if key == "lrs" else ""))
+                seen[key] = (name, value)
+            i += 1
+        return super().parse_args(ctx, args)
+
+
 class Group(click.Group):
     """Turns a `UserError` (exit 2) or a `Failure` (exit 1) anywhere below into a one-line
     error, never a traceback, prints each `ToylabWarning` as one line on stderr, and says
     Ctrl-C as `toylab: interrupted` (exit 130), as it is said while torch still loads."""
+
+    command_class = Command
 
     def invoke(self, ctx):
         with warnings.catch_warnings():
@@ -54,17 +77,37 @@ def _one_line_warning(message, category, *args, **kwargs):
 @click.version_option(package_name="toylab")
 def main():
     """toylab: run optimizer toy problems as batched sweeps and see why optimizers behave as they do."""
-    set_threads()
+    runtime.threads()  # a bad TOYLAB_THREADS is an error before anything loads
 
 
-def set_threads() -> int:
-    """One torch thread unless `TOYLAB_THREADS` says otherwise (README, Performance: a second
-    thread loses 3–10× when another process holds a core)."""
-    text = os.environ.get("TOYLAB_THREADS", "1")
-    if not text.strip().isdigit() or int(text) < 1:
-        raise UserError(f"TOYLAB_THREADS={text!r} is not a positive integer")
-    torch.set_num_threads(int(text))
-    return int(text)
+class Count(click.ParamType):
+    """A positive integer, also written as 1e6 or 1_000_000."""
+
+    name = "integer"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        try:
+            number = float(value)
+            if not (number.is_integer() and number >= 1):
+                raise ValueError
+            return int(number) if "e" in value.lower() else int(value)
+        except (ValueError, OverflowError):
+            self.fail(f"{value!r} is not a positive integer (1, 2, ... or 1e6)", param, ctx)
+
+
+def out_folder(ctx, param, value):
+    """--out: a folder for run folders, not '' (the current folder) and not a run folder itself."""
+    if value is None:
+        return None
+    if not str(value).strip():
+        raise UserError(f"--out {value!r} is empty; name a folder for the run folders (default: runs)")
+    path = Path(value)
+    if (path / "config.json").is_file():
+        raise UserError(f"--out {value} is a run folder (it holds config.json); give the folder that holds run "
+                        f"folders, e.g. --out {path.parent}")
+    return path
 
 
 # ----- list -------------------------------------------------------------------------------------
@@ -72,13 +115,17 @@ def set_threads() -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print everything as one JSON object (for tools).")
 def list_cmd(as_json):
     """Print problems, optimizers, timescales, schedules, probes (with their quantities) and reports."""
-    from . import catalog
+    runtime.configure()
+    from . import catalog, problems
 
     data = catalog.catalog()
-    click.echo(json.dumps(data, indent=1) if as_json else catalog.text(data))
+    folders = [str(folder.resolve()) for folder in problems.problem_dirs()]
+    click.echo(json.dumps({**data, "problem_folders": folders}, indent=1) if as_json else catalog.text(data))
     if not as_json:
         for path, why in problems.BROKEN.items():
             click.echo(f"  (problem file not loaded: {path}: {why})")
+        click.echo(f"\nproblems are loaded from {', '.join(folders)} ($TOYLAB_PROBLEMS adds folders); every .py "
+                   f"there runs as Python code in list, run, sweep and summary: keep only trusted files there")
 
 
 # ----- shared options -----------------------------------------------------------------------------
@@ -90,7 +137,7 @@ def common_options(f):
                      help=f"An optimizer hyperparameter ({PAIR_HELP}); `toylab list` shows them."),
         click.option("--schedule", "schedules", multiple=True, metavar="HPARAM=SPEC",
                      help="Schedule a hyperparameter, e.g. lr=cosine:warmup=100 (default: constant)."),
-        click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True,
+        click.option("--steps", type=Count(), default=1000, show_default=True,
                      help="Number of optimizer steps (updates)."),
         click.option("--metric-every", type=click.IntRange(min=1), default=10, show_default=True,
                      help="Record metrics every N steps (and at step 0 and the last step)."),
@@ -105,10 +152,11 @@ def common_options(f):
                      help="Floating-point type of parameters, data and optimizer state."),
         click.option("--blowup", type=float, default=1e6, show_default=True,
                      help="Mark a config diverged once its batch loss exceeds BLOWUP × its first one (0: off)."),
-        click.option("--compile", "compile_", is_flag=True,
-                     help="Run the optimizer step under torch.compile (eager where no compiler works)."),
-        click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"),
-                     show_default=True, help="Folder of run folders (one per config hash)."),
+        click.option("--compile/--eager", "compile_", default=True, show_default=True,
+                     help="Steps after the first as one fused C kernel per parameter (built once per machine; "
+                          "eager where no C compiler works), or as torch's eager ops, the reference."),
+        click.option("--out", default="runs", show_default=True, callback=out_folder,
+                     help="Folder of run folders (one per config hash)."),
         click.option("--force", is_flag=True, help="Re-run even if a finished run with the same config exists."),
     ]
     for d in reversed(decorators):
@@ -117,17 +165,25 @@ def common_options(f):
 
 
 def split_pairs(pairs: tuple[str, ...], what: str) -> dict[str, str]:
+    """`KEY=VALUE` strings as a dict; a key given twice is an error (not a silent last-wins)."""
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise UserError(f"{what} {pair!r} is not KEY=VALUE")
-        out[key.strip()] = value.strip()
+        key = key.strip()
+        if key in out:
+            listed = f" (a sweep takes a list: {what} {key}={out[key]},{value.strip()})" if what != "--schedule" else ""
+            raise UserError(f"{what} {key} is given twice ({key}={out[key]} and {key}={value.strip()}); "
+                            f"give each key once{listed}")
+        out[key] = value.strip()
     return out
 
 
 def _base(problem, optimizer, problem_opts, opts, schedules, steps, metric_every, probes, probe_every, dtype,
           blowup, compile_):
+    from .config import RunConfig
+
     return RunConfig(problem=problem, optimizer=optimizer, problem_options=problem_opts, hparams=opts,
                      schedules=split_pairs(schedules, "--schedule"), steps=steps, metric_every=metric_every,
                      probes=tuple(p for p in probes.split(",") if p), probe_every=probe_every, dtype=dtype,
@@ -138,6 +194,8 @@ def _print_summary(out, configs):
     if not configs:
         click.echo("no configs in this shard")
         return
+    from .experiments import summary
+
     table = summary(out, configs)
     missing = table.attrs["missing"]
     cols = [c for c in ["label", "seed", "loss", "excess_loss", "dist_to_opt", "batch_loss", "diverged_step"]
@@ -163,10 +221,11 @@ def _print_aggregate(out, configs):
 
     folders = sorted({store.run_dir(out, c) for c in configs})
     metrics = summarize.load(folders)
-    click.echo(summarize.format_table(summarize.aggregate(metrics)))
-    click.echo(f"{len(folders)} run folders in {out}/; figures: toylab plot {out} --save plot.png; "
-               f"this table as CSV: toylab summary {out} --format csv")
-    missing = sorted({f.name for f in folders} - set(metrics["run"]))
+    table = summarize.aggregate(metrics)
+    click.echo(summarize.format_table(table))
+    click.echo(f"{len(folders)} run folders in {out}/\nfigures: {summarize.plot_command(out, table)}\n"
+               f"every field as CSV: toylab summary {out} --format csv")
+    missing = sorted({f.name for f in folders} - set(metrics["run"].unique()))
     if missing:
         raise Failure(f"{len(missing)} of {len(folders)} runs have no readable metrics: {', '.join(missing[:5])}"
                       + (" ..." if len(missing) > 5 else ""))
@@ -184,13 +243,17 @@ def run(problem, optimizer, lr, seed, problem_opts, opts, schedules, steps, metr
         device, dtype, blowup, compile_, out, force):
     """Run one configuration of PROBLEM and print its final metrics."""
     opts = split_pairs(opts, "--opt")
+    problem_opts = split_pairs(problem_opts, "--problem-opt")
     if lr is not None:
         if "lr" in opts:
             warn(f"--lr {lr:g} overrides -o lr={opts['lr']}")
         opts["lr"] = lr
-    config = _base(problem, optimizer, split_pairs(problem_opts, "--problem-opt"), opts, schedules, steps,
-                   metric_every, probes, probe_every, dtype, blowup, compile_)
-    config = RunConfig(**{**config.__dict__, "seed": seed})
+    runtime.configure()
+    from .experiments import run_configs
+
+    config = _base(problem, optimizer, problem_opts, opts, schedules, steps, metric_every, probes, probe_every,
+                   dtype, blowup, compile_)
+    config = type(config)(**{**config.__dict__, "seed": seed})
     configs = run_configs([config], out, device=device, force=force, progress=True)
     _print_summary(out, configs)
 
@@ -222,12 +285,21 @@ def sweep(problem, optimizer, lrs, seeds, shard, launcher, shards, problem_opts,
         raise UserError("--shard runs one shard here; --launcher runs them all: give one of them")
     if shards != 1 and launcher is None:
         warn(f"--shards {shards} has no effect without --launcher submitit (--shard I/N runs one shard)")
-    shard = shards_lib.parse(shard) if shard is not None else None
-    problem_axes = {f"problem_options.{k}": parse_list(v, problems.get(problem).options().get(k))
-                    for k, v in split_pairs(problem_opts, "--problem-opt").items()}
+    problem_pairs = split_pairs(problem_opts, "--problem-opt")
     hp_pairs = split_pairs(opts, "--opt")
     if lrs is not None and "lr" in hp_pairs:
         warn(f"--lr {lrs} overrides -o lr={hp_pairs['lr']}")
+    lr_values = parse_lrs(lrs) if lrs is not None else None
+    seed_values = parse_seeds(seeds)
+    runtime.configure()
+    from . import optim, problems
+    from . import shards as shards_lib
+    from .config import TIMESCALES
+    from .experiments import grid, prepare, run_configs
+
+    shard = shards_lib.parse(shard) if shard is not None else None
+    problem_axes = {f"problem_options.{k}": parse_list(v, problems.get(problem).options().get(k))
+                    for k, v in problem_pairs.items()}
     names = [n.strip() for n in optimizer.split(",") if n.strip()]
     declared = {n: {**optim.get(n).hparams, **TIMESCALES} for n in names}
     for key in hp_pairs:
@@ -238,9 +310,9 @@ def sweep(problem, optimizer, lrs, seeds, shard, launcher, shards, problem_opts,
     for name in names:
         axes = dict(problem_axes)
         axes.update({f"hparams.{k}": parse_list(v, declared[name][k]) for k, v in hp_pairs.items() if k in declared[name]})
-        if lrs is not None:
-            axes["hparams.lr"] = parse_lrs(lrs)
-        axes["seed"] = parse_seeds(seeds)
+        if lr_values is not None:
+            axes["hparams.lr"] = lr_values
+        axes["seed"] = seed_values
         all_axes[name] = axes
     check_sweep_size(sum(math.prod(len(v) for v in axes.values()) for axes in all_axes.values()))
     configs = []
@@ -289,19 +361,25 @@ def compare(problem, optimizer, lrs, tune_seeds, score_seeds, metric, target, ta
     Every --opt value may be a list (the hyperparameters tuned besides the lr); every
     --problem-opt value may be a list (the family of problems, e.g. condition_number=1,100).
     """
-    from .compare import output, protocol
-
     if target is not None and target_factor is not None:
         raise UserError("give --target or --target-factor, not both")
     if save.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise UserError(f"--save {save}: cannot write {save.suffix or 'a file without a suffix'}; "
                         f"use one of .png, .svg, .pdf")
     names = list(dict.fromkeys(n.strip() for n in optimizer.split(",") if n.strip()))
-    problem_axes = {f"problem_options.{k}": parse_list(v, problems.get(problem).options().get(k))
-                    for k, v in split_pairs(problem_opts, "--problem-opt").items()}
+    problem_pairs = split_pairs(problem_opts, "--problem-opt")
     hp_lists = split_pairs(opts, "--opt")
     if "lr" in hp_lists:
         raise UserError(f"-o lr={hp_lists['lr']}: give the learning rates to tune as --lr")
+    lr_values = parse_lrs(lrs)
+    runtime.configure()
+    from . import optim, problems
+    from .compare import output, protocol
+    from .config import TIMESCALES
+    from .experiments import grid
+
+    problem_axes = {f"problem_options.{k}": parse_list(v, problems.get(problem).options().get(k))
+                    for k, v in problem_pairs.items()}
     declared = {n: {**optim.get(n).hparams, **TIMESCALES} for n in names}
     unknown = [k for k in hp_lists if not any(k in d for d in declared.values())]
     if unknown:
@@ -311,7 +389,7 @@ def compare(problem, optimizer, lrs, tune_seeds, score_seeds, metric, target, ta
     for name in names:
         axes = {**problem_axes, **{f"hparams.{k}": parse_list(v, declared[name][k])
                                    for k, v in hp_lists.items() if k in declared[name]}}
-        axes["hparams.lr"] = parse_lrs(lrs)
+        axes["hparams.lr"] = lr_values
         settings += grid(_base(problem, name, {}, {}, schedules, steps, metric_every, probes, probe_every, dtype,
                                blowup, compile_), axes)
     plan = protocol.Protocol(tuple(settings), tuple(parse_seeds(tune_seeds, "--tune-seeds")),
@@ -345,6 +423,7 @@ RUNS = click.argument("runs", nargs=-1, required=True, type=click.Path(exists=Tr
               show_default=True, help="Figure file: .png, .svg or .pdf.")
 def plot(runs, kind, metric, best, probe, hue, col, row, where, save):
     """Figures of RUNS (a sweep's --out, or run folders) with seeds as bands; no spec needed."""
+    runtime.configure()
     from . import figures
 
     kinds = tuple(k.strip() for k in (kind or ("probe" if probe else "lr,curves")).split(",") if k.strip())
@@ -361,6 +440,7 @@ def plot(runs, kind, metric, best, probe, hue, col, row, where, save):
 def summary_cmd(runs, metric, best, fmt):
     """Per setting of RUNS, over seeds: mean and ±2 s.e. interval of the final metrics, seeds
     diverged, the best lr per optimizer (flagged at a grid edge) and the run folders."""
+    runtime.configure()
     from . import summarize
 
     click.echo(summarize.format_table(summarize.aggregate(summarize.load(list(runs)), metric, best), fmt))
@@ -371,7 +451,7 @@ def summary_cmd(runs, metric, best, fmt):
 @click.argument("reports", nargs=-1, required=True, metavar="CLAIM_OR_SPEC...")
 @click.option("--quick", is_flag=True, help="Use each spec's [quick] overrides (few steps, two seeds).")
 @click.option("--force", is_flag=True, help="Re-run every run, even those already finished.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--out", default=None, callback=out_folder,
               help="Folder for the reports and their runs (default: next to each spec, e.g. reports/).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where to run: auto picks CUDA when present.")
@@ -380,6 +460,7 @@ def summary_cmd(runs, metric, best, fmt):
 def report(reports, quick, force, out, device, jobs):
     """Run what the reports need — claims by name (`toylab list`), or spec files such as
     reports/<name>/spec.toml — and write figures, tables, report.md and index.html."""
+    runtime.configure()
     from .report import render_all
 
     timings = render_all(list(reports), out=out, quick=quick, force=force, device=device, progress=True, jobs=jobs)
@@ -399,8 +480,10 @@ def report(reports, quick, force, out, device, jobs):
 def show(folder, what, save):
     """Summarise a run folder (config, status, final metrics, probe tables; --plot draws one),
     or a folder of runs (aggregated over seeds, as `toylab summary`)."""
+    runtime.configure()
     from matplotlib.backend_bases import FigureCanvasBase
 
+    from . import store
     from .probes import plots
 
     if not (folder / "config.json").exists() and any(folder.glob("*/config.json")):
@@ -444,16 +527,24 @@ def parse_list(text: str, option) -> list:
 
 
 def parse_lrs(text: str) -> list[float]:
+    """Learning rates from a list `1e-3,3e-3` or a log grid `LOW:HIGH:N` (N ≥ 2 points, ends > 0)."""
     try:
         if ":" in text:
             low, high, n = text.split(":")
-            values = np.geomspace(float(low), float(high), int(n)).tolist()
+            low, high, n = float(low), float(high), int(n)
         else:
             values = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise UserError(f"--lr {text!r} is neither a list like 1e-3,3e-3 nor a grid like 1e-4:1e-1:7") from None
-    bad = [v for v in values if not (v >= 0 and math.isfinite(v))]
-    if bad or not values:
+    if ":" in text:
+        if not (low > 0 and high > 0 and math.isfinite(low) and math.isfinite(high)):
+            raise UserError(f"--lr {text!r}: the ends of a log grid LOW:HIGH:N must be finite and > 0")
+        if n < 2:
+            raise UserError(f"--lr {text!r}: a grid needs N >= 2 points (one learning rate: --lr {low:g})")
+        import numpy as np
+
+        values = np.geomspace(low, high, n).tolist()
+    if not values or not all(v >= 0 and math.isfinite(v) for v in values):
         raise UserError(f"--lr {text!r}: learning rates must be finite and >= 0")
     return values
 

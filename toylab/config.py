@@ -18,9 +18,7 @@ from typing import Any
 
 from . import optim, probes, problems
 from . import schedules as schedule_lib
-from .options import Option, UserError, format_value, positive, resolve
-
-DTYPES = ("float32", "float64")
+from .options import DTYPES, Option, UserError, format_value, positive, resolve
 
 
 # Weight decay given as an EMA timescale instead of λ (docs/claims.md C9): hparams keys that
@@ -67,7 +65,7 @@ class RunConfig:
     probe_every: int = 10
     dtype: str = "float32"
     blowup: float = 1e6  # diverged once the batch loss exceeds blowup × its first value; 0 = off
-    compile: bool = False  # the step body under torch.compile (falls back to eager where it cannot)
+    compile: bool = True  # the fused optimizer step after step 1 (optim/fused.py; eager where no C compiler works)
 
     def resolve(self) -> "RunConfig":
         """Fill defaults, validate, and canonicalise (tuples, schedule specs)."""

@@ -24,7 +24,9 @@ device tensors and move to the host once, at the end.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -36,6 +38,7 @@ from tqdm.auto import tqdm
 from . import optim, problems, probes, schedules
 from .config import RunConfig
 from .options import UserError
+from .optim.base import memory_order
 from .probes.record import Recorder
 
 
@@ -45,7 +48,7 @@ class BatchResult:
     diverged_step: list[int | None]  # per config: the step whose update was not finite
     params: dict[str, Tensor]  # final parameters [K, *shape]
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # probe tables, tidy
-    compile_seconds: float = 0.0  # wall time of the first compiled steps (0: eager, or cached)
+    fused: bool = False  # whether the steps after the first ran the fused kernels (optim/fused.py)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -89,24 +92,52 @@ def hyperparameter_tables(configs: list[RunConfig], opt, device) -> tuple[dict, 
 
 
 CHUNK = 256  # steps of data drawn and coefficients tabled at a time
+BLOCK_BYTES = 2**22  # parameter bytes of the configs stepped together (their state and gradient: ~4× more)
 
 
-def run_batch(configs: list[RunConfig], device: str = "cpu", progress: bool = False) -> BatchResult:
+def run_batch(configs: list[RunConfig], device: str = "cpu", progress: bool = False,
+              on_steps: Callable[[int], None] | None = None) -> BatchResult:
     """Run configs that share a `group_key` as one batched program; results in the given order.
+    `on_steps(n)` is called after every chunk of n steps (progress reports; one call per chunk).
 
     Inside, the configs of one seed are contiguous, so a problem's per-seed fast path can use
-    its seed's batch for the whole group without copying it per config."""
-    order = np.argsort([c.seed for c in configs], kind="stable")
-    result = _run_seed_sorted([configs[i] for i in order], device, progress)
+    its seed's batch for the whole group without copying it per config. A large batch steps in
+    blocks of configs whose parameters fill about `BLOCK_BYTES`, one block after the other (the
+    gradient's products, the update and the finiteness check of a block while it is in cache):
+    the configs run block by block, each block seed by seed (`_order`). No value depends on the
+    blocks: every per-config quantity is computed from the config's own rows."""
+    order, per_block = _order(configs)
+    result = _run_ordered([configs[i] for i in order], device, progress, per_block, on_steps)
     inverse = np.argsort(order)
     for frame in [result.metrics, *result.tables.values()]:
         frame["config"] = order[frame["config"].to_numpy()]
     return BatchResult(result.metrics, [result.diverged_step[j] for j in inverse],
                        {k: p[torch.from_numpy(inverse)] for k, p in result.params.items()}, result.tables,
-                       result.compile_seconds)
+                       result.fused)
 
 
-def _run_seed_sorted(configs: list[RunConfig], device: str, progress: bool) -> BatchResult:
+def _order(configs: list[RunConfig]) -> tuple[np.ndarray, int | None]:
+    """The order the configs run in and the number of each seed's configs in one block: seed-sorted,
+    or, where every seed has the same n configs and more than fit a block, blocks of nb configs of
+    each seed in turn (block j holds configs j·nb … of every seed); None: one block."""
+    seeds = np.array([c.seed for c in configs])
+    order = np.argsort(seeds, kind="stable")
+    counts = np.unique(seeds, return_counts=True)[1]
+    first = configs[0]
+    problem = problems.build(first.problem, first.problem_options)
+    numel = sum(math.prod(shape) for shape in problem.param_shapes().values())
+    fit = max(1, BLOCK_BYTES // (numel * getattr(torch, first.dtype).itemsize))  # configs per block
+    n = int(counts[0])
+    per_block = -(-n // -(-n // max(1, fit // len(counts))))  # balanced: ⌈n / number of blocks⌉
+    if problem.loss_and_grad_per_seed is None or len(set(counts.tolist())) > 1 or n <= per_block:
+        return order, None
+    rank = np.empty(len(configs), dtype=np.int64)  # each config's position within its seed
+    rank[order] = np.arange(len(configs)) % n
+    return np.lexsort((seeds, rank // per_block)), per_block
+
+
+def _run_ordered(configs: list[RunConfig], device: str, progress: bool, per_block: int | None,
+                 on_steps: Callable[[int], None] | None = None) -> BatchResult:
     first = configs[0]
     key = first.group_key()
     assert all(c.group_key() == key for c in configs), "configs must share a group key"
@@ -124,6 +155,14 @@ def _run_seed_sorted(configs: list[RunConfig], device: str, progress: bool) -> B
     groups = [(seed_index == i).nonzero().squeeze(1) for i in range(len(seeds))]
     sizes = {len(g) for g in groups}
     per_seed = problem.loss_and_grad_per_seed is not None and len(sizes) == 1
+    K, S = len(configs), len(seeds)
+    # blocks (a, b, configs per seed): each block's configs are a:b, seed by seed
+    n = len(groups[0])
+    blocks = [(S * j, S * min(j + per_block, n), min(per_block, n - j)) for j in range(0, n, per_block)] \
+        if per_block else [(0, K, n if per_seed else None)]
+    # each seed's configs within each block: slices a:b with that seed's data (for the metrics)
+    spans = [(a + s * m, a + (s + 1) * m, s) for a, _, m in blocks for s in range(S)] if per_block else \
+        [(a, b, s) for s, (a, b) in enumerate(_spans([len(g) for g in groups]))]
     # A problem file may build tensors with plain torch.ones(...): params take the run's device
     # and dtype, data and batches its device (.to is a no-op where they already are).
     data = [_to(problem.make_data(seed_generator(s, "data", dev)), dev) for s in seeds]
@@ -136,25 +175,35 @@ def _run_seed_sorted(configs: list[RunConfig], device: str, progress: bool) -> B
 
     hp, tables = hyperparameter_tables(configs, opt, dev)
     hp["normalized"] = problem.normalized_params()
-    stepper = optim.InPlace(opt, params, hp, tables, compile=first.compile)
+    state = opt.init(params, hp)
+    steppers = [optim.InPlace(opt, _rows(params, a, b), _rows(hp, a, b), {k: v[:, a:b] for k, v in tables.items()},
+                              fused=first.compile, state={s: _rows(v, a, b) for s, v in state.items()})
+                for a, b, _ in blocks]
     loss_and_grad = gradient_fn(problem)
-    work: dict[str, Tensor] = {}  # the per-seed fast path's buffers, kept between steps
-    K = len(configs)
+    works: list[dict[str, Tensor]] = [{} for _ in blocks]  # the per-seed fast path's buffers, kept between steps
     alive = torch.ones(K, dtype=torch.bool, device=dev)
     diverged_at = torch.zeros(K, dtype=torch.long, device=dev)
     blowup = torch.tensor([float(c.blowup) for c in configs], dtype=dtype, device=dev)
     threshold = torch.full((K,), float("inf"), dtype=dtype, device=dev)
     batch_loss = torch.full((K,), float("nan"), dtype=dtype, device=dev)
-    records: list[tuple[int, list[str], Tensor]] = []
     recorder = Recorder(probes.get(first.probes), K)
+    record_steps = [0] + [t for t in range(1, first.steps + 1) if t % first.metric_every == 0 or t == first.steps]
+    record_row = {t: r for r, t in enumerate(record_steps)}
+    names = ["batch_loss"]
+    values = None  # [records, metrics, K], allocated at the first record, when the metrics are known
 
     def record(step: int):
-        values = {"batch_loss": batch_loss}
-        for idx, d in zip(groups, data):
-            for name, v in problem.metrics({k: p[idx] for k, p in params.items()}, d).items():
-                values.setdefault(name, torch.empty(K, dtype=dtype, device=dev))[idx] = v.to(dtype)
-        stacked = torch.stack(list(values.values()))
-        records.append((step, list(values), torch.where(alive, stacked, torch.nan)))
+        """Metrics of each seed's configs (a slice of the batch, no copy) into the row of `step`."""
+        nonlocal values
+        per_seed = [problem.metrics(_rows(params, a, b), data[s]) for a, b, s in spans]
+        if values is None:
+            names.extend(per_seed[0])
+            values = torch.empty(len(record_steps), len(names), K, dtype=dtype, device=dev)
+        row = values[record_row[step]]
+        row[0] = batch_loss
+        for (a, b, _), metrics in zip(spans, per_seed):
+            for j, v in enumerate(metrics.values(), start=1):
+                row[j, a:b] = v
 
     record(0)
     bar = tqdm(total=first.steps, disable=not progress, leave=False, desc=first.optimizer)
@@ -162,23 +211,31 @@ def _run_seed_sorted(configs: list[RunConfig], device: str, progress: bool) -> B
         steps = range(start, min(start + CHUNK, first.steps + 1))
         chunk = [_to(problem.sample_many(d, g, steps), dev) for d, g in zip(data, streams)]
         chunk = {k: torch.stack([c[k] for c in chunk], dim=1).unbind(0) for k in chunk[0]}  # C × [S, ...]
-        stepper.prepare(steps[0], steps[-1])
+        for stepper in steppers:
+            stepper.prepare(steps[0], steps[-1])
         for i, t in enumerate(steps):
             by_seed = {k: v[i] for k, v in chunk.items()}  # [S, ...]
             probing = recorder.probes and (t == 1 or t % first.probe_every == 0 or t == first.steps)
             batch = _gather(by_seed, seed_index) if probing or not per_seed else None  # [K, ...]
-            if per_seed:
-                loss, grads = problem.loss_and_grad_per_seed(params, by_seed, len(groups[0]), work)
-            else:
-                loss, grads = loss_and_grad(params, batch)
-            aux = stepper.step(params, spare, grads, t, direction=probing)
+            parts = []  # per block: loss, gradients, direction, and loss + Σθ_t
+            for (a, b, m), stepper, work in zip(blocks, steppers, works):
+                here, there = _rows(params, a, b), _rows(spare, a, b)
+                if per_seed:
+                    loss, grads = problem.loss_and_grad_per_seed(here, by_seed, m, work)
+                else:
+                    loss, grads = loss_and_grad(here, _rows(batch, a, b))
+                aux = stepper.step(here, there, grads, t, direction=probing)
+                # loss + Σθ_t is finite iff every term is (or it overflows: diverged too), and
+                # x − x ≠ 0 exactly for x = ±inf or NaN
+                total = loss.clone()
+                for p in there.values():
+                    total += p.sum(tuple(range(1, p.dim())))
+                parts.append((loss, grads, aux["direction"], total))
+            loss, total = (_join([part[j] for part in parts]) for j in (0, 3))
+            if probing:
+                grads, aux = _join([part[1] for part in parts]), {"direction": _join([part[2] for part in parts])}
             if t == 1 and problem.nonnegative_loss:
                 threshold = torch.where((loss > 0) & (blowup > 0), blowup * loss, threshold)
-            # loss + Σθ_t is finite iff every term is (or it overflows: diverged too), and x − x ≠ 0
-            # exactly for x = ±inf or NaN
-            total = loss.clone()
-            for p in spare.values():
-                total += p.sum(tuple(range(1, p.dim())))
             dying = (total - total != 0).logical_or_(loss > threshold).logical_and_(alive)
             if dying.is_cuda or dying.any():  # on the CPU a host check is free: book-keep only on a death
                 diverged_at = torch.where(dying, t, diverged_at)
@@ -188,24 +245,29 @@ def _run_seed_sorted(configs: list[RunConfig], device: str, progress: bool) -> B
             batch_loss = loss.detach()
             if probing:
                 recorder.record(probes.Context(problem, first.optimizer, t, spare, params, grads, batch,
-                                               stepper.state, aux, stepper.hp_at(t), data, groups), alive)
+                                               state, aux, {**hp, **{k: v[t] for k, v in tables.items()}}, data,
+                                               groups), alive)
             if t % first.metric_every == 0 or t == first.steps:
                 record(t)
         bar.update(len(steps))
+        if on_steps is not None:
+            on_steps(len(steps))
     bar.close()
 
-    names = records[-1][1]
-    values = torch.stack([v for _, _, v in records]).cpu().numpy()  # [records, metrics, K]
+    # a config is NaN from the step it diverged at: 0 < diverged_at ≤ step
+    steps_recorded = torch.tensor(record_steps, device=dev)[:, None]
+    dead = (diverged_at > 0) & (diverged_at <= steps_recorded)  # [records, K]
+    values = values.masked_fill_(dead[:, None, :], torch.nan).cpu().numpy()
     R, M = values.shape[:2]
     metrics = pd.DataFrame({
         "config": np.tile(np.arange(K), R * M),
-        "step": np.repeat([step for step, _, _ in records], M * K),
+        "step": np.repeat(record_steps, M * K),
         "metric": np.tile(np.repeat(names, K), R),
         "value": values.ravel(),
     })
     diverged = [int(s) or None for s in diverged_at.cpu().tolist()]
     final = {k: torch.where(optim.bcast(alive, p), p, frozen[k]).cpu() for k, p in params.items()}
-    return BatchResult(metrics, diverged, final, recorder.frames(), stepper.compile_seconds)
+    return BatchResult(metrics, diverged, final, recorder.frames(), steppers[0].fused is not None)
 
 
 def _to(tensors: dict[str, Tensor], device: torch.device, dtype: torch.dtype | None = None) -> dict[str, Tensor]:
@@ -232,8 +294,32 @@ def _freeze(frozen: dict[str, Tensor], before: dict[str, Tensor], dying: Tensor)
             frozen[k][dying] = p[dying]
 
 
+def _rows(tensors: dict, a: int, b: int) -> dict:
+    """Configs a:b of each tensor (a view); other values as they are."""
+    return {k: v[a:b] if isinstance(v, Tensor) else v for k, v in tensors.items()}
+
+
+def _join(parts: list):
+    """Blocks' results as one: tensors `[K, ...]` or dicts of them (a copy only with several blocks),
+    laid out in memory as the blocks are, so that reductions over them add in the same order."""
+    if len(parts) == 1:
+        return parts[0]
+    if isinstance(parts[0], dict):
+        return {k: _join([p[k] for p in parts]) for k in parts[0]}
+    order = memory_order(parts[0])
+    return torch.cat([p.permute(order) for p in parts]).permute(tuple(np.argsort(order)))
+
+
+def _spans(sizes: list[int]) -> list[tuple[int, int]]:
+    """(start, end) of consecutive groups of the given sizes."""
+    ends = np.cumsum(sizes).tolist()
+    return list(zip([0] + ends[:-1], ends))
+
+
 def _gather(by_seed: dict[str, Tensor], seed_index: Tensor) -> dict[str, Tensor]:
     """Give each config its seed's batch: [S, ...] -> [K, ...] (a view when there is one seed)."""
+    if not by_seed:  # a deterministic problem draws no batch
+        return {}
     if len(next(iter(by_seed.values()))) == 1:
         return {k: v.expand(len(seed_index), *v.shape[1:]) for k, v in by_seed.items()}
     return {k: v[seed_index] for k, v in by_seed.items()}

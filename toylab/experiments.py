@@ -20,12 +20,11 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from . import engine, optim, problems, store
+from . import engine, optim, problem_checks, problems, schedules, store
 from .config import RunConfig
 from .options import Failure, UserError, check_sweep_size, warn
+from .progress import Progress, line
 
-LONG_WORK = 2_000_000  # config·steps (≈ a minute on one CPU core): announce it when not on a terminal
-LINE_EVERY = 30.0  # seconds between progress lines when stderr is not a terminal
 
 
 def grid(base: RunConfig, axes: dict[str, list]) -> list[RunConfig]:
@@ -53,7 +52,7 @@ def prepare(configs: list[RunConfig], root: Path, device: str = "auto") -> list[
     `root` is writable; warn once about each option that cannot take effect."""
     check_sweep_size(len(configs))
     if len(configs) > 10_000 and not sys.stderr.isatty():
-        _line(f"checking {len(configs):,} configs")
+        line(f"checking {len(configs):,} configs")
     configs = [c.resolve() for c in configs]
     engine.resolve_device(device)
     store.check_writable(root)
@@ -65,7 +64,7 @@ def prepare(configs: list[RunConfig], root: Path, device: str = "auto") -> list[
 def run_configs(configs: list[RunConfig], root: Path, device: str = "auto", force: bool = False,
                 progress: bool = False) -> list[RunConfig]:
     """Run every config not yet finished under `root`; return the resolved configs.
-    `progress`: bars on a terminal, a line every `LINE_EVERY` seconds on long work otherwise."""
+    `progress`: bars on a terminal, lines on long work otherwise (`toylab/progress.py`)."""
     configs = prepare(configs, root, device)
     hidden = store.hidden_entries(root)  # one listing of root for every config's restore
     todo = {h: c for h, c in {c.hash(): c for c in configs}.items() if force or not _finished(root, c, hidden)}
@@ -75,19 +74,18 @@ def run_configs(configs: list[RunConfig], root: Path, device: str = "auto", forc
     groups = list(groups.values())
     for group in groups:
         check_memory(group, device)
+        problem_checks.check(group[0].problem, group[0].problem_options, getattr(torch, group[0].dtype),
+                             engine.resolve_device(device))
     bars = progress and sys.stderr.isatty()
-    lines = progress and not bars and sum(len(g) * g[0].steps for g in groups) >= LONG_WORK
-    if lines:
-        _line(f"running {len(todo):,} configs in {len(groups)} batches under {root}")
-    start = last = time.perf_counter()
+    report = Progress([(len(g), g[0].steps) for g in groups], lines=progress and not bars)
+    report.announce(f"running {len(todo):,} configs in {len(groups)} batches under {root}")
     for i, group in enumerate(tqdm(groups, disable=not bars or len(groups) < 2, desc="batches")):
         if i and not force:  # another shard or machine may have finished some meanwhile
             group = [c for c in group if not store.is_finished(store.run_dir(root, c))]
         if group:
-            _run_group(group, root, device, force, bars)
-        if lines and (time.perf_counter() - last >= LINE_EVERY or i == len(groups) - 1):
-            last = time.perf_counter()
-            _line(f"batch {i + 1}/{len(groups)} done ({len(group)} configs); {last - start:.0f} s so far")
+            report.batch(i, len(group))
+            _run_group(group, root, device, force, bars, report.on_steps if progress else None)
+        report.batch_done(i, len(group))
     return configs
 
 
@@ -102,10 +100,11 @@ def _finished(root: Path, config: RunConfig, hidden: dict) -> bool:
     return problem is None
 
 
-def _run_group(group: list[RunConfig], root: Path, device: str, force: bool, progress: bool) -> None:
+def _run_group(group: list[RunConfig], root: Path, device: str, force: bool, progress: bool,
+               on_steps=None) -> None:
     start = time.perf_counter()
     try:
-        result = engine.run_batch(group, device=device, progress=progress)
+        result = engine.run_batch(group, device=device, progress=progress, on_steps=on_steps)
     except (MemoryError, RuntimeError) as e:
         if not isinstance(e, (MemoryError, torch.OutOfMemoryError)) and "can't allocate memory" not in str(e):
             raise
@@ -131,10 +130,6 @@ def _split_by_config(frame: pd.DataFrame, K: int) -> list[pd.DataFrame | None]:
     rows = frame.drop(columns="config").iloc[order]
     bounds = np.searchsorted(config[order], np.arange(K + 1))
     return [rows.iloc[a:b] if b > a else None for a, b in zip(bounds[:-1], bounds[1:])]
-
-
-def _line(message: str) -> None:
-    print(f"toylab: {message}", file=sys.stderr, flush=True)
 
 
 def _options(config: RunConfig) -> str:
@@ -234,6 +229,16 @@ def ineffective_options(config: RunConfig) -> list[str]:
         why = "with nested_ema" if config.hparams.get("nested_ema") else "has no Adam moments here"
         out.append(f"--probe moments records Adam's moments only and {config.optimizer} {why}: "
                    f"its moments table will be empty")
+    if "orthogonality" in config.probes and (config.optimizer != "muon" or not any(len(s) == 2 for s in shapes.values())):
+        why = "has no matrix parameter" if config.optimizer == "muon" else f"is {config.optimizer}"
+        out.append(f"--probe orthogonality measures Muon's orthogonalizer on matrix parameters only and this run "
+                   f"{why}: it writes no orthogonality table")
+    for name, spec in config.schedules.items():
+        params = dict(schedules.parse(spec).params)
+        warmup = params.get("warmup" if "warmup" in params else "steps", 0)
+        if isinstance(warmup, int) and warmup >= config.steps:
+            out.append(f"--schedule {name}={spec}: the warmup of {warmup:,} steps is not shorter than the run "
+                       f"(--steps {config.steps:,}), so {name} never reaches its base value; allowed: warmup < steps")
     return out
 
 

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 
+DTYPES = ("float32", "float64")  # floating-point types of a run
+
+
 class UserError(ValueError):
     """A bad value given by the user; the CLI prints its message as one line, no traceback."""
 

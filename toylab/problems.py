@@ -6,8 +6,9 @@ under `problems/`.
 The engine batches it over K configurations:
 
 * `init_params(gen)` and `make_data(gen)` depend on the seed only (one config, no K axis);
-* `sample(data, gen, step)` draws one batch for one seed; `sample_many(data, gen, steps)` the
-  batches of several steps at once, stacked `[C, ...]`, the same numbers (the default loops);
+* `sample(data, gen, step)` draws one batch for one seed (default `{}`: a deterministic problem,
+  such as Rosenbrock); `sample_many(data, gen, steps)` the batches of several steps at once,
+  stacked `[C, ...]`, the same numbers (the default loops);
 * `loss(params, batch)` is the loss of ONE configuration, a pure function of tensors: the
   engine differentiates it with `torch.func.grad` and batches it with `torch.func.vmap`;
 * `metrics(params, data)` gets params with a leading K axis (the configs of one seed) and the
@@ -68,7 +69,8 @@ class Problem:
         return {}
 
     def sample(self, data: dict[str, Tensor], gen: torch.Generator, step: int) -> Batch:
-        raise NotImplementedError
+        """The batch of one step; `{}` (the default) for a deterministic problem."""
+        return {}
 
     def sample_many(self, data: dict[str, Tensor], gen: torch.Generator, steps: range) -> Batch:
         """The batches of `steps`, stacked `[len(steps), ...]`: exactly `sample` step after step."""
@@ -140,10 +142,23 @@ BROKEN: dict[Path, str] = {}  # problem files that failed to load: path -> one-l
 _SOURCE_HASHES: dict[type, str] = {}
 
 
+class ProblemFileError(Exception):
+    """A problem file that cannot work as written; its message names the fix (one line)."""
+
+
+REQUIRED = {"param_shapes": "param_shapes(self), the shape of each parameter of one config",
+            "init_params": "init_params(self, gen), the initial parameters of one config",
+            "loss": "loss(self, params, batch), the loss of one config as a scalar tensor"}
+
+
 def register(cls: type[Problem]) -> type[Problem]:
     """Class decorator: make the problem a frozen dataclass (its options are fields) and list it.
     A name already registered from another file is an error (a user problem never silently
-    replaces a built-in one)."""
+    replaces a built-in one); a problem without a method every problem needs is a broken file."""
+    missing = [what for name, what in REQUIRED.items() if getattr(cls, name) is getattr(Problem, name)
+               and not (name == "loss" and cls.loss_and_grad is not None)]
+    if missing:
+        raise ProblemFileError(f"problem {cls.__name__} defines no {missing[0]}; add it (README, Add a toy problem)")
     if "__dataclass_fields__" not in cls.__dict__:
         cls = dataclasses.dataclass(frozen=True)(cls)
     old = REGISTRY.get(cls.name)
@@ -165,6 +180,15 @@ def problem_dirs() -> list[Path]:
     return dirs
 
 
+def _unusable(folder: Path) -> str | None:
+    """Why a $TOYLAB_PROBLEMS entry holds no problems, or None for a folder."""
+    if not folder.exists():
+        return "does not exist"
+    if not folder.is_dir():
+        return "is a file, not a folder (put problem files into a folder and list the folder)"
+    return None
+
+
 _loaded: set[Path] = set()
 _scanned_for: str | None = None  # $TOYLAB_PROBLEMS at the last scan
 
@@ -178,7 +202,12 @@ def discover() -> dict[str, type[Problem]]:
     global _scanned_for
     if _scanned_for == os.environ.get("TOYLAB_PROBLEMS", ""):
         return REGISTRY
-    for folder in problem_dirs():
+    for i, folder in enumerate(problem_dirs()):
+        why = _unusable(folder)
+        if why:
+            if i:  # the repository's own problems/ may be absent from an installed copy
+                warn(f"TOYLAB_PROBLEMS lists {folder}, which {why}; no problems are loaded from it")
+            continue
         for path in sorted(folder.glob("*.py")):
             path = path.resolve()
             if path in _loaded or path in BROKEN or path.name.startswith("_"):
@@ -196,13 +225,18 @@ def _load(path: Path) -> None:
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
-    except Exception as e:  # the author's code: any error, reported as one line
+    except (Exception, SystemExit) as e:  # the author's code: any error, reported as one line
         REGISTRY.clear()
         REGISTRY.update(before)
         sys.modules.pop(name, None)
         if isinstance(e, UserError):
             raise
-        BROKEN[path] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": ")
+        if isinstance(e, SystemExit):
+            BROKEN[path] = f"it calls sys.exit({e.code!r}) while loading; a problem file should only define problems"
+        elif isinstance(e, ProblemFileError):
+            BROKEN[path] = str(e)
+        else:
+            BROKEN[path] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": ")
         warn(f"skipped problem file {path}: {BROKEN[path]}")
         return
     _loaded.add(path)

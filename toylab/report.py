@@ -48,7 +48,7 @@ from typing import Callable
 import matplotlib
 import pandas as pd
 
-from . import analyses, checks, claims, optim, problems, store
+from . import analyses, checks, claims, claims_doc, optim, problems, runtime, store
 from .config import TIMESCALES, RunConfig
 from .experiments import run_configs
 from .options import UserError, check_sweep_size, format_value, parse_seeds, warn
@@ -355,12 +355,15 @@ def render_all(reports: list, out: Path | None = None, quick: bool = False, forc
                else REPORTS for spec in specs]
     tasks = [(spec.target, target, quick, force, device, progress and jobs == 1) for spec, target in zip(specs, targets)]
     if jobs > 1 and len(tasks) > 1:
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=runtime.configure) as pool:  # each process: the command's settings
             timings = list(pool.map(_render_one, tasks))
     else:
         timings = [_render_one(task) for task in tasks]
     for target in dict.fromkeys(targets):
-        write_ledger(target)
+        ledger = write_ledger(target)
+        if Path(target).resolve() == REPORTS.resolve():  # the repository's reports: docs/claims.md follows
+            claims_doc.update(ledger)
         write_index(target)
     return timings
 

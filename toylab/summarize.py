@@ -1,9 +1,14 @@
 """Sweeps summarised over seeds: read any set of run folders, aggregate final metrics per setting.
 
 A *setting* is a config without its seed (optimizer, hyperparameters, problem options, ...). Per
-setting, over its n seeds that did not diverge, each metric's final value v_s gives
+setting, over its n seeds that did not diverge, each metric's final values v_s give a centre and
+a ±2 s.e. interval (std with ddof = 1; none when n = 1) as the plots' seed bands do
+(`toylab/plotting.py`): for a metric whose every finite value is > 0 (a loss, a distance) in log
+space, so that the interval of a positive quantity stays positive,
 
-    mean m = (1/n) Σ_s v_s,   interval m ± 2·std(v)/√n   (std with ddof = 1; none when n = 1)
+    geometric mean g = exp(mean(log v)),   interval g ×/÷ exp(2·std(log v)/√n),
+
+and for any other metric  mean m = (1/n) Σ_s v_s,  interval m ± 2·std(v)/√n.
 
 and `n_diverged` counts the seeds that diverged by the rule of `checks.final_values` (marked by
 the engine, a non-finite final value, or one above `checks.EXPLODE` (10³) times the run's first
@@ -15,6 +20,7 @@ outside it.
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -83,7 +89,7 @@ def varying(frame: pd.DataFrame, columns: list[str]) -> list[str]:
 
 def default_metric(metrics: pd.DataFrame) -> str:
     """`loss` when the runs record it (then `batch_loss`), else their first metric by name."""
-    names = sorted(set(metrics["metric"]))
+    names = sorted(metrics["metric"].unique())
     return next((m for m in ("loss", "batch_loss") if m in names), names[0])
 
 
@@ -98,11 +104,12 @@ def final_values(metrics: pd.DataFrame, best: bool = False) -> pd.DataFrame:
 
 def aggregate(metrics: pd.DataFrame, metric: str | None = None, best: bool = False) -> pd.DataFrame:
     """Per setting: n_seeds, n_diverged (runs with a NaN final value), `<m>`, `<m>_low`, `<m>_high`
-    for every metric m — the mean over runs of its finite final values ± 2 standard errors
-    (ddof 1; NaN bounds for fewer than two) — `best` ('best lr', 'best lr, grid edge' or '') by
+    for every metric m — the centre and ±2 s.e. interval of its finite final values (module: the
+    geometric mean ×/÷ a factor for a positive metric, listed in `attrs["geometric"]`; NaN bounds
+    for fewer than two) — `best` ('best lr', 'best lr, grid edge' or '') by
     `metric`, and `runs` (its folder names). Grouped operations over all settings at once."""
     metric = metric or default_metric(metrics)
-    if metric not in set(metrics["metric"]):
+    if metric not in set(metrics["metric"].unique()):
         raise UserError(f"no metric {metric!r} in these runs; metrics: {', '.join(sorted(set(metrics['metric'])))}")
     final = final_values(metrics, best)
     keys = setting_columns(final)
@@ -114,16 +121,22 @@ def aggregate(metrics: pd.DataFrame, metric: str | None = None, best: bool = Fal
     runs = final["value"].isna().groupby([setting, final["run"]]).any()  # per (setting, run): diverged
     table["n_seeds"] = runs.groupby(level="setting").size()
     table["n_diverged"] = runs.groupby(level="setting").sum().astype(int)
-    stats = final["value"].astype(float).groupby([setting, final["metric"]]).agg(["mean", "std", "count"])  # float64
+    value = final["value"].astype(float)  # float64
+    finite = np.isfinite(value)
+    positive = (value.gt(0) | ~finite).groupby(final["metric"]).all() & finite.groupby(final["metric"]).any()
+    logged = final["metric"].map(positive)
+    value = value.where(~logged, np.log(value.where(value > 0)))
+    stats = value.groupby([setting, final["metric"]]).agg(["mean", "std", "count"])
     half = 2 * stats["std"] / np.sqrt(stats["count"])
     for name in dict.fromkeys(stats.index.get_level_values("metric")):  # per setting, metrics by name
-        part = stats.xs(name, level="metric")
-        table[name], table[f"{name}_low"], table[f"{name}_high"] = (
-            part["mean"], part["mean"] - half.xs(name, level="metric"), part["mean"] + half.xs(name, level="metric"))
+        centre, width = stats["mean"].xs(name, level="metric"), half.xs(name, level="metric")
+        bounds = (centre, centre - width, centre + width)
+        table[name], table[f"{name}_low"], table[f"{name}_high"] = map(np.exp, bounds) if positive[name] else bounds
     table["runs"] = runs.reset_index().groupby("setting")["run"].agg(lambda r: " ".join(sorted(r)))
     table["best"] = _best_flags(final[final["metric"] == metric].assign(setting=setting), keys)
     table = table.sort_values(keys, kind="mergesort", na_position="last", key=_sort_key).reset_index(drop=True)
     table.attrs["metric"] = metric
+    table.attrs["geometric"] = sorted(positive.index[positive])
     return table
 
 
@@ -148,13 +161,28 @@ def _best_flags(final: pd.DataFrame, keys: list[str]) -> pd.Series:
 
 
 # ----- printing ------------------------------------------------------------------------------------
+WIDTH = 100  # columns of the printed table; --format csv or json holds every field
+BEST_MARKS = {"best lr": "*", "best lr, grid edge": "* edge"}
+
+
 def _num(v) -> str:
     return "-" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.4g}"
 
 
+def _keys(table: pd.DataFrame) -> list[str]:
+    """The setting columns of an `aggregate` table (not counts, metrics, flags or runs)."""
+    return [c for c in table.columns if c not in {"n_seeds", "n_diverged", "runs", "best"}
+            and not c.endswith(("_low", "_high")) and f"{c}_low" not in table.columns]
+
+
+def _text(frame: pd.DataFrame) -> str:
+    return frame.to_string(index=False, float_format=lambda v: f"{v:.4g}")
+
+
 def format_table(table: pd.DataFrame, fmt: str = "table") -> str:
-    """`table` (of `aggregate`) as an aligned text table (the settings' varying columns, its
-    metric as mean [low, high], the other metrics' means, short run names), CSV or JSON (everything)."""
+    """`table` (of `aggregate`) as CSV, JSON (everything) or an aligned text table of at most
+    `WIDTH` columns: the settings' varying columns, its metric as centre [low, high], seeds
+    diverged, the best-lr mark, then as many of the other metrics' centres as fit."""
     metric = table.attrs["metric"]
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt!r} is not allowed; choose one of {', '.join(FORMATS)}")
@@ -162,23 +190,37 @@ def format_table(table: pd.DataFrame, fmt: str = "table") -> str:
         return table.to_csv(index=False).rstrip("\n")
     if fmt == "json":
         return json.dumps(json.loads(table.to_json(orient="records")), indent=1)
-    keys = [c for c in table.columns if c not in {"n_seeds", "n_diverged", "runs", "best"}
-            and not c.endswith(("_low", "_high")) and f"{c}_low" not in table.columns]
+    keys = _keys(table)
     shown = pd.DataFrame({c: table[c] for c in dict.fromkeys(["optimizer", *varying(table, keys)]) if c in table})
-    shown[f"{metric} (mean [±2 s.e.])"] = [f"{_num(m)} [{_num(lo)}, {_num(hi)}]" if m == m else "diverged"
-                                          for m, lo, hi in zip(table[metric], table[f"{metric}_low"],
-                                                               table[f"{metric}_high"])]
+    centre = "geo. mean [×/÷ 2 s.e.]" if metric in table.attrs.get("geometric", []) else "mean [±2 s.e.]"
+    shown[f"{metric} ({centre})"] = [f"{_num(m)} [{_num(lo)}, {_num(hi)}]" if m == m else "diverged"
+                                   for m, lo, hi in zip(table[metric], table[f"{metric}_low"], table[f"{metric}_high"])]
+    shown["diverged/seeds"] = [f"{d}/{n}" for d, n in zip(table["n_diverged"], table["n_seeds"])]
+    shown["best"] = table["best"].map(lambda b: BEST_MARKS.get(b, b))
+    left_out = []
     for other in sorted(c for c in table.columns if f"{c}_low" in table.columns and c != metric):
-        shown[other] = table[other].map(_num)
-    shown["seeds"] = table["n_seeds"]
-    shown["diverged"] = table["n_diverged"]
-    shown["best"] = table["best"]
-    shown["runs"] = table["runs"].map(lambda r: " ".join(name[:8] for name in r.split()))
-    lines = [shown.to_string(index=False, float_format=lambda v: f"{v:.4g}")]
+        wider = shown.assign(**{other: table[other].map(_num)})
+        if left_out or max(map(len, _text(wider).splitlines())) > WIDTH:
+            left_out.append(other)
+        else:
+            shown = wider
+    lines = [_text(shown)]
+    if left_out:
+        lines.append(f"(also in --format csv or json: {', '.join(left_out)}, the intervals and the run folders)")
     context = [c for c in varying(table, keys) if c not in ("optimizer", "lr")]
     for _, row in table[table["best"] != ""].iterrows():
-        where = " — at the edge of the lr grid: the optimum may lie outside it" if "edge" in row["best"] else ""
+        where = " — grid edge: the optimum may lie outside" if "edge" in row["best"] else ""
         setting = ", ".join(f"{c}={row[c]}" for c in context)
         lines.append(f"best lr for {row['optimizer']}{f' ({setting})' if setting else ''}: {row['lr']:g} "
                      f"({metric} {_num(row[metric])}){where}")
     return "\n".join(lines)
+
+
+def plot_command(out, table: pd.DataFrame) -> str:
+    """A `toylab plot` command that draws the runs of `table` (of `aggregate`): one column (then
+    row) of panels per value of each setting that varies besides the optimizer and the lr, and
+    `--where` fixing the first value of any further one."""
+    context = [c for c in varying(table, _keys(table)) if c not in ("optimizer", "lr")]
+    facets = [arg for flag, c in zip(("--col", "--row"), context) for arg in (flag, c)]
+    where = [arg for c in context[2:] for arg in ("--where", f"{c}={table[c].iloc[0]}")]
+    return shlex.join(["toylab", "plot", str(out), *facets, *where, "--save", "plot.png"])

@@ -1,9 +1,9 @@
 """Run every benchmark; print the tables and write them as CSV and Markdown to --out.
 
 `floor` (the headline: K AdamW configs vs the torch.optim loop and the measured floor, eager
-and compiled) runs at each thread count in --threads; `cli` times the whole `toylab sweep`
+and fused) runs at each thread count in --threads; `cli` times the whole `toylab sweep`
 command at 10,000 steps; the other tables run at the first thread count.
-`--quick` is a sub-minute smoke run of every table (small sizes, one repeat, eager only).
+`--quick` is a sub-minute smoke run of every table (small sizes, one repeat).
 On a GPU (`--device cuda`, or auto where one is found) the default tables are `gpu` (the
 headline workload on the GPU) and the device tables; the CPU-only ones (`floor`, `cli`,
 `torch_api`) run where `--tables` names them.
@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from .. import runtime
 from ..engine import resolve_device
 from . import floor, gpu, newton_schulz, orthogonalizers, probes, step, sweep, torch_api
 from .timing import bandwidth, device_name
@@ -29,8 +30,10 @@ NOTES = {
            "Throughput in configs·steps per wall second, device synchronised, medians after a warm-up. "
            "Floor = the two per-seed GEMMs + one fused AdamW pass + sampling, each timed alone on the GPU. "
            "The torch.optim loops run each config alone with autograd: on the GPU, and on the CPU with one thread.",
-    "cli": "The whole `toylab sweep` command as a subprocess (startup, run folders included), CPU time; "
-           "the torch.optim loop from the floor table (one thread).",
+    "cli": "The whole `toylab sweep linear_regression --optimizer adamw` command as a subprocess (startup, run "
+           "folders included), CPU time: K = 256 (64 lrs × 4 seeds), d = 64, D = 16, batch 32, with its default "
+           "options (metrics every 10 steps, the fused step), and beside it with metrics only at the end and with "
+           "--eager; the torch.optim loop from the floor table (one thread).",
     "sweep": "Speedup = engine / baseline throughput (configs·steps/s), same problem and data streams. "
              "SignSGD's baseline is a hand-written Signum loop (torch.optim has no SignSGD). "
              "torch.optim.Muon runs Newton–Schulz in bfloat16, which is slow on CPU; the engine's Muon "
@@ -53,12 +56,12 @@ def settings(quick: bool) -> dict:
     if quick:
         return dict(Ks=[1, 16], steps=20, repeats=1, threads=[1], step_shapes=[(64, 64, 64)],
                     ns_shapes=[(1, 256, 256), (16, 64, 128)], torch_ns_max=256, probe_K=16, probe_steps=20,
-                    floor_Ks=[16], floor_steps=20, compile=False, cli_steps=20, cli_K=16,
+                    floor_Ks=[16], floor_steps=20, cli_steps=20, cli_K=16,
                     orth_shapes=[(16, 17, 4)], gpu_Ks=[16], gpu_steps=20)
     return dict(Ks=[1, 16, 256], steps=100, repeats=3, threads=[1, 2], step_shapes=[(1024, 64, 64)],
                 ns_shapes=[(1, 256, 256), (1, 1024, 1024), (256, 64, 64), (64, 128, 256), (16, 256, 512)],
                 torch_ns_max=256, probe_K=256, probe_steps=200, floor_Ks=[1, 16, 256], floor_steps=200,
-                compile=True, cli_steps=10_000, cli_K=256,
+                cli_steps=10_000, cli_K=256,
                 orth_shapes=[(112, 17, 4), (112, 17, 16), (112, 16, 32), (256, 64, 64), (1, 512, 512)],
                 gpu_Ks=[256, 4096, 65536], gpu_steps=1000)
 
@@ -91,6 +94,7 @@ def main(argv=None):
                              "(default: every CPU table, or on a GPU the GPU ones)")
     parser.add_argument("--out", type=Path, default=Path("reports/bench"))
     args = parser.parse_args(argv)
+    runtime.keep_freed_memory()  # as the command does (threads: per table below)
     s = settings(args.quick)
     threads = [int(t) for t in args.threads.split(",")] if args.threads else s["threads"]
     device = resolve_device(args.device)
@@ -106,7 +110,7 @@ def main(argv=None):
 
     def floor_table():
         nonlocal loop
-        rows = floor.table(s["floor_Ks"], threads, s["floor_steps"], s["repeats"], s["steps"], s["compile"])
+        rows = floor.table(s["floor_Ks"], threads, s["floor_steps"], s["repeats"], s["steps"])
         loop = next(r["torch.optim loop cfg·steps/s"] for r in rows if r["threads"] == threads[0])
         return rows
 
@@ -114,7 +118,7 @@ def main(argv=None):
         torch.set_num_threads(threads[0])
         baseline = loop or 4 * s["steps"] / floor.cpu_seconds(floor.torch_loop("adamw", s["steps"],
                                                                                 torch.device("cpu")), 1)[0]
-        return [floor.cli_sweep(s["cli_steps"], s["cli_K"], baseline)]
+        return [floor.cli_sweep(s["cli_steps"], s["cli_K"], baseline, variant) for variant in floor.CLI_VARIANTS]
 
     def step_table():
         bw = bandwidth(device)
@@ -124,7 +128,7 @@ def main(argv=None):
     runs = {
         "floor": floor_table,
         "cli": cli_table,
-        "gpu": lambda: gpu.table(s["gpu_Ks"], s["gpu_steps"], s["steps"], s["repeats"], device, s["compile"]),
+        "gpu": lambda: gpu.table(s["gpu_Ks"], s["gpu_steps"], s["steps"], s["repeats"], device),
         "sweep": lambda: sweep.table(s["Ks"], s["steps"], s["repeats"], device, optimizers=("sgd", "signsgd", "muon")),
         "step": step_table,
         "newton_schulz": lambda: newton_schulz.table(s["ns_shapes"], device, repeats, s["torch_ns_max"]),

@@ -1,10 +1,10 @@
-"""The headline workload against torch.optim and against its measured floor, eager and compiled.
+"""The headline workload against torch.optim and against its measured floor, fused and eager.
 
 Workload: K AdamW configs (lrs × 4 seeds) on linear regression d = 64, D = 16, batch 32, mean
 reduction. Rows, each in configs·steps per second of this process's CPU time (one thread; with
 two threads wall time is reported too, CPU time counting both threads):
 
-* `engine eager` / `engine compiled`: `engine.run_batch`, metrics only at the end;
+* `engine fused` / `engine eager`: `engine.run_batch` with the default fused step or `--eager`, metrics only at the end;
 * `torch.optim loop`: each config alone, autograd and `torch.optim.AdamW` (`sweep.torch_loop`), CPU time;
 * `floor`: what one step cannot go below, measured in the same run: the two per-seed gradient
   products timed alone (`[S, n·D, d+1] @ [S, d+1, B]` and `[S, n·D, B] @ [S, B, d+1]`, into
@@ -50,9 +50,9 @@ def cpu_seconds(fn, repeats: int, warm_up: bool = True) -> tuple[float, float]:
     return statistics.median(cpu), statistics.median(wall)
 
 
-def configs(K: int, steps: int, compile_: bool = False) -> list[RunConfig]:
+def configs(K: int, steps: int, eager: bool = False) -> list[RunConfig]:
     seeds = list(range(min(K, SEEDS)))
-    base = RunConfig("linear_regression", "adamw", dict(PROBLEM), steps=steps, metric_every=steps, compile=compile_)
+    base = RunConfig("linear_regression", "adamw", dict(PROBLEM), steps=steps, metric_every=steps, compile=not eager)
     return [c.resolve() for c in grid(base, {"hparams.lr": np.geomspace(1e-4, 1e-2, K // len(seeds)).tolist(),
                                              "seed": seeds})]
 
@@ -80,7 +80,7 @@ def floor_seconds(K: int, repeats: int, device: torch.device = torch.device("cpu
     return {"GEMMs": gemm, "fused AdamW pass": adamw_pass, "sampling": sampling}
 
 
-def table(Ks, threads, steps: int, repeats: int, loop_steps: int, compiled: bool = True) -> list[dict]:
+def table(Ks, threads, steps: int, repeats: int, loop_steps: int) -> list[dict]:
     """Per thread count and K: `repeats` rounds, each timing the torch.optim loop, the floor and
     every engine form once, in turn, so that a busy moment of the shared machine hits all of
     them; the rows hold the rounds' medians (ratios of medians)."""
@@ -89,13 +89,7 @@ def table(Ks, threads, steps: int, repeats: int, loop_steps: int, compiled: bool
         torch.set_num_threads(n_threads)
         loop_fn = torch_loop("adamw", loop_steps, torch.device("cpu"))
         for K in Ks:
-            forms = {label: configs(K, steps, compile_) for label, compile_ in
-                     [("eager", False), ("compiled", True)][:2 if compiled else 1]}
-            first = {}
-            for label, batch in forms.items():  # the first run compiles (or loads torch's cache)
-                start = time.perf_counter()
-                compile_s = engine.run_batch(batch).compile_seconds
-                first[label] = (compile_s, time.perf_counter() - start)
+            forms = {"fused": configs(K, steps), "eager": configs(K, steps, eager=True)}
             loop_fn()
             loop, floor, cpu, wall = [], [], {k: [] for k in forms}, {k: [] for k in forms}
             for _ in range(repeats):
@@ -110,18 +104,22 @@ def table(Ks, threads, steps: int, repeats: int, loop_steps: int, compiled: bool
                 c, w = statistics.median(cpu[label]), statistics.median(wall[label])
                 rows.append({"threads": n_threads, "K": K, "torch.optim loop cfg·steps/s": 1 / loop,
                              "floor cfg·steps/CPU-s": 1 / floor, "engine": label, "cfg·steps/CPU-s": 1 / c,
-                             "cfg·steps/wall-s": 1 / w, "× torch loop": loop / c, "× floor time": c / floor,
-                             "compile s": first[label][0], "first run s": first[label][1]})
+                             "cfg·steps/wall-s": 1 / w, "× torch loop": loop / c, "× floor time": c / floor})
     return rows
 
 
-def cli_sweep(steps: int, K: int, loop: float) -> dict:
-    """The `toylab sweep` command end to end, K AdamW configs (K/4 lrs × 4 seeds)."""
+CLI_VARIANTS = {"default options": [], "--metric-every = steps": ["--metric-every", "{steps}"], "--eager": ["--eager"]}
+
+
+def cli_sweep(steps: int, K: int, loop: float, variant: str = "default options") -> dict:
+    """The `toylab sweep` command end to end, K AdamW configs (K/4 lrs × 4 seeds), with its default
+    options or one of `CLI_VARIANTS`."""
     with tempfile.TemporaryDirectory(prefix="toylab-bench-") as out:
         args = [sys.executable, "-m", "toylab.cli", "sweep", "linear_regression", "--optimizer", "adamw",
                 "--lr", f"1e-4:1e-2:{K // SEEDS}", "--seeds", f"0-{SEEDS - 1}", "--steps", str(steps),
-                "--metric-every", str(steps), "--out", out, "--device", "cpu"]
+                "--out", out, "--device", "cpu"]
         args += [a for k, v in PROBLEM.items() for a in ("-p", f"{k}={v}")]
+        args += [a.format(steps=steps) for a in CLI_VARIANTS[variant]]
         env = {**os.environ, "TOYLAB_THREADS": "1", "OMP_NUM_THREADS": "1"}
         before = os.times()
         wall = time.perf_counter()
@@ -129,5 +127,5 @@ def cli_sweep(steps: int, K: int, loop: float) -> dict:
         wall = time.perf_counter() - wall
         after = os.times()
     cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
-    return {"command": f"toylab sweep, K = {K}, {steps} steps", "CPU s": cpu, "wall s": wall,
+    return {"command": f"toylab sweep, K = {K}, {steps:,} steps", "options": variant, "CPU s": cpu, "wall s": wall,
             "cfg·steps/CPU-s": K * steps / cpu, "torch.optim loop cfg·steps/s": loop, "× torch loop": K * steps / cpu / loop}

@@ -4,7 +4,7 @@ Workload as in `floor.py` (linear regression d = 64, D = 16, batch 32, lrs × 4 
 each in configs·steps per wall second with the device synchronised (medians of `repeats` runs
 after a warm-up run):
 
-* `engine eager` / `engine compiled`: `engine.run_batch(..., device="cuda")`;
+* `engine`: `engine.run_batch(..., device="cuda")` (eager: the fused kernels are CPU kernels);
 * `torch.optim loop (cuda)`: each config alone, autograd and `torch.optim.AdamW` on the GPU;
   `torch.optim loop (cpu)`: the same loop on this machine's CPU, one thread (the loop a user
   without the engine would run on a laptop);
@@ -24,7 +24,7 @@ from .sweep import torch_loop
 from .timing import median_seconds
 
 
-def table(Ks, steps: int, loop_steps: int, repeats: int, device: torch.device, compiled: bool = True) -> list[dict]:
+def table(Ks, steps: int, loop_steps: int, repeats: int, device: torch.device) -> list[dict]:
     cpu = torch.device("cpu")
     torch.set_num_threads(1)
     loop_cpu = 4 * loop_steps / median_seconds(torch_loop("adamw", loop_steps, cpu), cpu, repeats)
@@ -32,13 +32,11 @@ def table(Ks, steps: int, loop_steps: int, repeats: int, device: torch.device, c
     rows = []
     for K in Ks:
         floor = K / sum(floor_seconds(K, repeats, device).values())
-        for label, compile_ in [("eager", False), ("compiled", True)][:2 if compiled else 1]:
-            batch = configs(K, steps, compile_)
-            compile_s = engine.run_batch(batch, device=str(device)).compile_seconds  # warm-up (compiles)
-            seconds = median_seconds(lambda: engine.run_batch(batch, device=str(device)), device, repeats)
-            ours = K * steps / seconds
-            rows.append({"K": K, "engine": label, "cfg·steps/s": ours, "floor cfg·steps/s": floor,
-                         "× floor time": floor / ours, "torch.optim loop cuda cfg·steps/s": loop_gpu,
-                         "× loop (cuda)": ours / loop_gpu, "torch.optim loop cpu cfg·steps/s": loop_cpu,
-                         "× loop (cpu, 1 thread)": ours / loop_cpu, "compile s": compile_s})
+        batch = configs(K, steps)
+        seconds = median_seconds(lambda: engine.run_batch(batch, device=str(device)), device, repeats)
+        ours = K * steps / seconds
+        rows.append({"K": K, "cfg·steps/s": ours, "floor cfg·steps/s": floor,
+                     "× floor time": floor / ours, "torch.optim loop cuda cfg·steps/s": loop_gpu,
+                     "× loop (cuda)": ours / loop_gpu, "torch.optim loop cpu cfg·steps/s": loop_cpu,
+                     "× loop (cpu, 1 thread)": ours / loop_cpu})
     return rows

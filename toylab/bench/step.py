@@ -1,6 +1,7 @@
 """One optimizer step on large tensors against the memory floor and torch's own kernels.
 
-Each row times one in-place step (`optim.InPlace.step`, as the engine runs it) of a toylab
+Each row times one in-place step (`optim.InPlace.step`, as the engine runs it: fused, the
+default, and eager) of a toylab
 optimizer on a parameter of 4M float32 elements, shaped `[K, *shape]` (K configs of a 64×64
 matrix, or one 2048×2048 matrix), with every coefficient a `[K]` tensor, step 10 (past the first-step
 branches). The memory floor is the bytes that must move — each tensor the step must read and
@@ -30,7 +31,7 @@ TORCH = {
 }
 
 
-def toylab_step(name: str, shape: tuple[int, ...], device: torch.device, repeats: int) -> float:
+def toylab_step(name: str, shape: tuple[int, ...], device: torch.device, repeats: int, fused: bool) -> float:
     opt = optim.get(name)
     K = shape[0]
     resolved = {k: o.default for k, o in opt.hparams.items()} | HPARAMS[name]
@@ -39,7 +40,7 @@ def toylab_step(name: str, shape: tuple[int, ...], device: torch.device, repeats
     params = {"W": torch.randn(shape, device=device)}
     other = {"W": torch.empty_like(params["W"])}
     grads = {"W": torch.randn(shape, device=device)}
-    stepper = optim.InPlace(opt, params, hp)
+    stepper = optim.InPlace(opt, params, hp, fused=fused)
     stepper.prepare(1, 10)
     stepper.step(params, other, grads, 1)  # the first step's branches and scratch
     return median_seconds(lambda: stepper.step(params, other, grads, 10), device, repeats)
@@ -60,7 +61,8 @@ def table(shapes, bandwidth: float, device: torch.device, repeats: int) -> list[
         numel = torch.Size(shape).numel()
         for name, passes in PASSES.items():
             floor = passes * 4 * numel / bandwidth
-            runs = [(f"toylab {name}", lambda: toylab_step(name, shape, device, repeats))]
+            runs = [(f"toylab {name} {form}", lambda fused=fused: toylab_step(name, shape, device, repeats, fused))
+                    for form, fused in [("fused", True), ("eager", False)]]
             runs += [(label, lambda make=make: torch_step(make, shape, device, repeats))
                      for label, make in TORCH.get(name, [])]
             for label, run in runs:

@@ -11,6 +11,7 @@ only), so that is the baseline; `foreach=True` is shown for reference. Muon step
 parameters only (torch.optim.Muon takes nothing else), with Newton–Schulz in bfloat16 as
 torch.optim.Muon does (`ns_dtype=bfloat16`) and in toylab's CPU default, float32.
 
+The `cosine lr schedule` row steps a CosineAnnealingLR after every optimizer step, on both sides.
 Each repetition times `steps` calls (a tenth of them with bfloat16 Newton–Schulz) with `time.thread_time` (CPU time of this thread: the
 machine may be shared), toylab and torch alternating; the table holds medians.
 """
@@ -38,11 +39,26 @@ def transformer_like(layers: int, width: int) -> torch.nn.Module:
     return torch.nn.ModuleList([block() for _ in range(layers)])
 
 
+class Scheduled:
+    """An optimizer and a CosineAnnealingLR stepped together, as in the README's drop-in loop: the
+    lr changes every step (toylab then refills its lr-affine coefficient rows, `optim/buckets.py`)."""
+
+    def __init__(self, opt):
+        self.opt, self.schedule = opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10**6)
+
+    def step(self):
+        self.opt.step()
+        self.schedule.step()
+
+
 # (row label, toylab constructor, torch constructors {label: constructor}, 2-D parameters only)
 OPTIMIZERS = [
     ("adamw", lambda p: toylab_optim.AdamW(p, lr=1e-3),
      {"torch default": lambda p: torch.optim.AdamW(p, lr=1e-3),
       "torch foreach": lambda p: torch.optim.AdamW(p, lr=1e-3, foreach=True)}, False),
+    ("adamw, cosine lr schedule", lambda p: Scheduled(toylab_optim.AdamW(p, lr=1e-3)),
+     {"torch default": lambda p: Scheduled(torch.optim.AdamW(p, lr=1e-3)),
+      "torch foreach": lambda p: Scheduled(torch.optim.AdamW(p, lr=1e-3, foreach=True))}, False),
     ("sgd, momentum 0.9", lambda p: toylab_optim.SGD(p, lr=1e-3, momentum=0.9),
      {"torch default": lambda p: torch.optim.SGD(p, lr=1e-3, momentum=0.9),
       "torch foreach": lambda p: torch.optim.SGD(p, lr=1e-3, momentum=0.9, foreach=True)}, False),

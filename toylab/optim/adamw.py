@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from ..options import Option, betas_check, nonneg
+from . import fused
 from .base import OptimizerDef, bcast, power, register, scratch
 from .decay import decay_rate
 
@@ -113,8 +114,24 @@ def step_(p, out, g, state, c, step, hp, work, direction):
                       hp["nested_ema"], direction, state.get("max_exp_avg_sq"))
 
 
+def fused_adam_step(p, out, g, m, v, c, direction):
+    """`adam_step_` after step 1 (no zero_init branch), plain EMA of g, as one pass (`fused.adamw`)."""
+    u = torch.empty_like(p) if direction else None
+    fused.call("adamw", len(p), p[0].numel(), p, out, g, m, v, u, c["decay"], c["one_minus_beta2"], c["bc2_sqrt"],
+               c["eps"], c["one_minus_beta1"], c["neg_step_size"], c["bc1"])
+    return u
+
+
+def fused_step(hp):
+    """The fused step (steps ≥ 2), or None for AMSGrad and nested_ema, which run eagerly."""
+    if hp["amsgrad"] or hp["nested_ema"]:
+        return None
+    return lambda p, out, g, state, c, hp, work, direction: fused_adam_step(
+        p, out, g, state["exp_avg"], state["exp_avg_sq"], c, direction)
+
+
 ADAMW = register(OptimizerDef(
     name="adamw",
     description="AdamW (torch.optim.AdamW) with bias-correction, zero-init, nested-EMA and "
                 "corrected-decay switches",
-    hparams=HPARAMS, init=init, coefficients=coefficients, step_=step_))
+    hparams=HPARAMS, init=init, coefficients=coefficients, step_=step_, fused=fused_step))

@@ -27,11 +27,13 @@ From these, two forms that agree bit for bit (`tests/test_inplace.py`):
   m̂/(√v̂+ε), sign(m), Muon's Newton–Schulz output), which the probes read;
 * `InPlace`, the engine's form: state allocated once, coefficients computed per chunk of steps
   as `[steps, K]` tables in float64 and cast, the direction only when asked for.
+
+An optimizer may also give `fused(hp) -> step or None`: the same update after step 1 as
+compiled one-pass kernels (`fused.py`), called like `step_` on tensors viewed in memory order;
+it agrees with `step_` to rounding, and each config's result does not depend on the batch.
 """
 from __future__ import annotations
 
-import time
-import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -39,6 +41,7 @@ import torch
 from torch import Tensor
 
 from ..options import Option, UserError
+from . import fused as fused_kernels
 
 Params = dict[str, Tensor]
 
@@ -53,6 +56,8 @@ class OptimizerDef:
     step_: Callable[..., Tensor | None]
     # Returns an error message if the optimizer cannot take a parameter of this (unbatched) shape.
     check_shape: Callable[[str, tuple[int, ...]], str | None] = lambda name, shape: None
+    # The fused form of step_ for these static hyperparameters (None: eager only), see above.
+    fused: Callable[[dict], Callable | None] = lambda hp: None
 
     @property
     def static(self) -> set[str]:
@@ -81,25 +86,27 @@ class InPlace:
     (which may be `params`), makes no Python-level tensor calls of its own."""
 
     def __init__(self, opt: OptimizerDef, params: Params, hp: dict, tables: dict[str, Tensor] | None = None,
-                 compile: bool = False, state: dict | None = None):
+                 fused: bool = False, state: dict | None = None):
         """`hp`: `[K]` tensors (float64 for the tables' sake) and static values; `tables`: the
-        scheduled hyperparameters as `[steps + 1, K]` (index = step), float64. `compile`: steps
-        after the first run `step_` under torch.compile (see `compiled`). `state`: the optimizer
+        scheduled hyperparameters as `[steps + 1, K]` (index = step), float64. `fused`: steps
+        after the first run `opt.fused` where it has a kernel for these settings, dtype and device
+        (`fused.available`), else `step_`; `self.fused` says which. `state`: the optimizer
         state to advance (`{state name: {param: Tensor}}`), fresh from `opt.init` by default."""
         self.opt, self.hp, self.schedules = opt, hp, tables or {}
-        self.compiled = compiled(opt) if compile else None
-        self.compile_seconds = 0.0
+        first = next(iter(params.values()))
+        self.fused = opt.fused(hp) if fused and fused_kernels.available(first.dtype, first.device) else None
         self.state = opt.init(params, hp) if state is None else state
         self.own = {k: {s: self.state[s][k] for s in self.state if k in self.state[s]} for k in params}
         self.work: dict[str, dict] = {k: {} for k in params}
         self.like = {k: torch.empty_like(p, device="meta") for k, p in params.items()}
-        # Compiled kernels want contiguous `out=` tensors: the compiled step sees every tensor
+        # The fused kernels read rows of contiguous memory: the fused step sees every tensor
         # viewed in memory order (the steps are elementwise, and Newton–Schulz is
         # transpose-equivariant), and the direction is viewed back.
         self.order = {k: memory_order(p) for k, p in params.items()}
-        self.K = len(next(iter(params.values())))
+        self.K = len(first)
         self.rows: list[dict[str, dict[str, Tensor]]] = []
         self.first = 1
+        self.viewed = False
 
     def prepare(self, first: int, last: int) -> None:
         """Coefficient tables of steps first…last, as one row `{param: {coefficient: Tensor}}` per step."""
@@ -112,55 +119,41 @@ class InPlace:
             shape = (n, self.K) + (1,) * (like.dim() - 1)
             for c, v in self.opt.coefficients(hp, t, k, like).items():
                 table = torch.broadcast_to(v, (n, self.K)).to(like.dtype).reshape(shape)
-                if self.compiled is not None:  # rows in memory order, as the compiled step sees them
+                if self.fused is not None:  # rows in memory order, as the fused step sees them
                     table = table.permute(0, *(i + 1 for i in self.order[k]))
                 for row, value in zip(self.rows, table.unbind(0)):
                     row.setdefault(k, {})[c] = value
 
-    def hp_at(self, t: int) -> dict:
-        """The hyperparameters of step t, each `[K]` (what the probes read)."""
-        return {**self.hp, **{k: v[t] for k, v in self.schedules.items()}}
-
     def step(self, params: Params, out: Params, grads: Params, t: int, direction: bool = False) -> dict:
         row = self.rows[t - self.first]
-        if self.compiled is not None and t == 2:  # state and scratch (made at step 1) persist: view them once
-            self._view_state(forward=True)
+        if self.fused is not None and t > 1 and not self.viewed:  # state and scratch (made at step 1)
+            self._view_state()                                            # persist: view them once
         aux = {}
         for k, p in params.items():
-            if self.compiled is None or t == 1:  # step 1 has its own branches (zero_init) and fills `work`
-                c = row[k] if self.compiled is None else _view(row[k], _inverse(self.order[k]))
+            if self.fused is None or t == 1:  # step 1 has its own branches (zero_init) and fills `work`
+                c = row[k] if self.fused is None else _view(row[k], _inverse(self.order[k]))
                 u = self.opt.step_(p, out[k], grads[k], self.own[k], c, t, self.hp, self.work[k], direction)
             else:
-                u = self._compiled_step(k, p, out[k], grads[k], row[k], t, direction)
+                u = self._fused_step(k, p, out[k], grads[k], row[k], direction)
             if direction:
                 aux[k] = u
         return {"direction": aux}
 
-    def _compiled_step(self, k, p, out, g, c, t, direction):
-        order, start = self.order[k], time.perf_counter()
-        try:
-            u = self.compiled(p.permute(order), out.permute(order), g.permute(order), self.own[k], c, 2,
-                              self.hp, self.work[k], direction)
-        except Exception as err:  # no working compiler here: eager from now on, said once
-            warnings.warn(f"torch.compile of {self.opt.name} failed ({type(err).__name__}: "
-                          f"{str(err).splitlines()[0] if str(err) else ''}); running eagerly")
-            _COMPILED[self.opt.name] = None
-            self.compiled = None
-            self._view_state(forward=False)
-            for row in self.rows:
-                for name in row:
-                    row[name] = _view(row[name], _inverse(self.order[name]))
-            return self.opt.step_(p, out, g, self.own[k], _view(c, _inverse(order)), t, self.hp, self.work[k],
-                                  direction)
-        if t == 2:  # the first compiled call compiles (or loads from torch's cache)
-            self.compile_seconds += time.perf_counter() - start
+    def _fused_step(self, k, p, out, g, c, direction):
+        order = self.order[k]
+        g = g.permute(order)
+        if not g.is_contiguous():  # a gradient laid out otherwise than its parameter: one copy
+            if "gradient" not in self.work[k]:
+                self.work[k]["gradient"] = torch.empty(g.shape, dtype=g.dtype, device=g.device)
+            g = self.work[k]["gradient"].copy_(g)
+        u = self.fused(p.permute(order), out.permute(order), g, self.own[k], c, self.hp, self.work[k], direction)
         return u.permute(_inverse(order)) if u is not None else None
 
-    def _view_state(self, forward: bool) -> None:
-        """State and scratch (all shaped like their parameter) viewed in memory order, or back."""
+    def _view_state(self) -> None:
+        """State and scratch (all shaped like their parameter) viewed in memory order."""
         for k, order in self.order.items():
-            order = order if forward else _inverse(order)
             self.own[k], self.work[k] = _view(self.own[k], order), _view(self.work[k], order)
+        self.viewed = True
 
 
 def _view(tensors: dict[str, Tensor], order: tuple[int, ...]) -> dict[str, Tensor]:
@@ -169,17 +162,6 @@ def _view(tensors: dict[str, Tensor], order: tuple[int, ...]) -> dict[str, Tenso
 
 def _inverse(order: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(sorted(range(len(order)), key=order.__getitem__))
-
-
-_COMPILED: dict[str, Callable | None] = {}
-
-
-def compiled(opt: OptimizerDef) -> Callable | None:
-    """`opt.step_` under torch.compile, one per optimizer and process, so a shape compiled once
-    is reused by every later run; None where compiling failed before."""
-    if opt.name not in _COMPILED:
-        _COMPILED[opt.name] = torch.compile(opt.step_, dynamic=False)
-    return _COMPILED[opt.name]
 
 
 REGISTRY: dict[str, OptimizerDef] = {}

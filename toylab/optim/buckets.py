@@ -22,7 +22,7 @@ from torch import Tensor
 
 from .base import InPlace, OptimizerDef
 
-CHUNK = 64  # steps of coefficients tabled at a time
+CHUNK = 256  # steps of coefficients tabled at a time
 
 
 class Bucket:
@@ -58,11 +58,56 @@ class Bucket:
                 s[name] = view
         self.stepper = InPlace(opt, {"p": self.storage}, hp, state=self.state)
         self.tabled_until = 0  # the last step whose coefficients are tabled
+        self.lr = float(hp["lr"][0])  # the lr of the rows from `lr_from` on (affine tables)
+        self.affine: list | None = None  # per lr-dependent coefficient: rows of c(0), of c(1) − c(0), float64
+        self.lr_from = 0
 
     def refresh(self, hp: dict) -> None:
         """New `[K]` hyperparameters (or the same tensors refilled): re-table from the next step."""
         self.hp = self.stepper.hp = hp
+        self.lr = float(hp["lr"][0])
         self.tabled_until = 0
+
+    def set_lr(self, lr: float) -> bool:
+        """A new lr, every other value unchanged: True where the affine tables take it (from the
+        next step on), False where the coefficients must be re-tabled (`refresh`)."""
+        if self.affine is None:
+            return False
+        self.hp["lr"].fill_(lr)
+        self.lr, self.lr_from = lr, self.count + 1
+        return True
+
+    def table(self, first: int, last: int) -> None:
+        """Coefficients of steps first…last: affine in the lr where they are (module), else exact."""
+        t = torch.arange(first, last + 1, device=self.storage.device)[:, None]
+        n, like = last - first + 1, torch.empty_like(self.storage, device="meta")
+
+        def at(lr: float) -> dict[str, Tensor]:
+            hp = {**self.hp, "lr": torch.full_like(self.hp["lr"], lr)}
+            return {k: torch.broadcast_to(v, (n, self.K)) for k, v in self.opt.coefficients(hp, t, "p", like).items()}
+
+        c0, c1, c2 = at(0.0), at(1.0), at(2.0)
+        slope = {k: c1[k] - c0[k] for k in c0}
+        if not all(torch.allclose(c2[k], c0[k] + 2 * slope[k], rtol=1e-12, atol=0) for k in c0):
+            self.affine = None
+            self.stepper.prepare(first, last)
+            return
+        slope = {k: v for k, v in slope.items() if v.any()}
+        shape = (n, self.K) + (1,) * (self.storage.dim() - 1)
+        rows = {k: (torch.mul(slope[k], self.lr).add_(v) if k in slope else v).to(self.storage.dtype).reshape(shape)
+                for k, v in c0.items()}  # one mul, one add: the same bits per table as per row (_lr_row)
+        self.stepper.first = first
+        self.stepper.rows = [{"p": {k: v[i] for k, v in rows.items()}} for i in range(n)]
+        self.affine = [(c0[k].unbind(0), slope[k].unbind(0), k, torch.empty(self.K, dtype=torch.float64,
+                                                                            device=self.storage.device))
+                       for k in slope]  # per lr-dependent coefficient: its rows at η = 0, slopes, scratch
+        self.lr_from = last + 1
+
+    def _lr_row(self, t: int) -> None:
+        """Step t's lr-dependent coefficients from the current lr, written into its row."""
+        i, row = t - self.stepper.first, self.stepper.rows[t - self.stepper.first]["p"]
+        for c0, slope, k, scratch in self.affine:
+            row[k].view(-1).copy_(torch.mul(slope[i], self.lr, out=scratch).add_(c0[i]))
 
     def pack(self, tensors: list[Tensor]) -> Tensor:
         if self.stacked:
@@ -85,6 +130,8 @@ class Bucket:
         self.count += 1
         if self.count > self.tabled_until:
             self.tabled_until = self.count + CHUNK - 1
-            self.stepper.prepare(self.count, self.tabled_until)
+            self.table(self.count, self.tabled_until)
+        elif self.count >= self.lr_from:  # the lr changed after these rows were tabled
+            self._lr_row(self.count)
         self.stepper.step({"p": self.storage}, {"p": self.storage}, {"p": g}, self.count)
         self.step_tensor.fill_(self.count)

@@ -24,8 +24,9 @@ import math
 import torch
 
 from ..options import Option, betas_check, nonneg, positive, unit_interval
-from .adamw import adam_coefficients, adam_step_
-from .base import OptimizerDef, register
+from . import fused
+from .adamw import adam_coefficients, adam_step_, fused_adam_step
+from .base import OptimizerDef, register, scratch
 from .decay import lr_ratio
 from .orthogonalize import ORTHOGONALIZERS, from_hparams as orthogonalize
 
@@ -115,7 +116,21 @@ def step_(p, out, g, state, c, step, hp, work, direction):
     return O if direction else None
 
 
+def fused_step_(p, out, g, state, c, hp, work, direction):
+    """`step_` with its elementwise parts as one pass each: the momentum and look-ahead
+    (`fused.muon_momentum`) and θ·(1 − ηλ) − ηs·O (`fused.scale_add`); orthogonalisation as in `step_`."""
+    if not _is_matrix(p):
+        return fused_adam_step(p, out, g, state["exp_avg"], state["exp_avg_sq"], c, direction)
+    K, n = len(p), p[0].numel()
+    u = scratch(work, "u", p)
+    fused.call("muon_momentum", K, n, g, state["momentum_buffer"], u, int(hp["momentum_form"] == "ema"),
+               c["momentum"], c["one_minus_momentum"], c["nesterov"])
+    O = orthogonalize(u.to(ns_dtype(hp, p)), hp, c["eps"].flatten()).to(p.dtype).contiguous()
+    fused.call("scale_add", K, n, p, out, O, c["decay"], c["neg_lr_scale"])
+    return O if direction else None
+
+
 MUON = register(OptimizerDef(
     name="muon",
     description="Muon (torch.optim.Muon) on matrices, AdamW on the other parameters",
-    hparams=HPARAMS, init=init, coefficients=coefficients, step_=step_))
+    hparams=HPARAMS, init=init, coefficients=coefficients, step_=step_, fused=lambda hp: fused_step_))

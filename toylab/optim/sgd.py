@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 
 from ..options import Option, UserError, nonneg, unit_interval
+from . import fused
 from .base import OptimizerDef, register, scratch
 from .decay import decay_rate
 
@@ -62,7 +63,15 @@ def step_(p, out, g, state, c, step, hp, work, direction):
     return u
 
 
+def fused_step_(p, out, g, state, c, hp, work, direction):
+    """`step_` after step 1 as one pass (`fused.sgd`)."""
+    u = torch.empty_like(p) if direction else None
+    fused.call("sgd", len(p), p[0].numel(), p, out, g, state["momentum_buffer"], u, c["coupled"], c["momentum"],
+               c["one_minus_dampening"], c["alpha"], c["beta"], c["shrink"], c["neg_lr_alpha"], c["neg_lr_beta"])
+    return u
+
+
 SGD = register(OptimizerDef(
     name="sgd",
     description="SGD (torch.optim.SGD) with coupled or decoupled decay and SGDC",
-    hparams=HPARAMS, init=init, coefficients=coefficients, step_=step_))
+    hparams=HPARAMS, init=init, coefficients=coefficients, step_=step_, fused=lambda hp: fused_step_))

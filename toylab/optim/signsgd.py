@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 
 from ..options import Option, nonneg, unit_interval
+from . import fused
 from .base import OptimizerDef, register, scratch
 
 HPARAMS = {
@@ -40,7 +41,15 @@ def step_(p, out, g, state, c, step, hp, work, direction):
     return u.clone() if direction else None
 
 
+def fused_step_(p, out, g, state, c, hp, work, direction):
+    """`step_` as one pass (`fused.signsgd`)."""
+    u = torch.empty_like(p) if direction else None
+    fused.call("signsgd", len(p), p[0].numel(), p, out, g, state["exp_avg"], u, c["one_minus_momentum"], c["decay"],
+               c["neg_lr"])
+    return u
+
+
 SIGNSGD = register(OptimizerDef(
     name="signsgd",
     description="SignSGD / Signum: θ ← θ(1 − ηλ) − η·sign(EMA_β(g))",
-    hparams=HPARAMS, init=init, coefficients=coefficients, step_=step_))
+    hparams=HPARAMS, init=init, coefficients=coefficients, step_=step_, fused=lambda hp: fused_step_))

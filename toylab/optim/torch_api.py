@@ -16,7 +16,8 @@ The step runs the engine's own in-place step (`InPlace`, so a model trained here
 exactly the math the lab measures) on buckets of parameters (`buckets.py`): one batched call
 per param group for elementwise optimizers, one per matrix shape for Muon; the `[K]`
 hyperparameter tensors are built once, refilled only when a group's values change, and their
-per-step coefficients tabled 64 steps at a time.
+per-step coefficients tabled 256 steps at a time as affine functions of the lr, so that an lr
+scheduler's change costs a multiply and an add per coefficient (`buckets.py`).
 
 State is torch's, per parameter: `step` plus `exp_avg`, `exp_avg_sq` (`max_exp_avg_sq` with
 amsgrad) or `momentum_buffer`; `state_dict()` / `load_state_dict()` round-trip it.
@@ -124,6 +125,10 @@ class ToylabOptimizer(torch.optim.Optimizer):
         scalar (lr set by a scheduler) is validated and `fill_`ed; anything else rebuilds them."""
         opt = self.definition
         changed = [k for k in values if bucket.hp_values[k] != values[k]]
+        if changed == ["lr"] and bucket.set_lr(opt.hparams["lr"].validate("lr", plain_value(
+                "lr", opt.hparams["lr"], values["lr"]))):  # a scheduler's step: the affine tables take it
+            bucket.hp_values = values
+            return
         if all(k == "lr_max" or (k in opt.hparams and k not in opt.static
                                  and isinstance(opt.hparams[k].default, (bool, float))) for k in changed):
             for k in changed:

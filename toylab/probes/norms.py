@@ -42,7 +42,8 @@ def _adam_preconditioner(ctx: Context, name: str):
     shape = (-1,) + (1,) * (v.dim() - 1)
     correction = 1 - ctx.hp["betas"][:, 1] ** ctx.step
     correction = torch.where(ctx.hp["bias_correction"] > 0, correction, torch.ones_like(correction))
-    return (v * correction.reciprocal().view(shape)).sqrt_().add_(ctx.hp["eps"].view(shape))
+    # the [K] factors in v's dtype: a float32 run's A in float32 (no widened [K, n] copy), ≈ 1e-7 relative
+    return (v * correction.reciprocal().to(v.dtype).view(shape)).sqrt_().add_(ctx.hp["eps"].to(v.dtype).view(shape))
 
 
 def measure(ctx: Context) -> dict:
