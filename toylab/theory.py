@@ -149,6 +149,37 @@ def sgd_effective_lr(lr, momentum, dampening=0.0):
     return np.asarray(lr, dtype=float) * (1 - np.asarray(dampening)) / (1 - np.asarray(momentum))
 
 
+def heavy_ball_step_ratio(lr, weight_decay, momentum):
+    """docs/claims.md C5, 002 §3.1 made exact: heavy-ball SGD with coupled decay (torch form, no
+    dampening) on a scale-invariant layer keeps ‖Δx‖/‖x‖ = √(2γλ/(1+β)) in the mean, whatever the
+    gradients' correlation in time.
+
+    With b_t = β b_{t−1} + g_t + λx_{t−1}, x_t = x_{t−1} − γ b_t and ⟨g_t, x_{t−1}⟩ = 0:
+    ‖x_t‖² = ‖x_{t−1}‖² − 2γ c_t + γ²‖b_t‖² with c_t = ⟨x_{t−1}, b_t⟩, and
+    c_t = β⟨x_{t−2} − γb_{t−1}, b_{t−1}⟩ + λ‖x_{t−1}‖² = β c_{t−1} − βγ‖b_{t−1}‖² + λ‖x_{t−1}‖².
+    Stationary means (C, B, X) give C = γB/2 and (1−β)C = −βγB + λX, so γB(1+β)/2 = λX and
+    ‖Δx‖²/‖x‖² = γ²B/X = 2γλ/(1+β). 002's ‖g‖/‖x‖ = √(2λ(1−β)/γ) follows only when the gradients
+    are white (B ≈ ‖g‖²/(1−β²)): correlated gradients shift ‖g‖/‖x‖, not this ratio.
+    """
+    return np.sqrt(2 * np.asarray(lr, dtype=float) * np.asarray(weight_decay) / (1 + np.asarray(momentum)))
+
+
+def adamw_norm_relaxation(lr, weight_decay, beta2):
+    """docs/claims.md C7, C8: steps for AdamW's weight norm on a scale-invariant layer to relax to
+    its equilibrium, 1/κ with κ the slow rate below.
+
+    With r = ‖x‖², g² ∝ 1/r (scale invariance) and u² ∝ g²/v (v the second moment):
+    dr/dt = −2γλ r + γ² c/(r v) and dv/dt = (1−β2)(c'/r − v). In logs (a = ln r, b = ln v) about
+    the equilibrium, with p = 2γλ and q = 1−β2, the linearised system is
+    d(δa)/dt = −p(2δa + δb), d(δb)/dt = −q(δa + δb): trace −(2p+q), determinant pq, so
+    κ = [(2p+q) − √(4p²+q²)]/2 — about q/2 = (1−β2)/2 when p ≫ q (v's memory, doubled by the
+    coupling), about p = 2γλ when q ≫ p.
+    """
+    p = 2 * np.asarray(lr, dtype=float) * np.asarray(weight_decay)
+    q = 1 - np.asarray(beta2, dtype=float)
+    return 2 / ((2 * p + q) - np.sqrt(4 * p**2 + q**2))
+
+
 def scheduled_equilibrium_ratio(lr_t, weight_decay):
     """docs/claims.md C6, 002 eq. 2: the moving target √(2λ/γ_t) under a schedule γ_t (→ ∞ as γ_t → 0)."""
     with np.errstate(divide="ignore"):
