@@ -36,3 +36,11 @@ def test_parabola_vertex_recovers_the_minimum_and_stays_in_range():
     x = np.log([1.0, 2.0, 4.0, 8.0, 16.0])
     assert estimators.vertex(x, (x - np.log(3.0)) ** 2) == pytest.approx(np.log(3.0), rel=1e-10)
     assert estimators.vertex(x, -x) == pytest.approx(x.max())  # no interior minimum: clipped to the range
+
+
+def test_at_step_interpolates_geometrically_per_seed():
+    f = pd.DataFrame({"seed": [0, 0, 0, 1, 1, 1], "step": [20, 0, 10, 0, 10, 20],
+                      "value": [1.0, 4.0, 2.0, 9.0, 3.0, 1.0]})  # out of order on purpose
+    got = estimators.at_step(f, 5)
+    assert got.loc[0] == pytest.approx(np.sqrt(4.0 * 2.0)) and got.loc[1] == pytest.approx(np.sqrt(27.0))
+    assert estimators.at_step(f, 20).tolist() == pytest.approx([1.0, 1.0])

@@ -91,6 +91,29 @@ def test_c4_amos():
         theory.amos_decay(1, 0.1, "cubic")
 
 
+def test_c4_distance_along_the_path_is_001s_law_with_its_own_inputs_and_the_simulated_walk_with_others():
+    """With 001's inputs exact the first-order law is 1/(α₀pt + 1) and 1/√(2α₀p₀t + 1) (continuum);
+    with another cosine and ‖ε₀‖ it follows a simulated walk ε ← ε − s·u, u at cosine p to ε."""
+    a0p, t = 1e-3, np.arange(0, 3001)
+    for form in theory.AMOS_FORMS:
+        steps = 2.0 * 1e-3 * theory.amos_decay(t[:-1] + 0.5, a0p, form)  # α₀‖ε₀‖f, midpoint rule; ‖ε₀‖ = 2, p = 1
+        path = np.concatenate([[0.0], np.cumsum(steps)])
+        np.testing.assert_allclose(theory.amos_distance_along_path(path, 2.0, 1.0, form),
+                                   theory.amos_distance_ratio(t, a0p, form), rtol=1e-6)
+    rng = np.random.default_rng(0)
+    eps, p, s = rng.normal(size=64), 0.8, 1e-3  # a 2-D walk: u = p·ε̂ + √(1−p²)·(a unit vector ⊥ ε)
+    e0, walk = np.linalg.norm(eps), [np.linalg.norm(eps)]
+    for _ in range(500):
+        side = rng.normal(size=64)
+        side -= side @ eps / (eps @ eps) * eps
+        eps = eps - s * (p * eps / np.linalg.norm(eps) + np.sqrt(1 - p * p) * side / np.linalg.norm(side))
+        walk.append(np.linalg.norm(eps))
+    predicted = theory.amos_distance_along_path(s * np.arange(501), e0, p)
+    np.testing.assert_allclose(np.array(walk) / e0, predicted, rtol=2e-3)  # the s² term: ≤ 500·s²/(2‖ε‖²)
+    with pytest.raises(ValueError):
+        theory.amos_distance_along_path(1.0, 1.0, 1.0, "cubic")
+
+
 def test_c5_to_c8_equilibria():
     assert theory.equilibrium_ratio(0.1, 1e-4) == pytest.approx(math.sqrt(2e-3))
     assert theory.sgd_effective_lr(0.1, 0.9) == pytest.approx(1.0)

@@ -42,7 +42,6 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .estimators import window
 
@@ -157,6 +156,8 @@ def t_interval(values, level: float = 0.95) -> tuple[float, float, float]:
     mean = float(v.mean())
     if len(v) < 2:
         return mean, math.nan, math.nan
+    from scipy import stats  # here, not at import: scipy.stats costs ~0.9 CPU s that `toylab list` never needs
+
     half = float(stats.t.ppf((1 + level) / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
     return mean, mean - half, mean + half
 

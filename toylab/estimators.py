@@ -6,6 +6,7 @@ to a check (`toylab.checks` turns the replicates into an interval and a verdict)
     block_means(weights, blocks)         per (optimizer, step, block), the mean of θ² over a block of
                                          consecutive coordinates (i.i.d. coordinates as replicates)
     vertex(x, y)                         argmin of the parabola through (x, y), clipped to x's range
+    at_step(frame, t)                    per seed, value at step t, interpolated linearly in log
 
 The final value of a run (last step, last fraction of the steps, or best) is `checks.final_values`:
 it carries the rule for diverged runs.
@@ -29,6 +30,12 @@ def windowed_ratio(frame: pd.DataFrame, lo: float, hi: float, num: str = "rms_gr
     f = frame[(frame["step"] > lo * frame[total]) & (frame["step"] <= hi * frame[total])]
     sq = f.assign(n2=f[num] ** 2, d2=f[den] ** 2).groupby("seed")[["n2", "d2"]].mean()
     return np.sqrt(sq["n2"] / sq["d2"])
+
+
+def at_step(frame: pd.DataFrame, t: float, value: str = "value", step: str = "step", by: str = "seed") -> pd.Series:
+    """Per `by` (seed), the positive `value` at step t, interpolated linearly in log between recorded steps."""
+    return frame.sort_values(step).groupby(by).apply(
+        lambda g: float(np.exp(np.interp(t, g[step], np.log(g[value])))), include_groups=False)
 
 
 def block_means(weights: pd.DataFrame, blocks: int) -> pd.DataFrame:

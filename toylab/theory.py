@@ -328,6 +328,24 @@ def amos_distance_ratio(t, alpha0_p, form="quadratic"):
     return np.sqrt(amos_decay(t, alpha0_p, form))
 
 
+def amos_distance_along_path(path, distance0, cosine, form="quadratic"):
+    """docs/claims.md C4, the lab's first-order law behind 001 eq. varepsilon-t, with measured inputs:
+    a step of length s_t at cosine p_t to ε_t moves ‖ε_{t+1}‖ = ‖ε_t‖ − p_t s_t (the s_t² term is the one
+    001's decay cancels). With the path P_t = Σ_{i≤t} s_i and ‖ε₀‖ = `distance0`:
+
+        quadratic (constant cosine p):          ‖ε_t‖/‖ε₀‖ = 1 − p·P_t/‖ε₀‖
+        inverse (p_t = p₀‖ε_t‖/‖ε₀‖, 001):     ‖ε_t‖/‖ε₀‖ = exp(−p₀·P_t/‖ε₀‖)
+
+    001's schedules step s_t = α₀‖ε₀‖f(t) with its own estimates of ‖ε₀‖ and p; when they are
+    exact these are 1/(α₀pt + 1) and 1/√(2α₀p₀t + 1) (`amos_distance_ratio`) in the continuum."""
+    x = np.asarray(cosine) * np.asarray(path, dtype=float) / np.asarray(distance0)
+    if form == "quadratic":
+        return 1 - x
+    if form == "inverse":
+        return np.exp(-x)
+    raise ValueError(f"form={form!r}; allowed: {', '.join(AMOS_FORMS)}")
+
+
 def adam_large_eps_lr(lr, eps):
     """docs/claims.md C14 (003, ε-scheduler): for ε ≫ √v̂, Adam's step η·m̂/(√v̂ + ε) → (η/ε)·m̂,
     SGD with an EMA momentum buffer (torch SGD with dampening = momentum = β1) and lr η/ε; the

@@ -15,7 +15,7 @@ SETTINGS = {"metric": "loss"}
 
 
 def analyze(tables, spec) -> Analysis:
-    metric = spec.settings.get("metric", "loss")
+    metric = spec.settings["metric"]
     metrics = tables["metrics"]
     axes = spec.varying("problems")
     metrics["setting"] = metrics.apply(lambda r: setting_label(r, axes), axis=1)
