@@ -126,7 +126,8 @@ class SklearnDataset(Problem):
                 out["test_error"] = (test.argmax(-1) != d["y_test"].argmax(-1)).to(test.dtype).mean()
             return out
         K = len(next(iter(params.values())))
-        return batched.vmap(per_config)(params, {k: shared(data[k], K) for k in ("x_train", "y_train", "x_test", "y_test")})
+        seed_data = {k: shared(data[k], K) for k in ("x_train", "y_train", "x_test", "y_test")}
+        return batched.vmap(per_config)(params, seed_data)
 
 
 def softmax_cross_entropy_grad(x, W, y):

@@ -121,8 +121,10 @@ ROUTES = {  # problem, options: every gradient route and problem family
     "dataset diabetes": ("diabetes", {"l2": 0.1}),
     "noise": ("noise", {"n": 100}),
 }
-OPTIMIZERS = {"adamw": ({"lr": 1e-2}, ("norms", "spectra", "moments")), "sgd": ({"lr": 1e-3, "momentum": 0.9}, ("norms",)),
-              "signsgd": ({"lr": 1e-3}, ("norms",)), "muon": ({"lr": 0.05}, ("norms", "spectra", "orthogonality"))}
+OPTIMIZERS = {"adamw": ({"lr": 1e-2}, ("norms", "spectra", "moments")),
+              "sgd": ({"lr": 1e-3, "momentum": 0.9}, ("norms",)),
+              "signsgd": ({"lr": 1e-3}, ("norms",)),
+              "muon": ({"lr": 0.05}, ("norms", "spectra", "orthogonality"))}
 
 
 def batches(problem, options, optimizer, dtype):

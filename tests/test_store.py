@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from toylab import engine, store, summarize
+from toylab import engine, shards, store, summarize
 from toylab.cli import main
 from toylab.config import RunConfig
 from toylab.experiments import run_configs, summary
@@ -125,6 +125,55 @@ def test_cli_shards_and_a_duplicate_shard_at_once_in_separate_processes(tmp_path
     assert hidden(tmp_path / "runs") == []
 
 
+def _batch_writer(root, barrier, shard, built):
+    """Compute shard `shard` (of 2; None: the whole sweep) of a small AdamW sweep, keep a copy of
+    every table it built under `built`, then publish once every writer has computed."""
+    publish, waited = store.write_run, []
+
+    def keep_and_publish(path, config, tables, status, **kwargs):
+        if not waited:
+            waited.append(barrier.wait(timeout=120))
+        for name, frame in tables.items():
+            (built / path.name).mkdir(parents=True, exist_ok=True)
+            frame.reset_index(drop=True).to_parquet(built / path.name / f"{name}.parquet")
+        return publish(path, config, tables, status, **kwargs)
+
+    store.write_run = keep_and_publish
+    configs = [c.resolve() for c in adamw_sweep()]
+    run_configs(configs if shard is None else shards.select(configs, shard, 2), root, device="cpu")
+
+
+def adamw_sweep():
+    """8 lrs × 2 seeds of AdamW on d=8, D=2 in float32: its shards' batches round differently
+    from the whole sweep's unless each config's products are its own (README, What is reproducible)."""
+    base = RunConfig("linear_regression", "adamw", {"d": 8, "D": 2}, steps=40, metric_every=10,
+                     probes=("norms",), probe_every=10)
+    return grid(base, {"hparams.lr": [1e-3 * 1.93**i for i in range(8)], "seed": [0, 1]})
+
+
+def test_writers_of_one_run_in_different_batches_publish_identical_tables(tmp_path):
+    """The two shards and the whole sweep, at once on one root: every run is computed twice (in
+    a shard's batch and in the whole one), and whichever copy is published first, the other
+    writer's tables are the same bits."""
+    root = tmp_path / "runs"
+    barrier = FORK.Barrier(3)
+    built = [tmp_path / f"built{i}" for i in range(3)]
+    writers = [in_child(_batch_writer, root, barrier, shard, out) for shard, out in zip((0, 1, None), built)]
+    for w in writers:
+        w.join(300)
+    assert [w.exitcode for w in writers] == [0, 0, 0]
+    configs = [c.resolve() for c in adamw_sweep()]
+    assert_all_verify(root, configs)
+    for c in configs:
+        copies = [folder / c.hash() for folder in built if (folder / c.hash()).exists()]
+        assert len(copies) == 2, "a shard and the whole sweep each computed it"
+        for copy in copies:
+            for table in ("metrics", "norms"):
+                pd.testing.assert_frame_equal(pd.read_parquet(copy / f"{table}.parquet"),
+                                              pd.read_parquet(store.run_dir(root, c) / f"{table}.parquet"),
+                                              check_exact=True)
+
+
 # ----- kills -------------------------------------------------------------------------------------------
 def _killed_at(point, root, force):
     """Re-run the sweep and SIGKILL this process at `point` of the first publication."""
@@ -159,6 +208,25 @@ def test_a_kill_at_any_point_of_publishing_loses_no_finished_run(tmp_path, monke
             run_configs(sweep(), root, device="cpu")
         monkeypatch.undo()
         assert_all_verify(root, configs)
+
+
+def test_a_killed_writers_partial_folder_is_swept_by_the_next_command(tmp_path):
+    """A writer killed while building leaves `.<hash>.<random>.<owner>.partial`; the next command
+    that writes into the root sweeps it at once, as its owner is gone, and keeps the partial
+    folders of a live writer (this process) and of a writer on another host (an hour's grace)."""
+    root = tmp_path / "runs"
+    configs = run_configs(sweep(), root, device="cpu")
+    child = in_child(_killed_at, "building", root, True)
+    child.join(60)
+    assert child.exitcode == -signal.SIGKILL
+    (left,) = [name for name in hidden(root) if name.endswith(".partial")]
+    assert f".{child.pid}." in left
+    live = root / f".{configs[0].hash()}.0000000a.{store._owner()}.partial"
+    remote = root / f".{configs[1].hash()}.0000000b.{child.pid}.1.elsewhere.example.partial"
+    live.mkdir()
+    remote.mkdir()
+    run_configs(sweep(), root, device="cpu")  # every run is finished: nothing to compute
+    assert hidden(root) == sorted([live.name, remote.name])
 
 
 # ----- corruptions --------------------------------------------------------------------------------------
@@ -198,6 +266,29 @@ def _replace_by_file(f, other):
     f.write_text("not a folder")
 
 
+def _rewrite_metrics(keep):
+    """Replace the metrics table by its rows where `keep(table)`, with status.json's size and sha256
+    updated to match: a consistent edit that only the tables' content can contradict."""
+    def edit(f, other):
+        table = pd.read_parquet(f / "metrics.parquet")
+        table[keep(table)].reset_index(drop=True).to_parquet(f / "metrics.parquet")
+        status = json.loads((f / "status.json").read_text())
+        status["tables"]["metrics.parquet"] = {"bytes": (f / "metrics.parquet").stat().st_size,
+                                               "sha256": store.file_sha256(f / "metrics.parquet")}
+        (f / "status.json").write_text(json.dumps(status))
+    return edit
+
+
+def _relist(old, new):
+    """Rename table `old` to `new` and list it so in status.json (checksums intact)."""
+    def edit(f, other):
+        (f / old).rename(f / new)
+        status = json.loads((f / "status.json").read_text())
+        status["tables"][new] = status["tables"].pop(old)
+        (f / "status.json").write_text(json.dumps(status))
+    return edit
+
+
 def _other_lr(f, other):
     (f / "config.json").write_text((f / "config.json").read_text().replace('"lr": 0.01', '"lr": 0.02'))
 
@@ -223,6 +314,11 @@ CORRUPTIONS = {
     "status without checksums (older toylab)": _edit_status(tables=None),
     "status with a wrong checksum": _edit_status(tables={"metrics.parquet": {"bytes": 1, "sha256": "0"}}),
     "status of another run": _other_run("status.json"),
+    "status diverged early, finite metrics to the end": _edit_status(diverged_step=2),
+    "status diverged after the last step": _edit_status(diverged_step=100),
+    "metrics cut short, checksums updated": _rewrite_metrics(lambda t: t["step"] <= 3),
+    "metrics without a step, checksums updated": _rewrite_metrics(lambda t: t["step"] != 3),
+    "a table of no probe of the config, listed": _relist("norms.parquet", "spectra.parquet"),
     "config truncated": _truncate("config.json"),
     "config emptied": _write("config.json", ""),
     "config deleted": _delete("config.json"),
@@ -263,6 +359,43 @@ def test_every_corruption_is_named_in_one_line_recomputed_and_never_trusted(tmp_
     assert_all_verify(root, configs)
     pd.testing.assert_frame_equal(summary(root, configs), expected)
     assert hidden(root) == []
+
+
+def _diverged_runs(root):
+    """Two runs of 8 steps, metrics every step, that diverge (lr = 1000), and their steps."""
+    configs = run_configs(grid(RunConfig("linear_regression", "sgd", {"d": 3, "D": 1}, {"lr": 1e3}, steps=8,
+                                         metric_every=1), {"seed": [0, 1]}), root, device="cpu")
+    steps = [store.read_status(store.run_dir(root, c))["diverged_step"] for c in configs]
+    assert all(s is not None and s < 8 for s in steps)
+    return configs, steps
+
+
+@pytest.mark.parametrize("claim", ["never", "one step later", "one step earlier"])
+def test_a_diverged_step_the_metrics_contradict_is_not_trusted(tmp_path, claim):
+    configs, steps = _diverged_runs(tmp_path)
+    folder = store.run_dir(tmp_path, configs[0])
+    shift = {"never": None, "one step later": steps[0] + 1, "one step earlier": steps[0] - 1}[claim]
+    assert shift != 0, "the run should diverge after its first step"
+    _edit_status(diverged_step=shift)(folder, None)
+    assert "status.json says the run" in store.verify(folder)
+    with pytest.warns(ToylabWarning, match="recomputing it"):
+        run_configs(configs, tmp_path, device="cpu")
+    assert store.read_status(folder)["diverged_step"] == steps[0]
+
+
+def test_an_edited_diverged_step_is_neither_shown_nor_reused(tmp_path):
+    """The issue's case: diverged_step set to 5 in a 50-step run with finite metrics to the end."""
+    args = ["sweep", "linear_regression", "--optimizer", "sgd", "--lr", "1e-2", "-p", "d=3", "-p", "D=1",
+            "--steps", "50", "--out", str(tmp_path)]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    (folder,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+    _edit_status(diverged_step=5)(folder, None)
+    shown = CliRunner().invoke(main, ["show", str(folder)])
+    assert shown.exit_code == 2 and len(shown.output.splitlines()) == 1
+    assert "diverged at step 5, but metrics.parquet has values at step 10" in shown.output
+    rerun = CliRunner().invoke(main, args)
+    assert rerun.exit_code == 0 and "recomputing it" in rerun.output
+    assert store.read_status(folder)["diverged_step"] is None
 
 
 def test_the_summary_lists_a_run_it_cannot_read_and_keeps_diverged_runs(tmp_path):

@@ -46,6 +46,7 @@ def run_configs(configs: list[RunConfig], root: Path, device: str = "auto", forc
     `progress`: bars on a terminal, lines on long work otherwise (`toylab/progress.py`)."""
     configs = prepare(configs, root, device)
     hidden = store.hidden_entries(root)  # one listing of root for every config's restore
+    store.sweep_orphans(hidden)  # partial folders of killed writers
     todo = {h: c for h, c in {c.hash(): c for c in configs}.items() if force or not _finished(root, c, hidden)}
     groups = defaultdict(list)
     for c in todo.values():

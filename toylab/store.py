@@ -6,15 +6,25 @@
     <root>/<hash>/status.json      written last: finished, diverged_step, seconds, and for
                                    every table its size and sha256, and the source hashes
 
-Each writer builds its run in a folder of its own, `<root>/.<hash>.<random>.partial`, and
-publishes it with one rename. If a verified run appeared under the hash meanwhile (another
-shard, another machine), it is kept and the copy dropped. A broken folder, or any folder under
-`force`, is first renamed aside (`.<hash>.<random>.aside`) and deleted only after the new one
-is in place; a process killed in between leaves the old run aside, and `restore` puts it back.
+Each writer builds its run in a folder of its own, `<root>/.<hash>.<random>.<owner>.partial`
+(owner: its pid, pid namespace and host), and publishes it with one rename. If a verified run
+appeared under the hash meanwhile (another shard, another machine), it is kept and the copy
+dropped. A broken folder, or any folder under `force`, is first renamed aside
+(`.<hash>.<random>.aside`) and deleted only after the new one is in place; a process killed in
+between leaves the old run aside, and `restore` puts it back.
+
+A partial folder whose owner process is gone (same host and pid namespace) is swept by the
+next command that writes into the root; one whose owner cannot be checked (another machine, an
+older toylab) after an hour.
 
 A run is finished only if `verify` finds nothing wrong: status.json parses and says finished,
-every table it lists exists with its recorded size and sha256 (and no other), and config.json
-hashes, with the recorded source hashes, to the folder's name.
+every table it lists exists with its recorded size and sha256 (and no other) and names a probe
+of the config, config.json hashes, with the recorded source hashes, to the folder's name, and
+the metrics table confirms what status.json claims: the run finished (its steps are the ones
+config.json records: 0, every `metric_every`-th and the last) and diverged where it says (every
+value NaN from `diverged_step` on, the batch loss finite at every recorded step before it, or at
+every step when it never diverged: the engine marks a config diverged at the first step whose
+loss is not finite).
 """
 from __future__ import annotations
 
@@ -24,11 +34,13 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .config import RunConfig, config_hash
@@ -68,19 +80,78 @@ def verify(path: Path, name: str | None = None) -> str | None:
         return problem
     if config_hash(config, status["sources"]) != (name or path.name):
         return "config.json does not hash to the folder's name (a different run's config)"
+    contents = {}
     for table, expected in status["tables"].items():
         try:  # another writer may move the folder aside while it is read: then it is not trusted
-            size, sha = (path / table).stat().st_size, file_sha256(path / table)
+            contents[table] = (path / table).read_bytes()
         except OSError:
             return f"{table}, listed in status.json, is missing or unreadable"
-        if size != expected["bytes"]:
-            return f"{table} has {size} bytes, status.json says {expected['bytes']}"
-        if sha != expected["sha256"]:
+        if len(contents[table]) != expected["bytes"]:
+            return f"{table} has {len(contents[table])} bytes, status.json says {expected['bytes']}"
+        if hashlib.sha256(contents[table]).hexdigest() != expected["sha256"]:
             return f"{table} does not match the sha256 in status.json"
     extra = sorted(p.name for p in path.glob("*.parquet") if p.name not in status["tables"])
     if extra:
         return f"{extra[0]} is not listed in status.json"
+    return _claims_problem(status, config, contents["metrics.parquet"])
+
+
+def _claims_problem(status: dict, config: dict, metrics: bytes) -> str | None:
+    """What status.json claims that the tables contradict (module docstring), or None."""
+    probes = {f"{name}.parquet" for name in config.get("probes", ())}
+    unknown = sorted(set(status["tables"]) - probes - {"metrics.parquet"})
+    if unknown:
+        return f"{unknown[0]}, listed in status.json, is not a table of the config's probes"
+    columns = _metrics_columns(metrics)
+    if isinstance(columns, str):
+        return f"metrics.parquet is not a readable metrics table ({columns})"
+    step, value, is_loss = columns
+    steps, every = config.get("steps"), config.get("metric_every")
+    recorded = np.unique(step)
+    expected = [0] + [t for t in range(every, steps + 1, every)] + ([steps] if steps % every else [])
+    if not np.array_equal(recorded, expected):
+        return (f"metrics.parquet records steps {_steps(recorded)}, not the {_steps(expected)} of a finished "
+                f"{steps}-step run")
+    diverged = status["diverged_step"]
+    before = is_loss & (step >= 1) & (step < (diverged or steps + 1))
+    not_finite = step[before & ~np.isfinite(value)]
+    if diverged is None and len(not_finite):
+        return f"status.json says the run never diverged, but its batch loss at step {not_finite[0]} is not finite"
+    if diverged is None:
+        return None
+    if diverged > steps:
+        return f"status.json says the run diverged at step {diverged}, after its last step {steps}"
+    if len(not_finite):
+        return (f"status.json says the run diverged at step {diverged}, but its batch loss is not finite "
+                f"at step {not_finite[0]}")
+    after = step[(step >= diverged) & ~np.isnan(value)]
+    if len(after):
+        return (f"status.json says the run diverged at step {diverged}, but metrics.parquet has values "
+                f"at step {after[0]}")
     return None
+
+
+def _metrics_columns(metrics: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray] | str:
+    """(step, value, metric == batch_loss) of a metrics table's bytes, read by pyarrow directly
+    (a fifth of pandas' time: every cache check reads it), on this thread (after arrow's thread
+    pool has run, a later arrow error aborted the process at exit 8 times in 10 beside torch);
+    the error's name if it cannot be read."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    try:
+        file = pq.ParquetFile(pa.BufferReader(metrics))
+        table = file.read(columns=["step", "metric", "value"], use_threads=False)
+        return (table.column("step").to_numpy(), table.column("value").to_numpy().astype(np.float64),
+                pc.equal(table.column("metric"), "batch_loss").to_numpy())
+    except (pa.ArrowException, KeyError, ValueError, TypeError) as e:
+        return type(e).__name__
+
+
+def _steps(steps) -> str:
+    steps = list(steps)
+    return ", ".join(map(str, steps)) if len(steps) <= 4 else f"{steps[0]}, {steps[1]}, …, {steps[-1]}"
 
 
 def _status_problem(status) -> str | None:
@@ -125,7 +196,7 @@ def write_run(path: Path, config: RunConfig, tables: dict[str, pd.DataFrame], st
     `sweep=False` leaves the leftovers of its hash to a later `sweep_leftovers` over many runs."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    build = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.partial"
+    build = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.{_owner()}.partial"
     build.mkdir()  # not mkdtemp: its 0700 would keep other users of a shared root out
     try:
         (build / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
@@ -223,12 +294,54 @@ def sweep_leftovers(root: Path, names: list[str]) -> None:
 
 def _sweep_leftovers(path: Path, hidden: dict[str, list[Path]] | None = None) -> None:
     """With a verified run at `path`: delete asides and trash of its hash, and partial folders
-    older than an hour (a live writer's build is seconds old: it is made after the computation)."""
+    whose writer is gone (`_owner_gone`) or, where that cannot be told, older than an hour (a
+    live writer's build is seconds old: it is made after the computation)."""
     now = time.time()
     for p in _hidden_of(path, hidden):
         if p.name.endswith((".aside", ".trash")) or (
-                p.name.endswith(".partial") and now - _mtime(p) > STALE_PARTIAL_SECONDS):
+                p.name.endswith(".partial") and (_owner_gone(p) or now - _mtime(p) > STALE_PARTIAL_SECONDS)):
             _remove(p)
+
+
+def sweep_orphans(hidden: dict[str, list[Path]]) -> None:
+    """Delete the partial folders of a `hidden_entries` listing whose writer is gone: a killed
+    writer's build is swept by the next command that writes into the root."""
+    for p in (p for paths in hidden.values() for p in paths):
+        if p.name.endswith(".partial") and _owner_gone(p):
+            _remove(p)
+
+
+def _owner() -> str:
+    """This process, as named in its partial folders: `<pid>.<pid namespace>.<host>`."""
+    return f"{os.getpid()}.{_pid_namespace()}.{socket.gethostname()}"
+
+
+def _pid_namespace() -> int:
+    """The inode of this process's pid namespace (0 where /proc does not say): a pid means the
+    same process only within one namespace, and containers on one host may share a hostname."""
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return 0
+
+
+def _owner_gone(partial: Path) -> bool:
+    """True when the process that built `partial` is known to be gone: it ran on this host in this
+    pid namespace and no process has its pid. False when alive, or when it cannot be told (another
+    host or namespace, or a folder named without its owner by an older toylab)."""
+    parts = partial.name[1:-len(".partial")].split(".", 4)  # hash, random, pid, namespace, host
+    if len(parts) != 5 or not parts[2].isdigit():
+        return False
+    pid, namespace, host = int(parts[2]), parts[3], parts[4]
+    if host != socket.gethostname() or namespace != str(_pid_namespace()) or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists (another user's): alive
+        return False
+    return False
 
 
 def _remove(path: Path | None) -> None:
