@@ -116,7 +116,7 @@ def out_folder(ctx, param, value):
 def list_cmd(as_json):
     """Print problems, optimizers, timescales, schedules, probes (with their quantities) and reports."""
     runtime.configure()
-    from . import catalog, problems
+    from . import catalog, claims, problems
 
     data = catalog.catalog()
     folders = [str(folder.resolve()) for folder in problems.problem_dirs()]
@@ -125,7 +125,9 @@ def list_cmd(as_json):
         for path, why in problems.BROKEN.items():
             click.echo(f"  (problem file not loaded: {path}: {why})")
         click.echo(f"\nproblems are loaded from {', '.join(folders)} ($TOYLAB_PROBLEMS adds folders); every .py "
-                   f"there runs as Python code in list, run, sweep and summary: keep only trusted files there")
+                   f"there runs as Python code in list, run, sweep and summary: keep only trusted files there; "
+                   f"likewise every .py of the claim folders ({', '.join(str(d) for d in claims.claim_dirs())}, "
+                   f"$TOYLAB_CLAIMS) in list and report")
 
 
 # ----- shared options -----------------------------------------------------------------------------
