@@ -83,7 +83,7 @@ class Bucket:
         n, like = last - first + 1, torch.empty_like(self.storage, device="meta")
 
         def at(lr: float) -> dict[str, Tensor]:
-            hp = {**self.hp, "lr": torch.full_like(self.hp["lr"], lr)}
+            hp = self.hp.replace(lr=torch.full_like(self.hp["lr"], lr))
             return {k: torch.broadcast_to(v, (n, self.K)) for k, v in self.opt.coefficients(hp, t, "p", like).items()}
 
         c0, c1, c2 = at(0.0), at(1.0), at(2.0)
