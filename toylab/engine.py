@@ -188,19 +188,26 @@ def _run_ordered(configs: list[RunConfig], device: str, progress: bool, per_bloc
     threshold = torch.full((K,), float("inf"), dtype=dtype, device=dev)
     batch_loss = torch.full((K,), float("nan"), dtype=dtype, device=dev)
     recorder = Recorder(probes.get(first.probes), K)
-    record_steps = [0] + [t for t in range(1, first.steps + 1) if t % first.metric_every == 0 or t == first.steps]
-    record_row = {t: r for r, t in enumerate(record_steps)}
     names = ["batch_loss"]
-    values = None  # [records, metrics, K], allocated at the first record, when the metrics are known
+    record_steps: list[int] = []  # the steps recorded, in the order of the buffers' rows
+    buffers: list[Tensor] = []  # per chunk: [records, metrics, K], allocated as the chunk starts
+    rows: dict[int, Tensor] = {}  # the current chunk's step → its row
+
+    def allocate(record_at: list[int]) -> None:
+        """One buffer for the records of `record_at` (a chunk's, so memory follows the work done)."""
+        if record_at:
+            buffers.append(torch.empty(len(record_at), len(names), K, dtype=dtype, device=dev))
+            record_steps.extend(record_at)
+            rows.clear()
+            rows.update(zip(record_at, buffers[-1].unbind(0)))
 
     def record(step: int):
         """Metrics of each seed's configs (a slice of the batch, no copy) into the row of `step`."""
-        nonlocal values
         per_seed = [problem.metrics(_rows(params, a, b), data[s]) for a, b, s in spans]
-        if values is None:
+        if not buffers:  # step 0: the metrics' names are known now
             names.extend(per_seed[0])
-            values = torch.empty(len(record_steps), len(names), K, dtype=dtype, device=dev)
-        row = values[record_row[step]]
+            allocate([step])
+        row = rows[step]
         row[0] = batch_loss
         for (a, b, _), metrics in zip(spans, per_seed):
             for j, v in enumerate(metrics.values(), start=1):
@@ -214,6 +221,7 @@ def _run_ordered(configs: list[RunConfig], device: str, progress: bool, per_bloc
         chunk = {k: torch.stack([c[k] for c in chunk], dim=1).unbind(0) for k in chunk[0]}  # C × [S, ...]
         for stepper in steppers:
             stepper.prepare(steps[0], steps[-1])
+        allocate([t for t in steps if t % first.metric_every == 0 or t == first.steps])
         for i, t in enumerate(steps):
             by_seed = {k: v[i] for k, v in chunk.items()}  # [S, ...]
             probing = recorder.probes and (t == 1 or t % first.probe_every == 0 or t == first.steps)
@@ -258,7 +266,7 @@ def _run_ordered(configs: list[RunConfig], device: str, progress: bool, per_bloc
     # a config is NaN from the step it diverged at: 0 < diverged_at ≤ step
     steps_recorded = torch.tensor(record_steps, device=dev)[:, None]
     dead = (diverged_at > 0) & (diverged_at <= steps_recorded)  # [records, K]
-    values = values.masked_fill_(dead[:, None, :], torch.nan).cpu().numpy()
+    values = torch.cat(buffers).masked_fill_(dead[:, None, :], torch.nan).cpu().numpy()
     R, M = values.shape[:2]
     metrics = pd.DataFrame({
         "config": np.tile(np.arange(K), R * M),
