@@ -193,3 +193,17 @@ def legend(ax, **kw) -> None:
     unique = dict(zip(labels, handles))
     if unique:
         ax.legend(list(unique.values()), list(unique.keys()), **kw)
+
+
+def ratio_forest(ax, outcomes: list, labels: list[str], margin: float) -> None:
+    """Ordering outcomes (`checks.ordering`: a geometric-mean ratio with its interval) as one row
+    each, top to bottom, coloured by verdict, on a log axis, with the tied band [e^−m, e^m]."""
+    from .site import VERDICT_COLORS
+
+    y = np.arange(len(outcomes))[::-1]
+    for yi, o in zip(y, outcomes):
+        ax.errorbar([o.measured], [yi], xerr=[[o.measured - o.ci_low], [o.ci_high - o.measured]], fmt="o", capsize=2,
+                    color=VERDICT_COLORS[o.verdict], label=o.verdict)
+    ax.axvspan(np.exp(-margin), np.exp(margin), color="0.85", zorder=0, label=f"tied band e^±{margin:g}")
+    ax.set(xscale="log", yticks=y, yticklabels=labels)
+    legend(ax, fontsize="x-small")
