@@ -26,6 +26,7 @@ seeds = [0, 1, 2, 3]
 metric_every = 1000
 probes = ["norms"]
 probe_every = 20
+budget = { steps = 4 }   # AdamW's MLP W2 may need T = 12 000–24 000 steps to pass the drift test
 
 [[problems]]
 name = "scale_invariant"
