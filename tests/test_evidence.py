@@ -138,3 +138,13 @@ def test_runs_of_every_round_are_cached_runs(claim, tmp_path):
     rendered(claim(4), out)
     folders = [p for p in (out / "runs").iterdir() if p.is_dir() and not p.name.startswith(".")]
     assert folders and all(store.is_finished(p) for p in folders)
+
+
+def test_a_longer_run_extends_only_the_optimizer_the_check_names(claim):
+    spec = claim(4)
+    spec.optimizers = [*spec.optimizers, {"name": "adamw", "lr": 0.01}]
+    longer = evidence.extended(spec, spec, "steps", "adamw", evidence.Budget(steps=4))
+    assert {(c.optimizer, c.steps) for c in longer.configs()} == {("sgd", 40), ("adamw", 80)}
+    both = evidence.extended(longer, spec, "steps", "", evidence.Budget(steps=4))
+    assert {(c.optimizer, c.steps) for c in both.configs()} == {("sgd", 80), ("adamw", 160)}
+    assert evidence.extended(both, spec, "steps", "adamw", evidence.Budget(steps=4)) is None  # adamw at ×4

@@ -64,6 +64,7 @@ class Needs:
     width: float = math.inf  # an interval that straddles and is wider than width × tolerance: few replicates
     interior: bool = True  # a best grid point at the grid's edge decides nothing (`best_on_grid`)
     grid: str = "lr"  # the hyperparameter whose grid is widened when the best sits at its edge
+    longer: str = ""  # the optimizer whose runs are made longer when the regime is not reached (default: all)
 
 
 @dataclass(frozen=True)

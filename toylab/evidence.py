@@ -3,8 +3,9 @@
 A check that comes out inconclusive says why (`checks.CAUSES`). Three causes name the evidence
 that is missing, and each maps to one extension of the report's spec:
 
-    regime not reached   steps × 2: the run is longer (a claim's windows are fractions of its
-                         run, so they move with it and start more relaxation times in)
+    regime not reached   steps × 2: the runs are longer (a claim's windows are fractions of its
+                         run, so they move with it and start more relaxation times in); only
+                         the runs of the optimizer `Needs.longer` names, when it names one
     few replicates       seeds × 2: new seeds after the largest, the old ones kept
     grid edge            the grid of `Needs.grid` (lr by default) one geometric step wider on
                          each side, in every optimizer table that lists it
@@ -53,12 +54,14 @@ class Evidence:
 
 def undecided(outcomes) -> dict[str, set[tuple[str, str]]]:
     """Per inconclusive headline check: the extensions its inconclusive groups (or itself) ask
-    for, as (what, grid axis) pairs. A decided headline asks for nothing."""
+    for, as (what, where) pairs: where is the grid's axis, or the optimizer whose runs are made
+    longer ("" for all). A decided headline asks for nothing."""
     headlines = {o.check.id for o in outcomes if not o.group and o.verdict == "inconclusive"}
     wanted = defaultdict(set)
     for o in outcomes:
         if o.check.id in headlines and o.verdict == "inconclusive" and o.cause in EXTENDABLE:
-            wanted[o.check.id].add((EXTENDABLE[o.cause], o.check.needs.grid))
+            what = EXTENDABLE[o.cause]
+            wanted[o.check.id].add((what, {"grid": o.check.needs.grid, "steps": o.check.needs.longer}.get(what, "")))
     return dict(wanted)
 
 
@@ -82,12 +85,13 @@ def _wider(values: list, points: int) -> list:
 
 def extended(spec, base, what: str, axis: str, budget: Budget):
     """The spec with one extension, or None when the budget cannot pay for it. `base` is the
-    spec as declared: the budget's factors are on its steps and seeds."""
+    spec as declared: the budget's factors are on its steps and seeds. `axis`: the grid's, or
+    the optimizer whose runs get longer ("" for all)."""
     if what == "steps":
-        if 2 * _steps(spec) > budget.steps * _steps(base) * (1 + 1e-9):
+        tables = [i for i, o in enumerate(spec.optimizers) if axis in ("", o["name"])]
+        if not tables or any(2 * spec.longer.get(i, 1) > budget.steps for i in tables):
             return None
-        problems = [{**p, "steps": 2 * p["steps"]} if "steps" in p else p for p in spec.problems]
-        return replace(spec, run={**spec.run, "steps": 2 * spec.run.get("steps", 1000)}, problems=problems)
+        return replace(spec, longer={**spec.longer, **{i: 2 * spec.longer.get(i, 1) for i in tables}})
     if what == "seeds":
         n = len(spec.seeds)
         if 2 * n > budget.seeds * len(base.seeds) * (1 + 1e-9):
@@ -102,7 +106,7 @@ def extended(spec, base, what: str, axis: str, budget: Budget):
 
 def _describe(what: str, old, new, axis: str) -> str:
     if what == "steps":
-        return f"steps {_steps(old)}→{_steps(new)}"
+        return f"steps {_steps(old)}→{_steps(new)}" + (f" ({axis} runs)" if axis else "")
     if what == "seeds":
         return f"seeds {len(old.seeds)}→{len(new.seeds)}"
     return f"{axis} grid {_grid_points(old, axis)}→{_grid_points(new, axis)} points"

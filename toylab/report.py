@@ -78,6 +78,7 @@ class Spec:
     quick: bool = False
     settings: dict = field(default_factory=dict)  # the analysis's SETTINGS: defaults, overridden by the spec
     budget: evidence.Budget = field(default_factory=evidence.Budget)  # how far its runs may be extended
+    longer: dict[int, int] = field(default_factory=dict)  # optimizer table index -> steps factor (`toylab.evidence`)
 
     def configs(self) -> list[RunConfig]:
         """Every run of the report: problems × optimizers × their lists × seeds.
@@ -86,9 +87,10 @@ class Spec:
         `schedules = {hparam = spec or [specs]}` and a decay timescale (`tau_iter`, `tau_epoch`,
         docs/claims.md C9) in place of `weight_decay`."""
         out = []
-        for prob, opt in itertools.product(self.problems, self.optimizers):
+        for prob, (i, opt) in itertools.product(self.problems, enumerate(self.optimizers)):
             prob, opt = dict(prob), dict(opt)
             run = {**self.run, **({"steps": prob.pop("steps")} if "steps" in prob else {})}
+            run["steps"] = run.get("steps", RunConfig.steps) * self.longer.get(i, 1)
             schedules = opt.pop("schedules", {})
             if not isinstance(schedules, dict):
                 raise UserError(f"{opt['name']}: schedules={schedules!r} is not a table like {{ lr = \"cosine\" }}")
