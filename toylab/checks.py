@@ -395,16 +395,20 @@ def headline(check: Check, groups: list[Outcome]) -> list[Outcome]:
 def stationarity(frame: pd.DataFrame, start: float, end: float, tolerance: float, value: str = "value",
                  step: str = "step", by: str = "seed", level: float = 0.95) -> Regime:
     """Steady state reached over [start, end]: per seed the drift d = mean(second half)/mean(first
-    half) − 1; reached when the interval of d over seeds lies within ±tolerance."""
+    half) − 1; reached when the interval of d over seeds lies within ±tolerance. Not reached: the
+    runs still drift (cause `regime not reached`), unless the interval straddles the band and is
+    wider than it, when the seeds are too few to tell (`few replicates`)."""
     mid = (start + end) / 2
     first = window(frame, start, mid, value, step, by)
     second = window(frame[frame[step] > mid], mid, end, value, step, by)
     drift = (second / first - 1).dropna()
     mean, low, high = t_interval(drift, level)
-    reached = decide(low, high, (-tolerance, tolerance))[0] == "holds"
+    verdict = decide(low, high, (-tolerance, tolerance))[0]
+    reached = verdict == "holds"
+    noisy = verdict == "inconclusive" and not high - low <= 2 * tolerance  # wider than the band: too few seeds to tell
     return Regime(reached, f"drift between halves of steps {start:g}–{end:g}: {_pct(mean)} "
                            f"[{_pct(low)}, {_pct(high)}] {'within' if reached else 'not within'} "
-                           f"±{100 * tolerance:g} %")
+                           f"±{100 * tolerance:g} %", "few replicates" if noisy else "regime not reached")
 
 
 def relaxed(check: Check, start: float, timescale: float, name: str = "relaxation times") -> Regime:

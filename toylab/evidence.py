@@ -42,14 +42,21 @@ class Budget:
 
 @dataclass
 class Evidence:
-    """What a report ran and how it got there: per check id, the extensions made for it."""
-    steps: int
+    """What a report ran and how it got there: the steps of each optimizer's runs, the seeds, the
+    grid points, and per check id the extensions made for it and the optimizer it names."""
+    steps: dict[str, int]
     seeds: int
     grid_points: int
     made: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    longer: dict[str, str] = field(default_factory=dict)  # check id -> `Needs.longer`
 
     def column(self, check_id: str) -> str:
         return "; ".join(self.made.get(check_id.split("/")[0], []))
+
+    def steps_of(self, check_id: str) -> int:
+        """The longest run behind the check: of its optimizer's runs when it names one."""
+        scope = self.longer.get(check_id.split("/")[0], "")
+        return max(n for name, n in self.steps.items() if scope in ("", name))
 
 
 def undecided(outcomes) -> dict[str, set[tuple[str, str]]]:
@@ -135,7 +142,11 @@ def decide(spec, render_round, budget: Budget, extend: bool = True):
         if grown is spec:
             for check_id, what in denied:
                 made[check_id].append(f"budget spent: no further {what} (the claim allows {_limit(budget, what)})")
-            return spec, configs, result, Evidence(_steps(spec), len(spec.seeds), _grid_points(spec), made)
+            steps = defaultdict(int)
+            for c in configs:
+                steps[c.optimizer] = max(steps[c.optimizer], c.steps)
+            longer = {o.check.id: o.check.needs.longer for o in result.checks}
+            return spec, configs, result, Evidence(steps, len(spec.seeds), _grid_points(spec), made, longer)
         spec = grown
 
 
@@ -150,6 +161,7 @@ def _limit(budget: Budget, what: str) -> str:
 
 def annotate(ledger, evidence: Evidence):
     """The report's ledger rows with what was run and the extensions made for each check."""
-    return ledger.assign(steps=evidence.steps, seeds=evidence.seeds, grid_points=evidence.grid_points,
+    return ledger.assign(steps=[evidence.steps_of(c) for c in ledger["check"]], seeds=evidence.seeds,
+                         grid_points=evidence.grid_points,
                          extensions=[evidence.column(c) for c in ledger["check"]])
 
