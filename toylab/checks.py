@@ -238,9 +238,12 @@ def ordering(check: Check, a, b, group: str = "", regime: Regime | None = None) 
     """The claim "a beats b by the margin m = tolerance" (lower is better) on paired replicates
     (same seed): r_s = log(a_s/b_s), reported as the geometric-mean ratio exp(r̄) with its
     interval. Holds when the interval of r̄ lies below −m; fails when it lies above +m (b beats a
-    by the margin); otherwise the two are tied within the margin and the noise: inconclusive."""
+    by the margin); otherwise the two are tied within the margin and the noise: inconclusive.
+    Equal values (both 0 included) give r_s = 0; a single 0 gives r_s = ∓∞, which, like a diverged
+    run's, is no replicate of the interval."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    r = np.log(a / b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(a == b, 0.0, np.log(a / b))
     mean, low, high = t_interval(r, check.level)
     m = check.tolerance
     beyond = math.nextafter(m, math.inf)  # strictly past the margin: equal values are tied, even at m = 0
