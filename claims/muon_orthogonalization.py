@@ -194,7 +194,7 @@ def steps_figure(at: pd.DataFrame) -> Figure:
     iterated = at[at["orthogonalizer"] != "svd"].assign(name=lambda f: f["orthogonalizer"].map(SHORT))
     settings = plotting.panel_bands(axes, iterated, "setting", "steps", "value", hue="name", log=True, marker="o",
                                     xlabel="iterations", ylabel="final metric at best lr")
-    for ax, setting in zip(axes.flat, settings):
+    for ax, (setting,) in zip(axes.flat, settings):
         svd = at[(at["setting"] == setting) & (at["orthogonalizer"] == "svd")]["value"]
         plotting.interval_line(ax, svd, "SVD (exact)", COLOURS["svd"])
         plotting.legend(ax, fontsize="x-small")

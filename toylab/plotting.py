@@ -148,12 +148,11 @@ def panel_bands(axes, frame: pd.DataFrame, by, x: str, y: str, hue: str | None =
     """One panel per value of `by` (a column or a list of columns, sorted), on `axes` in order:
     `seed_band` of y against x per hue, titled with the value (`a: b` for several columns); with
     `best` (`checks.best_points` indexed by (*by, hue)), a star on each hue's centre line at its
-    best x. Axes left over are hidden. Returns the values, one per panel."""
+    best x. Axes left over are hidden. Returns the values, one tuple per panel."""
     cols = [by] if isinstance(by, str) else list(by)
-    keys = sorted(frame.groupby(cols).groups)
+    keys = sorted(map(tuple, frame[cols].dropna().drop_duplicates().to_numpy().tolist()))
     for ax, key in zip(axes.flat, keys):
-        key = key if isinstance(key, tuple) else (key,)
-        rows = frame[(frame[cols] == key).all(axis=1)]
+        rows = frame[np.logical_and.reduce([frame[c] == k for c, k in zip(cols, key)])]
         stats = seed_band(ax, rows, x, y, hue, **band)
         for name in order(rows[hue]) if best is not None else []:
             b = best.loc[(*key, name), "best"]
