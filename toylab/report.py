@@ -90,7 +90,8 @@ class Spec:
         for prob, (i, opt) in itertools.product(self.problems, enumerate(self.optimizers)):
             prob, opt = dict(prob), dict(opt)
             run = {**self.run, **({"steps": prob.pop("steps")} if "steps" in prob else {})}
-            run["steps"] = run.get("steps", RunConfig.steps) * self.longer.get(i, 1)
+            if i in self.longer:  # made longer to decide a check (`toylab.evidence`)
+                run["steps"] = run.get("steps", RunConfig.steps) * self.longer[i]
             schedules = opt.pop("schedules", {})
             if not isinstance(schedules, dict):
                 raise UserError(f"{opt['name']}: schedules={schedules!r} is not a table like {{ lr = \"cosine\" }}")
