@@ -67,15 +67,15 @@ def curves(m: pd.DataFrame) -> pd.DataFrame:
     """The metric rows with the optimizer's name, the schedule's kind, x_t (`lagged`), x*_t and Σ_{s≤t} 2η_sλ."""
     out = []
     for (opt, spec), g in m.groupby(["optimizer", "lr_schedule"]):
-        r, T = g.iloc[0], int(g["step"].max())
-        lr = parse(spec).values(T, r["lr"]).numpy()
+        r, t = g.iloc[0], g["step"].to_numpy()
+        lr, wd = parse(spec).values(int(r["steps"]), r["lr"]).numpy(), r["weight_decay"]
         c = theory.ema_autocorrelation(pair_first(r["betas"])) if opt == "adamw" else theory.sign_ema_autocorrelation(r["momentum"])
-        t = g["step"].to_numpy()
         rms0 = g[g["step"] == 0].set_index("seed")["value"]
-        lagged = {s: np.concatenate([[v], theory.scheduled_weight_rms(lr[1:], r["weight_decay"], v, c)]) for s, v in rms0.items()}
-        out.append(g.assign(name=NAME[opt], schedule=spec.split(":")[0], relaxed=np.concatenate([[0.0], np.cumsum(2 * lr[1:] * r["weight_decay"])])[t],
+        lagged = {s: np.concatenate([[v], theory.scheduled_weight_rms(lr[1:], wd, v, c)]) for s, v in rms0.items()}
+        efolds = np.concatenate([[0.0], np.cumsum(2 * lr[1:] * wd)])
+        out.append(g.assign(name=NAME[opt], schedule=spec.split(":")[0], relaxed=efolds[t],
                             **{"lagged": [lagged[s][i] for s, i in zip(g["seed"], t)],
-                               "quasi-static": theory.quasi_static_weight_rms(lr, r["weight_decay"], c)[t]}))
+                               "quasi-static": theory.quasi_static_weight_rms(lr, wd, c)[t]}))
     return pd.concat(out)
 
 
@@ -90,8 +90,9 @@ def analyze(tables, spec) -> Analysis:
                                  f"per seed over the window W, RMS over N = {int(g['n'].iloc[0])} coordinates", prediction,
                                  s["tolerance"], kind="hypothesis", needs=checks.Needs(relaxation_times=s["relaxation_times"])))
             for window, (lo, hi) in s["windows"].items():
-                w = g[(g["step"] >= lo * T) & (g["step"] <= hi * T)].groupby("seed")
-                ratio = np.sqrt(w["value"].apply(lambda v: (v**2).sum()) / w[which].apply(lambda v: (v**2).sum()))
+                w = g[(g["step"] >= lo * T) & (g["step"] <= hi * T)]
+                sums = (w[["value", which]] ** 2).groupby(w["seed"]).sum()
+                ratio = np.sqrt(sums["value"] / sums[which])
                 start = g.loc[g["step"] >= lo * T, "relaxed"].iloc[0]
                 found.setdefault(cid, []).append(checks.equivalence(c, ratio, 1.0, group=f"{kind if which != 'lagged' else ''} "
                                                  f"{name} {window}".strip(), regime=checks.relaxed(c, start, 1.0, "e-folds Σ 2η_tλ")))
@@ -135,7 +136,7 @@ def figure(d: pd.DataFrame, s) -> Figure:
             for lo, hi in s["windows"].values():
                 ax.axvspan(lo * T, hi * T, color="0.93", zorder=0)
         near.set(ylim=(0.9, 1.1), ylabel="measured / lagged")
-        top.set(ylabel="RMS(θ_t)", title=f"{kind}: η_max = 0.01, λ = 0.2")
+        top.set(ylabel="RMS(θ_t)", title=f"{kind}: η_max = {g['lr'].iloc[0]:g}, λ = {g['weight_decay'].iloc[0]:g}")
         far.set(xlabel="step t", ylabel="measured / quasi-static")
         for ax in (top, near, far):
             plotting.legend(ax, fontsize="xx-small")
