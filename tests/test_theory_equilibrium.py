@@ -208,3 +208,11 @@ def test_slow_schedules_follow_the_quasi_static_limit_and_fast_decays_lag_it():
     fast = np.concatenate([np.full(1000, lr_max), lr_max * (1 - np.arange(1, 201) / 200)])
     end = theory.scheduled_weight_rms(fast, wd, 0.0)[-2]
     assert end > 3 * theory.quasi_static_weight_rms(fast[-2], wd)
+
+
+def test_the_quasi_static_weight_rms_at_a_zero_lr_is_its_limit_zero():
+    """The end of a decay to 0 (η_T = 0): 0, the η → 0 limit √(η/(2λ)) → 0, not 0/0."""
+    lr, c = np.array([0.0, 1e-12, 1e-10]), theory.sign_ema_autocorrelation(0.9)
+    rms = theory.quasi_static_weight_rms(lr, 0.5, c)
+    assert rms[0] == 0.0
+    np.testing.assert_allclose(rms[1:], np.sqrt(lr[1:] / (2 * 0.5) * (2 * c.sum() - c[0])), rtol=1e-3)

@@ -591,5 +591,7 @@ def scheduled_weight_rms(lr, weight_decay, init_rms, autocorrelation=(1.0,)):
 def quasi_static_weight_rms(lr, weight_decay, autocorrelation=(1.0,)):
     """docs/claims.md C6: the equilibrium RMS at each step's own lr, √(η_t² C(β_t)/(1 − β_t²))
     ≈ √(η_t/(2λ)·Σ_k c_k) (C2 eq. 19 for AdamW's Σ_k c_k = 1): what `scheduled_weight_rms` follows
-    when the schedule is slow compared with 1/(2η_tλ)."""
-    return np.sqrt(stationary_walk_variance(lr, weight_decay, autocorrelation))
+    when the schedule is slow compared with 1/(2η_tλ). At η_t = 0 it is the limit η_t → 0, 0."""
+    lr = np.asarray(lr, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return np.where(lr > 0, np.sqrt(stationary_walk_variance(lr, weight_decay, autocorrelation)), 0.0)
