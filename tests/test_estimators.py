@@ -57,3 +57,15 @@ def test_stable_rank_share_is_the_frobenius_over_spectral_norm_squared_per_dimen
     a = mats["random"]
     assert got["random"] == pytest.approx(np.linalg.norm(a, "fro") ** 2 / np.linalg.norm(a, 2) ** 2 / 4, rel=1e-12)
     assert got["rank one"] == pytest.approx(0.25, rel=1e-9) and got["orthogonal"] == pytest.approx(1.0, rel=1e-12)
+
+
+def test_trajectory_gap_is_the_largest_relative_distance_over_steps_and_inf_when_diverged():
+    rng = np.random.default_rng(0)
+    xa, xb = rng.normal(size=(2, 5, 3)), rng.normal(size=(2, 5, 3))
+    weights = pd.DataFrame([{"run": f"{name}{s}", "step": t, "index": i, "value": x[s, t, i]}
+                            for name, x in (("a", xa), ("b", xb)) for s in range(2) for t in range(5) for i in range(3)])
+    a = pd.DataFrame({"run": ["a0", "a1"], "diverged": [False, True]}, index=[0, 1])
+    b = pd.DataFrame({"run": ["b0", "b1"], "diverged": [False, False]}, index=[0, 1])
+    gap = estimators.trajectory_gap(weights, a, b)
+    expected = max(np.linalg.norm(xa[0, t] - xb[0, t]) / np.linalg.norm(xb[0, t]) for t in range(5))
+    assert gap[0] == pytest.approx(expected, rel=1e-12) and gap[1] == np.inf

@@ -114,3 +114,15 @@ def test_ratio_forest_draws_each_outcome_at_its_ratio_top_down_in_its_verdict_co
                       (pytest.approx(outcomes[1].measured), 0, VERDICT_COLORS["fails"])]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["wins", "loses"] and ax.get_xscale() == "log"
     plt.close(fig)
+
+
+def test_seed_points_join_the_geometric_means_and_log10_strip_marks_a_diverged_seed():
+    fig, (ax, strip) = plt.subplots(1, 2)
+    plotting.seed_points(ax, {1.0: pd.Series([1e-2, 1e-4]), 10.0: pd.Series([1e-3, 1e-5])})
+    mean = [line for line in ax.lines if line.get_linestyle() == "-"][0]
+    assert list(mean.get_ydata()) == pytest.approx([1e-3, 1e-4]) and ax.get_xscale() == ax.get_yscale() == "log"
+    plotting.log10_strip(strip, {"matched": pd.Series([1e-20, 1e-12]), "one back": pd.Series([1e-2, np.inf])})
+    assert [list(line.get_xdata()) for line in strip.lines] == [pytest.approx([-18, -12]), pytest.approx([-2])]
+    assert [c.get_offsets()[0, 1] for c in strip.collections] == [1]  # one × on the row of the diverged seed
+    assert [t.get_text() for t in strip.get_yticklabels()] == ["matched", "one back"]
+    plt.close(fig)

@@ -9,6 +9,7 @@ to a check (`toylab.checks` turns the replicates into an interval and a verdict)
     at_step(frame, t)                    per seed, value at step t, interpolated linearly in log
     stable_rank_share(spectra)           per (run, step, quantity) of the spectra probe, the stable
                                          rank Σσ²/σ²_max as a share of the number of singular values
+    trajectory_gap(weights, a, b)        per seed, max_t ‖θ_a,t − θ_b,t‖/‖θ_b,t‖ between two runs
 
 The final value of a run (last step, last fraction of the steps, or best) is `checks.final_values`:
 it carries the rule for diverged runs.
@@ -62,3 +63,19 @@ def stable_rank_share(spectra: pd.DataFrame) -> pd.Series:
     (Σ_i σ_i² / max_i σ_i²) / #σ, in (0, 1]: 1 for a flat spectrum, 1/#σ for rank one."""
     g = spectra.groupby(["run", "step", "quantity"])["value"]
     return (g.apply(lambda v: (v**2).sum()) / g.max() ** 2 / g.count()).rename("share")
+
+
+def trajectory_gap(weights: pd.DataFrame, a: pd.DataFrame, b: pd.DataFrame) -> pd.Series:
+    """Per seed (the index `a` and `b` share; each a table of runs with columns `run` and
+    `diverged`), G = max_t ‖θ_a,t − θ_b,t‖/‖θ_b,t‖ over the probe steps both runs recorded where
+    θ_b,t ≠ 0, from the weights probe (rows run, step, index, value); +inf where either diverged."""
+    w = weights.sort_values(["run", "step", "index"])
+    theta = {run: g.pivot(index="step", columns="index", values="value").to_numpy() for run, g in w.groupby("run")}
+    out = {}
+    for seed in sorted(set(a.index) & set(b.index)):
+        xa, xb = theta[a.loc[seed, "run"]], theta[b.loc[seed, "run"]]
+        n, den = min(len(xa), len(xb)), np.linalg.norm(xb, axis=1)
+        ok = den[:n] > 0
+        out[seed] = (np.inf if a.loc[seed, "diverged"] or b.loc[seed, "diverged"] else
+                     float(np.max(np.linalg.norm(xa[:n] - xb[:n], axis=1)[ok] / den[:n][ok])))
+    return pd.Series(out, dtype=float)

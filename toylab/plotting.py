@@ -177,6 +177,27 @@ def interval_line(ax, values, label: str, color=None, log: bool = True) -> None:
     ax.axhspan(low, high, color=color, alpha=0.15, linewidth=0)
 
 
+def seed_points(ax, groups: dict, color="C0", floor: float = 1e-18, label: str = "geometric mean") -> None:
+    """On log axes, per key x of `groups` (one value per seed), the values as points at x (clipped
+    below at `floor`) and the geometric means joined by a line."""
+    for x, g in groups.items():
+        ax.plot(np.full(len(g), x), g.clip(lower=floor), "o", color=color, alpha=0.5, markersize=3)
+    ax.plot(list(groups), [np.exp(np.log(g).mean()) for g in groups.values()], "-", color=color, label=label)
+    ax.set(xscale="log", yscale="log")
+
+
+def log10_strip(ax, groups: dict, color="C1", floor: float = 1e-18) -> None:
+    """One row per key of `groups` (first at the bottom, labelled), one point per seed at log10 of its
+    value (clipped below at `floor`); a non-finite value (a diverged run) as a × at the right edge."""
+    trans = mtransforms.blended_transform_factory(ax.transAxes, ax.transData)
+    for i, g in enumerate(groups.values()):
+        finite = g[np.isfinite(g)]
+        ax.plot(np.log10(finite.clip(lower=floor)), np.full(len(finite), i), "o", color=color, alpha=0.6, markersize=3)
+        if len(finite) < len(g):
+            ax.scatter([1.0], [i], transform=trans, color="C3", **DIVERGED)
+    ax.set_yticks(range(len(groups)), list(groups), fontsize=7)
+
+
 def labelled_scatter(ax, frame: pd.DataFrame, x: str, y: str, hue: str, text: str, colors: dict,
                      labels: dict | None = None, **kw) -> None:
     """One point per row at (x, y) in its hue's colour (legend: `labels[hue]`), annotated with `text`."""
