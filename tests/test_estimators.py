@@ -38,6 +38,14 @@ def test_parabola_vertex_recovers_the_minimum_and_stays_in_range():
     assert estimators.vertex(x, -x) == pytest.approx(x.max())  # no interior minimum: clipped to the range
 
 
+def test_log_vertex_fits_the_grid_points_near_the_given_one_in_log_space():
+    grid = 2.0 ** np.arange(10)
+    frame = pd.DataFrame({"tau": grid, "value": np.exp((np.log(grid) - np.log(6.0)) ** 2)})
+    assert estimators.log_vertex(frame, "tau", 4.0) == pytest.approx(6.0, rel=1e-10)
+    far = frame.assign(value=np.where(frame["tau"] > 64, 1e-9, frame["value"]))  # a far minimum is outside the window
+    assert estimators.log_vertex(far, "tau", 4.0) == pytest.approx(6.0, rel=1e-10)
+
+
 def test_at_step_interpolates_geometrically_per_seed():
     f = pd.DataFrame({"seed": [0, 0, 0, 1, 1, 1], "step": [20, 0, 10, 0, 10, 20],
                       "value": [1.0, 4.0, 2.0, 9.0, 3.0, 1.0]})  # out of order on purpose

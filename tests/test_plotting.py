@@ -1,5 +1,6 @@
 """Honest-figure primitives: colours, log-space seed bands, diverged runs kept out of bands."""
 import matplotlib.pyplot as plt
+from matplotlib.collections import PathCollection
 import numpy as np
 import pandas as pd
 import pytest
@@ -125,4 +126,29 @@ def test_seed_points_join_the_geometric_means_and_log10_strip_marks_a_diverged_s
     assert [list(line.get_xdata()) for line in strip.lines] == [pytest.approx([-18, -12]), pytest.approx([-2])]
     assert [c.get_offsets()[0, 1] for c in strip.collections] == [1]  # one × on the row of the diverged seed
     assert [t.get_text() for t in strip.get_yticklabels()] == ["matched", "one back"]
+    plt.close(fig)
+
+
+def test_best_sweep_stars_each_hue_at_its_best_point_on_log_axes():
+    frame = pd.DataFrame([{"run": f"{h}{lr}{s}", "opt": h, "lr": lr, "seed": s, "value": v * (1 + 0.1 * s)}
+                          for h, vs in (("adamw", (3.0, 1.0, 2.0)), ("sgd", (1.0, 2.0, 4.0)))
+                          for lr, v in zip((0.1, 1.0, 10.0), vs) for s in range(2)])
+    best = pd.DataFrame({"best": [1.0, 0.1], "value": [1.05, 1.05]}, index=["adamw", "sgd"])
+    fig, ax = plt.subplots()
+    plotting.best_sweep(ax, frame, best, "opt")
+    starred = sorted(tuple(c.get_offsets()[0]) for c in ax.collections if isinstance(c, PathCollection) and len(c.get_offsets()))
+    assert starred == [(0.1, 1.05), (1.0, 1.05)] and ax.get_xscale() == ax.get_yscale() == "log"
+    assert "best lr" in ax.get_legend_handles_labels()[1]
+    plt.close(fig)
+
+
+def test_strip_with_theory_draws_every_row_and_one_theory_segment_per_hue_and_category():
+    frame = pd.DataFrame({"variant": ["a", "b", "a", "b"], "setting": ["s1", "s1", "s2", "s2"], "value": [1.0, 2.0, 3.0, 4.0]})
+    fig, ax = plt.subplots()
+    plotting.strip_with_theory(ax, frame, "variant", "value", "setting", ["a", "b"],
+                               lambda row, v: {"a": 10.0, "b": 20.0}[v] * (2 if row["setting"] == "s2" else 1), "theory")
+    points = sorted(float(y) for c in ax.collections if isinstance(c, PathCollection) for y in c.get_offsets()[:, 1])
+    segments = sorted(float(seg[0][1]) for c in ax.collections if not isinstance(c, PathCollection) for seg in c.get_segments())
+    assert points == [1.0, 2.0, 3.0, 4.0] and segments == [10.0, 20.0, 20.0, 40.0]
+    assert ax.get_legend_handles_labels()[1].count("theory") == 1
     plt.close(fig)

@@ -6,6 +6,7 @@ to a check (`toylab.checks` turns the replicates into an interval and a verdict)
     block_means(weights, blocks)         per (optimizer, step, block), the mean of θ² over a block of
                                          consecutive coordinates (i.i.d. coordinates as replicates)
     vertex(x, y)                         argmin of the parabola through (x, y), clipped to x's range
+    log_vertex(frame, x, around)         that argmin in log x of log value, near a grid point
     at_step(frame, t)                    per seed, value at step t, interpolated linearly in log
     stable_rank_share(spectra)           per (run, step, quantity) of the spectra probe, the stable
                                          rank Σσ²/σ²_max as a share of the number of singular values
@@ -56,6 +57,15 @@ def vertex(x: np.ndarray, y: np.ndarray) -> float:
     a, b, _ = np.polyfit(x, y, 2)
     v = -b / (2 * a) if a > 0 else x[np.argmin(y)]
     return float(np.clip(v, np.min(x), np.max(x)))
+
+
+def log_vertex(frame: pd.DataFrame, x: str, around: float, half_width: int = 2, value: str = "value") -> float:
+    """The minimiser in x of `value` refined off its grid: exp of the `vertex` of log value against
+    log x through the grid points within `half_width` places of `around` (one row per grid point)."""
+    grid = np.sort(frame[x].unique())
+    i = int(np.searchsorted(grid, around))
+    near = frame[frame[x].isin(grid[max(0, i - half_width): i + half_width + 1])].sort_values(x)
+    return float(np.exp(vertex(np.log(near[x].to_numpy()), np.log(near[value].to_numpy()))))
 
 
 def stable_rank_share(spectra: pd.DataFrame) -> pd.Series:

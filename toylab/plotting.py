@@ -24,6 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.transforms as mtransforms  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
 
 # tab10 / tab20 colours: dark for an optimizer, its light twin for the scheduled variant.
 COLORS = {
@@ -144,11 +145,13 @@ def seed_band(ax, frame: pd.DataFrame, x: str, y: str, hue: str | None = None, l
 
 
 def panel_bands(axes, frame: pd.DataFrame, by, x: str, y: str, hue: str | None = None, best: pd.DataFrame | None = None,
-                xlabel: str | None = None, ylabel: str | None = None, legend_kw: dict | None = None, **band) -> list:
+                xlabel: str | None = None, ylabel: str | None = None, legend_kw: dict | None = None, xscale: str | None = None,
+                **band) -> list:
     """One panel per value of `by` (a column or a list of columns, sorted), on `axes` in order:
-    `seed_band` of y against x per hue, titled with the value (`a: b` for several columns); with
-    `best` (`checks.best_points` indexed by (*by, hue)), a star on each hue's centre line at its
-    best x. Axes left over are hidden. Returns the values, one tuple per panel."""
+    `seed_band` of y against x per hue (x on an `xscale` axis when given), titled with the value
+    (`a: b` for several columns); with `best` (`checks.best_points` indexed by (*by, hue)), a star
+    on each hue's centre line at its best x. Axes left over are hidden. Returns the values, one
+    tuple per panel."""
     cols = [by] if isinstance(by, str) else list(by)
     keys = sorted(map(tuple, frame[cols].dropna().drop_duplicates().to_numpy().tolist()))
     for ax, key in zip(axes.flat, keys):
@@ -160,10 +163,29 @@ def panel_bands(axes, frame: pd.DataFrame, by, x: str, y: str, hue: str | None =
             if len(s):
                 mark_best(ax, b, float(s["centre"].iloc[0]), name)
         ax.set(xlabel=xlabel or x, ylabel=ylabel or y, title=": ".join(map(str, key)))
+        if xscale:
+            ax.set_xscale(xscale)
         legend(ax, **{"fontsize": "x-small", **(legend_kw or {})})
     for ax in axes.flat[len(keys):]:
         ax.set_visible(False)
     return keys
+
+
+def best_sweep(ax, frame: pd.DataFrame, best: pd.DataFrame, hue: str, x: str = "lr", y: str = "value",
+               label: str = "best lr", **band) -> None:
+    """On log axes, `seed_band` of y against x per hue with markers, and a star at each hue's best
+    point (`best`: `checks.best_points` indexed by hue, its `best` x at its `value`)."""
+    ax.set(xscale="log", yscale="log")
+    seed_band(ax, frame, x, y, hue, log=True, **{"marker": "o", **band})
+    for name in order(frame[hue]):
+        mark_best(ax, best.loc[name, "best"], best.loc[name, "value"], name=name, label=label)
+
+
+def range_points(ax, x, centre, low, high, label: str) -> None:
+    """Points at (x, centre) with a bar from low to high each (e.g. the grid values tied with a best)."""
+    centre = np.asarray(centre, dtype=float)
+    ax.errorbar(x, centre, yerr=[centre - np.asarray(low, dtype=float), np.asarray(high, dtype=float) - centre],
+                marker="o", linestyle="none", capsize=3, label=label)
 
 
 def interval_line(ax, values, label: str, color=None, log: bool = True) -> None:
@@ -196,6 +218,20 @@ def log10_strip(ax, groups: dict, color="C1", floor: float = 1e-18) -> None:
         if len(finite) < len(g):
             ax.scatter([1.0], [i], transform=trans, color="C3", **DIVERGED)
     ax.set_yticks(range(len(groups)), list(groups), fontsize=7)
+
+
+def strip_with_theory(ax, frame: pd.DataFrame, x: str, y: str, hue: str, order: list, theory, label: str) -> None:
+    """Every row as a point per category of x (in `order`), the hues side by side (sorted), without
+    random jitter (reproducible); over each (hue, category) a dashed segment at `theory(first row of
+    the hue, category)`, with one legend entry `label`."""
+    hues = sorted(frame[hue].unique())
+    sns.stripplot(frame, x=x, y=y, hue=hue, order=order, hue_order=hues, dodge=True, jitter=False, ax=ax, size=4)
+    width = 0.8 / len(hues)
+    for j, h in enumerate(hues):
+        row = frame[frame[hue] == h].iloc[0]
+        for i, category in enumerate(order):
+            at = i - 0.4 + width * (j + 0.5)
+            ax.hlines(theory(row, category), at - width / 2, at + width / 2, **THEORY, label=label if i + j == 0 else None)
 
 
 def labelled_scatter(ax, frame: pd.DataFrame, x: str, y: str, hue: str, text: str, colors: dict,
