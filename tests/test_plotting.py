@@ -152,3 +152,21 @@ def test_strip_with_theory_draws_every_row_and_one_theory_segment_per_hue_and_ca
     assert points == [1.0, 2.0, 3.0, 4.0] and segments == [10.0, 20.0, 20.0, 40.0]
     assert ax.get_legend_handles_labels()[1].count("theory") == 1
     plt.close(fig)
+
+
+def test_error_forest_draws_each_relative_error_top_down_in_its_verdict_colour():
+    from matplotlib.colors import to_hex
+
+    from toylab import checks
+    from toylab.site import VERDICT_COLORS
+
+    check = checks.Check("C2", "C2-x", "rms", "per seed", "eq.", 0.05, kind="seed")
+    outcomes = [checks.equivalence(check, [1.01, 1.0, 0.99], 1.0, "near"),
+                checks.equivalence(check, [2.0, 2.1, 1.9], 1.0, "far")]
+    fig, ax = plt.subplots()
+    plotting.error_forest(ax, outcomes, 0.05)
+    (points,) = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert points.get_offsets()[:, 0].tolist() == pytest.approx([100 * (o.measured - 1) for o in outcomes])
+    assert [to_hex(c) for c in points.get_facecolors()] == [VERDICT_COLORS["holds"], VERDICT_COLORS["fails"]]
+    assert ax.yaxis_inverted() and [t.get_text() for t in ax.get_yticklabels()] == ["C2-x/near", "C2-x/far"]
+    plt.close(fig)

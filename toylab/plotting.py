@@ -323,3 +323,20 @@ def ratio_forest(ax, outcomes: list, labels: list[str], margin: float) -> None:
     ax.axvspan(np.exp(-margin), np.exp(margin), color="0.85", zorder=0, label=f"tied band e^±{margin:g}")
     ax.set(xscale="log", yticks=y, yticklabels=labels)
     legend(ax, fontsize="x-small")
+
+
+def error_forest(ax, outcomes: list, tolerance: float) -> None:
+    """Equivalence outcomes (`checks.equivalence`) as one row each, top to bottom, labelled by check:
+    the relative error 100·(measured/predicted − 1) % with its interval, coloured by verdict, on a
+    symlog axis, with the band ±100·tolerance %."""
+    from .site import VERDICT_COLORS
+
+    y = np.arange(len(outcomes))
+    err, lo, hi = (np.array([100 * (getattr(o, k) / o.predicted - 1) for o in outcomes])
+                   for k in ("measured", "ci_low", "ci_high"))
+    ax.axvspan(-100 * tolerance, 100 * tolerance, color="0.9", label=f"±{100 * tolerance:g} % tolerance")
+    ax.errorbar(err, y, xerr=[err - lo, hi - err], fmt="none", ecolor="0.3", elinewidth=1)
+    ax.scatter(err, y, c=[VERDICT_COLORS[o.verdict] for o in outcomes], s=14, zorder=3)
+    ax.set_yticks(y, [o.check_id for o in outcomes], fontsize=6)
+    ax.set(xscale="symlog", xlabel="measured / predicted − 1 [%] (95 % interval over seeds)")
+    ax.invert_yaxis()
