@@ -77,3 +77,14 @@ def test_trajectory_gap_is_the_largest_relative_distance_over_steps_and_inf_when
     gap = estimators.trajectory_gap(weights, a, b)
     expected = max(np.linalg.norm(xa[0, t] - xb[0, t]) / np.linalg.norm(xb[0, t]) for t in range(5))
     assert gap[0] == pytest.approx(expected, rel=1e-12) and gap[1] == np.inf
+
+
+def test_numerical_rank_keeps_the_singular_values_within_the_references_rank_and_drops_vectors():
+    rows = [("W", "grad", [4.0, 2.0, 1e-9]), ("W", "direction", [1.0, 0.9, 0.7]), ("b", "grad", [3.0]),
+            ("b", "direction", [1.0])]
+    spectra = pd.DataFrame([{"run": "r", "step": 1, "param": p, "quantity": q, "index": i, "value": v}
+                            for p, q, vs in rows for i, v in enumerate(vs)])
+    kept = estimators.numerical_rank(spectra, 1e-6)
+    rank = np.linalg.matrix_rank(np.diag([4.0, 2.0, 1e-9]), tol=1e-6 * 4.0)  # numpy's rank with the same tolerance
+    assert set(kept["param"]) == {"W"} and kept.groupby("quantity").size().tolist() == [rank, rank]
+    assert sorted(kept[kept["quantity"] == "direction"]["value"]) == [0.9, 1.0]

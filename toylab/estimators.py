@@ -10,6 +10,8 @@ to a check (`toylab.checks` turns the replicates into an interval and a verdict)
     at_step(frame, t)                    per seed, value at step t, interpolated linearly in log
     stable_rank_share(spectra)           per (run, step, quantity) of the spectra probe, the stable
                                          rank Σσ²/σ²_max as a share of the number of singular values
+    numerical_rank(spectra, rtol)        per (run, step, param) of the spectra probe, the singular values
+                                         within the gradient's numerical rank
     trajectory_gap(weights, a, b)        per seed, max_t ‖θ_a,t − θ_b,t‖/‖θ_b,t‖ between two runs
 
 The final value of a run (last step, last fraction of the steps, or best) is `checks.final_values`:
@@ -89,3 +91,17 @@ def trajectory_gap(weights: pd.DataFrame, a: pd.DataFrame, b: pd.DataFrame) -> p
         out[seed] = (np.inf if a.loc[seed, "diverged"] or b.loc[seed, "diverged"] else
                      float(np.max(np.linalg.norm(xa[:n] - xb[:n], axis=1)[ok] / den[:n][ok])))
     return pd.Series(out, dtype=float)
+
+
+def numerical_rank(spectra: pd.DataFrame, rtol: float, reference: str = "grad") -> pd.DataFrame:
+    """Per (run, step, param) of a spectra-probe table: the r largest singular values of every
+    quantity, r = #{σ_i > rtol·σ_max} of the `reference` quantity (its numerical rank); matrices
+    with one singular value are left out."""
+    keys = ["run", "step", "param"]
+    s = spectra.copy()
+    s["rank"] = s.groupby(keys + ["quantity"])["value"].rank(ascending=False, method="first")
+    g = s[s["quantity"] == reference]
+    r = (g["value"] > rtol * g.groupby(keys)["value"].transform("max")).groupby([g[k] for k in keys]).sum()
+    s = s.join(r.rename("r"), on=keys)
+    n = s.groupby(keys)["rank"].transform("max")
+    return s[(s["rank"] <= s["r"]) & (n > 1)].drop(columns=["rank", "r"])
