@@ -170,3 +170,15 @@ def test_error_forest_draws_each_relative_error_top_down_in_its_verdict_colour()
     assert [to_hex(c) for c in points.get_facecolors()] == [VERDICT_COLORS["holds"], VERDICT_COLORS["fails"]]
     assert ax.yaxis_inverted() and [t.get_text() for t in ax.get_yticklabels()] == ["C2-x/near", "C2-x/far"]
     plt.close(fig)
+
+
+def test_panel_bands_draw_the_reference_interval_of_each_panel_on_the_chosen_x_scale():
+    frame = pd.DataFrame([{"run": f"{p}{s}{x}", "panel": p, "name": "ns", "seed": s, "x": x, "value": 1.0 + s}
+                          for p in ("a", "b") for s in range(3) for x in (1, 10)])
+    reference = pd.DataFrame({"panel": ["a", "a", "b", "b"], "value": [2.0, 8.0, 1.0, 1.0]})
+    fig, axes = plt.subplots(1, 2, squeeze=False)
+    plotting.panel_bands(axes, frame, "panel", "x", "value", hue="name", reference=(reference, "exact", "C3"), xscale="log")
+    means = [[line.get_ydata()[0] for line in ax.lines if line.get_label() == "exact"] for ax in axes.flat]
+    assert means == [[pytest.approx(4.0)], [pytest.approx(1.0)]]  # geometric mean of the panel's reference rows
+    assert [ax.get_xscale() for ax in axes.flat] == ["log", "log"]
+    plt.close(fig)

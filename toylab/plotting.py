@@ -146,17 +146,21 @@ def seed_band(ax, frame: pd.DataFrame, x: str, y: str, hue: str | None = None, l
 
 def panel_bands(axes, frame: pd.DataFrame, by, x: str, y: str, hue: str | None = None, best: pd.DataFrame | None = None,
                 xlabel: str | None = None, ylabel: str | None = None, legend_kw: dict | None = None, xscale: str | None = None,
-                **band) -> list:
+                reference: tuple | None = None, **band) -> list:
     """One panel per value of `by` (a column or a list of columns, sorted), on `axes` in order:
     `seed_band` of y against x per hue (x on an `xscale` axis when given), titled with the value
     (`a: b` for several columns); with `best` (`checks.best_points` indexed by (*by, hue)), a star
-    on each hue's centre line at its best x. Axes left over are hidden. Returns the values, one
-    tuple per panel."""
+    on each hue's centre line at its best x; with `reference` = (rows, label, colour), the
+    `interval_line` of y over the panel's rows of `rows`. Axes left over are hidden. Returns the
+    values, one tuple per panel."""
     cols = [by] if isinstance(by, str) else list(by)
     keys = sorted(map(tuple, frame[cols].dropna().drop_duplicates().to_numpy().tolist()))
+    panel = lambda f, key: f[np.logical_and.reduce([f[c] == k for c, k in zip(cols, key)])]  # noqa: E731
     for ax, key in zip(axes.flat, keys):
-        rows = frame[np.logical_and.reduce([frame[c] == k for c, k in zip(cols, key)])]
+        rows = panel(frame, key)
         stats = seed_band(ax, rows, x, y, hue, **band)
+        if reference is not None:
+            interval_line(ax, panel(reference[0], key)[y], *reference[1:])
         for name in order(rows[hue]) if best is not None else []:
             b = best.loc[(*key, name), "best"]
             s = stats[(stats[hue] == name) & (stats[x] == b)]
