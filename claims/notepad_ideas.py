@@ -228,7 +228,8 @@ def analyze(tables, spec) -> Analysis:
     huge, rounding, margin = float(s["huge_eps"]), float(s["rounding_bound"]), float(s["margin"])
     final = checks.final_values(tables["metrics"], "excess_loss", last=LAST_FRACTION)
     runs = label_runs(final, huge)
-    gaps = lambda a, b: estimators.trajectory_gap(tables["weights"], *(runs[runs["variant"] == v].reset_index().set_index("seed") for v in (a, b)))
+    pick = lambda v: runs[runs["variant"] == v].reset_index().set_index("seed")  # noqa: E731
+    gaps = lambda a, b: estimators.trajectory_gap(tables["weights"], pick(a), pick(b))  # noqa: E731
     steps, n_seeds = int(tables["metrics"]["step"].max()), final["seed"].nunique()
     gap_est = f"max over probe steps 1–{steps} of ‖θ_A,t − θ_S,t‖/‖θ_S,t‖ per seed (same batches, θ₀ = 0)"
     loss_est = f"excess loss averaged over steps {(1 - LAST_FRACTION) * steps:g}–{steps} per seed"

@@ -22,11 +22,12 @@ them into an `Outcome`, with the interval x̄ ± t_{(1+level)/2, n−1}·s/√n 
                                             sits at the grid's edge
 
 `best_points` is the one rule for the best point of a grid per group, paired over seeds (used by
-`toylab summary`, `toylab plot` and every analysis; `at_best` selects the runs there and
-`ordering_at_best` compares two of them, `tuned` takes each seed's value at a tuned setting); `final_values` the one rule for a run's final
-value and for a diverged run. `combine` makes the headline of a check over its groups with the
-rule the check declares (`all`, `any`, or a count): the headline quotes the numbers, interval and
-reason of the group that decides it, after the per-group pattern ("holds in 1 of 3 groups: …").
+`toylab summary`, `toylab plot` and every analysis; `at_best` selects the runs there,
+`ordering_at_best` compares two of them and `tuned` takes each seed's value at a tuned setting);
+`final_values` the one rule for a run's final value and for a diverged run. `combine` makes the
+headline of a check over its groups with the rule the check declares (`all`, `any`, or a count):
+the headline quotes the numbers, interval and reason of the group that decides it, after the
+per-group pattern ("holds in 1 of 3 groups: …").
 
 An inconclusive outcome says why in `cause` (`CAUSES`), as data: the interval straddles the
 boundary; too few replicates (fewer than two, or an interval wider than the check needs); the
