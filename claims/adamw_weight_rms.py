@@ -139,15 +139,8 @@ def figure(curves, rows, tol) -> Figure:
                              x=mean.index.to_numpy(), color=plotting.color(opt))
     ax.set(xscale="symlog", xlabel="step t", ylabel="RMS(θ_t)", title="μ = 0, η = 0.01, λ = 0.2")
     plotting.legend(ax, fontsize="xx-small")
-    y = np.arange(len(rows))
-    err, lo, hi = (np.array([100 * (getattr(o, k) / o.predicted - 1) for o in rows]) for k in ("measured", "ci_low", "ci_high"))
-    ax_err.axvspan(-100 * tol, 100 * tol, color="0.9", label=f"±{100 * tol:g} % tolerance")
-    ax_err.errorbar(err, y, xerr=[err - lo, hi - err], fmt="none", ecolor="0.3", elinewidth=1)
-    ax_err.scatter(err, y, c=[{"holds": "#2ca02c", "fails": "#d62728"}.get(o.verdict, "0.5") for o in rows], s=14, zorder=3)
-    ax_err.set_yticks(y, [o.check_id for o in rows], fontsize=6)
-    ax_err.set(xscale="symlog", xlabel="measured / predicted − 1 [%] (95 % interval over seeds)",
-               title="every check (green holds, red fails)")
-    ax_err.invert_yaxis()
+    plotting.error_forest(ax_err, rows, tol)
+    ax_err.set(title="every check (green holds, red fails)")
     plotting.legend(ax_err, fontsize="xx-small", loc="lower right")
     return Figure("weight_rms", fig, "Left: RMS(θ_t) of AdamW and Signum in one setting (line: geometric mean over seeds, "
                   "band ×/÷ 2 s.e.) and the mean-field curves eq. 17 / eq. 25 (dashed). Right: every check's relative "

@@ -98,10 +98,7 @@ def distances(metrics: pd.DataFrame) -> pd.DataFrame:
     d["e0"] = d.groupby("run")["dist"].transform("first")
     d["ratio"] = d["dist"] / d["e0"]
     d["schedule"] = d["lr_schedule"].map(schedule_name)
-    paths = {}
-    for (spec, lr, steps), _ in d.groupby(["lr_schedule", "lr", "steps"]):
-        lrs = schedules.parse(spec).values(int(steps), lr).numpy()
-        paths[spec, lr, steps] = np.concatenate([[0.0], np.cumsum(lrs[1:])])
+    paths = {k: schedules.parse(k[0]).path(int(k[2]), k[1]) for k, _ in d.groupby(["lr_schedule", "lr", "steps"])}
     d["path"] = [paths[k][int(t)] for k, t in zip(zip(d["lr_schedule"], d["lr"], d["steps"]), d["step"])]
     return d
 
@@ -148,10 +145,7 @@ def analyze(tables, spec) -> Analysis:
                       f"last step of noisy streaming regression, each schedule at its own best α₀ of the grid "
                       f"{ALPHA0[0]:g}–{ALPHA0[-1]:g}, paired over seeds", "the lab's: an Amos schedule (one of the "
                       "grid's half-lives) ends below cosine", 0.0, combine="any", kind="hypothesis")
-    at_best = {s: final[(final["schedule"] == s) & np.isclose(final["lr"], best.loc[s, "best"])].set_index("seed")["value"]
-               for s in best.index}
-    outcomes += checks.headline(vs, [checks.ordering(vs, at_best[s], at_best["cosine"].loc[at_best[s].index], group=s,
-                                                     regime=checks.interior(best, [s, "cosine"]))
+    outcomes += checks.headline(vs, [checks.ordering_at_best(vs, final, s, "cosine", name="schedule", group=s)
                                      for s in best.index if s.startswith("amos")])
 
     fig, axes = new_figure(3, width=4.4)
@@ -162,10 +156,7 @@ def analyze(tables, spec) -> Analysis:
     plotting.theory_line(axes[0, 0], mean.to_numpy(), "measured inputs: 1 − p̂P_t/‖ε₀‖", x=mean.index, linestyle=":")
     plotting.seed_band(axes[0, 1], pd.concat([quad, inv]), "step", "rel", hue="schedule", log=False)
     axes[0, 1].axhspan(1 - tol, 1 + tol, color="0.9", zorder=0)
-    plotting.seed_band(axes[0, 2], final[np.isfinite(final["value"])], "lr", "value", hue="schedule", log=True, marker="o",
-                       markersize=3)
-    for s in best.index:
-        plotting.mark_best(axes[0, 2], best.loc[s, "best"], best.loc[s, "value"], name=s, label="best α₀ (★)")
+    plotting.best_sweep(axes[0, 2], final[np.isfinite(final["value"])], best, "schedule", label="best α₀ (★)", markersize=3)
     for ax, labels in zip(axes[0], (dict(yscale="log", xlabel="step t", ylabel="‖ε_t‖/‖ε₀‖", title=f"full batch, α₀ = {alpha0:g}"),
                                     dict(xlabel="step t", ylabel="measured / predicted", title=f"±{100 * tol:g} % shaded"),
                                     dict(xscale="log", yscale="log", xlabel="lr = α₀√2", ylabel="final excess loss",

@@ -13,10 +13,9 @@ best lr sits at an edge of the grid.
 """
 import numpy as np
 import pandas as pd
-import seaborn as sns
 
 from toylab import checks, plotting, theory
-from toylab.analyses import THEORY, Analysis, Figure, mean_std, new_figure
+from toylab.analyses import Analysis, Figure, mean_std, new_figure
 
 LR_GRID = "[0.000125, 0.000177, 0.00025, 0.000354, 0.0005, 0.000707, 0.001, 0.00141, 0.002, 0.00283, 0.004, 0.00566, 0.008, 0.0113, 0.016, 0.0226, 0.032, 0.0453, 0.064, 0.0905, 0.128, 0.181, 0.256]"  # √2 apart, 1.25e-4 … 0.256: the scale-invariant best lies below 1e-3, the linear-regression best near 0.1
 SPEC = """
@@ -89,45 +88,31 @@ def first_step_theory(betas: str, variant: str) -> float:
 def analyze(tables, spec) -> Analysis:
     metrics = label(tables["metrics"])
     final = checks.final_values(metrics, "loss", last=0.1)
-    steps = int(metrics["step"].max())
-    best = checks.best_points(final, "lr", ["problem", "setting", "variant"]).set_index(["problem", "setting", "variant"])
+    steps, keys = int(metrics["step"].max()), ["problem", "setting", "variant"]
+    best, at = checks.at_best(final, "lr", keys)
     est = f"loss averaged over steps {0.9 * steps:g}–{steps} per seed, each variant at its best lr"
     order = checks.Check("C11", "C11-ordering", "loss(a)/loss(b), geometric mean over seeds", est,
                          "a < b for adjacent variants of ZI+BC < ZI, no BC < no ZI, no BC < no ZI, BC", 0.0, kind="seed")
     init = checks.Check("C11", "C11-init", "worse ZI / better non-ZI loss", est,
                         "both ZI variants below both non-ZI variants", 0.0, kind="seed")
-    panels = sorted(set(zip(final["problem"], final["setting"])))
     orderings, inits = [], []
-    fig_lr, ax_lr = new_figure(len(panels), height=3.4)
-    fig_curves, ax_curves = new_figure(len(panels), height=3.4)
-    for i, (problem, setting) in enumerate(panels):
-        here, b = final[(final["problem"] == problem) & (final["setting"] == setting)], best.loc[(problem, setting)]
-        at = {v: here[(here["variant"] == v) & (here["lr"] == b.loc[v, "best"])].set_index("seed")["value"].sort_index()
-              for v in ORDER}
-        orderings += [checks.ordering(order, at[x], at[y], group=f"{problem} {setting}: {x} < {y}",
+    for (problem, setting), here in at.groupby(["problem", "setting"]):
+        wide, b = here.pivot_table(index="seed", columns="variant", values="value"), best.loc[(problem, setting)]
+        orderings += [checks.ordering(order, wide[x], wide[y], group=f"{problem} {setting}: {x} < {y}",
                                       regime=checks.interior(b, [x, y])) for x, y in zip(ORDER, ORDER[1:])]
-        zi, no_zi = pd.concat([at[ORDER[0]], at[ORDER[1]]], axis=1).max(axis=1), pd.concat([at[ORDER[2]], at[ORDER[3]]], axis=1).min(axis=1)
-        inits.append(checks.ordering(init, zi, no_zi, group=f"{problem} {setting}", regime=checks.interior(b, ORDER)))
-        ax = ax_lr[0, i]
-        ax.set(xscale="log", yscale="log")
-        plotting.seed_band(ax, here, x="lr", y="value", hue="variant", marker="o")
-        for v in ORDER:
-            plotting.mark_best(ax, b.loc[v, "best"], float(np.exp(np.log(at[v]).mean())), name=v, label="best lr per variant")
-        ax.set(xlabel="learning rate η", ylabel="loss, mean of the last 10 % of steps", title=f"{problem}\n{setting}")
-        plotting.legend(ax, fontsize="xx-small")
-        runs = here.merge(b["best"].rename("lr").reset_index(), on=["variant", "lr"])["run"]
-        ax = ax_curves[0, i]
-        ax.set(yscale="log")
-        plotting.seed_band(ax, metrics[metrics["run"].isin(runs) & (metrics["metric"] == "loss")], x="step", y="value",
-                           hue="variant")
-        ax.set(xlabel="step", ylabel="loss", title=f"{problem}\n{setting} (best lr per variant)")
-        plotting.legend(ax, fontsize="xx-small")
+        inits.append(checks.ordering(init, wide[ORDER[:2]].max(axis=1), wide[ORDER[2:]].min(axis=1),
+                                     group=f"{problem} {setting}", regime=checks.interior(b, ORDER)))
     outcomes = checks.headline(order, orderings) + checks.headline(init, inits)
+    (fig_lr, ax_lr), (fig_curves, ax_curves) = (new_figure(len(best.index.droplevel(2).unique()), height=3.4) for _ in "ab")
+    panels = plotting.panel_bands(ax_lr, final, ["problem", "setting"], "lr", "value", hue="variant", best=best, log=True,
+                                  marker="o", xlabel="learning rate η", ylabel="loss, mean of the last 10 % of steps",
+                                  legend_kw={"fontsize": "xx-small"}, xscale="log")
+    loss = metrics[metrics["run"].isin(at["run"]) & (metrics["metric"] == "loss")]
+    plotting.panel_bands(ax_curves, loss, ["problem", "setting"], "step", "value", hue="variant", log=True,
+                         ylabel="loss at the best lr per variant", legend_kw={"fontsize": "xx-small"})
     table = best.reset_index().rename(columns={"best": "best lr", "at_edge": "at grid edge"})[
-        ["problem", "setting", "variant", "best lr", "at grid edge"]]
-    table["final loss (mean ± std)"] = [mean_std(final[(final["problem"] == r.problem) & (final["setting"] == r.setting)
-                                                       & (final["variant"] == r.variant) & (final["lr"] == r._4)]["value"])
-                                        for r in table.itertuples()]
+        [*keys, "best lr", "at grid edge"]].join(at.groupby(keys)["value"].apply(mean_std).rename(
+            "final loss (mean ± std)"), on=keys)
     figures = [Figure("final_loss_vs_lr", fig_lr, "Late loss (mean over the last 10 % of steps) against the learning "
                       "rate for the four variants (line: geometric mean over seeds, band ×/÷ 2 s.e.; ×: diverged; "
                       "star: each variant's best lr)."),
@@ -145,12 +130,7 @@ def analyze(tables, spec) -> Analysis:
     notes.append(f"Comparisons are paired over seeds at each variant's best lr on the grid "
                  f"{sorted(final['lr'].unique())}, over {len(panels)} problem × (β, λ) panels; {int(edges.sum())} "
                  f"panels have a best lr at the grid edge, and the comparisons that involve it are inconclusive.")
-    notes.append("Seed 003 ch. 6: its m̂₁ and v̂₁ case analysis holds (C11-first-step). Its first-step formula does not: "
-                 "it writes s₁ = g₁/√(g₁² + ε) = g₁/(g₁ + ε) (ε belongs outside the root, and the equality is false) and "
-                 "omits the no ZI + BC case; corrected, s₁ = m̂₁/(√v̂₁ + ε) = g₁/(|g₁| + ε) (ZI+BC and no ZI, no BC), "
-                 "(1−β1)g₁/(√(1−β2)|g₁| + ε) (ZI, no BC) and (g₁/(1−β1))/(|g₁|/√(1−β2) + ε) (no ZI, BC), which "
-                 "`theory.first_step_moments` implements. Its Table 6.1 ranking is what C11-ordering and C11-init test.")
-    return Analysis(figures=figures, table=table, numbers=numbers, notes=notes, checks=outcomes)
+    return Analysis(figures=figures, table=table, numbers=numbers, notes=notes + NOTES, checks=outcomes)
 
 
 def first_step(norms: pd.DataFrame, tolerance: float):
@@ -164,18 +144,19 @@ def first_step(norms: pd.DataFrame, tolerance: float):
               for (setting, variant), g in rows.groupby(["setting", "variant"])]
     fig, axes = new_figure(width=5.5, height=3.6)
     ax = axes[0, 0]
-    settings = sorted(rows["setting"].unique())
-    sns.stripplot(rows, x="variant", y="value", hue="setting", order=ORDER, hue_order=settings, dodge=True,
-                  jitter=False, ax=ax, size=4)  # no random jitter: the figure is reproducible byte for byte
-    width = 0.8 / len(settings)
-    for j, setting in enumerate(settings):
-        betas = rows.loc[rows["setting"] == setting, "betas"].iloc[0]
-        for i, variant in enumerate(ORDER):
-            x = i - 0.4 + width * (j + 0.5)
-            ax.hlines(first_step_theory(betas, variant), x - width / 2, x + width / 2, **THEORY,
-                      label="theory |m̂₁|/√v̂₁" if i + j == 0 else None)
+    plotting.strip_with_theory(ax, rows, "variant", "value", "setting", ORDER, lambda r, v: first_step_theory(r["betas"], v),
+                               "theory |m̂₁|/√v̂₁")
     ax.set(yscale="log", xlabel="variant", ylabel="RMS of the first direction u₁ (per coordinate)")
     ax.legend(fontsize="small")
     caption = ("First-step direction RMS(m̂₁/(√v̂₁+ε)) per variant, every run (points), against the case "
                "analysis of C11 (dashed).")
     return Figure("first_step", fig, caption), checks.headline(check, groups)
+
+
+NOTES = [
+    "Seed 003 ch. 6: its m̂₁ and v̂₁ case analysis holds (C11-first-step). Its first-step formula does not: "
+    "it writes s₁ = g₁/√(g₁² + ε) = g₁/(g₁ + ε) (ε belongs outside the root, and the equality is false) and "
+    "omits the no ZI + BC case; corrected, s₁ = m̂₁/(√v̂₁ + ε) = g₁/(|g₁| + ε) (ZI+BC and no ZI, no BC), "
+    "(1−β1)g₁/(√(1−β2)|g₁| + ε) (ZI, no BC) and (g₁/(1−β1))/(|g₁|/√(1−β2) + ε) (no ZI, BC), which "
+    "`theory.first_step_moments` implements. Its Table 6.1 ranking is what C11-ordering and C11-init test.",
+]

@@ -55,12 +55,8 @@ def seed_slopes(final: pd.DataFrame, best: dict[int, float], lr: float, batch: i
     for seed, f in final.groupby("seed"):
         logN, logL = [], []
         for N, g in f.groupby("n_train"):
-            grid = np.sort(g["tau_epoch"].unique())
-            i = int(np.searchsorted(grid, best[N]))
-            g = g[g["tau_epoch"].isin(grid[max(0, i - 2): i + 3])].sort_values("tau_epoch")
-            tau = np.exp(estimators.vertex(np.log(g["tau_epoch"].to_numpy()), np.log(g["value"].to_numpy())))
             logN.append(np.log(N))
-            logL.append(np.log(theory.weight_decay_for_tau_epoch(lr, N / batch, tau)))
+            logL.append(np.log(theory.weight_decay_for_tau_epoch(lr, N / batch, estimators.log_vertex(g, "tau_epoch", best[N]))))
         slopes[seed] = np.polyfit(logN, logL, 1)[0]
     return pd.Series(slopes)
 
@@ -79,51 +75,48 @@ def analyze(tables, spec) -> Analysis:
                             f"in [1, E = {epochs}], 004 §4.1", 0.0, kind="seed")
     groups = checks.best_on_grid(best_tau, final, "tau_epoch", (1, epochs), by=["n_train"], label=lambda p: f"N={p.n_train}")
     Ns, best = sorted(final["n_train"].unique()), {int(o.group[2:]): o.measured for o in groups}
-    interior = all(o.cause != "grid edge" for o in groups)
     slope = checks.Check("C9", "C9-slope", "d log(best λ)/d log N", "per seed: best τ_epoch per N from the vertex "
                          "of a parabola in log τ_epoch through the 5 grid points around the seed-mean best; "
                          "least-squares slope of log λ = −log(η M τ_epoch) against log N",
                          "−1 (best τ_epoch stays put, 004 eq. 9)", 0.25, kind="seed")
     slopes = seed_slopes(final, best, lr, batch)
-    edge = checks.Regime(interior, "best τ_epoch interior to the grid for every N" if interior
-                         else "a best τ_epoch at the grid edge", "grid edge")
+    edge = checks.Regime(all(o.cause != "grid edge" for o in groups), "best τ_epoch interior to the grid for every N")
+    edge = edge if edge.reached else checks.Regime(False, "a best τ_epoch at the grid edge", "grid edge")
     out = [*checks.headline(best_tau, groups), checks.equivalence(slope, slopes, -1.0, regime=edge)]
     numbers = {f"best τ_epoch at N = {N}": f"{o.measured:g}, tied [{o.ci_low:g}, {o.ci_high:g}] "
                f"(λ = {lam(N, o.measured):.3g})" for N, o in zip(Ns, groups)}
     s_mean, s_low, s_high = checks.t_interval(slopes)
     numbers["slope of log best λ vs log N (claim −1)"] = f"{s_mean:.3g} [{s_low:.3g}, {s_high:.3g}] over {len(slopes)} seeds"
 
-    fig, axes = new_figure(2, width=5.0)
-    ax = axes[0, 0]
-    for N in Ns:
-        stats = plotting.seed_band(ax, final[final["n_train"] == N], "tau_epoch", "value", log=True, label=f"N = {N}",
-                                   color=plotting.color(f"N = {N}"), marker="o", markersize=3)
-        plotting.mark_best(ax, best[N], float(stats.set_index("tau_epoch").loc[best[N], "centre"]), name=f"N = {N}",
-                           label="best τ_epoch (★)")
+    fig, ((ax, right),) = new_figure(2, width=5.0)
+    named = lambda f: f.assign(N=f["n_train"].map("N = {}".format)).set_index("N", drop=False)  # noqa: E731
+    plotting.best_sweep(ax, named(final), named(checks.best_points(final, "tau_epoch", ["n_train"])), "N", x="tau_epoch",
+                        label="best τ_epoch (★)", markersize=3)
     ax.axvspan(1, epochs, color="0.92", zorder=0)
     ax.set(xscale="log", yscale="log", xlabel="τ_epoch = 1/(ηλM) (initial η)", ylabel="final excess test loss",
            title=f"AdamW, cosine lr, {epochs} epochs (shaded: 1 ≤ τ_epoch ≤ E)")
     plotting.legend(ax, fontsize="x-small")
-    ax = axes[0, 1]
-    lams = np.array([lam(N, best[N]) for N in Ns])
-    ax.errorbar(Ns, lams, yerr=[lams - [lam(N, o.ci_high) for N, o in zip(Ns, groups)],
-                                [lam(N, o.ci_low) for N, o in zip(Ns, groups)] - lams],
-                marker="o", linestyle="none", capsize=3, label="best λ (bar: tied grid values)")
-    plotting.theory_line(ax, np.exp(np.mean(np.log(lams)) + np.mean(np.log(Ns))) / np.array(Ns), "∝ 1/N (claim)", x=Ns)
-    ax.set(xscale="log", yscale="log", xlabel="dataset size N", ylabel="best weight decay λ",
-           title=f"slope {s_mean:.2f} [{s_low:.2f}, {s_high:.2f}] (claim −1)")
-    plotting.legend(ax, fontsize="x-small")
+    lams = np.array([lam(N, best[N]) for N in Ns])  # λ falls as τ_epoch rises: the tied range's ends swap
+    plotting.range_points(right, Ns, lams, *([lam(N, getattr(o, end)) for N, o in zip(Ns, groups)]
+                                             for end in ("ci_high", "ci_low")), "best λ (bar: tied grid values)")
+    plotting.theory_line(right, np.exp(np.mean(np.log(lams)) + np.mean(np.log(Ns))) / np.array(Ns), "∝ 1/N (claim)", x=Ns)
+    right.set(xscale="log", yscale="log", xlabel="dataset size N", ylabel="best weight decay λ",
+              title=f"slope {s_mean:.2f} [{s_low:.2f}, {s_high:.2f}] (claim −1)")
+    plotting.legend(right, fontsize="x-small")
     table = (final.groupby(["n_train", "M", "tau_epoch", "weight_decay"])["value"].agg(["mean", "std"])
              .rename(columns={"mean": "excess test loss mean", "std": "excess test loss std"}).reset_index())
     notes = [f"Problem: {int(final['d'].iloc[0])}-dimensional linear regression with {int(final['D'].iloc[0])} outputs "
              f"and N = {', '.join(map(str, Ns))} examples (fewer than the parameters), label noise σ = "
              f"{final['noise'].iloc[0]:g}, random initial weights of std {final['init_std'].iloc[0]:g}, batch {batch}, "
              f"{epochs} epochs, AdamW at η = {lr:g} with a cosine schedule to 0.1·η (004 §4), {final['seed'].nunique()} "
-             "seeds. Decay matters here in both of 004's directions: the data never pin down the initial weights' "
-             "component outside their span, which only decay forgets (τ_epoch must not exceed the run, ≈ E), and a "
-             "shorter timescale averages fewer minibatch updates (τ_epoch should not be far below 1)."]
+             "seeds.", *NOTES]
     return Analysis(figures=[Figure("timescale", fig, "Left: final excess population loss against τ_epoch per dataset "
                                     "size N (band: ±2 s.e. of the log over seeds; star: the best grid value). Right: "
                                     "the best λ against N with the λ range of the grid values tied with the best; "
                                     "dashed: slope −1.")],
                     table=table, numbers=numbers, notes=notes, checks=out)
+
+
+NOTES = ["Decay matters here in both of 004's directions: the data never pin down the initial weights' component outside "
+         "their span, which only decay forgets (τ_epoch must not exceed the run, ≈ E), and a shorter timescale averages "
+         "fewer minibatch updates (τ_epoch should not be far below 1)."]

@@ -193,12 +193,9 @@ NOTES = ["003 ch. 7 asks how NewtonSchulz_n(G_t), an approximation of the orthog
 def steps_figure(at: pd.DataFrame) -> Figure:
     fig, axes = new_panels(at["setting"].nunique())
     iterated = at[at["orthogonalizer"] != "svd"].assign(name=lambda f: f["orthogonalizer"].map(SHORT))
-    settings = plotting.panel_bands(axes, iterated, "setting", "steps", "value", hue="name", log=True, marker="o",
-                                    xlabel="iterations", ylabel="final metric at best lr")
-    for ax, (setting,) in zip(axes.flat, settings):
-        svd = at[(at["setting"] == setting) & (at["orthogonalizer"] == "svd")]["value"]
-        plotting.interval_line(ax, svd, "SVD (exact)", COLOURS["svd"])
-        plotting.legend(ax, fontsize="x-small")
+    plotting.panel_bands(axes, iterated, "setting", "steps", "value", hue="name", log=True, marker="o", xlabel="iterations",
+                         ylabel="final metric at best lr",
+                         reference=(at[at["orthogonalizer"] == "svd"], "SVD (exact)", COLOURS["svd"]))
     return Figure("steps", fig, "Final metric at each method's best lr against the number of iterations (geometric "
                   "mean over seeds, band ×/÷ 2 s.e.); the SVD's exact polar factor as a line and its 95 % t-interval. "
                   "Excess loss for linear regression, the noise-free loss for the scale-invariant problem.")

@@ -17,12 +17,10 @@ loss is its excess loss averaged over the last 20 % of steps (`checks.final_valu
     (normalisation by |g_t| + ε, dampening 0, coupled decay g + λθ, bias correction, zero init),
     and torch's defaults with all of them (`C14-beta2-terms`).
 """
-import re
-
 import numpy as np
 import pandas as pd
 
-from toylab import checks, plotting
+from toylab import checks, estimators, plotting
 from toylab.analyses import Analysis, Figure, new_figure
 
 SPEC = '''
@@ -44,6 +42,18 @@ huge_eps = 1e20        # (c): |g| + 10²⁰ == 10²⁰ in float64, so m̂/(|g| +
 rounding_bound = 1e-10 # (c): relative trajectory gap allowed once every difference is removed
 eps_gap_bound = 1e-3   # (a): relative gap allowed at the largest ε
 margin = 0.05          # (a, b): log-ratio margin of "ε-scheduler < Adam" and "nested < Adam"
+# (c) the matched pair [Adam run, SGD run] (labels: `label_runs`), and each difference put back alone:
+# [ledger group, the difference, Adam run, SGD run]
+beta2_matched = ["A eps=huge bc=0 zi=0", "S tau=0.9 wd=0.01 decoupled=1"]
+beta2_terms = [
+    ["normalisation", "normalisation m̂/(|g_t| + ε)", "A eps=small bc=0 zi=0", "S tau=0.9 wd=0.01 decoupled=1"],
+    ["dampening", "dampening τ = 0 (torch default)", "A eps=huge bc=0 zi=0", "S tau=0 wd=0.01 decoupled=1"],
+    ["coupled-decay", "coupled decay g + λθ (torch)", "A eps=huge bc=0 zi=0", "S tau=0.9 wd=0.01 decoupled=0"],
+    ["bias-correction", "bias correction 1/(1 − β1^t)", "A eps=huge bc=1 zi=0", "S tau=0.9 wd=0.01 decoupled=1"],
+    ["zero-init", "zero init m₀ = 0", "A eps=huge bc=0 zi=1", "S tau=0.9 wd=0.01 decoupled=1"],
+    ["bias-correction+zero-init", "bias correction and zero init", "A eps=huge bc=1 zi=1", "S tau=0.9 wd=0.01 decoupled=1"],
+    ["torch-defaults", "all: torch AdamW(β2 = 0) vs torch SGD", "A eps=small bc=1 zi=1", "S tau=0 wd=0.01 decoupled=0"],
+]
 
 # Least squares, k = 64 coordinates (16 × 4 with the bias row), κ = 100, fresh batches of 32,
 # zero init (so θ₀ = 0 for every run and the trajectory gap is ‖θ_A − θ_S‖/‖θ_S‖).
@@ -184,25 +194,19 @@ nested_ema = [false, true]
 steps = 30
 seeds = [0, 1]
 '''
-SETTINGS = {"huge_eps": ..., "rounding_bound": ..., "eps_gap_bound": ..., "margin": ..., "sgd_lr": ...}
+SETTINGS = {"huge_eps": ..., "rounding_bound": ..., "eps_gap_bound": ..., "margin": ..., "sgd_lr": ..., "beta2_matched": ...,
+            "beta2_terms": ...}
 LAST_FRACTION = 0.2
-
-
-def _option(spec: str, key: str) -> float:
-    """A number from a schedule spec `kind:key=value,…`."""
-    return float(re.search(rf"{key}=([^,]+)", spec).group(1))
 
 
 def label_runs(final: pd.DataFrame, huge_eps: float) -> pd.DataFrame:
     """One row per run with its part of the study (`eps`, `eps-schedule`, `nested`, `beta2`, `sgd`) and a `variant`."""
     runs = final.set_index("run").copy()
     adam, sgd = runs["optimizer"] == "adamw", runs["optimizer"] == "sgd"
-    runs["beta1"] = [float(str(b).split(",")[0]) if a else np.nan for a, b in zip(adam, runs["betas"])]
     runs["beta2"] = [float(str(b).split(",")[1]) if a else np.nan for a, b in zip(adam, runs["betas"])]
     bc, zi = runs["bias_correction"].astype(bool), runs["zero_init"].astype(bool)
-    eps_sched = runs.get("eps_schedule", pd.Series(index=runs.index, dtype=object)).fillna("")
-    lr_sched = runs.get("lr_schedule", pd.Series(index=runs.index, dtype=object)).fillna("")
-    runs["eps_max"] = [_option(s, "eps_max") if s.startswith("epsilon") else np.nan for s in eps_sched + lr_sched]
+    eps_sched, lr_sched = (runs.reindex(columns=[c])[c].astype(object).fillna("") for c in ("eps_schedule", "lr_schedule"))
+    runs["eps_max"] = (eps_sched + lr_sched).str.extract(r"^epsilon\w*:.*eps_max=([^,]+)")[0].astype(float)
     parts = {"eps": adam & (runs["beta2"] > 0) & ~bc & ~zi, "eps-schedule": adam & ((eps_sched != "") | (lr_sched != "")),
              "beta2": adam & (runs["beta2"] == 0), "sgd": sgd}
     parts["nested"] = adam & (runs["beta2"] > 0) & bc & zi & ~parts["eps-schedule"]
@@ -219,44 +223,13 @@ def label_runs(final: pd.DataFrame, huge_eps: float) -> pd.DataFrame:
     return runs
 
 
-def gaps(runs: pd.DataFrame, weights: pd.DataFrame, a: str, s: str) -> pd.Series:
-    """Per seed, max_t ‖θ_A,t − θ_S,t‖/‖θ_S,t‖ between the runs labelled `a` and `s` (+inf where either diverged)."""
-    w = weights.sort_values(["run", "step", "index"])
-    theta = {run: g.pivot(index="step", columns="index", values="value").to_numpy() for run, g in w.groupby("run")}
-    A, S = (runs[runs["variant"] == v].reset_index().set_index("seed") for v in (a, s))
-    out = {}
-    for seed in sorted(set(A.index) & set(S.index)):
-        xa, xs = theta[A.loc[seed, "run"]], theta[S.loc[seed, "run"]]
-        n, den = min(len(xa), len(xs)), np.linalg.norm(xs, axis=1)
-        ok = den[:n] > 0
-        out[seed] = (np.inf if A.loc[seed, "diverged"] or S.loc[seed, "diverged"] else
-                     float(np.max(np.linalg.norm(xa[:n] - xs[:n], axis=1)[ok] / den[:n][ok])))
-    return pd.Series(out, dtype=float)
-
-
-def tuned(frame: pd.DataFrame, outer: str | None = None) -> tuple[pd.Series, checks.Regime, str]:
-    """Per seed, the value at the tuned setting: the best lr (per `outer` value when given; then the
-    best `outer` at its best lr), with whether each best is inside its grid, and the setting."""
-    best = checks.best_points(frame, "lr", [outer] if outer else None)
-    at, edge = frame, []
-    if outer:
-        best = best.set_index(outer)
-        at = frame.join(best["best"], on=outer).query("lr == best")
-        top = checks.best_points(at, outer).iloc[0]
-        at, edge = at[at[outer] == top["best"]], [f"{outer} = {top['best']:g}"] * bool(top["at_edge"])
-    b = best.loc[top["best"]] if outer else best.iloc[0]
-    at, edge = at[at["lr"] == b["best"]], edge + [f"lr = {b['best']:g}"] * bool(b["at_edge"])
-    chosen = f"lr = {b['best']:g}" + (f", {outer} = {top['best']:g}" if outer else "")
-    regime = checks.Regime(not edge, f"tuned {chosen} inside the grid" if not edge else
-                           "tuned at the grid edge: " + ", ".join(edge), "grid edge")
-    return at.set_index("seed")["value"].sort_index(), regime, chosen
-
-
 def analyze(tables, spec) -> Analysis:
     s = spec.settings
     huge, rounding, margin = float(s["huge_eps"]), float(s["rounding_bound"]), float(s["margin"])
     final = checks.final_values(tables["metrics"], "excess_loss", last=LAST_FRACTION)
-    runs, weights = label_runs(final, huge), tables["weights"]
+    runs = label_runs(final, huge)
+    pick = lambda v: runs[runs["variant"] == v].reset_index().set_index("seed")  # noqa: E731
+    gaps = lambda a, b: estimators.trajectory_gap(tables["weights"], pick(a), pick(b))  # noqa: E731
     steps, n_seeds = int(tables["metrics"]["step"].max()), final["seed"].nunique()
     gap_est = f"max over probe steps 1–{steps} of ‖θ_A,t − θ_S,t‖/‖θ_S,t‖ per seed (same batches, θ₀ = 0)"
     loss_est = f"excess loss averaged over steps {(1 - LAST_FRACTION) * steps:g}–{steps} per seed"
@@ -264,7 +237,7 @@ def analyze(tables, spec) -> Analysis:
 
     # ----- (a) large ε: Adam → SGD-momentum with lr η/ε
     eps_values = sorted(runs.loc[runs["part"] == "eps", "eps"].unique())
-    eps_gaps = {e: gaps(runs, weights, f"adam eps={e:g}", "S tau=0.9 wd=0 decoupled=0") for e in eps_values}
+    eps_gaps = {e: gaps(f"adam eps={e:g}", "S tau=0.9 wd=0 decoupled=0") for e in eps_values}
     rows += [{"part": "(a) large ε", "A": f"Adam ε={e:g}, lr={e * s['sgd_lr']:g}", "S": f"SGD μ=τ=0.9, lr={s['sgd_lr']:g}",
               "gap (geo. mean)": np.exp(np.log(g).mean()), "gap max": g.max()} for e, g in eps_gaps.items()]
     eps_check = checks.Check("C14", "C14-eps-sgd", "trajectory gap Adam(ε) vs SGD(lr η/ε)",
@@ -281,8 +254,8 @@ def analyze(tables, spec) -> Analysis:
     outcomes.append(checks.equivalence(slope_check, slopes, -1.0))
 
     sched = runs[runs["part"] == "eps-schedule"]
-    scheduler, sched_regime, sched_at = tuned(sched[sched["variant"] == "Adam, ε-scheduler"], "eps_max")
-    constant, const_regime, const_at = tuned(sched[sched["variant"] == "Adam, ε = 1e-8"])
+    scheduler, sched_regime, sched_at = checks.tuned(sched[sched["variant"] == "Adam, ε-scheduler"], outer="eps_max")
+    constant, const_regime, const_at = checks.tuned(sched[sched["variant"] == "Adam, ε = 1e-8"])
     sched_check = checks.Check("C14", "C14-eps-schedule", "final-loss ratio ε-scheduler / constant ε", f"{loss_est}; the "
                                f"ε-scheduler tuned over (η, ε_max) ({sched_at}), Adam with ε = 1e-8 tuned over η ({const_at})",
                                "003: ending in the SGD regime helps: ratio < e^−margin", margin, kind="hypothesis")
@@ -300,14 +273,6 @@ def analyze(tables, spec) -> Analysis:
              for name, v in (("ε-scheduler, tuned", scheduler), ("Adam ε = 1e-8, tuned", constant), ("matched lr schedule", lr_sched))]
 
     # ----- (c) β2 = 0 against SGD with momentum, one difference at a time
-    matched_a, matched_s = "A eps=huge bc=0 zi=0", "S tau=0.9 wd=0.01 decoupled=1"
-    pairs = [("normalisation", "normalisation m̂/(|g_t| + ε)", "A eps=small bc=0 zi=0", matched_s),
-             ("dampening", "dampening τ = 0 (torch default)", matched_a, "S tau=0 wd=0.01 decoupled=1"),
-             ("coupled-decay", "coupled decay g + λθ (torch)", matched_a, "S tau=0.9 wd=0.01 decoupled=0"),
-             ("bias-correction", "bias correction 1/(1 − β1^t)", "A eps=huge bc=1 zi=0", matched_s),
-             ("zero-init", "zero init m₀ = 0", "A eps=huge bc=0 zi=1", matched_s),
-             ("bias-correction+zero-init", "bias correction and zero init", "A eps=huge bc=1 zi=1", matched_s),
-             ("torch-defaults", "all: torch AdamW(β2 = 0) vs torch SGD", "A eps=small bc=1 zi=1", "S tau=0 wd=0.01 decoupled=0")]
     b2_check = checks.Check("C14", "C14-beta2-zero", "log10 trajectory gap Adam(β2 = 0) vs SGD-momentum",
                             f"{gap_est}; Adam β = (0.9, 0), ε = {huge:g} and lr = 0.05·ε, decoupled ηλ = 5e-4; SGD μ = τ "
                             f"= 0.9, lr 0.05, λ = 0.01; {n_seeds} seeds, float64", "an identity (control): equal to "
@@ -315,9 +280,9 @@ def analyze(tables, spec) -> Analysis:
     terms = checks.Check("C14", "C14-beta2-terms", "gap ratio matched pair / one term back", f"per seed, the ratio of the "
                          f"matched pair's gap to the gap with one term back ({gap_est})", "003 lists dampening and the "
                          "decay coupling; each term alone makes them differ: ratio < 10⁻³", float(np.log(1e3)), kind="seed")
-    base = gaps(runs, weights, matched_a, matched_s)
+    base, pairs = gaps(*s["beta2_matched"]), s["beta2_terms"]
     outcomes.append(checks.bound(b2_check, np.log10(base.clip(lower=1e-300))))
-    term_gaps = {name: gaps(runs, weights, a, b) for _, name, a, b in pairs}
+    term_gaps = {name: gaps(a, b) for _, name, a, b in pairs}
     outcomes += checks.headline(terms, [checks.ordering(terms, base.loc[term_gaps[name].index], term_gaps[name], group=slug)
                                         for slug, name, _, _ in pairs])
     rows += [{"part": "(c) β2 = 0", "difference put back": name, "gap (geo. mean)": np.exp(np.log(g.clip(lower=1e-300)).mean()),
@@ -325,17 +290,14 @@ def analyze(tables, spec) -> Analysis:
 
     # ----- (b) nested EMA vs Adam over β, each at its best lr
     nested = runs[runs["part"] == "nested"].reset_index()
-    best = checks.best_points(nested, "lr", ["betas", "variant"]).set_index(["betas", "variant"])
-    at = nested.join(best["best"], on=["betas", "variant"]).query("lr == best")
+    best = checks.best_points(nested, "lr", ["betas", "variant"])
     nest_check = checks.Check("C14", "C14-nested-ema", "final-loss ratio nested EMA / Adam", f"{loss_est}, each variant "
                               f"at its best lr of {{{', '.join(f'{v:g}' for v in sorted(nested['lr'].unique()))}}}",
                               "003 §1: the nested average beats Adam at some β1 (ratio < e^−margin)", margin,
                               combine="any", kind="hypothesis")
-    wide = at.pivot_table(index=["betas", "seed"], columns="variant", values="value")
-    outcomes += checks.headline(nest_check, [
-        checks.ordering(nest_check, wide.loc[b, "nested EMA"], wide.loc[b, "Adam"], group=f"β=({b})",
-                        regime=checks.interior(best.loc[b], ["nested EMA", "Adam"])) for b in wide.index.unique("betas")])
-    table = pd.concat([pd.DataFrame(rows), best.reset_index()[["betas", "variant", "best", "value", "at_edge"]].assign(
+    outcomes += checks.headline(nest_check, [checks.ordering_at_best(nest_check, g, "nested EMA", "Adam", name="variant",
+                                                                     group=f"β=({b})") for b, g in nested.groupby("betas")])
+    table = pd.concat([pd.DataFrame(rows), best[["betas", "variant", "best", "value", "at_edge"]].assign(
         part="(b) nested EMA").rename(columns={"best": "best lr", "value": "final loss (geo. mean)"})], ignore_index=True)
     return Analysis(figures=[figure(eps_gaps, nested, term_gaps, base, s)], table=table, numbers={}, checks=outcomes,
                     notes=NOTES)
@@ -359,11 +321,9 @@ NOTES = [
 def figure(eps_gaps: dict, nested: pd.DataFrame, term_gaps: dict, base: pd.Series, s: dict) -> Figure:
     fig, axes = new_figure(3, width=4.4)
     ax = axes[0][0]
-    for e, g in eps_gaps.items():
-        ax.plot(np.full(len(g), e), g.clip(lower=1e-18), "o", color="C0", alpha=0.5, markersize=3)
-    ax.plot(list(eps_gaps), [np.exp(np.log(g).mean()) for g in eps_gaps.values()], "-", color="C0", label="geometric mean")
+    plotting.seed_points(ax, eps_gaps)
     ax.axhline(float(s["eps_gap_bound"]), color="0.5", linestyle=":", label="bound")
-    ax.set(xscale="log", yscale="log", xlabel="Adam ε (lr = η_S·ε)", ylabel="trajectory gap to SGD-momentum", title="(a) large ε")
+    ax.set(xlabel="Adam ε (lr = η_S·ε)", ylabel="trajectory gap to SGD-momentum", title="(a) large ε")
     ax.legend(fontsize=7, loc="lower left")
     ax = axes[0][1]
     plotting.seed_band(ax, nested.assign(setting=nested["variant"] + " β=(" + nested["betas"].astype(str) + ")"), "lr",
@@ -372,13 +332,8 @@ def figure(eps_gaps: dict, nested: pd.DataFrame, term_gaps: dict, base: pd.Serie
            title="(b) nested EMA vs Adam")
     plotting.legend(ax, fontsize=6, loc="upper left")
     ax = axes[0][2]
-    for i, g in enumerate([base, *term_gaps.values()]):
-        finite = g[np.isfinite(g)]
-        ax.plot(np.log10(finite.clip(lower=1e-18)), np.full(len(finite), i), "o", color="C1", alpha=0.6, markersize=3)
-        if len(finite) < len(g):
-            ax.plot([3], [i], "x", color="C3")
+    plotting.log10_strip(ax, {"none (matched)": base, **term_gaps})
     ax.axvline(np.log10(float(s["rounding_bound"])), color="0.5", linestyle=":")
-    ax.set_yticks(range(len(term_gaps) + 1), ["none (matched)", *term_gaps], fontsize=7)
     ax.set(xlabel="log10 trajectory gap (one point per seed; −18 = identical)", title="(c) β2 = 0 Adam vs SGD: one term back")
     return Figure("notepad_ideas", fig, "(a) gap between Adam with a large constant ε (lr = η·ε) and SGD with momentum = "
                   "dampening = β1; (b) final excess loss against lr, geometric mean over seeds with a band ×/÷ 2 s.e.; "

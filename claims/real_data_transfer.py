@@ -26,7 +26,7 @@ A best lr at the edge of its grid makes a comparison inconclusive (`checks.inter
 import numpy as np
 import pandas as pd
 
-from toylab import checks, plotting
+from toylab import checks, estimators, plotting
 from toylab.analyses import Analysis, Figure, mean_std, new_panels
 
 SPEC = '''
@@ -150,8 +150,8 @@ def analyze(tables, spec) -> Analysis:
                      "lr (bands as above).")]
     spectra, notes = tables.get("spectra"), []
     if spectra is not None and not spectra.empty:
-        spectra = numerical_rank(spectra[spectra["run"].isin(at.loc[at["name"] == "muon", "run"])
-                                         & spectra["quantity"].isin(["grad", "direction"])])
+        spectra = estimators.numerical_rank(spectra[spectra["run"].isin(at.loc[at["name"] == "muon", "run"])
+                                                    & spectra["quantity"].isin(["grad", "direction"])], RANK)
         ext = spectra.groupby(["problem", "param", "seed", "step", "quantity"])["value"].agg(["max", "min"]).reset_index()
         for (p, param), e in ext.groupby(["problem", "param"]):
             cond = (e["max"] / e["min"]).groupby([e["seed"], e["quantity"]]).median().unstack()
@@ -177,27 +177,13 @@ NOTES = ["Seed 003 ch. 6's first-step case analysis (m̂₁ ∈ {g₁, (1−β1)
          "measures it); its Table 6.1 ranking is what C11-real-order and C11-real-init test here."]
 
 
-def numerical_rank(spectra: pd.DataFrame) -> pd.DataFrame:
-    """Per (run, step, param): the r largest singular values of G_t and of O_t, r = #{σ_i(G_t) >
-    RANK·σ_max(G_t)}; matrices with one singular value (diabetes' 11×1 w) are left out."""
-    keys = ["run", "step", "param"]
-    s = spectra.copy()
-    s["rank"] = s.groupby(keys + ["quantity"])["value"].rank(ascending=False, method="first")
-    g = s[s["quantity"] == "grad"]
-    r = (g["value"] > RANK * g.groupby(keys)["value"].transform("max")).groupby([g[k] for k in keys]).sum()
-    s = s.join(r.rename("r"), on=keys)
-    n = s.groupby(keys)["rank"].transform("max")
-    return s[(s["rank"] <= s["r"]) & (n > 1)].drop(columns=["rank", "r"])
-
-
 def bands(stem: str, frame: pd.DataFrame, x: str, y: str, best, caption: str, by="problem", hue="name") -> Figure:
     """One panel per problem (or `by`), seed bands per optimizer on log axes, best lrs starred."""
     fig, axes = new_panels(frame.groupby(by).ngroups, ncols=4, width=3.8 if by == "problem" else 3.6,
                            height=3.2 if by == "problem" else 3.0)
-    for ax in axes.flat:
-        ax.set(xscale="log" if x == "lr" else "linear", yscale="log")
     plotting.panel_bands(axes, frame, by, x, y, hue, best, xlabel="learning rate η" if x == "lr" else x,
-                         ylabel="final objective" if x == "lr" else "value", log=True, marker="o" if x == "lr" else None)
+                         ylabel="final objective" if x == "lr" else "value", log=True, marker="o" if x == "lr" else None,
+                         xscale="log" if x == "lr" else None)
     if hue == "line":
         for ax in axes.flat:
             plotting.theory_line(ax, 1.0, "1 (orthogonal)")

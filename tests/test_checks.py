@@ -323,3 +323,15 @@ def test_ordering_of_zero_values_is_clean_and_both_zero_is_a_tie():
     assert (tie.verdict, tie.cause, tie.measured, tie.n) == ("inconclusive", "tied", 1.0, 3)
     assert mixed.n == 4 and mixed.measured == pytest.approx(np.exp(np.mean([0.0, np.log(0.5), np.log(2 / 4.1), np.log(0.5)])))
     assert one_zero.n == 2 and one_zero.measured == pytest.approx(0.5)  # a zero against a non-zero: no replicate
+
+
+def test_tuned_takes_each_seed_at_the_best_lr_then_the_best_outer_value_and_names_an_edge():
+    # loss = (log2 lr − c)² + outer·(1 + 0.01·seed): the best lr is 2^c per outer value, the best outer is the smallest
+    rows = [{"lr": lr, "eps_max": e, "seed": s, "value": (np.log2(lr) - c) ** 2 + e * (1 + 0.01 * s)}
+            for lr in (1.0, 2.0, 4.0, 8.0) for e, c in ((1.0, 1.0), (10.0, 2.0)) for s in range(3)]
+    frame = pd.DataFrame(rows)
+    values, regime, chosen = checks.tuned(frame, outer="eps_max")
+    assert chosen == "lr = 2, eps_max = 1" and values.tolist() == pytest.approx([1.0, 1.01, 1.02])
+    assert not regime.reached and regime.cause == "grid edge" and "eps_max = 1" in regime.test
+    inside, regime, chosen = checks.tuned(frame[frame["eps_max"] == 10.0])
+    assert chosen == "lr = 4" and regime.reached and inside.tolist() == pytest.approx([10.0, 10.1, 10.2])

@@ -38,6 +38,14 @@ def test_parabola_vertex_recovers_the_minimum_and_stays_in_range():
     assert estimators.vertex(x, -x) == pytest.approx(x.max())  # no interior minimum: clipped to the range
 
 
+def test_log_vertex_fits_the_grid_points_near_the_given_one_in_log_space():
+    grid = 2.0 ** np.arange(10)
+    frame = pd.DataFrame({"tau": grid, "value": np.exp((np.log(grid) - np.log(6.0)) ** 2)})
+    assert estimators.log_vertex(frame, "tau", 4.0) == pytest.approx(6.0, rel=1e-10)
+    far = frame.assign(value=np.where(frame["tau"] > 64, 1e-9, frame["value"]))  # a far minimum is outside the window
+    assert estimators.log_vertex(far, "tau", 4.0) == pytest.approx(6.0, rel=1e-10)
+
+
 def test_at_step_interpolates_geometrically_per_seed():
     f = pd.DataFrame({"seed": [0, 0, 0, 1, 1, 1], "step": [20, 0, 10, 0, 10, 20],
                       "value": [1.0, 4.0, 2.0, 9.0, 3.0, 1.0]})  # out of order on purpose
@@ -57,3 +65,26 @@ def test_stable_rank_share_is_the_frobenius_over_spectral_norm_squared_per_dimen
     a = mats["random"]
     assert got["random"] == pytest.approx(np.linalg.norm(a, "fro") ** 2 / np.linalg.norm(a, 2) ** 2 / 4, rel=1e-12)
     assert got["rank one"] == pytest.approx(0.25, rel=1e-9) and got["orthogonal"] == pytest.approx(1.0, rel=1e-12)
+
+
+def test_trajectory_gap_is_the_largest_relative_distance_over_steps_and_inf_when_diverged():
+    rng = np.random.default_rng(0)
+    xa, xb = rng.normal(size=(2, 5, 3)), rng.normal(size=(2, 5, 3))
+    weights = pd.DataFrame([{"run": f"{name}{s}", "step": t, "index": i, "value": x[s, t, i]}
+                            for name, x in (("a", xa), ("b", xb)) for s in range(2) for t in range(5) for i in range(3)])
+    a = pd.DataFrame({"run": ["a0", "a1"], "diverged": [False, True]}, index=[0, 1])
+    b = pd.DataFrame({"run": ["b0", "b1"], "diverged": [False, False]}, index=[0, 1])
+    gap = estimators.trajectory_gap(weights, a, b)
+    expected = max(np.linalg.norm(xa[0, t] - xb[0, t]) / np.linalg.norm(xb[0, t]) for t in range(5))
+    assert gap[0] == pytest.approx(expected, rel=1e-12) and gap[1] == np.inf
+
+
+def test_numerical_rank_keeps_the_singular_values_within_the_references_rank_and_drops_vectors():
+    rows = [("W", "grad", [4.0, 2.0, 1e-9]), ("W", "direction", [1.0, 0.9, 0.7]), ("b", "grad", [3.0]),
+            ("b", "direction", [1.0])]
+    spectra = pd.DataFrame([{"run": "r", "step": 1, "param": p, "quantity": q, "index": i, "value": v}
+                            for p, q, vs in rows for i, v in enumerate(vs)])
+    kept = estimators.numerical_rank(spectra, 1e-6)
+    rank = np.linalg.matrix_rank(np.diag([4.0, 2.0, 1e-9]), tol=1e-6 * 4.0)  # numpy's rank with the same tolerance
+    assert set(kept["param"]) == {"W"} and kept.groupby("quantity").size().tolist() == [rank, rank]
+    assert sorted(kept[kept["quantity"] == "direction"]["value"]) == [0.9, 1.0]

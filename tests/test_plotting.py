@@ -1,5 +1,6 @@
 """Honest-figure primitives: colours, log-space seed bands, diverged runs kept out of bands."""
 import matplotlib.pyplot as plt
+from matplotlib.collections import PathCollection
 import numpy as np
 import pandas as pd
 import pytest
@@ -113,4 +114,71 @@ def test_ratio_forest_draws_each_outcome_at_its_ratio_top_down_in_its_verdict_co
     assert points == [(pytest.approx(outcomes[0].measured), 1, VERDICT_COLORS["holds"]),
                       (pytest.approx(outcomes[1].measured), 0, VERDICT_COLORS["fails"])]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["wins", "loses"] and ax.get_xscale() == "log"
+    plt.close(fig)
+
+
+def test_seed_points_join_the_geometric_means_and_log10_strip_marks_a_diverged_seed():
+    fig, (ax, strip) = plt.subplots(1, 2)
+    plotting.seed_points(ax, {1.0: pd.Series([1e-2, 1e-4]), 10.0: pd.Series([1e-3, 1e-5])})
+    mean = [line for line in ax.lines if line.get_linestyle() == "-"][0]
+    assert list(mean.get_ydata()) == pytest.approx([1e-3, 1e-4]) and ax.get_xscale() == ax.get_yscale() == "log"
+    plotting.log10_strip(strip, {"matched": pd.Series([1e-20, 1e-12]), "one back": pd.Series([1e-2, np.inf])})
+    assert [list(line.get_xdata()) for line in strip.lines] == [pytest.approx([-18, -12]), pytest.approx([-2])]
+    assert [c.get_offsets()[0, 1] for c in strip.collections] == [1]  # one × on the row of the diverged seed
+    assert [t.get_text() for t in strip.get_yticklabels()] == ["matched", "one back"]
+    plt.close(fig)
+
+
+def test_best_sweep_stars_each_hue_at_its_best_point_on_log_axes():
+    frame = pd.DataFrame([{"run": f"{h}{lr}{s}", "opt": h, "lr": lr, "seed": s, "value": v * (1 + 0.1 * s)}
+                          for h, vs in (("adamw", (3.0, 1.0, 2.0)), ("sgd", (1.0, 2.0, 4.0)))
+                          for lr, v in zip((0.1, 1.0, 10.0), vs) for s in range(2)])
+    best = pd.DataFrame({"best": [1.0, 0.1], "value": [1.05, 1.05]}, index=["adamw", "sgd"])
+    fig, ax = plt.subplots()
+    plotting.best_sweep(ax, frame, best, "opt")
+    starred = sorted(tuple(c.get_offsets()[0]) for c in ax.collections if isinstance(c, PathCollection) and len(c.get_offsets()))
+    assert starred == [(0.1, 1.05), (1.0, 1.05)] and ax.get_xscale() == ax.get_yscale() == "log"
+    assert "best lr" in ax.get_legend_handles_labels()[1]
+    plt.close(fig)
+
+
+def test_strip_with_theory_draws_every_row_and_one_theory_segment_per_hue_and_category():
+    frame = pd.DataFrame({"variant": ["a", "b", "a", "b"], "setting": ["s1", "s1", "s2", "s2"], "value": [1.0, 2.0, 3.0, 4.0]})
+    fig, ax = plt.subplots()
+    plotting.strip_with_theory(ax, frame, "variant", "value", "setting", ["a", "b"],
+                               lambda row, v: {"a": 10.0, "b": 20.0}[v] * (2 if row["setting"] == "s2" else 1), "theory")
+    points = sorted(float(y) for c in ax.collections if isinstance(c, PathCollection) for y in c.get_offsets()[:, 1])
+    segments = sorted(float(seg[0][1]) for c in ax.collections if not isinstance(c, PathCollection) for seg in c.get_segments())
+    assert points == [1.0, 2.0, 3.0, 4.0] and segments == [10.0, 20.0, 20.0, 40.0]
+    assert ax.get_legend_handles_labels()[1].count("theory") == 1
+    plt.close(fig)
+
+
+def test_error_forest_draws_each_relative_error_top_down_in_its_verdict_colour():
+    from matplotlib.colors import to_hex
+
+    from toylab import checks
+    from toylab.site import VERDICT_COLORS
+
+    check = checks.Check("C2", "C2-x", "rms", "per seed", "eq.", 0.05, kind="seed")
+    outcomes = [checks.equivalence(check, [1.01, 1.0, 0.99], 1.0, "near"),
+                checks.equivalence(check, [2.0, 2.1, 1.9], 1.0, "far")]
+    fig, ax = plt.subplots()
+    plotting.error_forest(ax, outcomes, 0.05)
+    (points,) = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert points.get_offsets()[:, 0].tolist() == pytest.approx([100 * (o.measured - 1) for o in outcomes])
+    assert [to_hex(c) for c in points.get_facecolors()] == [VERDICT_COLORS["holds"], VERDICT_COLORS["fails"]]
+    assert ax.yaxis_inverted() and [t.get_text() for t in ax.get_yticklabels()] == ["C2-x/near", "C2-x/far"]
+    plt.close(fig)
+
+
+def test_panel_bands_draw_the_reference_interval_of_each_panel_on_the_chosen_x_scale():
+    frame = pd.DataFrame([{"run": f"{p}{s}{x}", "panel": p, "name": "ns", "seed": s, "x": x, "value": 1.0 + s}
+                          for p in ("a", "b") for s in range(3) for x in (1, 10)])
+    reference = pd.DataFrame({"panel": ["a", "a", "b", "b"], "value": [2.0, 8.0, 1.0, 1.0]})
+    fig, axes = plt.subplots(1, 2, squeeze=False)
+    plotting.panel_bands(axes, frame, "panel", "x", "value", hue="name", reference=(reference, "exact", "C3"), xscale="log")
+    means = [[line.get_ydata()[0] for line in ax.lines if line.get_label() == "exact"] for ax in axes.flat]
+    assert means == [[pytest.approx(4.0)], [pytest.approx(1.0)]]  # geometric mean of the panel's reference rows
+    assert [ax.get_xscale() for ax in axes.flat] == ["log", "log"]
     plt.close(fig)

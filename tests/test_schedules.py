@@ -48,6 +48,13 @@ def test_inverse_time_and_amos():
     assert values("amos:half_life=10,form=inverse", 30) == pytest.approx(values("inverse_time:half_life=10", 30))
 
 
+def test_path_is_the_running_sum_of_the_values_used_by_the_updates():
+    lrs = values("amos:half_life=10", 20, 0.3)
+    path = schedules.parse("amos:half_life=10").path(20, 0.3)
+    assert path.shape == (21,) and path[0] == 0.0
+    assert path.tolist() == pytest.approx([sum(lrs[1:t + 1]) for t in range(21)], rel=1e-12)
+
+
 def test_epsilon():
     # base = ε₀ = 1e-8; ε_max at 80 % of 10 steps, growth from 20 %, k = 1 per step.
     eps = values("epsilon:eps_max=1e-2,warmup=0.2,end=0.8,k=1", 10, 1e-8)

@@ -22,11 +22,12 @@ them into an `Outcome`, with the interval x̄ ± t_{(1+level)/2, n−1}·s/√n 
                                             sits at the grid's edge
 
 `best_points` is the one rule for the best point of a grid per group, paired over seeds (used by
-`toylab summary`, `toylab plot` and every analysis; `at_best` selects the runs there and
-`ordering_at_best` compares two of them); `final_values` the one rule for a run's final
-value and for a diverged run. `combine` makes the headline of a check over its groups with the
-rule the check declares (`all`, `any`, or a count): the headline quotes the numbers, interval and
-reason of the group that decides it, after the per-group pattern ("holds in 1 of 3 groups: …").
+`toylab summary`, `toylab plot` and every analysis; `at_best` selects the runs there,
+`ordering_at_best` compares two of them and `tuned` takes each seed's value at a tuned setting);
+`final_values` the one rule for a run's final value and for a diverged run. `combine` makes the
+headline of a check over its groups with the rule the check declares (`all`, `any`, or a count):
+the headline quotes the numbers, interval and reason of the group that decides it, after the
+per-group pattern ("holds in 1 of 3 groups: …").
 
 An inconclusive outcome says why in `cause` (`CAUSES`), as data: the interval straddles the
 boundary; too few replicates (fewer than two, or an interval wider than the check needs); the
@@ -336,6 +337,26 @@ def ordering_at_best(check: Check, frame: pd.DataFrame, a, b, name: str = "name"
     best, rows = at_best(frame[frame[name].isin([a, b])], over, [name], value, seed, check.level)
     wide = rows.pivot_table(index=seed, columns=name, values=value)
     return ordering(check, wide[a], wide[b], group, interior(best, [a, b]))
+
+
+def tuned(frame: pd.DataFrame, over: str = "lr", outer: str | None = None, value: str = "value",
+          seed: str = "seed") -> tuple[pd.Series, Regime, str]:
+    """Per seed, the value at the tuned setting: the best point of the grid `over` (`best_points`);
+    with `outer`, the best `over` per `outer` value, then the best `outer` value at its best `over`.
+    Also the regime that every chosen point is inside its grid (cause `grid edge`) and the setting
+    as text (`lr = 0.1, eps_max = 1`)."""
+    best, rows, edge, chosen = best_points(frame, over, None, value, seed), frame, [], ""
+    if outer:
+        best, rows = at_best(frame, over, [outer], value, seed)
+        top = best_points(rows, outer, None, value, seed).iloc[0]
+        rows, best = rows[rows[outer] == top["best"]], best.loc[[top["best"]]]
+        edge, chosen = [f"{outer} = {top['best']:g}"] * bool(top["at_edge"]), f", {outer} = {top['best']:g}"
+    b = best.iloc[0]
+    rows, edge = rows[rows[over] == b["best"]], edge + [f"{over} = {b['best']:g}"] * bool(b["at_edge"])
+    chosen = f"{over} = {b['best']:g}" + chosen
+    regime = Regime(not edge, f"tuned {chosen} inside the grid" if not edge else
+                    "tuned at the grid edge: " + ", ".join(edge), "grid edge")
+    return rows.set_index(seed)[value].sort_index(), regime, chosen
 
 
 def interior(best: pd.DataFrame, names) -> Regime:

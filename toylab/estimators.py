@@ -6,9 +6,13 @@ to a check (`toylab.checks` turns the replicates into an interval and a verdict)
     block_means(weights, blocks)         per (optimizer, step, block), the mean of θ² over a block of
                                          consecutive coordinates (i.i.d. coordinates as replicates)
     vertex(x, y)                         argmin of the parabola through (x, y), clipped to x's range
+    log_vertex(frame, x, around)         that argmin in log x of log value, near a grid point
     at_step(frame, t)                    per seed, value at step t, interpolated linearly in log
     stable_rank_share(spectra)           per (run, step, quantity) of the spectra probe, the stable
                                          rank Σσ²/σ²_max as a share of the number of singular values
+    numerical_rank(spectra, rtol)        per (run, step, param) of the spectra probe, the singular values
+                                         within the gradient's numerical rank
+    trajectory_gap(weights, a, b)        per seed, max_t ‖θ_a,t − θ_b,t‖/‖θ_b,t‖ between two runs
 
 The final value of a run (last step, last fraction of the steps, or best) is `checks.final_values`:
 it carries the rule for diverged runs.
@@ -57,8 +61,47 @@ def vertex(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.clip(v, np.min(x), np.max(x)))
 
 
+def log_vertex(frame: pd.DataFrame, x: str, around: float, half_width: int = 2, value: str = "value") -> float:
+    """The minimiser in x of `value` refined off its grid: exp of the `vertex` of log value against
+    log x through the grid points within `half_width` places of `around` (one row per grid point)."""
+    grid = np.sort(frame[x].unique())
+    i = int(np.searchsorted(grid, around))
+    near = frame[frame[x].isin(grid[max(0, i - half_width): i + half_width + 1])].sort_values(x)
+    return float(np.exp(vertex(np.log(near[x].to_numpy()), np.log(near[value].to_numpy()))))
+
+
 def stable_rank_share(spectra: pd.DataFrame) -> pd.Series:
     """Per (run, step, quantity) of a spectra-probe table (one row per singular value σ_i):
     (Σ_i σ_i² / max_i σ_i²) / #σ, in (0, 1]: 1 for a flat spectrum, 1/#σ for rank one."""
     g = spectra.groupby(["run", "step", "quantity"])["value"]
     return (g.apply(lambda v: (v**2).sum()) / g.max() ** 2 / g.count()).rename("share")
+
+
+def trajectory_gap(weights: pd.DataFrame, a: pd.DataFrame, b: pd.DataFrame) -> pd.Series:
+    """Per seed (the index `a` and `b` share; each a table of runs with columns `run` and
+    `diverged`), G = max_t ‖θ_a,t − θ_b,t‖/‖θ_b,t‖ over the probe steps both runs recorded where
+    θ_b,t ≠ 0, from the weights probe (rows run, step, index, value); +inf where either diverged."""
+    w = weights.sort_values(["run", "step", "index"])
+    theta = {run: g.pivot(index="step", columns="index", values="value").to_numpy() for run, g in w.groupby("run")}
+    out = {}
+    for seed in sorted(set(a.index) & set(b.index)):
+        xa, xb = theta[a.loc[seed, "run"]], theta[b.loc[seed, "run"]]
+        n, den = min(len(xa), len(xb)), np.linalg.norm(xb, axis=1)
+        ok = den[:n] > 0
+        out[seed] = (np.inf if a.loc[seed, "diverged"] or b.loc[seed, "diverged"] else
+                     float(np.max(np.linalg.norm(xa[:n] - xb[:n], axis=1)[ok] / den[:n][ok])))
+    return pd.Series(out, dtype=float)
+
+
+def numerical_rank(spectra: pd.DataFrame, rtol: float, reference: str = "grad") -> pd.DataFrame:
+    """Per (run, step, param) of a spectra-probe table: the r largest singular values of every
+    quantity, r = #{σ_i > rtol·σ_max} of the `reference` quantity (its numerical rank); matrices
+    with one singular value are left out."""
+    keys = ["run", "step", "param"]
+    s = spectra.copy()
+    s["rank"] = s.groupby(keys + ["quantity"])["value"].rank(ascending=False, method="first")
+    g = s[s["quantity"] == reference]
+    r = (g["value"] > rtol * g.groupby(keys)["value"].transform("max")).groupby([g[k] for k in keys]).sum()
+    s = s.join(r.rename("r"), on=keys)
+    n = s.groupby(keys)["rank"].transform("max")
+    return s[(s["rank"] <= s["r"]) & (n > 1)].drop(columns=["rank", "r"])

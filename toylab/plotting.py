@@ -24,6 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.transforms as mtransforms  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
 
 # tab10 / tab20 colours: dark for an optimizer, its light twin for the scheduled variant.
 COLORS = {
@@ -144,26 +145,51 @@ def seed_band(ax, frame: pd.DataFrame, x: str, y: str, hue: str | None = None, l
 
 
 def panel_bands(axes, frame: pd.DataFrame, by, x: str, y: str, hue: str | None = None, best: pd.DataFrame | None = None,
-                xlabel: str | None = None, ylabel: str | None = None, legend_kw: dict | None = None, **band) -> list:
+                xlabel: str | None = None, ylabel: str | None = None, legend_kw: dict | None = None, xscale: str | None = None,
+                reference: tuple | None = None, **band) -> list:
     """One panel per value of `by` (a column or a list of columns, sorted), on `axes` in order:
-    `seed_band` of y against x per hue, titled with the value (`a: b` for several columns); with
-    `best` (`checks.best_points` indexed by (*by, hue)), a star on each hue's centre line at its
-    best x. Axes left over are hidden. Returns the values, one tuple per panel."""
+    `seed_band` of y against x per hue (x on an `xscale` axis when given), titled with the value
+    (`a: b` for several columns); with `best` (`checks.best_points` indexed by (*by, hue)), a star
+    on each hue's centre line at its best x; with `reference` = (rows, label, colour), the
+    `interval_line` of y over the panel's rows of `rows`. Axes left over are hidden. Returns the
+    values, one tuple per panel."""
     cols = [by] if isinstance(by, str) else list(by)
     keys = sorted(map(tuple, frame[cols].dropna().drop_duplicates().to_numpy().tolist()))
+    panel = lambda f, key: f[np.logical_and.reduce([f[c] == k for c, k in zip(cols, key)])]  # noqa: E731
     for ax, key in zip(axes.flat, keys):
-        rows = frame[np.logical_and.reduce([frame[c] == k for c, k in zip(cols, key)])]
+        rows = panel(frame, key)
         stats = seed_band(ax, rows, x, y, hue, **band)
+        if reference is not None:
+            interval_line(ax, panel(reference[0], key)[y], *reference[1:])
         for name in order(rows[hue]) if best is not None else []:
             b = best.loc[(*key, name), "best"]
             s = stats[(stats[hue] == name) & (stats[x] == b)]
             if len(s):
                 mark_best(ax, b, float(s["centre"].iloc[0]), name)
         ax.set(xlabel=xlabel or x, ylabel=ylabel or y, title=": ".join(map(str, key)))
+        if xscale:
+            ax.set_xscale(xscale)
         legend(ax, **{"fontsize": "x-small", **(legend_kw or {})})
     for ax in axes.flat[len(keys):]:
         ax.set_visible(False)
     return keys
+
+
+def best_sweep(ax, frame: pd.DataFrame, best: pd.DataFrame, hue: str, x: str = "lr", y: str = "value",
+               label: str = "best lr", **band) -> None:
+    """On log axes, `seed_band` of y against x per hue with markers, and a star at each hue's best
+    point (`best`: `checks.best_points` indexed by hue, its `best` x at its `value`)."""
+    ax.set(xscale="log", yscale="log")
+    seed_band(ax, frame, x, y, hue, log=True, **{"marker": "o", **band})
+    for name in order(frame[hue]):
+        mark_best(ax, best.loc[name, "best"], best.loc[name, "value"], name=name, label=label)
+
+
+def range_points(ax, x, centre, low, high, label: str) -> None:
+    """Points at (x, centre) with a bar from low to high each (e.g. the grid values tied with a best)."""
+    centre = np.asarray(centre, dtype=float)
+    ax.errorbar(x, centre, yerr=[centre - np.asarray(low, dtype=float), np.asarray(high, dtype=float) - centre],
+                marker="o", linestyle="none", capsize=3, label=label)
 
 
 def interval_line(ax, values, label: str, color=None, log: bool = True) -> None:
@@ -175,6 +201,41 @@ def interval_line(ax, values, label: str, color=None, log: bool = True) -> None:
     mean, low, high = (np.exp(x) if log else x for x in t_interval(v))
     ax.axhline(mean, color=color, label=label)
     ax.axhspan(low, high, color=color, alpha=0.15, linewidth=0)
+
+
+def seed_points(ax, groups: dict, color="C0", floor: float = 1e-18, label: str = "geometric mean") -> None:
+    """On log axes, per key x of `groups` (one value per seed), the values as points at x (clipped
+    below at `floor`) and the geometric means joined by a line."""
+    for x, g in groups.items():
+        ax.plot(np.full(len(g), x), g.clip(lower=floor), "o", color=color, alpha=0.5, markersize=3)
+    ax.plot(list(groups), [np.exp(np.log(g).mean()) for g in groups.values()], "-", color=color, label=label)
+    ax.set(xscale="log", yscale="log")
+
+
+def log10_strip(ax, groups: dict, color="C1", floor: float = 1e-18) -> None:
+    """One row per key of `groups` (first at the bottom, labelled), one point per seed at log10 of its
+    value (clipped below at `floor`); a non-finite value (a diverged run) as a × at the right edge."""
+    trans = mtransforms.blended_transform_factory(ax.transAxes, ax.transData)
+    for i, g in enumerate(groups.values()):
+        finite = g[np.isfinite(g)]
+        ax.plot(np.log10(finite.clip(lower=floor)), np.full(len(finite), i), "o", color=color, alpha=0.6, markersize=3)
+        if len(finite) < len(g):
+            ax.scatter([1.0], [i], transform=trans, color="C3", **DIVERGED)
+    ax.set_yticks(range(len(groups)), list(groups), fontsize=7)
+
+
+def strip_with_theory(ax, frame: pd.DataFrame, x: str, y: str, hue: str, order: list, theory, label: str) -> None:
+    """Every row as a point per category of x (in `order`), the hues side by side (sorted), without
+    random jitter (reproducible); over each (hue, category) a dashed segment at `theory(first row of
+    the hue, category)`, with one legend entry `label`."""
+    hues = sorted(frame[hue].unique())
+    sns.stripplot(frame, x=x, y=y, hue=hue, order=order, hue_order=hues, dodge=True, jitter=False, ax=ax, size=4)
+    width = 0.8 / len(hues)
+    for j, h in enumerate(hues):
+        row = frame[frame[hue] == h].iloc[0]
+        for i, category in enumerate(order):
+            at = i - 0.4 + width * (j + 0.5)
+            ax.hlines(theory(row, category), at - width / 2, at + width / 2, **THEORY, label=label if i + j == 0 else None)
 
 
 def labelled_scatter(ax, frame: pd.DataFrame, x: str, y: str, hue: str, text: str, colors: dict,
@@ -266,3 +327,20 @@ def ratio_forest(ax, outcomes: list, labels: list[str], margin: float) -> None:
     ax.axvspan(np.exp(-margin), np.exp(margin), color="0.85", zorder=0, label=f"tied band e^±{margin:g}")
     ax.set(xscale="log", yticks=y, yticklabels=labels)
     legend(ax, fontsize="x-small")
+
+
+def error_forest(ax, outcomes: list, tolerance: float) -> None:
+    """Equivalence outcomes (`checks.equivalence`) as one row each, top to bottom, labelled by check:
+    the relative error 100·(measured/predicted − 1) % with its interval, coloured by verdict, on a
+    symlog axis, with the band ±100·tolerance %."""
+    from .site import VERDICT_COLORS
+
+    y = np.arange(len(outcomes))
+    err, lo, hi = (np.array([100 * (getattr(o, k) / o.predicted - 1) for o in outcomes])
+                   for k in ("measured", "ci_low", "ci_high"))
+    ax.axvspan(-100 * tolerance, 100 * tolerance, color="0.9", label=f"±{100 * tolerance:g} % tolerance")
+    ax.errorbar(err, y, xerr=[err - lo, hi - err], fmt="none", ecolor="0.3", elinewidth=1)
+    ax.scatter(err, y, c=[VERDICT_COLORS[o.verdict] for o in outcomes], s=14, zorder=3)
+    ax.set_yticks(y, [o.check_id for o in outcomes], fontsize=6)
+    ax.set(xscale="symlog", xlabel="measured / predicted − 1 [%] (95 % interval over seeds)")
+    ax.invert_yaxis()

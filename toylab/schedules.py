@@ -1,6 +1,7 @@
 """Hyperparameter schedules: a spec string becomes the value at every step of a run.
 
     parse("cosine:warmup=100,final=0.1").values(steps, base)  ->  Tensor[steps + 1], float64
+    parse(spec).path(steps, base)                                  ->  P_t = Σ_{1≤i≤t} value_i, t = 0…steps
 
 Index t = 1…steps is the value used by the t-th update; index 0 is the value before any update
 (base·f(0)). Kinds and their keys (warmups in steps unless said otherwise):
@@ -28,6 +29,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -121,6 +123,11 @@ class Schedule:
         """The hyperparameter at t = 0…steps: Tensor[steps + 1], float64."""
         t = torch.arange(steps + 1, dtype=torch.float64)
         return KINDS[self.kind][1](t, steps, float(base), **dict(self.params)).to(torch.float64)
+
+    def path(self, steps: int, base: float) -> np.ndarray:
+        """The path length P_t = Σ_{1 ≤ i ≤ t} value_i at t = 0…steps (P_0 = 0): how far steps of unit
+        direction scaled by the schedule travel."""
+        return np.concatenate([[0.0], np.cumsum(self.values(steps, base).numpy()[1:])])
 
 
 def parse(spec: str) -> Schedule:
