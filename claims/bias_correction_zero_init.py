@@ -13,7 +13,6 @@ best lr sits at an edge of the grid.
 """
 import numpy as np
 import pandas as pd
-import seaborn as sns
 
 from toylab import checks, plotting, theory
 from toylab.analyses import THEORY, Analysis, Figure, mean_std, new_figure
@@ -161,6 +160,8 @@ def first_step(norms: pd.DataFrame, tolerance: float):
     groups = [checks.equivalence(check, g.groupby(["problem", "seed"])["value"].mean().to_numpy(),
                                  first_step_theory(g["betas"].iloc[0], variant), group=f"{setting} {variant}")
               for (setting, variant), g in rows.groupby(["setting", "variant"])]
+    import seaborn as sns  # here: listing the claims imports no plotting library
+
     fig, axes = new_figure(width=5.5, height=3.6)
     ax = axes[0, 0]
     settings = sorted(rows["setting"].unique())

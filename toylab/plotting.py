@@ -18,12 +18,8 @@ from __future__ import annotations
 
 import hashlib
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.transforms as mtransforms  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
 # tab10 / tab20 colours: dark for an optimizer, its light twin for the scheduled variant.
 COLORS = {
@@ -158,7 +154,9 @@ def mark_diverged(ax, frame: pd.DataFrame, x: str, hue: str | None = None, color
                   label: str = "diverged (top edge)") -> None:
     """One × per distinct (hue, x) of `frame` at the top edge of the axes (x in data units), in
     the hue's colour, plus one legend entry (`seed_band` passes one row per run, `where_lost`)."""
-    trans = mtransforms.blended_transform_factory(ax.transData, ax.transAxes)
+    from matplotlib.transforms import blended_transform_factory  # here: importing plotting imports no matplotlib
+
+    trans = blended_transform_factory(ax.transData, ax.transAxes)
     points = frame[[c for c in (hue, x) if c]].drop_duplicates()
     for _, p in points.sort_values([c for c in (hue, x) if c]).iterrows():
         if pd.notna(p[x]):
