@@ -36,6 +36,7 @@ orthogonalizer and 1–8 iterations at its best learning rate (cosine decay to 0
 hurt, or not matter, what does it cost per step, and what do the spectra say about why?"""
 steps = 200
 seeds = [0, 1, 2, 3]
+budget = { seeds = 4 }   # a tie band narrower than the seeds' noise asks for up to 16 seeds
 metric_every = 20
 probes = ["orthogonality"]
 probe_every = 40

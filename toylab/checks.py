@@ -49,7 +49,8 @@ VERDICTS = ("holds", "fails", "inconclusive")
 KINDS = ("seed", "hypothesis", "control")  # whose claim: a seed document's, the lab's own question, a machinery check
 CAUSES = ("straddles", "few replicates", "regime not reached", "grid edge", "tied")
 LEDGER_COLUMNS = ("claim", "check", "kind", "report", "quantity", "predicted", "measured", "ci_low", "ci_high",
-                  "rel_error", "tolerance", "verdict", "cause", "decided_by", "reason", "estimator", "n_seeds")
+                  "rel_error", "tolerance", "verdict", "cause", "decided_by", "reason", "estimator", "n_seeds",
+                  "steps", "seeds", "grid_points", "extensions")  # the last four: what was run (`toylab.evidence`)
 EXPLODE = 1e3  # a final value above EXPLODE × |the run's first recorded value|: it blew up without overflowing
 
 
@@ -62,6 +63,8 @@ class Needs:
     drift: float = math.inf  # |drift between the window's halves| ≤ drift × tolerance (`stationarity`)
     width: float = math.inf  # an interval that straddles and is wider than width × tolerance: few replicates
     interior: bool = True  # a best grid point at the grid's edge decides nothing (`best_on_grid`)
+    grid: str = "lr"  # the hyperparameter whose grid is widened when the best sits at its edge
+    longer: str = ""  # the optimizer whose runs are made longer when the regime is not reached (default: all)
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,7 @@ class Outcome:
                 "ci_low": self.ci_low, "ci_high": self.ci_high, "rel_error": self.rel_error,
                 "tolerance": self.check.tolerance, "verdict": self.verdict, "cause": self.cause,
                 "decided_by": self.decided_by, "reason": self.reason, "estimator": self.check.estimator,
-                "n_seeds": self.n}
+                "n_seeds": self.n, "steps": math.nan, "seeds": math.nan, "grid_points": math.nan, "extensions": ""}
 
     def sentence(self) -> str:
         """`**holds** (C1-bc): RMS(u) = 0.2294 [0.2291, 0.2297] … — reason.` for report.md."""
