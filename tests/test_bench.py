@@ -9,11 +9,11 @@ def test_quick_bench_writes_every_table(tmp_path):
     main(["--quick", "--device", "cpu", "--out", str(tmp_path)])
     headline = pd.read_csv(tmp_path / "floor.csv")
     assert (headline["cfg·steps/CPU-s"] > 0).all() and (headline["× torch loop"] > 0).all()
-    assert (headline["floor cfg·steps/CPU-s"] > 0).all()
+    assert (headline["floor cfg·steps/CPU-s"] > 0).all() and (headline["× per-config floor"] > 0).all()
     cli = pd.read_csv(tmp_path / "cli.csv")
     assert (cli["× torch loop"] > 0).all()
     assert list(cli["options"]) == ["default options", "--metric-every = steps", "--eager"]
-    assert set(headline["engine"]) == {"fused", "eager"}
+    assert set(headline["engine"]) == {"fused", "eager", "fused, metrics every 10"}
     sweep = pd.read_csv(tmp_path / "sweep.csv")
     assert set(sweep["optimizer"]) == {"sgd", "signsgd", "muon"}
     assert (sweep["speedup"] > 0).all() and sweep["device"].str.startswith("cpu").all()

@@ -1,6 +1,8 @@
 """Every claim file honours the claim API (toylab/claims.py), and a claim dropped into
 $TOYLAB_CLAIMS — the README's worked example — is listed, rendered and added to the ledger."""
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -75,3 +77,31 @@ def test_an_unknown_or_broken_claim_is_one_line(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["report", "--quick", "--out", str(tmp_path / "out"), "nope"])
     assert result.exit_code == 2 and "unknown claim 'nope'" in result.output and "adam_update_rms" in result.output
     assert "broken.py failed to load (ZeroDivisionError" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_listing_reads_each_claims_spec_as_loading_it_gives(name):
+    path, spec = claims.specs()[name]
+    assert path == claims.get(name).path and spec == claims.get(name).spec
+
+
+def test_a_plain_string_spec_is_listed_without_running_the_file_and_a_computed_one_by_running_it(tmp_path,
+                                                                                                monkeypatch):
+    (tmp_path / "plain.py").write_text('SPEC = """title = \'plain\'"""\nraise RuntimeError("not run")\n')
+    (tmp_path / "computed.py").write_text('SPEC = "title = " + repr("computed")\nanalyze = print\n')
+    (tmp_path / "rebound.py").write_text('SPEC = "title = \'first\'"\nSPEC += "\\nclaim = \'C1\'"\nanalyze = print\n')
+    monkeypatch.setenv("TOYLAB_CLAIMS", str(tmp_path))
+    monkeypatch.setattr(claims, "BROKEN", {})
+    listed = claims.specs()
+    assert listed["plain"][1] == "title = 'plain'"
+    assert listed["computed"][1] == "title = 'computed'"
+    assert listed["rebound"][1] == "title = 'first'\nclaim = 'C1'"
+
+
+def test_listing_imports_no_plotting_library():
+    """`toylab list` runs on the libraries it needs: matplotlib, seaborn and scipy.stats (≈ 1.4 CPU s
+    of imports) wait for the first figure or interval."""
+    code = ("import sys; from toylab.cli import main; main(['list'], standalone_mode=False); "
+            "print(sorted(m for m in ('matplotlib', 'seaborn', 'scipy.stats') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[-1] == "[]"

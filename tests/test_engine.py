@@ -122,13 +122,46 @@ def test_blocks_of_configs_change_no_value(monkeypatch, optimizer):
     blocked = engine.run_batch(configs)
     assert blocked.diverged_step == whole.diverged_step and any(whole.diverged_step)
     assert torch.equal(blocked.params["W"], whole.params["W"])
-    def by_config(frame):  # rows come in the order configs ran; each config's rows in step order
-        return frame.sort_values("config", kind="stable").reset_index(drop=True)
-
-    pd.testing.assert_frame_equal(by_config(blocked.metrics), by_config(whole.metrics), rtol=0, atol=0)
+    pd.testing.assert_frame_equal(_by_config(blocked.metrics), _by_config(whole.metrics), rtol=0, atol=0)
     assert set(blocked.tables) == set(whole.tables) >= {"norms"}
     for name, table in whole.tables.items():
-        pd.testing.assert_frame_equal(by_config(blocked.tables[name]), by_config(table), rtol=0, atol=0)
+        pd.testing.assert_frame_equal(_by_config(blocked.tables[name]), _by_config(table), rtol=0, atol=0)
+
+
+def _by_config(frame):
+    """Rows come in the order configs ran; each config's rows in step order."""
+    return frame.sort_values("config", kind="stable").reset_index(drop=True)
+
+
+
+def test_blocks_at_the_default_size_change_no_value(monkeypatch):
+    """The bench's workload (d = 64, D = 16, float32) at K = 2,048, which the default `BLOCK_BYTES`
+    splits into blocks, gives every metric, parameter and divergence step of the batch stepped as
+    one block (blocking off), bit for bit."""
+    run = RunConfig("linear_regression", "adamw", {"d": 64, "D": 16, "batch_size": 32, "reduction": "mean"},
+                    steps=3, metric_every=2)
+    configs = [c.resolve() for c in grid(run, {"hparams.lr": [*np.geomspace(1e-4, 1e-2, 511).tolist(), 1e30],
+                                               "seed": [0, 1, 2, 3]})]
+    assert engine._order(configs)[1] is not None
+    blocked = engine.run_batch(configs)
+    monkeypatch.setattr(engine, "BLOCK_BYTES", 2**40)
+    assert engine._order(configs)[1] is None
+    whole = engine.run_batch(configs)
+    assert blocked.diverged_step == whole.diverged_step and any(whole.diverged_step)
+    assert torch.equal(blocked.params["W"], whole.params["W"])
+    pd.testing.assert_frame_equal(_by_config(blocked.metrics), _by_config(whole.metrics), rtol=0, atol=0)
+
+
+def test_cuda_steps_the_whole_batch_as_one_block():
+    """Cache-sized blocks are for the CPU: the batch the CPU steps in blocks runs on CUDA as one
+    block, seed-sorted (each block would cost a GPU its own kernel launches)."""
+    run = RunConfig("linear_regression", "adamw", {"d": 64, "D": 16}, steps=3)
+    configs = [c.resolve() for c in grid(run, {"hparams.lr": np.geomspace(1e-4, 1e-2, 512).tolist(),
+                                               "seed": [3, 1]})]
+    assert engine._order(configs, cache_blocks=True)[1] is not None
+    order, per_block = engine._order(configs, cache_blocks=False)
+    assert per_block is None
+    assert [configs[i].seed for i in order] == [1] * 512 + [3] * 512
 
 
 def reference_run(config):

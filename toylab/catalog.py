@@ -31,10 +31,10 @@ def reports(root: Path = REPORTS) -> list[dict]:
     """Every claim file (`toylab.claims`) and every `reports/<name>/spec.toml`: its name, claim ids,
     title, question, and what `toylab report` takes to render it."""
     out = []
-    for name, c in sorted(claims.discover().items()):
-        spec = tomllib.loads(c.spec)
+    for name, (path, text) in sorted(claims.specs().items()):
+        spec = tomllib.loads(text)
         out.append({"name": name, "claim": spec.get("claim", ""), "title": spec.get("title", ""),
-                    "question": spec.get("question", ""), "spec": str(c.path), "report": name})
+                    "question": spec.get("question", ""), "spec": str(path), "report": name})
     for path in sorted(Path(root).glob("*/spec.toml")):
         spec = tomllib.loads(path.read_text())
         out.append({"name": path.parent.name, "claim": spec.get("claim", ""), "title": spec.get("title", ""),

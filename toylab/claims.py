@@ -17,6 +17,7 @@ files whose name starts with `_` are not claims.
 """
 from __future__ import annotations
 
+import ast
 import importlib.util
 import os
 import sys
@@ -59,19 +60,66 @@ def discover() -> dict[str, Claim]:
     """Every claim file of the claim folders, by name (imported once per file). The same name in
     two folders is a `UserError`."""
     found: dict[str, Claim] = {}
-    for folder in claim_dirs():
-        for path in sorted(Path(folder).glob("*.py")):
-            path = path.resolve()
-            if path.name.startswith("_") or path in BROKEN:
-                continue
+    for path in _files():
+        claim = _load(path)
+        if claim is not None:
+            _add(found, claim.name, claim)
+    return found
+
+
+def specs() -> dict[str, tuple[Path, str]]:
+    """Every claim file's (path, SPEC text) by name, as `discover` finds them, read without
+    running the file where SPEC is assigned once, a plain string (so a listing imports none of the
+    plotting libraries the analyses use); any other file is loaded as `discover` loads it."""
+    found: dict[str, tuple[Path, str]] = {}
+    for path in _files():
+        spec = _literal_spec(path)
+        if spec is None:
             claim = _load(path)
             if claim is None:
                 continue
-            if claim.name in found and found[claim.name].path != path:
-                raise UserError(f"claim {claim.name!r} is defined twice: in {found[claim.name].path} and in {path}; "
-                                "rename one of them")
-            found[claim.name] = claim
+            spec = claim.spec
+        _add(found, path.stem, (path, spec))
     return found
+
+
+def _files():
+    """The claim files of the claim folders, in order, without those that failed to load."""
+    for folder in claim_dirs():
+        for path in sorted(Path(folder).glob("*.py")):
+            path = path.resolve()
+            if not path.name.startswith("_") and path not in BROKEN:
+                yield path
+
+
+def _add(found: dict, name: str, entry) -> None:
+    """`found[name] = entry` (a Claim or a (path, spec) pair); the same name from another file is a `UserError`."""
+    path = entry.path if isinstance(entry, Claim) else entry[0]
+    if name in found:
+        other = found[name].path if isinstance(found[name], Claim) else found[name][0]
+        if other != path:
+            raise UserError(f"claim {name!r} is defined twice: in {other} and in {path}; rename one of them")
+    found[name] = entry
+
+
+def _literal_spec(path: Path) -> str | None:
+    """The string of the file's one module-level `SPEC = "..."`; None where the file does not parse,
+    or SPEC is not assigned exactly once, as a plain string."""
+    try:
+        tree = ast.parse(path.read_bytes(), str(path))
+    except (SyntaxError, ValueError, OSError):
+        return None
+    def binds_spec(node) -> bool:  # SPEC = …, SPEC += …, for SPEC in …, import … as SPEC, from … import *
+        if isinstance(node, ast.Name):
+            return node.id == "SPEC" and isinstance(node.ctx, ast.Store)
+        return isinstance(node, ast.alias) and (node.asname or node.name) in ("SPEC", "*")
+
+    values = [node.value for node in tree.body if isinstance(node, ast.Assign)
+              and [getattr(t, "id", None) for t in node.targets] == ["SPEC"]]
+    if len(values) != 1 or sum(map(binds_spec, ast.walk(tree))) != 1:
+        return None
+    value = values[0]
+    return value.value if isinstance(value, ast.Constant) and isinstance(value.value, str) else None
 
 
 def _load(path: Path) -> Claim | None:

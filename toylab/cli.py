@@ -127,7 +127,7 @@ def list_cmd(as_json):
         click.echo(f"\nproblems are loaded from {', '.join(folders)} ($TOYLAB_PROBLEMS adds folders); every .py "
                    f"there runs as Python code in list, run, sweep and summary: keep only trusted files there; "
                    f"likewise every .py of the claim folders ({', '.join(str(d) for d in claims.claim_dirs())}, "
-                   f"$TOYLAB_CLAIMS) in list and report")
+                   f"$TOYLAB_CLAIMS) in report, and in list where its SPEC is not one plain string")
 
 
 # ----- shared options -----------------------------------------------------------------------------

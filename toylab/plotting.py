@@ -18,13 +18,8 @@ from __future__ import annotations
 
 import hashlib
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.transforms as mtransforms  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+import numpy as np
+import pandas as pd
 
 # tab10 / tab20 colours: dark for an optimizer, its light twin for the scheduled variant.
 COLORS = {
@@ -215,7 +210,9 @@ def seed_points(ax, groups: dict, color="C0", floor: float = 1e-18, label: str =
 def log10_strip(ax, groups: dict, color="C1", floor: float = 1e-18) -> None:
     """One row per key of `groups` (first at the bottom, labelled), one point per seed at log10 of its
     value (clipped below at `floor`); a non-finite value (a diverged run) as a × at the right edge."""
-    trans = mtransforms.blended_transform_factory(ax.transAxes, ax.transData)
+    from matplotlib.transforms import blended_transform_factory  # here: importing plotting imports no matplotlib
+
+    trans = blended_transform_factory(ax.transAxes, ax.transData)
     for i, g in enumerate(groups.values()):
         finite = g[np.isfinite(g)]
         ax.plot(np.log10(finite.clip(lower=floor)), np.full(len(finite), i), "o", color=color, alpha=0.6, markersize=3)
@@ -229,6 +226,8 @@ def strip_with_theory(ax, frame: pd.DataFrame, x: str, y: str, hue: str, order: 
     random jitter (reproducible); over each (hue, category) a dashed segment at `theory(first row of
     the hue, category)`, with one legend entry `label`."""
     hues = sorted(frame[hue].unique())
+    import seaborn as sns  # here: importing plotting imports no seaborn
+
     sns.stripplot(frame, x=x, y=y, hue=hue, order=order, hue_order=hues, dodge=True, jitter=False, ax=ax, size=4)
     width = 0.8 / len(hues)
     for j, h in enumerate(hues):
@@ -278,7 +277,9 @@ def mark_diverged(ax, frame: pd.DataFrame, x: str, hue: str | None = None, color
                   label: str = "diverged (top edge)") -> None:
     """One × per distinct (hue, x) of `frame` at the top edge of the axes (x in data units), in
     the hue's colour, plus one legend entry (`seed_band` passes one row per run, `where_lost`)."""
-    trans = mtransforms.blended_transform_factory(ax.transData, ax.transAxes)
+    from matplotlib.transforms import blended_transform_factory  # here: importing plotting imports no matplotlib
+
+    trans = blended_transform_factory(ax.transData, ax.transAxes)
     points = frame[[c for c in (hue, x) if c]].drop_duplicates()
     for _, p in points.sort_values([c for c in (hue, x) if c]).iterrows():
         if pd.notna(p[x]):

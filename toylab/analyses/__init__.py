@@ -15,17 +15,16 @@ from __future__ import annotations
 import importlib
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+from ..checks import Outcome
+from ..options import UserError
 
-from ..checks import Outcome  # noqa: E402
-from ..options import UserError  # noqa: E402
+if TYPE_CHECKING:  # matplotlib and seaborn are imported by the first figure, not by a listing of the claims
+    import matplotlib.figure
 
 SEED_BAND = ("se", 2)  # seaborn errorbar over seeds: mean ± 2 standard errors (≈ 95 % band)
 THEORY = dict(linestyle="--", color="0.2", linewidth=1.2)
@@ -74,6 +73,12 @@ def mean_std(values: pd.Series) -> str:
 
 # ----- shared plotting -----------------------------------------------------------------------------
 def new_figure(ncols: int = 1, nrows: int = 1, width: float = 4.2, height: float = 3.2, **kw):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
     sns.set_theme(style="whitegrid", context="paper")
     fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False,
                              layout="constrained", **kw)

@@ -4,13 +4,19 @@ Workload: K AdamW configs (lrs × 4 seeds) on linear regression d = 64, D = 16, 
 reduction. Rows, each in configs·steps per second of this process's CPU time (one thread; with
 two threads wall time is reported too, CPU time counting both threads):
 
-* `engine fused` / `engine eager`: `engine.run_batch` with the default fused step or `--eager`, metrics only at the end;
+* `engine fused` / `engine eager`: `engine.run_batch` with the default fused step or `--eager`, metrics
+  only at the end; `fused, metrics every 10`: the fused step with the command's default metrics;
 * `torch.optim loop`: each config alone, autograd and `torch.optim.AdamW` (`sweep.torch_loop`), CPU time;
 * `floor`: what one step cannot go below, measured in the same run: the two per-seed gradient
   products timed alone (`[S, n·D, d+1] @ [S, d+1, B]` and `[S, n·D, B] @ [S, B, d+1]`, into
   kept output buffers), one
   bandwidth-bound AdamW pass (`torch.optim.AdamW(fused=True)`, scalar hyperparameters, in
-  place on a `[K, d+1, D]` tensor: 7 passes and a square root) and the sampling of one step.
+  place on a `[K, d+1, D]` tensor: 7 passes and a square root) and the sampling of one step;
+* `per-config floor`: the same with the two products as the engine must take them to keep a
+  config's bits independent of its batch (README, What is reproducible): per seed, one `bmm`
+  over its n configs, `[n, D, d+1] @ [d+1, B]` and `[n, D, B] @ [B, d+1]`, the batch a stride-0
+  operand (`toylab.batched`). MKL rounds a GEMM's rows by its M, so the per-seed GEMMs are a
+  floor the batch-independent engine cannot reach.
 
 `cli_sweep` runs the whole `toylab sweep` command (startup, caching and writing included) as a
 subprocess and reports its CPU time.
@@ -27,7 +33,7 @@ import time
 import numpy as np
 import torch
 
-from .. import engine, problems
+from .. import batched, engine, problems
 from ..config import RunConfig
 from ..grids import grid
 from .sweep import torch_loop
@@ -50,16 +56,19 @@ def cpu_seconds(fn, repeats: int, warm_up: bool = True) -> tuple[float, float]:
     return statistics.median(cpu), statistics.median(wall)
 
 
-def configs(K: int, steps: int, eager: bool = False) -> list[RunConfig]:
+def configs(K: int, steps: int, eager: bool = False, metric_every: int | None = None) -> list[RunConfig]:
+    """The workload's K configs; metrics only at the end unless `metric_every` says otherwise."""
     seeds = list(range(min(K, SEEDS)))
-    base = RunConfig("linear_regression", "adamw", dict(PROBLEM), steps=steps, metric_every=steps, compile=not eager)
+    base = RunConfig("linear_regression", "adamw", dict(PROBLEM), steps=steps, metric_every=metric_every or steps,
+                     compile=not eager)
     return [c.resolve() for c in grid(base, {"hparams.lr": np.geomspace(1e-4, 1e-2, K // len(seeds)).tolist(),
                                              "seed": seeds})]
 
 
-def floor_seconds(K: int, repeats: int, device: torch.device = torch.device("cpu")) -> dict[str, float]:
+def floor_seconds(K: int, repeats: int, device: torch.device = torch.device("cpu"),
+                  per_config: bool = False) -> dict[str, float]:
     """Seconds per step of the floor's three parts: CPU time on the CPU, synchronised wall time
-    (`timing.median_seconds`) on a GPU."""
+    (`timing.median_seconds`) on a GPU; `per_config`: the products as per-config bmm's."""
     def seconds(fn, n):
         return median_seconds(fn, device, n) if device.type == "cuda" else cpu_seconds(fn, n)[0]
 
@@ -68,7 +77,18 @@ def floor_seconds(K: int, repeats: int, device: torch.device = torch.device("cpu
     w, x, r = (torch.randn(S, n * D, d1, device=device), torch.randn(S, B, d1, device=device),
                torch.randn(S, n * D, B, device=device))
     r_out, g_out = torch.empty_like(r), torch.empty_like(w)  # outputs kept, as the engine keeps them
-    gemm = seconds(lambda: (torch.matmul(w, x.mT, out=r_out), torch.matmul(r, x, out=g_out)), 20 * repeats)
+    if per_config:
+        w, r, r_out, g_out = (t.view(S, n, D, -1) for t in (w, r, r_out, g_out))
+
+        def gemms():
+            for s in range(S):
+                batched.bmm(w[s], batched.shared(x[s].mT, n), out=r_out[s])
+                batched.bmm(r[s], batched.shared(x[s], n), out=g_out[s])
+    else:
+        def gemms():
+            torch.matmul(w, x.mT, out=r_out)
+            torch.matmul(r, x, out=g_out)
+    gemm = seconds(gemms, 20 * repeats)
     p = torch.nn.Parameter(torch.randn(K, d1, D, device=device))
     p.grad = torch.randn_like(p)
     adamw = torch.optim.AdamW([p], lr=1e-3, fused=True)
@@ -89,22 +109,25 @@ def table(Ks, threads, steps: int, repeats: int, loop_steps: int) -> list[dict]:
         torch.set_num_threads(n_threads)
         loop_fn = torch_loop("adamw", loop_steps, torch.device("cpu"))
         for K in Ks:
-            forms = {"fused": configs(K, steps), "eager": configs(K, steps, eager=True)}
+            forms = {"fused": configs(K, steps), "eager": configs(K, steps, eager=True),
+                     "fused, metrics every 10": configs(K, steps, metric_every=10)}
             loop_fn()
-            loop, floor, cpu, wall = [], [], {k: [] for k in forms}, {k: [] for k in forms}
+            loop, floor, per_config, cpu, wall = [], [], [], {k: [] for k in forms}, {k: [] for k in forms}
             for _ in range(repeats):
                 loop.append(cpu_seconds(loop_fn, 1, warm_up=False)[0] / (4 * loop_steps))
                 floor.append(sum(floor_seconds(K, 1).values()) / K)
+                per_config.append(sum(floor_seconds(K, 1, per_config=True).values()) / K)
                 for label, batch in forms.items():
                     c, w = cpu_seconds(lambda: engine.run_batch(batch), 1, warm_up=False)
                     cpu[label].append(c / (K * steps))
                     wall[label].append(w / (K * steps))
-            loop, floor = statistics.median(loop), statistics.median(floor)
+            loop, floor, per_config = (statistics.median(v) for v in (loop, floor, per_config))
             for label in forms:
                 c, w = statistics.median(cpu[label]), statistics.median(wall[label])
                 rows.append({"threads": n_threads, "K": K, "torch.optim loop cfg·steps/s": 1 / loop,
                              "floor cfg·steps/CPU-s": 1 / floor, "engine": label, "cfg·steps/CPU-s": 1 / c,
-                             "cfg·steps/wall-s": 1 / w, "× torch loop": loop / c, "× floor time": c / floor})
+                             "cfg·steps/wall-s": 1 / w, "× torch loop": loop / c, "× floor time": c / floor,
+                             "× per-config floor": c / per_config})
     return rows
 
 
