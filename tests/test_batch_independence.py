@@ -10,7 +10,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from toylab import batched, engine, runtime
+from toylab import batched, engine, runtime, store
 from toylab.cli import main
 from toylab.config import RunConfig
 from toylab.grids import grid
@@ -185,8 +185,9 @@ def toylab(*args):
 
 
 def run_tables(root):
-    """{run folder name: its metrics table}, for every finished run under `root`."""
-    return {p.parent.name: pd.read_parquet(p) for p in sorted(root.glob("*/metrics.parquet"))}
+    """{config hash: its metrics table}, for every finished run under `root`."""
+    runs = store.runs_in(root)
+    return {name: store.read([runs[name]]).drop(columns="run") for name in sorted(runs)}
 
 
 @pytest.fixture(params=[(shape, dtype) for shape in CLI_SHAPES for dtype in ("float32", "float64")],
