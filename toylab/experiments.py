@@ -221,7 +221,8 @@ def summary(root: Path, configs: list[RunConfig]) -> pd.DataFrame:
     wide = last.pivot(index="run", columns="metric", values="value").reindex(runs)
     info = metrics.drop_duplicates("run").set_index("run")[["label", "seed", "diverged_step"]].reindex(runs)
     by_hash = {c.hash(): c for c in configs}
-    missing = [run for run in runs if run not in set(metrics["run"])]
+    read = set(metrics["run"])
+    missing = [run for run in runs if run not in read]
     for run in missing:
         info.loc[run, ["label", "seed"]] = by_hash[run].label(), by_hash[run].seed
     table = info.join(wide).reset_index(drop=True)

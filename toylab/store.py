@@ -15,14 +15,15 @@ Without `force` a writer leaves out of its batch the hashes a verified batch pub
 (another shard, another machine); with `force` its batch is named later than every batch that
 held them, so it supersedes them.
 
-Publishing: a writer builds its batch in `<root>/batches/.<id>.<owner>.partial` (owner: pid, pid
+Publishing: a writer builds its batch in `<root>/batches/.<token>.<owner>.partial` (owner: pid, pid
 namespace, host) and publishes it with one rename; nothing is ever rewritten, so there is no
 shared index to corrupt: the index is the listing of `batches/` and the manifests. After
 publishing, the writer deletes what its batch made obsolete: batches and older run folders whose
-every hash a newer verified batch holds, and broken batches whose hashes all have a verified
-copy. A process killed while building leaves its partial folder, deleted by the next command
-that writes into the root once its owner is gone (another host's, after an hour); killed after
-the rename, it leaves only a superseded batch, ignored and deleted by the next writer.
+every hash a newer verified batch holds, broken batches whose hashes all have a verified copy,
+and batches whose manifest cannot be read. A process killed while building leaves its partial
+folder, deleted by the next command that writes into the root once its owner is gone (another
+host's, after an hour); killed after the rename, it leaves only a superseded batch, ignored and
+deleted by the next writer.
 
 A batch verifies when its manifest parses and lists its runs, sources and tables; every table it
 lists exists with its recorded size and sha256 (and no other), holds rows of exactly the runs
@@ -144,7 +145,7 @@ def _manifest_problem(manifest) -> str | None:
     if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
         return f"manifest.json has a bad seconds {seconds!r}"
     for name, run in runs.items():
-        if not isinstance(run, dict) or not isinstance(run.get("config"), dict) or not isinstance(run.get("tables"), list):
+        if not (isinstance(run, dict) and isinstance(run.get("config"), dict) and isinstance(run.get("tables"), list)):
             return f"run {name}: manifest.json does not give its config and tables"
         diverged = run.get("diverged_step", "missing")
         if diverged is not None and (not isinstance(diverged, int) or isinstance(diverged, bool) or diverged < 1):
@@ -216,7 +217,8 @@ def _divergence_problem(diverged, steps, step, value, is_loss) -> str | None:
     if diverged > steps:
         return f"the manifest says it diverged at step {diverged}, after its last step {steps}"
     if len(not_finite):
-        return f"the manifest says it diverged at step {diverged}, but its batch loss is not finite at step {not_finite[0]}"
+        return (f"the manifest says it diverged at step {diverged}, but its batch loss is not finite at step "
+                f"{not_finite[0]}")
     after = step[(step >= diverged) & ~np.isnan(value)]
     if len(after):
         return f"the manifest says it diverged at step {diverged}, but metrics.parquet has values at step {after[0]}"
@@ -230,12 +232,13 @@ class Index:
 
     def __init__(self, root: Path):
         self.root = Path(root)
+        self.checked: dict[Path, tuple[dict | None, str | None]] = {}
         self.holders: dict[str, list[Path]] = {}  # hash -> batches whose manifest lists it, newest first
         self.unreadable: dict[Path, str] = {}  # batches without a readable manifest -> what is wrong
         self.batches = sorted(_listing(self.root / BATCHES), reverse=True)
         self.unreadable.update({p: "is a file, not a batch folder" for p in _listing(self.root / BATCHES, files=True)})
         for path in self.batches:
-            manifest, problem = batch(path)
+            manifest, problem = self.batch(path)
             if manifest is None and problem != "does not exist":  # (not deleted by another writer meanwhile)
                 self.unreadable[path] = problem
             if manifest is None:
@@ -244,10 +247,16 @@ class Index:
                 self.holders.setdefault(name, []).append(path)
         self.folders = {p.name for p in _listing(self.root) if p.name != BATCHES}
 
+    def batch(self, path: Path) -> tuple[dict | None, str | None]:
+        """`batch(path)`, looked at once per index."""
+        if path not in self.checked:
+            self.checked[path] = batch(path)
+        return self.checked[path]
+
     def find(self, name: str) -> Run | None:
         """The run `name`: its newest verified batch, else its verified run folder; None if neither."""
         for path in self.holders.get(name, ()):
-            manifest, problem = batch(path)
+            manifest, problem = self.batch(path)
             if problem is None:
                 run = manifest["runs"][name]
                 status = {"status": "finished", "diverged_step": run["diverged_step"], "seconds": manifest["seconds"],
@@ -265,14 +274,14 @@ class Index:
         found = {}
         for name in (n for n in names if self.find(n) is None):
             for path in self.holders.get(name, ()):
-                found[path] = batch(path)[1]
+                found[path] = self.batch(path)[1]
             if name in self.folders:
                 found[self.root / name] = run_folders.verify(self.root / name)
         return {path: problem for path, problem in found.items() if problem is not None}
 
     def broken(self) -> dict[Path, str]:
         """Every batch under the root that does not verify, and what is wrong with it."""
-        checked = {path: batch(path)[1] for path in self.batches}
+        checked = {path: self.batch(path)[1] for path in self.batches}
         return {**self.unreadable, **{path: problem for path, problem in checked.items() if problem is not None}}
 
     def newest(self, names) -> str:
@@ -305,7 +314,8 @@ def write_batch(root: Path, configs: list[RunConfig], tables: dict[str, pd.DataF
     build = folder / f".{token}.{_owner()}.partial"
     build.mkdir()  # not mkdtemp: its 0700 would keep other users of a shared root out
     try:
-        runs = {names[i]: {"config": configs[i].to_dict(), "diverged_step": diverged_step[i], "tables": []} for i in keep}
+        runs = {names[i]: {"config": configs[i].to_dict(), "diverged_step": diverged_step[i], "tables": []}
+                for i in keep}
         listed = {}
         for table, frame in tables.items():
             held = _write_table(build / f"{table}.parquet", frame, names, keep)
@@ -353,11 +363,12 @@ def collect(root: Path) -> None:
     folders whose every hash a newer verified batch holds, broken batches whose every hash has
     a verified copy or whose manifest cannot be read, and partial builds of writers that are gone."""
     index = Index(root)
-    newest = {name: next((p for p in paths if batch(p)[1] is None), None) for name, paths in index.holders.items()}
+    newest = {name: next((p for p in paths if index.batch(p)[1] is None), None)
+              for name, paths in index.holders.items()}
     for path in index.unreadable:
         _remove(path)
     for path in index.batches:
-        manifest, problem = batch(path)
+        manifest, problem = index.batch(path)
         if manifest is not None and all(newest[n] not in (None, path) for n in manifest["runs"]):
             _remove(path)
     for name in index.folders & {n for n, p in newest.items() if p is not None}:
@@ -476,22 +487,23 @@ def find_runs(paths) -> tuple[list[Run], dict[Path, str]]:
     """The runs named by `paths`, each a root (`--out`: all its runs), a batch folder, a run
     folder of an older toylab, or a run's address `<root>/<hash>`; and what is wrong with those
     among them that do not verify (by batch or folder). A `UserError` for any other path."""
-    runs, problems = {}, {}
+    runs, problems, indexes = {}, {}, {}
+    index_of = lambda root: indexes[root] if root in indexes else indexes.setdefault(root, Index(root))  # noqa: E731
     for path in (p.parent if p.name == BATCHES else p for p in map(Path, paths)):
         if (path / "config.json").exists() or not path.exists():
-            index = Index(path.parent)
+            index = index_of(path.parent)
             run = index.find(path.name)
             if run is None and not (index.holders.get(path.name) or path.name in index.folders):
                 raise UserError(f"{path} is not a run, a batch or a folder of runs")
             found, broken = [run] if run else [], index.problems([path.name])
         elif path.parent.name == BATCHES:
-            index = Index(path.parent.parent)
-            manifest, problem = batch(path)
+            index = index_of(path.parent.parent)
+            manifest, problem = index.batch(path)
             found, broken = [], {path: problem} if problem else {}
             if problem is None:
                 found = [r for r in map(index.find, manifest["runs"]) if r is not None]
         elif path.is_dir():
-            index = Index(path)
+            index = index_of(path)
             names = sorted(set(index.holders) | {n for n in index.folders if (path / n / "config.json").exists()})
             found = [r for r in map(index.find, names) if r is not None]
             broken = {**index.unreadable, **index.problems(names)}
@@ -515,7 +527,8 @@ def read(runs: list[Run], table: str = "metrics") -> pd.DataFrame:
     for where, members in by_batch.items():
         for part in ([members] if where is not None else [[r] for r in members]):
             path = (where or part[0].where) / f"{table}.parquet"
-            filters = [("run", "in", [r.name for r in part])] if where is not None and len(part) < _size(where) else None
+            subset = where is not None and len(part) < _size(where)
+            filters = [("run", "in", [r.name for r in part])] if subset else None
             try:
                 frame = pq.read_table(path, filters=filters, use_threads=False).to_pandas()
             except (OSError, ValueError):
