@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from toylab import checks, plotting
-from toylab.analyses import THEORY, Analysis, Figure, new_figure
+from toylab.analyses import Analysis, Figure, new_figure, new_panels
+from toylab.bench.orthogonalizers import stored_seconds
 from toylab.optim.orthogonalize import singular_value_map
 
 SPEC = '''
@@ -36,6 +37,7 @@ orthogonalizer and 1–8 iterations at its best learning rate (cosine decay to 0
 hurt, or not matter, what does it cost per step, and what do the spectra say about why?"""
 steps = 200
 seeds = [0, 1, 2, 3]
+budget = { seeds = 4 }   # a tie band narrower than the seeds' noise asks for up to 16 seeds
 metric_every = 20
 probes = ["orthogonality"]
 probe_every = 40
@@ -134,97 +136,69 @@ KEYS = ["setting", "method"]
 
 
 def label(frame: pd.DataFrame) -> pd.DataFrame:
-    lr_setting = ("κ=" + frame["condition_number"].map("{:g}".format, na_action="ignore") + ", D="
-                  + frame["D"].map("{:g}".format, na_action="ignore") + ", "
-                  + np.where(frame["batch_size"] == 0, "full batch", "batch " + frame["batch_size"].map("{:g}".format)))
-    svd = frame["orthogonalizer"] == "svd"
-    return frame.assign(setting=np.where(frame["problem"] == "linear_regression", lr_setting, "scale-invariant, row norm"),
+    f = lambda col: frame[col].map("{:g}".format, na_action="ignore")  # noqa: E731
+    lr_setting = "κ=" + f("condition_number") + ", D=" + f("D") + ", " + np.where(
+        frame["batch_size"] == 0, "full batch", "batch " + f("batch_size"))
+    svd, lin = frame["orthogonalizer"] == "svd", frame["problem"] == "linear_regression"
+    shape = np.where(lin, (frame["d"] + 1).astype("Int64").astype(str) + "×" + frame["D"].astype("Int64").astype(str),
+                     frame.get("d_out", 0).astype("Int64").astype(str) + "×" + frame.get("d_in", 0).astype("Int64").astype(str))
+    return frame.assign(setting=np.where(lin, lr_setting, "scale-invariant, row norm"), shape=shape,
                         method=np.where(svd, "SVD", frame["orthogonalizer"].map(SHORT) + "-" + frame["ns_steps"].astype(str)),
                         steps=np.where(svd, np.nan, frame["ns_steps"]))
-
-
-def shape_of(row) -> str:
-    return f"{int(row['d']) + 1}×{int(row['D'])}" if row["problem"] == "linear_regression" else f"{int(row['d_out'])}×{int(row['d_in'])}"
-
-
-def bench_seconds(at_best: pd.DataFrame, path) -> tuple[list[float], str]:
-    """Seconds per call of each run's method at its matrix shape, from the bench's table (NaN where
-    the table or the shape is missing), and the batch size K the bench timed those shapes at."""
-    rows = pd.read_csv(path, dtype={"steps": str}).to_dict("records") if path.exists() else []
-    for r in rows:
-        r["K"], r["shape"] = r["K×m×n"].split("×", 1)
-    seconds = {(r["shape"], r["orthogonalizer"], r["steps"]): r["ms"] / 1e3 for r in rows}
-    keys = [(shape_of(r), r["orthogonalizer"], "-" if r["orthogonalizer"] == "svd" else str(int(r["ns_steps"])))
-            for _, r in at_best.iterrows()]
-    batch = sorted({r["K"] for r in rows if r["shape"] in {k[0] for k in keys}}, key=int)
-    return [seconds.get(k, math.nan) for k in keys], "/".join(batch) or "?"
 
 
 def analyze(tables, spec) -> Analysis:
     metrics = label(tables["metrics"])
     final = pd.concat([checks.final_values(metrics[metrics["problem"] == p], m) for p, m in METRIC.items()
                        if (metrics["problem"] == p).any()], ignore_index=True)
-    best = checks.best_points(final, "lr", KEYS).set_index(KEYS)
-    at = final.join(best["best"], on=KEYS).query("lr == best")
+    best, at = checks.at_best(final, "lr", KEYS)
     orth = tables.get("orthogonality", pd.DataFrame())
     error = orth[orth["quantity"] == "polar_error"].groupby("run")["value"].median() if len(orth) else pd.Series(dtype=float)
     at = at.assign(polar_error=at["run"].map(error))
-    at["seconds"], batch = bench_seconds(at, BENCH_TABLE)
+    at["seconds"], batch = stored_seconds(BENCH_TABLE, zip(at["shape"], at["orthogonalizer"], at["method"].str.split(
+        "-").str[1].fillna("-")))
     margin, outcomes = spec.settings["margin"], []
-    estimator = ("per seed the final metric at each method's best lr (cosine decay to 0; lr chosen by mean log final "
-                 "metric over seeds), paired log ratio")
     for name, method in (("exactness", "SVD"), ("polar-express", "PE-5")):
-        check = checks.Check("C13", f"C13-orth-{name}", f"final metric {method} / NS-5 (geometric mean ratio)", estimator,
+        check = checks.Check("C13", f"C13-orth-{name}", f"final metric {method} / NS-5 (geometric mean ratio)",
+                             "per seed the final metric at each method's best lr (cosine decay to 0; lr chosen by mean "
+                             "log final metric over seeds), paired log ratio",
                              f"{method} beats 5 Newton–Schulz steps in every setting: ratio below e^−{margin:g}", margin,
                              needs=checks.Needs(width=2), kind="hypothesis")  # wider than the tie band ±m: more seeds
-        wide = at.pivot_table(index=["setting", "seed"], columns="method", values="value")
-        outcomes += checks.headline(check, [checks.ordering(check, wide.loc[s, method], wide.loc[s, "NS-5"], group=s,
-                                                            regime=checks.interior(best.loc[s], [method, "NS-5"]))
-                                            for s in wide.index.unique("setting")])
+        outcomes += checks.headline(check, [checks.ordering_at_best(check, g, method, "NS-5", name="method", group=s)
+                                            for s, g in final.groupby("setting")])
     time_col = f"orthogonalizer µs per step (K={batch})"
     g = at.assign(log=np.log(at["value"]), us=1e6 * at["seconds"]).groupby(["setting", "method", "orthogonalizer", "steps"], dropna=False)
     table = g.agg(lr=("lr", "first"), final=("log", "mean"), polar=("polar_error", "median"), us=("us", "first")).reset_index()
     table = table.join(best["at_edge"], on=KEYS).assign(final=np.exp(table["final"])).rename(columns={
         "lr": "best lr", "at_edge": "best lr at grid edge", "final": "final metric (geo. mean)",
         "polar": "polar error (median over steps)", "us": time_col})
-    settings = sorted(table["setting"].unique())
-    figures, notes = [steps_figure(at, settings)], []
+    figures, notes, numbers = [steps_figure(at)], [], {}
     if at["seconds"].notna().any():
         figures.append(cost_figure(table, time_col))
     else:
         notes.append("*No orthogonalizer timings: `make bench` writes them to reports/bench/orthogonalizers.csv.*")
-    numbers = {}
     if len(orth):
-        fig, numbers = spectra_figure(label(orth[orth["run"].isin(at["run"])]), settings)
+        fig, numbers = spectra_figure(label(orth[orth["run"].isin(at["run"])]))
         figures.append(fig)
     else:
         notes.append("*The orthogonality probe table is missing: no errors or spectra.*")
-    notes.append("003 ch. 7 asks how NewtonSchulz_n(G_t), an approximation of the orthogonalization, treats the "
-                 "spectrum; the spectra figure measures it (the quintic leaves singular values in about (0.7, 1.2) and "
-                 "small ones below). Whether a more exact polar factor trains better is the lab's question.")
-    return Analysis(figures=figures, table=table, numbers=numbers, notes=notes, checks=outcomes)
+    return Analysis(figures=figures, table=table, numbers=numbers, notes=notes + NOTES, checks=outcomes)
 
 
-# ----- figures --------------------------------------------------------------------------------------
-def _panels(n: int):
-    return new_figure(min(3, n), math.ceil(n / min(3, n)), width=3.8, height=3.2)
+NOTES = ["003 ch. 7 asks how NewtonSchulz_n(G_t), an approximation of the orthogonalization, treats the "
+         "spectrum; the spectra figure measures it (the quintic leaves singular values in about (0.7, 1.2) and "
+         "small ones below). Whether a more exact polar factor trains better is the lab's question."]
 
 
-def steps_figure(at: pd.DataFrame, settings: list[str]) -> Figure:
-    fig, axes = _panels(len(settings))
-    for ax, setting in zip(axes.flat, settings):
-        here = at[at["setting"] == setting]
-        for orth, g in here.groupby("orthogonalizer"):
-            if orth == "svd":
-                mean, low, high = (math.exp(v) for v in checks.t_interval(np.log(g["value"])))
-                ax.axhline(mean, color=COLOURS[orth], label="SVD (exact)")
-                ax.axhspan(low, high, color=COLOURS[orth], alpha=0.15, linewidth=0)
-            else:
-                plotting.seed_band(ax, g, "steps", "value", log=True, label=SHORT[orth], color=COLOURS[orth], marker="o")
-        ax.set(yscale="log", xlabel="iterations", ylabel="final metric at best lr", title=setting)
-    for ax in axes.flat[len(settings):]:
-        ax.set_visible(False)
-    plotting.legend(axes.flat[0], fontsize="x-small")
+def steps_figure(at: pd.DataFrame) -> Figure:
+    fig, axes = new_panels(at["setting"].nunique())
+    iterated = at[at["orthogonalizer"] != "svd"].assign(name=lambda f: f["orthogonalizer"].map(SHORT))
+    settings = plotting.panel_bands(axes, iterated, "setting", "steps", "value", hue="name", log=True, marker="o",
+                                    xlabel="iterations", ylabel="final metric at best lr")
+    for ax, (setting,) in zip(axes.flat, settings):
+        svd = at[(at["setting"] == setting) & (at["orthogonalizer"] == "svd")]["value"]
+        plotting.interval_line(ax, svd, "SVD (exact)", COLOURS["svd"])
+        plotting.legend(ax, fontsize="x-small")
     return Figure("steps", fig, "Final metric at each method's best lr against the number of iterations (geometric "
                   "mean over seeds, band ×/÷ 2 s.e.); the SVD's exact polar factor as a line and its 95 % t-interval. "
                   "Excess loss for linear regression, the noise-free loss for the scale-invariant problem.")
@@ -232,42 +206,35 @@ def steps_figure(at: pd.DataFrame, settings: list[str]) -> Figure:
 
 def cost_figure(table: pd.DataFrame, time_col: str) -> Figure:
     fig, axes = new_figure(1, 1, width=4.6, height=3.4)
-    ax = axes[0, 0]
-    per = table.groupby(["orthogonalizer", "method"], as_index=False)[[time_col, "polar error (median over steps)"]].median()
-    for orth, g in per.groupby("orthogonalizer"):
-        ax.scatter(g[time_col], g["polar error (median over steps)"], color=COLOURS[orth], label=SHORT[orth], s=18)
-        for _, row in g.iterrows():
-            ax.annotate(row["method"], (row[time_col], row["polar error (median over steps)"]), fontsize=6,
-                        textcoords="offset points", xytext=(3, 2))
-    ax.set(xscale="log", yscale="log", xlabel=time_col.replace("orthogonalizer ", "") + " (make bench)",
-           ylabel="‖O − UVᵀ‖_F / ‖UVᵀ‖_F")
-    ax.legend(fontsize="x-small")
+    error = "polar error (median over steps)"
+    per = table.groupby(["orthogonalizer", "method"], as_index=False)[[time_col, error]].median()
+    plotting.labelled_scatter(axes[0, 0], per, time_col, error, "orthogonalizer", "method", COLOURS, SHORT, s=18)
+    axes[0, 0].set(xscale="log", yscale="log", xlabel=time_col.replace("orthogonalizer ", "") + " (make bench)",
+                   ylabel="‖O − UVᵀ‖_F / ‖UVᵀ‖_F")
+    plotting.legend(axes[0, 0], fontsize="x-small")
     return Figure("cost", fig, "Cost against exactness: each method's time per step (median over the settings' shapes, "
                   "from `make bench`'s table reports/bench/orthogonalizers.csv) and its orthogonalization error "
                   "(median over settings).")
 
 
-def spectra_figure(orth: pd.DataFrame, settings: list[str]) -> tuple[Figure, dict]:
+def spectra_figure(orth: pd.DataFrame) -> tuple[Figure, dict]:
     """σ_i(O) against σ_i(U)/‖U‖_F for NS-5, PE-5 and SVD at the best lr, with the scalar maps."""
     shown = {"NS-5": "newton_schulz", "PE-5": "polar_express", "SVD": "svd"}
     # seed before run: points are drawn in seed order, not in the order of the runs' hashes
     wide = orth[orth["method"].isin(shown) & orth["quantity"].isin(["input_spectrum", "output_spectrum"])].pivot_table(
         index=["setting", "method", "seed", "run", "step", "index"], columns="quantity", values="value").reset_index()
-    fig, axes = _panels(len(settings))
+    fig, axes = new_panels(wide["setting"].nunique())
     x = np.geomspace(1e-4, 1, 300)
-    for ax, setting in zip(axes.flat, settings):
-        for method, name in shown.items():
-            pts = wide[(wide["setting"] == setting) & (wide["method"] == method)]
-            ax.scatter(pts["input_spectrum"], pts["output_spectrum"], s=4, alpha=0.4, color=COLOURS[name], linewidth=0,
-                       label=method)
-            ax.plot(x, singular_value_map(x, name, 5), **{**THEORY, "color": COLOURS[name]})
-        ax.set(xscale="log", xlabel="input σ_i(U)/‖U‖_F", ylabel="output σ_i(O)", title=setting, ylim=(0, 1.4))
-    for ax in axes.flat[len(settings):]:
-        ax.set_visible(False)
+    plotting.panel_scatter(axes, wide, "setting", "input_spectrum", "output_spectrum", "method",
+                           {m: COLOURS[n] for m, n in shown.items()}, lambda m: (x, singular_value_map(x, shown[m], 5)),
+                           s=4, alpha=0.4, linewidth=0)
+    for ax in axes.flat:
+        ax.set(xscale="log", xlabel="input σ_i(U)/‖U‖_F", ylabel="output σ_i(O)", ylim=(0, 1.4))
     axes.flat[0].legend(fontsize="x-small", markerscale=3)
     numbers = {f"output σ 5–95 % range, {m}": "[{:.2f}, {:.2f}]".format(*np.nanpercentile(
         wide[wide["method"] == m]["output_spectrum"], [5, 95])) for m in ("NS-5", "PE-5")}
-    numbers["share of input σ_i(U) < 10⁻³·‖U‖_F"] = f"{100 * float((wide[wide['method'] == 'NS-5']['input_spectrum'] < 1e-3).mean()):.2g} %"
+    ns = wide[wide["method"] == "NS-5"]
+    numbers["share of input σ_i(U) < 10⁻³·‖U‖_F"] = f"{100 * float((ns['input_spectrum'] < 1e-3).mean()):.2g} %"
     return Figure("spectra", fig, "What each orthogonalizer does to the spectrum of Muon's momentum at the best lr, every "
                   "probed step and seed: output singular values against the input's (Frobenius-normalised, ranks "
                   "matched); dashed: the scalar map of 5 iterations of each polynomial (for the SVD, 1)."), numbers

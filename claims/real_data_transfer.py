@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from toylab import checks, plotting
-from toylab.analyses import Analysis, Figure, mean_std, new_figure
+from toylab.analyses import Analysis, Figure, mean_std, new_panels
 
 SPEC = '''
 title = "From toys to real data: Muon vs AdamW vs SGD vs Signum, and bias correction × zero init, on digits and diabetes"
@@ -126,45 +126,55 @@ def analyze(tables, spec) -> Analysis:
     metrics = tables["metrics"].assign(name=lambda f: label(f))
     problems = [p for p in METRIC if p in set(metrics["problem"])]
     final = pd.concat([checks.final_values(metrics[metrics["problem"] == p], METRIC[p]) for p in problems])
-    best = checks.best_points(final, "lr", ["problem", "name"]).set_index(["problem", "name"])
-    at = final.join(best["best"], on=["problem", "name"]).query("lr == best")
-    wide = at.pivot_table(index=["problem", "seed"], columns="name", values="value")
+    best, at = checks.at_best(final, "lr", ["problem", "name"])
+    means = at.pivot_table(index=["problem", "seed"], columns="name", values="value").groupby("problem").mean()
     groups = {c: [] for c in (ADAMW_VS_MUON, INIT, ORDER, FLAT, UNIT)}
     numbers = {}
     for p in problems:
-        v, b, means = wide.loc[p], best.loc[p], wide.loc[p].mean()
         pairs = [(ADAMW_VS_MUON, "adamw", "muon", p)] + [(ORDER, x, y, f"{p}: {x} < {y}") for x, y in zip(C11, C11[1:])]
-        pairs.append((INIT, max(C11[:2], key=means.get), min(C11[2:], key=means.get), p))
+        pairs.append((INIT, max(C11[:2], key=means.loc[p].get), min(C11[2:], key=means.loc[p].get), p))
         for check, x, y, group in pairs:
-            groups[check].append(checks.ordering(check, v[x], v[y], group=group, regime=checks.interior(b, [x, y])))
-        numbers[f"C11 ranking at best lr, {p}"] = " < ".join(means[C11].sort_values().index)
+            groups[check].append(checks.ordering_at_best(check, final[final["problem"] == p], x, y, group=group))
+        numbers[f"C11 ranking at best lr, {p}"] = " < ".join(means.loc[p, C11].sort_values().index)
     table = (at.groupby(["problem", "name", "best"])["value"].apply(mean_std).rename("final value at best lr (mean ± std)")
              .reset_index().join(best["at_edge"], on=["problem", "name"]).rename(columns={"best": "best lr"}))
-    figures = [lr_figure(final, best, C13, "lr_grid", "Final training objective against the lr per optimizer (geometric "
-                         "mean over seeds, band ×/÷ 2 s.e. in log space; star: the best lr; ×: diverged runs)."),
-               curves_figure(metrics, at, C13),
-               lr_figure(final, best, C11, "c11_lr_grid", "C11: the four bias-correction × zero-init variants of AdamW "
-                         "(β = (0.95, 0.95), λ = 0.1), final training objective against the lr (bands as above).")]
+    figures = [bands("lr_grid", final[final["name"].isin(C13)], "lr", "value", best, "Final training objective against "
+                     "the lr per optimizer (geometric mean over seeds, band ×/÷ 2 s.e. in log space; star: the best lr; "
+                     "×: diverged runs)."),
+               bands("curves", metrics[(metrics["metric"] == metrics["problem"].map(METRIC)) & metrics["name"].isin(C13)
+                                       & (metrics["step"] > 0) & metrics["run"].isin(at["run"])], "step", "value", None,
+                     "The training objective over training at each optimizer's best lr (geometric mean over seeds, "
+                     "band ×/÷ 2 s.e. in log space)."),
+               bands("c11_lr_grid", final[final["name"].isin(C11)], "lr", "value", best, "C11: the four bias-correction "
+                     "× zero-init variants of AdamW (β = (0.95, 0.95), λ = 0.1), final training objective against the "
+                     "lr (bands as above).")]
     spectra, notes = tables.get("spectra"), []
     if spectra is not None and not spectra.empty:
         spectra = numerical_rank(spectra[spectra["run"].isin(at.loc[at["name"] == "muon", "run"])
                                          & spectra["quantity"].isin(["grad", "direction"])])
-        for (p, param), s in spectra.groupby(["problem", "param"]):
-            ext = s.groupby(["seed", "step", "quantity"])["value"].agg(["max", "min"]).reset_index()
-            cond = (ext["max"] / ext["min"]).groupby([ext["seed"], ext["quantity"]]).median().unstack()
-            top = ext.sort_values("step").groupby(["seed", "quantity"])["max"]
+        ext = spectra.groupby(["problem", "param", "seed", "step", "quantity"])["value"].agg(["max", "min"]).reset_index()
+        for (p, param), e in ext.groupby(["problem", "param"]):
+            cond = (e["max"] / e["min"]).groupby([e["seed"], e["quantity"]]).median().unstack()
+            top = e.sort_values("step").groupby(["seed", "quantity"])["max"]
             shrink = (top.last() / top.first()).unstack()
             groups[FLAT].append(checks.ordering(FLAT, cond["direction"], cond["grad"], group=f"{p} {param}"))
             groups[UNIT].append(checks.equivalence(UNIT, shrink["direction"], 1.0, group=f"{p} {param}"))
             numbers[f"σ_max last/first, G_t / O_t, {p} {param}"] = f"{shrink['grad'].mean():.3g} / {shrink['direction'].mean():.3g}"
             numbers[f"median σ_1/σ_r, G_t / O_t, {p} {param}"] = f"{cond['grad'].mean():.3g} / {cond['direction'].mean():.3g}"
-        figures.append(spectra_figure(spectra))
+        long = ext.melt(id_vars=["problem", "param", "seed", "step", "quantity"], value_vars=["max", "min"], var_name="σ")
+        long["line"] = long["quantity"].map({"grad": "G_t", "direction": "O_t"}) + " σ_" + long["σ"]
+        figures.append(bands("spectra", long, "step", "value", None, "Muon at its best lr: largest and r-th singular "
+                             "values (r: the numerical rank of G_t) of the gradient G_t and of the Newton–Schulz output "
+                             "O_t per matrix (geometric mean over seeds, band ×/÷ 2 s.e.); dashed: 1.",
+                             by=["problem", "param"], hue="line"))
     else:
         notes.append("*The spectra probe table is missing: no spectra checks.*")
-    notes.append("Seed 003 ch. 6's first-step case analysis (m̂₁ ∈ {g₁, (1−β1)g₁, g₁/(1−β1)}) holds (C11-first-step "
-                 "measures it); its Table 6.1 ranking is what C11-real-order and C11-real-init test here.")
     outcomes = [o for check, g in groups.items() for o in checks.headline(check, g)]
-    return Analysis(figures=figures, table=table, numbers=numbers, notes=notes, checks=outcomes)
+    return Analysis(figures=figures, table=table, numbers=numbers, notes=notes + NOTES, checks=outcomes)
+
+
+NOTES = ["Seed 003 ch. 6's first-step case analysis (m̂₁ ∈ {g₁, (1−β1)g₁, g₁/(1−β1)}) holds (C11-first-step "
+         "measures it); its Table 6.1 ranking is what C11-real-order and C11-real-init test here."]
 
 
 def numerical_rank(spectra: pd.DataFrame) -> pd.DataFrame:
@@ -180,47 +190,16 @@ def numerical_rank(spectra: pd.DataFrame) -> pd.DataFrame:
     return s[(s["rank"] <= s["r"]) & (n > 1)].drop(columns=["rank", "r"])
 
 
-def lr_figure(final, best, names, stem, caption) -> Figure:
-    problems = list(dict.fromkeys(final["problem"]))
-    fig, axes = new_figure(len(problems), 1, width=3.8, height=3.2)
-    for ax, p in zip(axes.flat, problems):
-        ax.set(xscale="log", yscale="log")
-        stats = plotting.seed_band(ax, final[(final["problem"] == p) & final["name"].isin(names)], x="lr", y="value",
-                                   hue="name", marker="o")
-        for n in names:
-            s = stats[(stats["name"] == n) & (stats["lr"] == best.loc[(p, n), "best"])]
-            if len(s):
-                plotting.mark_best(ax, best.loc[(p, n), "best"], float(s["centre"].iloc[0]), n)
-        ax.set(xlabel="learning rate η", ylabel=f"final {METRIC[p]}", title=p)
-        plotting.legend(ax, fontsize="x-small")
+def bands(stem: str, frame: pd.DataFrame, x: str, y: str, best, caption: str, by="problem", hue="name") -> Figure:
+    """One panel per problem (or `by`), seed bands per optimizer on log axes, best lrs starred."""
+    fig, axes = new_panels(frame.groupby(by).ngroups, ncols=4, width=3.8 if by == "problem" else 3.6,
+                           height=3.2 if by == "problem" else 3.0)
+    for ax in axes.flat:
+        ax.set(xscale="log" if x == "lr" else "linear", yscale="log")
+    plotting.panel_bands(axes, frame, by, x, y, hue, best, xlabel="learning rate η" if x == "lr" else x,
+                         ylabel="final objective" if x == "lr" else "value", log=True, marker="o" if x == "lr" else None)
+    if hue == "line":
+        for ax in axes.flat:
+            plotting.theory_line(ax, 1.0, "1 (orthogonal)")
+            plotting.legend(ax, fontsize="x-small")
     return Figure(stem, fig, caption)
-
-
-def curves_figure(metrics, at, names) -> Figure:
-    problems = list(dict.fromkeys(at["problem"]))
-    fig, axes = new_figure(len(problems), 1, width=3.8, height=3.2)
-    for ax, p in zip(axes.flat, problems):
-        rows = metrics[(metrics["problem"] == p) & (metrics["metric"] == METRIC[p]) & metrics["name"].isin(names)
-                       & (metrics["step"] > 0) & metrics["run"].isin(at["run"])]
-        plotting.seed_band(ax, rows, x="step", y="value", hue="name", log=True)
-        ax.set(xlabel="step", ylabel=METRIC[p], title=p)
-        plotting.legend(ax, fontsize="x-small")
-    return Figure("curves", fig, "The training objective over training at each optimizer's best lr "
-                                 "(geometric mean over seeds, band ×/÷ 2 s.e. in log space).")
-
-
-def spectra_figure(spectra) -> Figure:
-    ext = spectra.groupby(["problem", "param", "seed", "step", "quantity"])["value"].agg(["max", "min"]).reset_index()
-    long = ext.melt(id_vars=["problem", "param", "seed", "step", "quantity"], value_vars=["max", "min"], var_name="σ")
-    long["line"] = long["quantity"].map({"grad": "G_t", "direction": "O_t"}) + " σ_" + long["σ"]
-    panels = sorted(set(zip(long["problem"], long["param"])))
-    fig, axes = new_figure(len(panels), 1, width=3.6, height=3.0)
-    for ax, (p, param) in zip(axes.flat, panels):
-        plotting.seed_band(ax, long[(long["problem"] == p) & (long["param"] == param)], x="step", y="value",
-                           hue="line", log=True)
-        plotting.theory_line(ax, 1.0, "1 (orthogonal)")
-        ax.set(xlabel="step", ylabel="singular value", title=f"{p}: {param}")
-        plotting.legend(ax, fontsize="x-small")
-    return Figure("spectra", fig, "Muon at its best lr: largest and r-th singular values (r: the numerical rank of G_t) "
-                                  "of the gradient G_t and of the Newton–Schulz output O_t per matrix (geometric mean "
-                                  "over seeds, band ×/÷ 2 s.e.); dashed: 1.")

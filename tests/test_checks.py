@@ -312,3 +312,14 @@ def test_a_check_says_whose_claim_it_is():
     for kind in ("", "theory"):
         with pytest.raises(ValueError, match="kind="):
             checks.Check("C1", "C1-x", "x", "e", "p", 0.05, kind=kind)
+
+
+def test_ordering_of_zero_values_is_clean_and_both_zero_is_a_tie():
+    check = checks.Check("C14", "C14-test", "gap ratio", "gap", "a < b", tolerance=0.05, kind="seed")
+    with np.errstate(all="raise"):  # no divide-by-zero or invalid warning from log(0) or 0/0
+        tie = checks.ordering(check, [0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
+        mixed = checks.ordering(check, [0.0, 1.0, 2.0, 4.0], [0.0, 2.0, 4.1, 8.0])
+        one_zero = checks.ordering(check, [0.0, 1.0, 2.0], [1.0, 2.0, 4.0])
+    assert (tie.verdict, tie.cause, tie.measured, tie.n) == ("inconclusive", "tied", 1.0, 3)
+    assert mixed.n == 4 and mixed.measured == pytest.approx(np.exp(np.mean([0.0, np.log(0.5), np.log(2 / 4.1), np.log(0.5)])))
+    assert one_zero.n == 2 and one_zero.measured == pytest.approx(0.5)  # a zero against a non-zero: no replicate

@@ -7,7 +7,8 @@ from toylab.report import REPORTS
 
 LEDGER = pd.DataFrame([
     {"claim": "C2", "check": "C2-eq7", "kind": "seed", "report": "r", "predicted": 0.016, "measured": 0.07,
-     "ci_low": 0.069, "ci_high": 0.071, "verdict": "fails", "cause": ""},
+     "ci_low": 0.069, "ci_high": 0.071, "verdict": "fails", "cause": "", "steps": 4000, "seeds": 8,
+     "extensions": "steps 2000→4000 (regime not reached)"},
     {"claim": "C2", "check": "C2-eq7/β=0.9", "kind": "seed", "report": "r", "predicted": 0.016, "measured": 0.07,
      "ci_low": 0.069, "ci_high": 0.071, "verdict": "fails", "cause": ""},
     {"claim": "C4", "check": "C4-x", "kind": "hypothesis", "report": "s", "predicted": float("nan"), "measured": 2.0,
@@ -19,9 +20,10 @@ def test_blocks_are_rewritten_from_the_ledger():
            "## C5\n<!-- ledger C5 -->\nold\n<!-- /ledger -->\n"
     new = claims_doc.render(text, LEDGER)
     assert "stale" not in new and "old" not in new and new.startswith("## C2\nprose\n")
-    assert "| `C2-eq7` | seed | **fails** | 0.07 [0.069, 0.071] vs 0.016 | [r](../reports/r/report.md) |" in new
+    assert ("| `C2-eq7` | seed | **fails** | 0.07 [0.069, 0.071] vs 0.016 | 4000 steps, 8 seeds; extended: steps "
+            "2000→4000 (regime not reached) | [r](../reports/r/report.md) |") in new
     assert "C2-eq7/β" not in new, "per-group rows stay in the ledger"
-    assert "| `C4-x` | hypothesis | **inconclusive** (tied) | 2 [1, 3] |" in new
+    assert "| `C4-x` | hypothesis | **inconclusive** (tied) | 2 [1, 3] |  | [s]" in new  # no runs recorded
     assert "*No check in the ledger.*" in new.split("## C5")[1]
     assert claims_doc.render(new, LEDGER) == new
 

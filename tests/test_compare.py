@@ -12,7 +12,7 @@ from scipy import stats as scipy_stats
 
 from toylab import store
 from toylab.cli import main
-from toylab.compare import stats
+from toylab.compare import protocol, stats
 from toylab.config import RunConfig
 from toylab.experiments import run_configs
 from toylab.grids import grid
@@ -243,3 +243,18 @@ def test_one_optimizer_or_a_metric_the_problem_lacks_is_an_error(tmp_path):
     lacking = CliRunner().invoke(main, ["compare", "scale_invariant", "--optimizer", "sgd,adamw", "--metric",
                                         "excess_loss", "--out", str(tmp_path)])
     assert lacking.exit_code == 2 and "scale_invariant does not record it; it records loss" in lacking.output
+
+
+def test_held_out_tunes_on_the_tuning_seeds_and_marks_the_tuned_runs_on_the_others():
+    """`protocol.held_out` on a finished sweep: lr 0.3 is best on seeds 0, 1 and worst on 2–4, so
+    0.3 is tuned and the held-out runs marked tuned are those at 0.3 on seeds 2–4."""
+    finals = {0.1: [1.0, 1.0, 0.01, 0.01, 0.01], 0.3: [0.1, 0.1, 9.0, 9.0, 9.0], 1.0: [math.inf] * 5}
+    runs = pd.DataFrame([{"run": f"{lr}-{s}", "problem": "p", "optimizer": "sgd", "setting": f"lr={lr}", "lr": lr,
+                          "seed": s, "budget": 10, "final": v} for lr, vals in finals.items() for s, v in enumerate(vals)])
+    rows = pd.DataFrame([{"run": r.run, "step": step, "value": value} for r in runs.itertuples()
+                         for step, value in ((0, 10.0), (10, r.final if math.isfinite(r.final) else math.nan))])
+    targets, tuned, marked = protocol.held_out(runs, rows, tune_seeds=[0, 1])
+    assert targets == {"p": pytest.approx(2 * 0.1)} and tuned["lr"].tolist() == [0.3]
+    scored = marked[marked["tuned"] & (marked["role"] == "score")]
+    assert sorted(scored["seed"]) == [2, 3, 4] and set(scored["final"]) == {9.0}
+    assert marked.set_index("run").loc["0.1-2", "steps_to_target"] == 10 and not marked.set_index("run").loc["0.1-2", "tuned"]

@@ -44,3 +44,16 @@ def test_at_step_interpolates_geometrically_per_seed():
     got = estimators.at_step(f, 5)
     assert got.loc[0] == pytest.approx(np.sqrt(4.0 * 2.0)) and got.loc[1] == pytest.approx(np.sqrt(27.0))
     assert estimators.at_step(f, 20).tolist() == pytest.approx([1.0, 1.0])
+
+
+def test_stable_rank_share_is_the_frobenius_over_spectral_norm_squared_per_dimension():
+    """Against numpy's norms of random matrices, and the two ends: rank one (1/n) and orthogonal (1)."""
+    rng = np.random.default_rng(0)
+    mats = {"random": rng.normal(size=(7, 4)), "rank one": np.outer(rng.normal(size=7), rng.normal(size=4)),
+            "orthogonal": np.linalg.qr(rng.normal(size=(7, 4)))[0]}
+    rows = [{"run": name, "step": 1, "quantity": "grad", "index": i, "value": s}
+            for name, a in mats.items() for i, s in enumerate(np.linalg.svd(a, compute_uv=False))]
+    got = estimators.stable_rank_share(pd.DataFrame(rows)).droplevel(["step", "quantity"])
+    a = mats["random"]
+    assert got["random"] == pytest.approx(np.linalg.norm(a, "fro") ** 2 / np.linalg.norm(a, 2) ** 2 / 4, rel=1e-12)
+    assert got["rank one"] == pytest.approx(0.25, rel=1e-9) and got["orthogonal"] == pytest.approx(1.0, rel=1e-12)

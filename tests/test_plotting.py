@@ -95,3 +95,22 @@ def test_a_diverged_curve_is_marked_once_where_it_was_lost():
     marks = [c for c in ax.collections if c.get_offsets().size and c.get_transform() is not ax.transData]
     assert [list(c.get_offsets()[:, 0]) for c in marks] == [[2.0]]
     plt.close(fig)
+
+
+def test_ratio_forest_draws_each_outcome_at_its_ratio_top_down_in_its_verdict_colour():
+    from matplotlib.colors import to_hex
+
+    from toylab import checks
+    from toylab.site import VERDICT_COLORS
+
+    check = checks.Check("C13", "C13-x", "ratio", "per seed", "a beats b", 0.1, kind="hypothesis")
+    outcomes = [checks.ordering(check, [1.0, 1.1, 0.9], [4.0, 4.2, 3.9], "wins"),
+                checks.ordering(check, [4.0, 4.1, 3.9], [1.0, 1.1, 0.9], "loses")]
+    fig, ax = plt.subplots()
+    plotting.ratio_forest(ax, outcomes, ["wins", "loses"], 0.1)
+    points = [(line.get_xdata()[0], line.get_ydata()[0], to_hex(line.get_color())) for line in ax.lines
+              if line.get_marker() == "o"]
+    assert points == [(pytest.approx(outcomes[0].measured), 1, VERDICT_COLORS["holds"]),
+                      (pytest.approx(outcomes[1].measured), 0, VERDICT_COLORS["fails"])]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["wins", "loses"] and ax.get_xscale() == "log"
+    plt.close(fig)

@@ -22,7 +22,8 @@ them into an `Outcome`, with the interval x̄ ± t_{(1+level)/2, n−1}·s/√n 
                                             sits at the grid's edge
 
 `best_points` is the one rule for the best point of a grid per group, paired over seeds (used by
-`toylab summary`, `toylab plot` and every analysis); `final_values` the one rule for a run's final
+`toylab summary`, `toylab plot` and every analysis; `at_best` selects the runs there and
+`ordering_at_best` compares two of them); `final_values` the one rule for a run's final
 value and for a diverged run. `combine` makes the headline of a check over its groups with the
 rule the check declares (`all`, `any`, or a count): the headline quotes the numbers, interval and
 reason of the group that decides it, after the per-group pattern ("holds in 1 of 3 groups: …").
@@ -49,7 +50,8 @@ VERDICTS = ("holds", "fails", "inconclusive")
 KINDS = ("seed", "hypothesis", "control")  # whose claim: a seed document's, the lab's own question, a machinery check
 CAUSES = ("straddles", "few replicates", "regime not reached", "grid edge", "tied")
 LEDGER_COLUMNS = ("claim", "check", "kind", "report", "quantity", "predicted", "measured", "ci_low", "ci_high",
-                  "rel_error", "tolerance", "verdict", "cause", "decided_by", "reason", "estimator", "n_seeds")
+                  "rel_error", "tolerance", "verdict", "cause", "decided_by", "reason", "estimator", "n_seeds",
+                  "steps", "seeds", "grid_points", "extensions")  # the last four: what was run (`toylab.evidence`)
 EXPLODE = 1e3  # a final value above EXPLODE × |the run's first recorded value|: it blew up without overflowing
 
 
@@ -62,6 +64,8 @@ class Needs:
     drift: float = math.inf  # |drift between the window's halves| ≤ drift × tolerance (`stationarity`)
     width: float = math.inf  # an interval that straddles and is wider than width × tolerance: few replicates
     interior: bool = True  # a best grid point at the grid's edge decides nothing (`best_on_grid`)
+    grid: str = "lr"  # the hyperparameter whose grid is widened when the best sits at its edge
+    longer: str = ""  # the optimizer whose runs are made longer when the regime is not reached (default: all)
 
 
 @dataclass(frozen=True)
@@ -126,7 +130,7 @@ class Outcome:
                 "ci_low": self.ci_low, "ci_high": self.ci_high, "rel_error": self.rel_error,
                 "tolerance": self.check.tolerance, "verdict": self.verdict, "cause": self.cause,
                 "decided_by": self.decided_by, "reason": self.reason, "estimator": self.check.estimator,
-                "n_seeds": self.n}
+                "n_seeds": self.n, "steps": math.nan, "seeds": math.nan, "grid_points": math.nan, "extensions": ""}
 
     def sentence(self) -> str:
         """`**holds** (C1-bc): RMS(u) = 0.2294 [0.2291, 0.2297] … — reason.` for report.md."""
@@ -238,9 +242,12 @@ def ordering(check: Check, a, b, group: str = "", regime: Regime | None = None) 
     """The claim "a beats b by the margin m = tolerance" (lower is better) on paired replicates
     (same seed): r_s = log(a_s/b_s), reported as the geometric-mean ratio exp(r̄) with its
     interval. Holds when the interval of r̄ lies below −m; fails when it lies above +m (b beats a
-    by the margin); otherwise the two are tied within the margin and the noise: inconclusive."""
+    by the margin); otherwise the two are tied within the margin and the noise: inconclusive.
+    Equal values (both 0 included) give r_s = 0; a single 0 gives r_s = ∓∞, which, like a diverged
+    run's, is no replicate of the interval."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    r = np.log(a / b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(a == b, 0.0, np.log(a / b))
     mean, low, high = t_interval(r, check.level)
     m = check.tolerance
     beyond = math.nextafter(m, math.inf)  # strictly past the margin: equal values are tied, even at m = 0
@@ -311,6 +318,24 @@ def best_on_grid(check: Check, frame: pd.DataFrame, over: str, accept: tuple[flo
         out.append(_finish(check, group, math.nan, p["best"], p["low"], p["high"], math.nan, verdict, clearance,
                            reason, int(p["n"]), edge, cause="tied"))
     return out
+
+
+def at_best(frame: pd.DataFrame, over: str, by: list[str], value: str = "value", seed: str = "seed",
+            level: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(best, rows): `best_points` of the grid `over` per group of `by`, indexed by `by`, and the
+    rows of `frame` at their group's best point, with that point as column `best`."""
+    best = best_points(frame, over, by, value, seed, level).set_index(by)
+    rows = frame.join(best["best"], on=by)
+    return best, rows[rows[over] == rows["best"]]
+
+
+def ordering_at_best(check: Check, frame: pd.DataFrame, a, b, name: str = "name", over: str = "lr",
+                     group: str = "", value: str = "value", seed: str = "seed") -> Outcome:
+    """`ordering(check, a, b)` between the runs of `frame` named `a` and `b` (column `name`), each at
+    its best point of the grid `over` (`at_best`), paired over seeds; `interior` is its regime."""
+    best, rows = at_best(frame[frame[name].isin([a, b])], over, [name], value, seed, check.level)
+    wide = rows.pivot_table(index=seed, columns=name, values=value)
+    return ordering(check, wide[a], wide[b], group, interior(best, [a, b]))
 
 
 def interior(best: pd.DataFrame, names) -> Regime:
@@ -392,16 +417,20 @@ def headline(check: Check, groups: list[Outcome]) -> list[Outcome]:
 def stationarity(frame: pd.DataFrame, start: float, end: float, tolerance: float, value: str = "value",
                  step: str = "step", by: str = "seed", level: float = 0.95) -> Regime:
     """Steady state reached over [start, end]: per seed the drift d = mean(second half)/mean(first
-    half) − 1; reached when the interval of d over seeds lies within ±tolerance."""
+    half) − 1; reached when the interval of d over seeds lies within ±tolerance. Not reached: the
+    runs still drift (cause `regime not reached`), unless the interval straddles the band and is
+    wider than it, when the seeds are too few to tell (`few replicates`)."""
     mid = (start + end) / 2
     first = window(frame, start, mid, value, step, by)
     second = window(frame[frame[step] > mid], mid, end, value, step, by)
     drift = (second / first - 1).dropna()
     mean, low, high = t_interval(drift, level)
-    reached = decide(low, high, (-tolerance, tolerance))[0] == "holds"
+    verdict = decide(low, high, (-tolerance, tolerance))[0]
+    reached = verdict == "holds"
+    noisy = verdict == "inconclusive" and not high - low <= 2 * tolerance  # wider than the band: too few seeds to tell
     return Regime(reached, f"drift between halves of steps {start:g}–{end:g}: {_pct(mean)} "
                            f"[{_pct(low)}, {_pct(high)}] {'within' if reached else 'not within'} "
-                           f"±{100 * tolerance:g} %")
+                           f"±{100 * tolerance:g} %", "few replicates" if noisy else "regime not reached")
 
 
 def relaxed(check: Check, start: float, timescale: float, name: str = "relaxation times") -> Regime:

@@ -6,7 +6,7 @@ is not prose but a block per claim between the markers
     <!-- ledger C4 -->  …  <!-- /ledger -->
 
 holding that claim's headline rows of `reports/claims.csv` (check, kind, verdict, measured
-[interval] vs predicted, report). `make reports` rewrites every block from the fresh ledger
+[interval] vs predicted, runs behind it, report). `make reports` rewrites every block from the fresh ledger
 (`update`); `tests/test_claims_doc.py` fails when the committed document and ledger differ.
 """
 from __future__ import annotations
@@ -38,15 +38,24 @@ def block(claim: str, ledger: pd.DataFrame) -> str:
     if rows.empty:
         lines.append("*No check in the ledger.*")
     else:
-        lines += ["| check | kind | verdict | measured [95 % interval] vs predicted | report |",
-                  "| --- | --- | --- | --- | --- |"]
+        lines += ["| check | kind | verdict | measured [95 % interval] vs predicted | runs | report |",
+                  "| --- | --- | --- | --- | --- | --- |"]
         for _, r in rows.iterrows():
             interval = f" [{_g(r['ci_low'])}, {_g(r['ci_high'])}]" if _g(r["ci_low"]) else ""
             predicted = f" vs {_g(r['predicted'])}" if _g(r["predicted"]) else ""
             cause = f" ({r['cause']})" if isinstance(r.get("cause"), str) and r["cause"] else ""
             lines.append(f"| `{r['check']}` | {r.get('kind', '')} | **{r['verdict']}**{cause} | "
-                         f"{_g(r['measured'])}{interval}{predicted} | [{r['report']}](../reports/{r['report']}/report.md) |")
+                         f"{_g(r['measured'])}{interval}{predicted} | {_runs(r)} | [{r['report']}](../reports/{r['report']}/report.md) |")
     return "\n".join(lines + ["<!-- /ledger -->"])
+
+
+def _runs(r) -> str:
+    """The runs behind a check: steps and seeds of the last round, and what the lab extended."""
+    if not _g(r.get("steps", "")):
+        return ""
+    made = r.get("extensions", "")
+    extended = f"; extended: {made}" if isinstance(made, str) and made else ""
+    return f"{int(r['steps'])} steps, {int(r['seeds'])} seeds{extended}".replace("|", "\\|")
 
 
 def render(text: str, ledger: pd.DataFrame) -> str:

@@ -464,13 +464,16 @@ def summary_cmd(runs, metric, best, fmt):
               help="Where to run: auto picks CUDA when present.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
               help="Render this many specs at once, each in its own process (one torch thread each).")
-def report(reports, quick, force, out, device, jobs):
+@click.option("--extend/--no-extend", default=True, show_default=True,
+              help="Extend steps, seeds or lr grids, within each spec's budget, while a check lacks the evidence to decide.")
+def report(reports, quick, force, out, device, jobs, extend):
     """Run what the reports need — claims by name (`toylab list`), or spec files such as
     reports/<name>/spec.toml — and write figures, tables, report.md and index.html."""
     runtime.configure()
     from .report import render_all
 
-    timings = render_all(list(reports), out=out, quick=quick, force=force, device=device, progress=True, jobs=jobs)
+    timings = render_all(list(reports), out=out, quick=quick, force=force, device=device, progress=True, jobs=jobs,
+                         extend=extend)
     for name, seconds in timings:
         click.echo(f"{name:<32} {seconds:7.1f} s")
     click.echo(f"{'total':<32} {sum(s for _, s in timings):7.1f} s")

@@ -7,6 +7,8 @@ to a check (`toylab.checks` turns the replicates into an interval and a verdict)
                                          consecutive coordinates (i.i.d. coordinates as replicates)
     vertex(x, y)                         argmin of the parabola through (x, y), clipped to x's range
     at_step(frame, t)                    per seed, value at step t, interpolated linearly in log
+    stable_rank_share(spectra)           per (run, step, quantity) of the spectra probe, the stable
+                                         rank Σσ²/σ²_max as a share of the number of singular values
 
 The final value of a run (last step, last fraction of the steps, or best) is `checks.final_values`:
 it carries the rule for diverged runs.
@@ -53,3 +55,10 @@ def vertex(x: np.ndarray, y: np.ndarray) -> float:
     a, b, _ = np.polyfit(x, y, 2)
     v = -b / (2 * a) if a > 0 else x[np.argmin(y)]
     return float(np.clip(v, np.min(x), np.max(x)))
+
+
+def stable_rank_share(spectra: pd.DataFrame) -> pd.Series:
+    """Per (run, step, quantity) of a spectra-probe table (one row per singular value σ_i):
+    (Σ_i σ_i² / max_i σ_i²) / #σ, in (0, 1]: 1 for a flat spectrum, 1/#σ for rank one."""
+    g = spectra.groupby(["run", "step", "quantity"])["value"]
+    return (g.apply(lambda v: (v**2).sum()) / g.max() ** 2 / g.count()).rename("share")

@@ -143,6 +143,65 @@ def seed_band(ax, frame: pd.DataFrame, x: str, y: str, hue: str | None = None, l
     return stats
 
 
+def panel_bands(axes, frame: pd.DataFrame, by, x: str, y: str, hue: str | None = None, best: pd.DataFrame | None = None,
+                xlabel: str | None = None, ylabel: str | None = None, legend_kw: dict | None = None, **band) -> list:
+    """One panel per value of `by` (a column or a list of columns, sorted), on `axes` in order:
+    `seed_band` of y against x per hue, titled with the value (`a: b` for several columns); with
+    `best` (`checks.best_points` indexed by (*by, hue)), a star on each hue's centre line at its
+    best x. Axes left over are hidden. Returns the values, one tuple per panel."""
+    cols = [by] if isinstance(by, str) else list(by)
+    keys = sorted(map(tuple, frame[cols].dropna().drop_duplicates().to_numpy().tolist()))
+    for ax, key in zip(axes.flat, keys):
+        rows = frame[np.logical_and.reduce([frame[c] == k for c, k in zip(cols, key)])]
+        stats = seed_band(ax, rows, x, y, hue, **band)
+        for name in order(rows[hue]) if best is not None else []:
+            b = best.loc[(*key, name), "best"]
+            s = stats[(stats[hue] == name) & (stats[x] == b)]
+            if len(s):
+                mark_best(ax, b, float(s["centre"].iloc[0]), name)
+        ax.set(xlabel=xlabel or x, ylabel=ylabel or y, title=": ".join(map(str, key)))
+        legend(ax, **{"fontsize": "x-small", **(legend_kw or {})})
+    for ax in axes.flat[len(keys):]:
+        ax.set_visible(False)
+    return keys
+
+
+def interval_line(ax, values, label: str, color=None, log: bool = True) -> None:
+    """The mean of `values` (geometric when `log`) as a horizontal line, its 95 % t-interval
+    (`checks.t_interval`, in log space when `log`) as a band."""
+    from .checks import t_interval
+
+    v = np.log(np.asarray(values, dtype=float)) if log else np.asarray(values, dtype=float)
+    mean, low, high = (np.exp(x) if log else x for x in t_interval(v))
+    ax.axhline(mean, color=color, label=label)
+    ax.axhspan(low, high, color=color, alpha=0.15, linewidth=0)
+
+
+def labelled_scatter(ax, frame: pd.DataFrame, x: str, y: str, hue: str, text: str, colors: dict,
+                     labels: dict | None = None, **kw) -> None:
+    """One point per row at (x, y) in its hue's colour (legend: `labels[hue]`), annotated with `text`."""
+    for _, row in frame.iterrows():
+        ax.scatter(row[x], row[y], color=colors[row[hue]], label=(labels or {}).get(row[hue], row[hue]), **kw)
+        ax.annotate(row[text], (row[x], row[y]), fontsize=6, textcoords="offset points", xytext=(3, 2))
+
+
+def panel_scatter(axes, frame: pd.DataFrame, by: str, x: str, y: str, hue: str, colors: dict, curve=None,
+                  **kw) -> list:
+    """One panel per value of `by` (sorted): the points (x, y) of each hue in `colors` (in its order),
+    and `curve(hue)` → (xs, ys), when given, dashed in the hue's colour. Axes left over are hidden."""
+    keys = sorted(frame[by].unique())
+    for ax, key in zip(axes.flat, keys):
+        for name, c in colors.items():
+            pts = frame[(frame[by] == key) & (frame[hue] == name)]
+            ax.scatter(pts[x], pts[y], color=c, label=name, **kw)
+            if curve is not None:
+                ax.plot(*curve(name), **{**THEORY, "color": c})
+        ax.set(title=key)
+    for ax in axes.flat[len(keys):]:
+        ax.set_visible(False)
+    return keys
+
+
 def where_lost(frame: pd.DataFrame, x: str, y: str, hue: str | None = None, unit: str = "seed") -> pd.DataFrame:
     """One row per run of `frame`: its first row with a non-finite `y`, else its last row (by x)."""
     rows = frame.sort_values(x, kind="mergesort")
@@ -193,3 +252,17 @@ def legend(ax, **kw) -> None:
     unique = dict(zip(labels, handles))
     if unique:
         ax.legend(list(unique.values()), list(unique.keys()), **kw)
+
+
+def ratio_forest(ax, outcomes: list, labels: list[str], margin: float) -> None:
+    """Ordering outcomes (`checks.ordering`: a geometric-mean ratio with its interval) as one row
+    each, top to bottom, coloured by verdict, on a log axis, with the tied band [e^−m, e^m]."""
+    from .site import VERDICT_COLORS
+
+    y = np.arange(len(outcomes))[::-1]
+    for yi, o in zip(y, outcomes):
+        ax.errorbar([o.measured], [yi], xerr=[[o.measured - o.ci_low], [o.ci_high - o.measured]], fmt="o", capsize=2,
+                    color=VERDICT_COLORS[o.verdict], label=o.verdict)
+    ax.axvspan(np.exp(-margin), np.exp(margin), color="0.85", zorder=0, label=f"tied band e^±{margin:g}")
+    ax.set(xscale="log", yticks=y, yticklabels=labels)
+    legend(ax, fontsize="x-small")

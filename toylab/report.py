@@ -21,6 +21,8 @@ next to it. A spec, read with the standard library's `tomllib`:
     [[optimizers]]                     # one table per optimizer; lists expand to a product
     name = "muon"
     lr = [1e-3, 1e-2, 1e-1]
+    budget = { steps = 4, seeds = 2, grid = 1 }  # how far the lab may extend the runs to decide
+                                       # an inconclusive check (`toylab.evidence`; default: not at all)
     [quick]                            # --quick: merged over the spec (few steps, two seeds)
     steps = 20
     seeds = [0, 1]
@@ -29,7 +31,8 @@ Any other key sets one of the analysis's declared SETTINGS. The runs are, for ea
 each optimizer, the product of every list with the seeds. A list given to a pair-valued option
 (`betas = [0.95, 0.95]`) is one value; a list of lists expands. Runs live under
 `<out>/runs/<hash>` and are cached by config hash (`run_configs`), so editing a spec runs only
-what changed and `--force` re-runs.
+what changed and `--force` re-runs. A headline check left inconclusive for want of steps, seeds or
+grid points extends the runs within the spec's `budget` and is checked again (`toylab.evidence`).
 """
 from __future__ import annotations
 
@@ -48,7 +51,7 @@ from typing import Callable
 import matplotlib
 import pandas as pd
 
-from . import analyses, checks, claims, claims_doc, grids, optim, problems, runtime, store
+from . import analyses, checks, claims, claims_doc, evidence, grids, optim, problems, runtime, store
 from .config import TIMESCALES, RunConfig
 from .experiments import run_configs
 from .options import UserError, check_sweep_size, format_value, parse_seeds, warn
@@ -74,6 +77,8 @@ class Spec:
     run: dict = field(default_factory=dict)  # steps, metric_every, probe_every, dtype, probes
     quick: bool = False
     settings: dict = field(default_factory=dict)  # the analysis's SETTINGS: defaults, overridden by the spec
+    budget: evidence.Budget = field(default_factory=evidence.Budget)  # how far its runs may be extended
+    longer: dict[int, int] = field(default_factory=dict)  # optimizer table index -> steps factor (`toylab.evidence`)
 
     def configs(self) -> list[RunConfig]:
         """Every run of the report: problems × optimizers × their lists × seeds.
@@ -82,9 +87,10 @@ class Spec:
         `schedules = {hparam = spec or [specs]}` and a decay timescale (`tau_iter`, `tau_epoch`,
         docs/claims.md C9) in place of `weight_decay`."""
         out = []
-        for prob, opt in itertools.product(self.problems, self.optimizers):
+        for prob, (i, opt) in itertools.product(self.problems, enumerate(self.optimizers)):
             prob, opt = dict(prob), dict(opt)
             run = {**self.run, **({"steps": prob.pop("steps")} if "steps" in prob else {})}
+            run["steps"] = run.get("steps", RunConfig.steps) * self.longer.get(i, 1)
             schedules = opt.pop("schedules", {})
             if not isinstance(schedules, dict):
                 raise UserError(f"{opt['name']}: schedules={schedules!r} is not a table like {{ lr = \"cosine\" }}")
@@ -114,7 +120,7 @@ def _merge(base: dict, over: dict) -> dict:
 
 
 TEXT_KEYS = ("title", "claim", "question")
-SPEC_KEYS = (*TEXT_KEYS, "analysis", "problems", "optimizers", "seeds", "probes", *RUN_FIELDS)
+SPEC_KEYS = (*TEXT_KEYS, "analysis", "problems", "optimizers", "seeds", "probes", "budget", *RUN_FIELDS)
 
 
 def load(target, quick: bool = False) -> Spec:
@@ -198,14 +204,26 @@ def _parse(raw: dict, path: Path, name: str, target: str, analyze, settings: dic
     if not isinstance(probes, list) or not all(isinstance(p, str) for p in probes):
         raise UserError(f'probes={probes!r} is not a list of probe names like ["norms"]')
     seeds = parse_seeds(raw.pop("seeds", [0]), what="seeds =")
+    budget = _budget(raw.pop("budget", {}))
     run = {k: raw.pop(k) for k in RUN_FIELDS if k in raw}
     run["probes"] = tuple(probes)
-    spec = Spec(name=name, path=path, target=target, analyze=analyze, seeds=seeds, run=run, quick=quick,
+    spec = Spec(name=name, path=path, target=target, analyze=analyze, seeds=seeds, run=run, quick=quick, budget=budget,
                 settings={**settings, **{k: v for k, v in raw.items() if k in settings}},
                 **{k: raw[k] for k in (*TEXT_KEYS, "problems", "optimizers")})
     for config in spec.configs():
         config.resolve()
     return spec
+
+
+def _budget(raw) -> evidence.Budget:
+    """`budget = { steps = 4, seeds = 2, grid = 1 }`: factors on steps and seeds, grid points per side."""
+    keys = ("steps", "seeds", "grid")
+    if not isinstance(raw, dict) or any(k not in keys for k in raw):
+        raise UserError(f"budget={raw!r} is not a table with keys among {', '.join(keys)}, like {{ steps = 4 }}")
+    try:
+        return evidence.Budget(**raw)
+    except (ValueError, TypeError) as e:
+        raise UserError(str(e)) from None
 
 
 # ----- running and reading -------------------------------------------------------------------------
@@ -216,16 +234,29 @@ def load_tables(root: Path, configs: list[RunConfig]) -> dict[str, pd.DataFrame]
     return {name: store.with_run_columns(store.read(runs, name), runs) for name in names}
 
 
-def render(spec: Spec, out: Path, force: bool = False, device: str = "auto", progress: bool = False) -> Path:
-    """Run what is missing, analyse, and write `<out>/<spec.name>/`: figures, summary, report.md."""
-    configs = run_configs(spec.configs(), out / "runs", device=device, force=force, progress=progress)
-    tables = load_tables(out / "runs", configs)
-    read = set(tables["metrics"]["run"]) if "metrics" in tables and not tables["metrics"].empty else set()
-    missing = sorted({c.hash() for c in configs} - read)
-    if missing:
-        warn(f"{spec.name}: {len(missing)} of {len(configs)} runs have no readable metrics and are left out: "
-             f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
-    result = spec.analyze(tables, spec)
+def render(spec: Spec, out: Path, force: bool = False, device: str = "auto", progress: bool = False,
+           extend: bool = True) -> Path:
+    """Run what is missing, analyse, extend the runs while a check asks for more evidence and the
+    spec's budget allows (`toylab.evidence`), and write `<out>/<spec.name>/`: figures, summary,
+    checks, report.md."""
+    forced = set()
+
+    def render_round(spec: Spec):
+        configs = [c.resolve() for c in spec.configs()]
+        fresh = [c for c in configs if c.hash() not in forced] if force else []
+        forced.update(c.hash() for c in fresh)  # --force re-runs each run once, not once per round
+        if fresh:
+            run_configs(fresh, out / "runs", device=device, force=True, progress=progress)
+        configs = run_configs(configs, out / "runs", device=device, progress=progress)
+        tables = load_tables(out / "runs", configs)
+        read = set(tables["metrics"]["run"]) if "metrics" in tables and not tables["metrics"].empty else set()
+        missing = sorted({c.hash() for c in configs} - read)
+        if missing:
+            warn(f"{spec.name}: {len(missing)} of {len(configs)} runs have no readable metrics and are left out: "
+                 f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+        return configs, spec.analyze(tables, spec)
+
+    spec, configs, result, record = evidence.decide(spec, render_round, spec.budget, extend=extend and not spec.quick)
     result.table = sorted_rows(result.table)
     folder = out / spec.name
     folder.mkdir(parents=True, exist_ok=True)
@@ -236,10 +267,10 @@ def render(spec: Spec, out: Path, force: bool = False, device: str = "auto", pro
     with store.atomic_path(folder / "summary.csv") as tmp:
         result.table.to_csv(tmp, index=False)
     with store.atomic_path(folder / "checks.csv") as tmp:
-        checks.ledger(result.checks, spec.name).to_csv(tmp, index=False)
+        evidence.annotate(checks.ledger(result.checks, spec.name), record).to_csv(tmp, index=False)
     store.write_text_atomic(folder / "summary.md", markdown_table(result.table) + "\n")
     store.write_text_atomic(folder / "report.md", report_markdown(spec, result, len(configs),
-                                                                      claims_link(folder)))
+                                                                      claims_link(folder), record))
     return folder
 
 
@@ -286,7 +317,8 @@ def _show(v) -> str:
     return format_value(v)
 
 
-def report_markdown(spec: Spec, result: analyses.Analysis, n_runs: int, claims: str = "../../docs/claims.md") -> str:
+def report_markdown(spec: Spec, result: analyses.Analysis, n_runs: int, claims: str = "../../docs/claims.md",
+                    record: evidence.Evidence | None = None) -> str:
     run = {**{"steps": 1000, "metric_every": 10}, **spec.run}
     probes = ", ".join(run["probes"]) or "none"
     lines = [
@@ -304,12 +336,25 @@ def report_markdown(spec: Spec, result: analyses.Analysis, n_runs: int, claims: 
         *[f"| {k} | {_cell(v)} |" for k, v in result.numbers.items()], "",
         "## Verdict", "", result.verdict, "",
         *(["## Checks", "", *[f"- {o.sentence()}" for o in result.checks], ""] if result.checks else []),
+        *_evidence_lines(spec, record),
         *[line for note in result.notes for line in (note, "")],
         "## Figures", "",
         *[line for f in result.figures for line in (f"![{f.caption}]({f.name}.png)", "", f"*{f.caption}*", "")],
         "## Summary table", "", markdown_table(result.table), "",
     ]
     return "\n".join(lines)
+
+
+def _evidence_lines(spec: Spec, record: evidence.Evidence | None) -> list[str]:
+    """The extensions the lab made to decide the checks, and the budget they came from."""
+    if record is None or not record.made:
+        return []
+    b = spec.budget
+    return ["## Evidence extended", "",
+            f"Checks left inconclusive for want of steps, seeds or grid points extend the runs, within the "
+            f"spec's budget (steps ×{b.steps:g}, seeds ×{b.seeds:g}, {b.grid} grid points per side); "
+            f"the settings above are the last round's.", "",
+            *[f"- {check}: {'; '.join(steps)}" for check, steps in sorted(record.made.items())], ""]
 
 
 def write_ledger(out: Path) -> Path:
@@ -325,15 +370,17 @@ def write_ledger(out: Path) -> Path:
 
 
 def render_all(reports: list, out: Path | None = None, quick: bool = False, force: bool = False,
-               device: str = "auto", progress: bool = False, jobs: int = 1) -> list[tuple[str, float]]:
+               device: str = "auto", progress: bool = False, jobs: int = 1, extend: bool = True) -> list[tuple[str, float]]:
     """Render every report (claim names or spec paths, `load`); they go to `out` (default: a
     claim's into `reports/` of the repository, a spec's next to it, i.e. its parent's parent).
     With `jobs` > 1 they render in that many processes (run folders and report files are written
-    atomically, so they may share runs). Returns (name, seconds) per report."""
+    atomically, so they may share runs); `extend`: within each spec's budget (`toylab.evidence`).
+    Returns (name, seconds) per report."""
     specs = [load(report, quick=quick) for report in reports]  # every one checked before any runs
     targets = [Path(out) if out is not None else spec.path.resolve().parent.parent if spec.target != spec.name
                else REPORTS for spec in specs]
-    tasks = [(spec.target, target, quick, force, device, progress and jobs == 1) for spec, target in zip(specs, targets)]
+    tasks = [(spec.target, target, quick, force, device, progress and jobs == 1, extend)
+             for spec, target in zip(specs, targets)]
     if jobs > 1 and len(tasks) > 1:
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
                                  initializer=runtime.configure) as pool:  # each process: the command's settings
@@ -349,9 +396,9 @@ def render_all(reports: list, out: Path | None = None, quick: bool = False, forc
 
 
 def _render_one(task: tuple) -> tuple[str, float]:
-    report, target, quick, force, device, progress = task
+    report, target, quick, force, device, progress, extend = task
     runtime.configure()  # a worker process of `render_all` starts bare
     spec = load(report, quick=quick)
     start = time.perf_counter()
-    render(spec, target, force=force, device=device, progress=progress)
+    render(spec, target, force=force, device=device, progress=progress, extend=extend)
     return spec.name, time.perf_counter() - start

@@ -145,6 +145,7 @@ def _ledger_table(claims: pd.DataFrame, reports: set[str]) -> str:
         why = "".join(f"<p><b>{label}</b> {html.escape(str(row.get(key, '')))}</p>"
                       for label, key in (("quantity", "quantity"), ("reason", "reason"), ("estimator", "estimator"),
                                          ("cause", "cause")) if str(row.get(key, "")))
+        why += _evidence(row)
         rows.append(f'<tr data-kind="{html.escape(kind)}" data-verdict="{html.escape(verdict)}">'
                     f'<td title="{html.escape(str(row.get("quantity", "")))}">{html.escape(str(row["check"]))}</td>'
                     f"<td>{html.escape(kind)}</td>"
@@ -152,6 +153,15 @@ def _ledger_table(claims: pd.DataFrame, reports: set[str]) -> str:
                     f'</td><td class="num">{_value(row)}</td><td>{report}</td>'
                     f'<td><details class="why"><summary>why</summary>{why}</details></td></tr>')
     return f"<table class='ledger'><colgroup>{cols}</colgroup><tr>{head}</tr>\n" + "\n".join(rows) + "\n</table>"
+
+
+def _evidence(row) -> str:
+    """What the check's runs were (`toylab.evidence`): steps, seeds, grid points, extensions made."""
+    if pd.isna(row.get("steps", float("nan"))):
+        return ""
+    made = row.get("extensions", "")
+    return (f"<p><b>runs</b> {int(row['steps'])} steps, {int(row['seeds'])} seeds, {int(row['grid_points'])} grid "
+            f"points{'; extended: ' + html.escape(str(made)) if isinstance(made, str) and made else ''}</p>")
 
 
 def _report_section(report: Path) -> str:

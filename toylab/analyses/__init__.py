@@ -13,6 +13,7 @@ decades.
 from __future__ import annotations
 
 import importlib
+import math
 from dataclasses import dataclass, field
 
 import matplotlib
@@ -77,6 +78,12 @@ def new_figure(ncols: int = 1, nrows: int = 1, width: float = 4.2, height: float
     fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False,
                              layout="constrained", **kw)
     return fig, axes
+
+
+def new_panels(n: int, ncols: int = 3, width: float = 3.8, height: float = 3.2):
+    """A figure for n panels, at most `ncols` to a row (`plotting.panel_bands` hides the unused)."""
+    cols = max(1, min(ncols, n))
+    return new_figure(cols, math.ceil(n / cols), width=width, height=height)
 
 
 def log_if_decades(ax, values, axis: str = "y", decades: float = 1.5) -> None:

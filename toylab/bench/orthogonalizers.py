@@ -10,11 +10,14 @@ down to 10⁻³ (the range Polar Express's coefficients are built for), and repo
                  all methods of a shape are timed in turn, repetition by repetition, so load
                  from other processes falls on all of them alike
     polar error  mean over the K matrices of ‖O − UVᵀ‖_F/‖UVᵀ‖_F, against the float64 polar factor
+
+`stored_seconds` reads the stored table back (reports use it instead of timing while they render).
 """
 from __future__ import annotations
 
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
@@ -65,3 +68,17 @@ def table(shapes, device: torch.device, repeats: int) -> list[dict]:
             rows.append({"K×m×n": f"{K}×{m}×{n}", "orthogonalizer": name, "steps": steps or "-",
                          "ms": 1e3 * s, "× NS-5": s / reference, "polar error": float(error)})
     return rows
+
+
+def stored_seconds(path, keys) -> tuple[list[float], str]:
+    """Seconds per call from the stored table at `path` (`make bench`) for each key (m×n shape,
+    orthogonalizer, steps as written, "-" for the SVD), NaN where the table or the row is missing,
+    and the batch sizes K the table timed those shapes at ("5/16", "?" when none)."""
+    import pandas as pd
+
+    keys, rows = [tuple(k) for k in keys], pd.read_csv(path, dtype={"steps": str}).to_dict("records") if Path(path).exists() else []
+    for r in rows:
+        r["K"], r["shape"] = r["K×m×n"].split("×", 1)
+    seconds = {(r["shape"], r["orthogonalizer"], r["steps"]): r["ms"] / 1e3 for r in rows}
+    batch = sorted({r["K"] for r in rows if r["shape"] in {k[0] for k in keys}}, key=int)
+    return [seconds.get(k, float("nan")) for k in keys], "/".join(batch) or "?"

@@ -111,14 +111,7 @@ def run(protocol: Protocol, out: Path, device: str = "auto", force: bool = False
     members = _member_labels(settings)
     tune_configs = run_configs(_seeded(settings, protocol.tune_seeds), out, device, force, progress=True)
     tuning, tuning_rows = _outcomes(out, tune_configs, protocol.metric, members)
-    targets = {p: protocol.target if protocol.target is not None else
-               stats.derived_target([g["final"] for _, g in frame.groupby("setting", sort=False)],
-                                    protocol.target_factor)
-               for p, frame in tuning.groupby("problem", sort=False)}
-    lost = [p for p, target in targets.items() if math.isnan(target)]
-    if lost:
-        raise Failure(f"on {lost[0]} every setting diverged on some tuning seed: no target can be derived "
-                      f"from them; give --target")
+    targets = _targets(tuning, protocol.target, protocol.target_factor)
     tuning["steps_to_target"] = _steps_to_target(tuning, tuning_rows, targets)
     tuned = _tune(tuning)
     by_setting = {(members[options_key(c.problem_options)], c.optimizer, c.label()): c for c in settings}
@@ -132,6 +125,35 @@ def run(protocol: Protocol, out: Path, device: str = "auto", force: bool = False
     return Result(protocol, _fixed_label(settings), runs, targets, tuned.reset_index(), _scores(scoring, protocol),
                   _pairs(scoring, protocol), _profile(scoring, protocol),
                   scoring_rows.join(scoring.set_index("run")[["problem", "optimizer", "seed", "diverged"]], on="run"))
+
+
+def held_out(runs: pd.DataFrame, rows: pd.DataFrame, tune_seeds, target: float | None = None,
+             target_factor: float = 2.0) -> tuple[dict[str, float], pd.DataFrame, pd.DataFrame]:
+    """Steps 2–3 on runs already made for every setting on every seed (a report's sweep), so the
+    same rules pick the same settings. `runs`: one row per run (run, problem, optimizer, setting,
+    lr, seed, budget, final: ∞ when diverged); `rows`: its metric (run, step, value). Returns the
+    targets, the tuned settings (from the runs on `tune_seeds` only) and `runs` with
+    `steps_to_target`, `tuned` (the run is of its optimizer's tuned setting) and `role` (tune or score)."""
+    runs = runs.assign(role=np.where(runs["seed"].isin(tune_seeds), "tune", "score"))
+    targets = _targets(runs[runs["role"] == "tune"], target, target_factor)
+    runs["steps_to_target"] = _steps_to_target(runs, rows, targets)
+    tuned = _tune(runs[runs["role"] == "tune"])
+    runs["tuned"] = [tuned.at[(p, o), "setting"] == s for p, o, s in zip(runs["problem"], runs["optimizer"],
+                                                                          runs["setting"])]
+    return targets, tuned.reset_index(), runs
+
+
+def _targets(tuning: pd.DataFrame, target: float | None, factor: float) -> dict[str, float]:
+    """Per problem y*: `target`, or `stats.derived_target` of its tuning runs; a `Failure` when
+    it cannot be derived."""
+    targets = {p: target if target is not None else
+               stats.derived_target([g["final"] for _, g in frame.groupby("setting", sort=False)], factor)
+               for p, frame in tuning.groupby("problem", sort=False)}
+    lost = [p for p, value in targets.items() if math.isnan(value)]
+    if lost:
+        raise Failure(f"on {lost[0]} every setting diverged on some tuning seed: no target can be derived "
+                      f"from them; give --target")
+    return targets
 
 
 def _seeded(configs: list[RunConfig], seeds) -> list[RunConfig]:
