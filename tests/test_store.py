@@ -296,7 +296,7 @@ def test_writers_of_one_run_in_different_batches_publish_identical_tables(tmp_pa
     assert [w.exitcode for w in writers] == [0, 0, 0]
     configs = [c.resolve() for c in adamw_sweep()]
     assert_all_verify(root, configs)
-    for run in store.runs_of(root, configs):
+    for run in store.runs_of(root, (c.hash() for c in configs)):
         copies = [folder / run.name for folder in built if (folder / run.name).exists()]
         assert len(copies) == 2, "a shard and the whole sweep each computed it"
         for copy in copies:

@@ -212,15 +212,16 @@ def ineffective_options(config: RunConfig) -> list[str]:
 def summary(root: Path, configs: list[RunConfig]) -> pd.DataFrame:
     """One row per distinct config, in order: the last recorded value of every metric (NaN
     once diverged) and divergence. A run whose metrics cannot be read still has its row (NaN),
-    and `frame.attrs["missing"]` lists those runs' folders."""
-    runs = list({c.hash(): c for c in configs})
-    metrics = store.load_table(root, configs)
+    and `frame.attrs["missing"]` lists those runs' addresses."""
+    by_hash = {c.hash(): c for c in configs}
+    runs = list(by_hash)
+    found = store.runs_of(root, runs)
+    metrics = store.with_run_columns(store.read(found), found)
     if metrics.empty:
         metrics = pd.DataFrame(columns=["run", "label", "seed", "diverged_step", "step", "steps", "metric", "value"])
     last = metrics[metrics.step == metrics.steps]
     wide = last.pivot(index="run", columns="metric", values="value").reindex(runs)
     info = metrics.drop_duplicates("run").set_index("run")[["label", "seed", "diverged_step"]].reindex(runs)
-    by_hash = {c.hash(): c for c in configs}
     read = set(metrics["run"])
     missing = [run for run in runs if run not in read]
     for run in missing:

@@ -229,7 +229,7 @@ def _budget(raw) -> evidence.Budget:
 # ----- running and reading -------------------------------------------------------------------------
 def load_tables(root: Path, configs: list[RunConfig]) -> dict[str, pd.DataFrame]:
     """Every table the runs wrote (metrics and probe tables), tidy, with config columns."""
-    runs = store.runs_of(root, configs)
+    runs = store.runs_of(root, (c.hash() for c in configs))
     names = sorted({name for run in runs for name in run.tables})
     return {name: store.with_run_columns(store.read(runs, name), runs) for name in names}
 

@@ -550,7 +550,7 @@ def with_run_columns(rows: pd.DataFrame, runs: list[Run], extra=lambda run: {}) 
     (`config_columns`), `diverged_step`, `diverged` and the `extra(run)` columns."""
     if rows.empty:
         return pd.DataFrame()
-    columns = pd.DataFrame([{**config_columns(RunConfig.from_dict(r.config)), "run": r.name,
+    columns = pd.DataFrame([{**config_columns(RunConfig.from_dict(r.config), r.name),
                              "diverged_step": r.status.get("diverged_step"), **extra(r)} for r in runs])
     position = pd.Index(columns["run"]).get_indexer(rows["run"])
     order = np.argsort(position, kind="stable")
@@ -573,22 +573,23 @@ def find_run(address: Path) -> Run:
     return run
 
 
-def runs_of(root: Path, configs: list[RunConfig]) -> list[Run]:
-    """The finished runs of `configs` under `root`, in their order, once each."""
+def runs_of(root: Path, names) -> list[Run]:
+    """The finished runs of the config hashes `names` under `root`, in their order, once each."""
     index = Index(root)
-    return [r for r in map(index.find, dict.fromkeys(c.hash() for c in configs)) if r is not None]
+    return [r for r in map(index.find, dict.fromkeys(names)) if r is not None]
 
 
 def load_table(root: Path, configs: list[RunConfig], table: str = "metrics") -> pd.DataFrame:
     """Concatenate one table over the finished runs of `configs`, with each run's config as
     columns. A run without the table (or whose batch is being replaced right now) has no rows."""
-    runs = runs_of(root, configs)
+    runs = runs_of(root, (c.hash() for c in configs))
     return with_run_columns(read(runs, table), runs)
 
 
-def config_columns(config: RunConfig) -> dict:
-    """The config flattened to scalar columns: hyperparameters and problem options by name."""
-    cols = {"run": config.hash(), "problem": config.problem, "optimizer": config.optimizer,
+def config_columns(config: RunConfig, name: str | None = None) -> dict:
+    """The config flattened to scalar columns: hyperparameters and problem options by name, and
+    `run`, its hash (`name`, where known)."""
+    cols = {"run": name or config.hash(), "problem": config.problem, "optimizer": config.optimizer,
             "seed": config.seed, "steps": config.steps, "label": config.label()}
     for name, value in config.problem_options.items():
         cols[name if name not in config.hparams else f"problem_{name}"] = _scalar(value)
