@@ -2,7 +2,6 @@
 reproducible): the kernels, the engine over every problem route, optimizer and dtype, and the
 command line's shards, resumed sweeps and single runs."""
 import dataclasses
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -10,9 +9,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from toylab import batched, engine, runtime
+from toylab import batched, engine, runtime, store
 from toylab.cli import main
 from toylab.config import RunConfig
+from toylab.experiments import run_configs
 from toylab.grids import grid
 
 PROBLEM = {"d": 12, "D": 4, "condition_number": 10.0, "batch_size": 8}
@@ -185,8 +185,9 @@ def toylab(*args):
 
 
 def run_tables(root):
-    """{run folder name: its metrics table}, for every finished run under `root`."""
-    return {p.parent.name: pd.read_parquet(p) for p in sorted(root.glob("*/metrics.parquet"))}
+    """{config hash: its metrics table}, for every finished run under `root`."""
+    runs = store.runs_in(root)
+    return {name: store.read([runs[name]]).drop(columns="run") for name in sorted(runs)}
 
 
 @pytest.fixture(params=[(shape, dtype) for shape in CLI_SHAPES for dtype in ("float32", "float64")],
@@ -219,10 +220,10 @@ def test_shards_give_the_unsharded_numbers(unsharded, tmp_path):
 def test_a_resumed_sweep_recomputes_deleted_runs_to_the_same_numbers(unsharded, tmp_path):
     args, expected = unsharded
     root = tmp_path / "resumed"
-    shutil.copytree(tmp_path / "whole", root)
     deleted = sorted(expected)[::3]  # 6 of 16: a smaller batch, its seeds holding unequal numbers
-    for name in deleted:
-        shutil.rmtree(root / name)
+    kept = [RunConfig.from_dict(run.config) for name, run in store.runs_in(tmp_path / "whole").items()
+            if name not in deleted]
+    run_configs(kept, root, device="cpu")  # the sweep as it stood before, without the deleted runs
     toylab("sweep", *args, "--out", root)
     assert_same_runs({name: table for name, table in run_tables(root).items() if name in deleted}, expected)
 

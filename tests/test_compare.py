@@ -199,7 +199,7 @@ def test_end_to_end_on_a_family_with_two_optimizers(tmp_path):
     assert len(runs[runs["role"] == "score"]) == 2 * 2 * 3  # problems × optimizers × held-out seeds
     doc = json.loads((out / "compare.json").read_text())
     for _, run in runs.iterrows():  # steps to target against a brute force over the run's own table
-        metrics = pd.read_parquet(tmp_path / "runs" / run["run"] / "metrics.parquet")
+        metrics = store.read([store.find_run(tmp_path / "runs" / run["run"])])
         metrics = metrics[metrics["metric"] == "excess_loss"].sort_values("step")
         target = doc["target"]["per_problem"][run["problem"]]
         assert run["steps_to_target"] == brute_force_steps(metrics["step"], metrics["value"], target)
@@ -209,9 +209,9 @@ def test_end_to_end_on_a_family_with_two_optimizers(tmp_path):
     at_max = profile[profile["tau"] == 4].set_index("optimizer")["rho"]
     assert all(at_max[o] <= reached[o] for o in reached.index)
     assert {p["verdict"] for p in doc["pairs"]} <= set(stats.VERDICTS) and len(doc["pairs"]) == 2 * 2
-    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*/status.json")}
+    stamps = {name: run.where for name, run in store.runs_in(tmp_path / "runs").items()}
     assert compare(tmp_path, *args).exit_code == 0
-    assert stamps == {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*/status.json")}, "runs redone"
+    assert stamps == {name: run.where for name, run in store.runs_in(tmp_path / "runs").items()}, "runs redone"
 
 
 @pytest.mark.parametrize("args, words", [
@@ -234,7 +234,7 @@ def test_bad_input_is_one_line_before_any_run(tmp_path, args, words):
     assert result.exit_code == 2, result.output
     assert words in result.output and "Traceback" not in result.output
     assert sum(line.startswith("Error") for line in result.output.splitlines()) == 1
-    assert not list(tmp_path.glob("runs/*/status.json"))
+    assert not (tmp_path / "runs" / "batches").exists()
 
 
 def test_one_optimizer_or_a_metric_the_problem_lacks_is_an_error(tmp_path):

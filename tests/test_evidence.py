@@ -136,8 +136,9 @@ def test_runs_of_every_round_are_cached_runs(claim, tmp_path):
     """The extended rounds' runs are ordinary cached runs: each verifies in the store."""
     out = tmp_path / "out"
     rendered(claim(4), out)
-    folders = [p for p in (out / "runs").iterdir() if p.is_dir() and not p.name.startswith(".")]
-    assert folders and all(store.is_finished(p) for p in folders)
+    batches = list((out / "runs" / "batches").iterdir())
+    assert batches and all(store.batch(p)[1] is None for p in batches)
+    assert store.runs_in(out / "runs") and not store.Index(out / "runs").broken()
 
 
 def test_a_longer_run_extends_only_the_optimizer_the_check_names(claim):

@@ -2,6 +2,7 @@
 make the same configs, in the same order."""
 from click.testing import CliRunner
 
+from toylab import store
 from toylab.cli import main
 from toylab.config import RunConfig
 from toylab.grids import grid
@@ -44,4 +45,4 @@ def test_a_sweep_runs_the_grid_of_its_lists(tmp_path):
     assert CliRunner().invoke(main, args).exit_code == 0
     axes = {k: v for k, v in AXES.items() if k != "schedules.lr"}
     expected = grid(RunConfig("linear_regression", "adamw", schedules={"lr": "cosine"}, steps=3), axes)
-    assert {p.parent.name for p in tmp_path.glob("*/config.json")} == {c.resolve().hash() for c in expected}
+    assert set(store.runs_in(tmp_path)) == {c.resolve().hash() for c in expected}

@@ -310,8 +310,8 @@ def test_a_deterministic_problem_runs_end_to_end(problem_folder, tmp_path):
     result = CliRunner().invoke(main, ["run", "rosenbrock", "--optimizer", "adamw", "--lr", "0.02", "--steps", "3000",
                                        "-o", "weight_decay=0", "--out", str(tmp_path / "runs"), "--dtype", "float64"])
     assert result.exit_code == 0, result.output
-    (folder,) = [p for p in (tmp_path / "runs").iterdir() if not p.name.startswith(".")]
-    metrics = pd.read_parquet(folder / "metrics.parquet")
+    (run,) = store.runs_in(tmp_path / "runs").values()
+    metrics = store.read([run])
     loss = metrics[metrics["metric"] == "loss"].sort_values("step")["value"].to_numpy()
     assert loss[0] == pytest.approx(4.0) and loss[-1] < 1e-3  # f(−1, 1) = 4, f(1, 1) = 0
 
@@ -373,7 +373,7 @@ def test_a_problem_that_breaks_the_api_is_one_line_naming_its_file_before_any_wo
     result = CliRunner().invoke(main, ["run", "rosenbrock", "--optimizer", "adamw", "--out", str(tmp_path)])
     line = one_line_error(result)
     assert line.startswith(f"Error: problem rosenbrock ({problem_folder / 'rosen.py'}): ") and words in line, line
-    assert not any(tmp_path.glob("*/config.json"))
+    assert not (tmp_path / "batches").exists()
 
 
 @pytest.mark.parametrize("source, words", [
@@ -417,13 +417,19 @@ def test_repeated_and_degenerate_values_are_one_line_errors(tmp_path, no_computa
     assert warnings_of(result) == [], "no other line (numpy's warning) before the error"
 
 
-def test_out_a_run_folder_is_an_error_naming_its_parent(tmp_path, monkeypatch):
+def test_out_a_batch_or_an_older_run_folder_is_an_error_naming_the_folder_of_runs(tmp_path, monkeypatch):
     assert CliRunner().invoke(main, ["run", "linear_regression", "--optimizer", "sgd", *TINY,
                                      "--out", str(tmp_path)]).exit_code == 0
-    (folder,) = [p.parent for p in tmp_path.glob("*/config.json")]
+    (batch,) = (tmp_path / "batches").iterdir()
     monkeypatch.setattr(engine, "run_batch", None)  # nothing may run
+    result = CliRunner().invoke(main, ["run", "linear_regression", "--optimizer", "sgd", *TINY, "--out", str(batch)])
+    assert not (batch / "batches").exists()
+    assert f"--out {batch} is a batch of runs (it holds manifest.json); give the folder that holds its batches/, " \
+           f"e.g. --out {tmp_path}" in one_line_error(result)
+    folder = tmp_path / "0123456789abcdef"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
     result = CliRunner().invoke(main, ["run", "linear_regression", "--optimizer", "sgd", *TINY, "--out", str(folder)])
-    assert not any(folder.glob("*/config.json"))
     assert f"--out {folder} is a run folder (it holds config.json); give the folder that holds run folders, " \
            f"e.g. --out {tmp_path}" in one_line_error(result)
 
@@ -468,7 +474,8 @@ def test_list_says_where_problems_are_loaded_from_and_that_they_run(problem_fold
 def test_save_with_an_unknown_format_or_an_unwritable_place_is_one_line(tmp_path):
     (tmp_path / "a_file").write_text("")
     CliRunner().invoke(main, ["run", "linear_regression", "--optimizer", "sgd", *TINY, "--out", str(tmp_path / "r")])
-    (folder,) = (tmp_path / "r").iterdir()
+    (name,) = store.runs_in(tmp_path / "r")
+    folder = tmp_path / "r" / name
     for save, words in [("x.xyz", "cannot write .xyz; use one of"), ("x", "cannot write a file without a suffix"),
                         (str(tmp_path / "a_file" / "x.png"), "--save")]:
         result = CliRunner().invoke(main, ["show", str(folder), "--plot", "metrics", "--save", save])
@@ -612,4 +619,5 @@ def test_the_command_uses_one_torch_thread_unless_told_otherwise(monkeypatch):
 def test_check_writable_and_verify_name_the_problem(tmp_path):
     with pytest.raises(UserError, match="not a writable folder"):
         store.check_writable(Path("/proc/toylab"))
-    assert store.verify(tmp_path / "nothing") == "does not exist"
+    assert store.run_folders.verify(tmp_path / "nothing") == "does not exist"
+    assert store.batch(tmp_path / "nothing") == (None, "does not exist")

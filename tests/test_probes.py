@@ -350,10 +350,9 @@ def test_run_configs_writes_a_table_per_probe(tmp_path):
     from toylab import store
 
     configs = run_configs([config(probes=ALL, seed=s) for s in (0, 1)], tmp_path, device="cpu")
-    for c in configs:
-        folder = store.run_dir(tmp_path, c)
+    for run in store.runs_of(tmp_path, (c.hash() for c in configs)):
         for name in ALL:
-            table = pd.read_parquet(folder / f"{name}.parquet")
+            table = pd.read_parquet(run.where / f"{name}.parquet", filters=[("run", "==", run.name)])
             assert "config" not in table.columns and len(table) and sorted(table.step.unique()) == [1, 5, 10, 15, 20]
     spectra = store.load_table(tmp_path, configs, "spectra")
     assert set(spectra.seed) == {0, 1}

@@ -3,7 +3,7 @@ import pytest
 
 submitit = pytest.importorskip("submitit")  # the bench extra; a bare GPU image may lack it
 
-from toylab import shards
+from toylab import shards, store
 from toylab.config import RunConfig
 from toylab.experiments import run_configs
 from toylab.grids import grid
@@ -15,7 +15,7 @@ def _sweep():
 
 
 def _folders(root):
-    return sorted(p.parent.name for p in root.glob("*/status.json"))
+    return sorted(store.runs_in(root))
 
 
 def test_submitit_local_shards_match_the_unsharded_sweep(tmp_path):

@@ -1,5 +1,6 @@
-"""Run folders you never have to doubt: concurrent writers to one root, kills in the middle of
-`--force`, and every corruption of a finished run (named in one line, recomputed, never trusted)."""
+"""The store you never have to doubt: runs published per batch, concurrent writers to one root,
+kills in the middle of publishing, every corruption of a published batch (named in one line,
+recomputed, never trusted), `--force`, two copies of one hash, and run folders of older versions."""
 import json
 import multiprocessing
 import os
@@ -12,6 +13,7 @@ import warnings
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
@@ -32,12 +34,19 @@ def sweep(lrs=(1e-3, 1e-2, 1e-1, 1.0), seeds=(0, 1), probes=()):
 
 
 def hidden(root: Path) -> list[str]:
-    return sorted(p.name for p in root.iterdir() if p.name.startswith("."))
+    """Hidden entries (partial builds, trash) of the root and of its batches/."""
+    return sorted(p.name for folder in (root, root / "batches") if folder.is_dir()
+                  for p in folder.iterdir() if p.name.startswith("."))
+
+
+def batches(root: Path) -> list[Path]:
+    return sorted((root / "batches").iterdir()) if (root / "batches").is_dir() else []
 
 
 def assert_all_verify(root: Path, configs):
-    problems = {c.hash(): store.verify(store.run_dir(root, c)) for c in configs}
-    assert all(p is None for p in problems.values()), problems
+    index = store.Index(root)
+    missing = {c.hash(): index.problems([c.hash()]) for c in configs if index.find(c.hash()) is None}
+    assert not missing, missing
 
 
 def in_child(target, *args):
@@ -60,11 +69,131 @@ def no_computation(*args, **kwargs):
     raise AssertionError("a finished run was recomputed")
 
 
+# ----- one batch per engine call ------------------------------------------------------------------------
+def test_a_sweep_is_one_batch_and_a_subset_reads_only_the_batches_that_hold_it(tmp_path, monkeypatch):
+    """Eight configs in one engine call: one batch folder with one file per table (every run's rows,
+    a `run` column) and a manifest of the eight hashes. A second sweep adds a second batch; reading
+    two runs of the first reads that batch's file alone, filtered to their rows, and gives the
+    rows a whole read gives them."""
+    root = tmp_path / "runs"
+    configs = run_configs(sweep(probes=("norms",)), root, device="cpu")
+    (first,) = batches(root)
+    assert sorted(p.name for p in first.iterdir()) == ["manifest.json", "metrics.parquet", "norms.parquet"]
+    manifest = json.loads((first / "manifest.json").read_text())
+    assert sorted(manifest["runs"]) == sorted(c.hash() for c in configs)
+    assert set(pq.read_table(first / "metrics.parquet")["run"].to_pylist()) == set(manifest["runs"])
+    others = run_configs(sweep(lrs=(3e-3,), probes=("norms",)), root, device="cpu")
+    assert len(batches(root)) == 2
+    whole = store.load_table(root, configs + others, "norms")
+    read, real = [], pq.read_table
+    monkeypatch.setattr(pq, "read_table", lambda path, **kw: read.append((Path(path), kw["filters"])) or real(path, **kw))
+    subset = store.load_table(root, configs[2:4], "norms")
+    assert read == [(first / "norms.parquet", [("run", "in", [c.hash() for c in configs[2:4]])])]
+    expected = whole[whole["run"].isin([c.hash() for c in configs[2:4]])].reset_index(drop=True)
+    assert subset["diverged_step"].isna().all() and expected["diverged_step"].isna().all()  # None or NaN
+    pd.testing.assert_frame_equal(subset.drop(columns="diverged_step"), expected.drop(columns="diverged_step"))
+
+
+def test_force_publishes_a_batch_that_supersedes_the_old_one_which_is_then_deleted(tmp_path, monkeypatch):
+    root = tmp_path / "runs"
+    configs = run_configs(sweep(), root, device="cpu")
+    expected = summary(root, configs)
+    (old,) = batches(root)
+    keep = tmp_path / "old"
+    shutil.copytree(old, keep)
+    run_configs(sweep()[:3], root, device="cpu", force=True)
+    new, = [b for b in batches(root) if b != old]
+    assert old.exists(), "five of its eight runs have no newer copy"
+    assert {store.find_run(root / c.hash()).where for c in configs} == {old, new}
+    run_configs(sweep(), root, device="cpu", force=True)
+    (newest,) = batches(root)
+    assert newest.name > new.name > old.name, "each later batch supersedes, and the superseded are deleted"
+    shutil.copytree(keep, old)  # as if the writer was killed between publishing and deleting
+    assert {store.find_run(root / c.hash()).where for c in configs} == {newest}, "the newest copy names the result"
+    monkeypatch.setattr(engine, "run_batch", no_computation)
+    run_configs(sweep(), root, device="cpu")
+    pd.testing.assert_frame_equal(summary(root, configs), expected)
+
+
+def test_of_two_copies_of_a_hash_a_broken_newer_one_falls_back_to_the_older(tmp_path, monkeypatch):
+    """Two batches that hold the same runs (two writers at once, or a force killed before it
+    deleted the old): the newer one breaks, the older verified copy is read, nothing recomputed."""
+    root = tmp_path / "runs"
+    configs = run_configs(sweep(), root, device="cpu")
+    expected = summary(root, configs)
+    (old,) = batches(root)
+    newer = old.with_name(f"{int(old.name.split('-')[0]) + 1:020d}-ffffffff")
+    shutil.copytree(old, newer)
+    assert {store.find_run(root / c.hash()).where for c in configs} == {newer}
+    (newer / "metrics.parquet").write_bytes(b"")
+    assert {store.find_run(root / c.hash()).where for c in configs} == {old}
+    monkeypatch.setattr(engine, "run_batch", no_computation)
+    run_configs(sweep(), root, device="cpu")
+    pd.testing.assert_frame_equal(summary(root, configs), expected)
+
+
+def _as_run_folder(run: store.Run, folder: Path) -> None:
+    """Write `run` as an older toylab wrote it: config.json, one parquet per table, status.json
+    (written last) with each table's size and sha256 and the source hashes."""
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(run.config))
+    tables = {}
+    for table in run.tables:
+        store.read([run], table).drop(columns="run").to_parquet(folder / f"{table}.parquet")
+        tables[f"{table}.parquet"] = {"bytes": (folder / f"{table}.parquet").stat().st_size,
+                                      "sha256": store.file_sha256(folder / f"{table}.parquet")}
+    sources = json.loads((run.where / "manifest.json").read_text())["sources"]
+    (folder / "status.json").write_text(json.dumps({**run.status, "tables": tables, "sources": sources}))
+
+
+def test_run_folders_of_an_older_toylab_are_read_shown_and_superseded_by_force(tmp_path, monkeypatch):
+    """A root of run folders `<root>/<hash>/` (the format before batches): the sweep reuses them,
+    its summary, `toylab show/summary/plot` read them, and --force replaces them by a batch."""
+    made, root = tmp_path / "made", tmp_path / "runs"
+    configs = run_configs(sweep(probes=("norms",)), made, device="cpu")
+    expected = summary(made, configs)
+    for run in store.runs_in(made).values():
+        _as_run_folder(run, root / run.name)
+    assert all(store.run_folders.verify(root / c.hash()) is None for c in configs)
+    with monkeypatch.context() as m:
+        m.setattr(engine, "run_batch", no_computation)
+        run_configs(sweep(probes=("norms",)), root, device="cpu")
+    assert not (root / "batches").exists()
+    pd.testing.assert_frame_equal(summary(root, configs), expected)
+    pd.testing.assert_frame_equal(store.load_table(root, configs, "norms"), store.load_table(made, configs, "norms"))
+    shown = CliRunner().invoke(main, ["show", str(root / configs[0].hash())])
+    assert shown.exit_code == 0 and "norms: " in shown.output and f"in {root / configs[0].hash()}" in shown.output
+    for args in (["summary", str(root)], ["summary", str(root / configs[0].hash()), str(root / configs[1].hash())],
+                 ["plot", str(root), "--save", str(tmp_path / "p.png")]):
+        assert CliRunner().invoke(main, args).exit_code == 0, args
+    run_configs(sweep(probes=("norms",))[:2], root, device="cpu", force=True)
+    assert not (root / configs[0].hash()).exists() and (root / configs[2].hash()).exists()
+    assert {store.find_run(root / c.hash()).in_batch for c in configs} == {True, False}
+    pd.testing.assert_frame_equal(summary(root, configs), expected)
+
+
+def test_show_summary_and_plot_take_any_subset_of_runs_and_batches(tmp_path):
+    root = tmp_path / "runs"
+    configs = run_configs(sweep(), root, device="cpu")
+    run_configs(sweep(lrs=(3e-3,)), root, device="cpu")
+    first = store.find_run(root / configs[0].hash()).where
+    table = lambda *paths: summarize.load(list(paths))  # noqa: E731
+    assert set(table(root)["run"]) == set(store.runs_in(root)) and len(store.runs_in(root)) == 10
+    assert set(table(first)["run"]) == {c.hash() for c in configs}
+    assert set(table(root / configs[0].hash(), root / configs[5].hash())["run"]) == {configs[0].hash(), configs[5].hash()}
+    for args in (["show", str(first)], ["show", str(root / configs[3].hash())],
+                 ["summary", str(root / configs[0].hash()), str(root / configs[1].hash())]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+    unknown = CliRunner().invoke(main, ["show", str(root / "0123456789abcdef")])
+    assert unknown.exit_code == 2 and "no such run" in unknown.output
+
+
 # ----- concurrent writers ------------------------------------------------------------------------------
 def _writer(root, barrier, force):
-    """Compute the sweep, wait for every writer, then publish all runs at the same moment, each
+    """Compute the sweep, wait for every writer, then publish all batches at the same moment, each
     rename a few random milliseconds late so that writers overtake each other."""
-    publish, place = store.write_run, store._place
+    publish, place = store.write_batch, store._place
     waited = []
 
     def synchronised(*args, **kwargs):
@@ -76,27 +205,28 @@ def _writer(root, barrier, force):
         time.sleep(random.uniform(0, 0.02))
         place(build, path)
 
-    store.write_run, store._place = synchronised, late
+    store.write_batch, store._place = synchronised, late
     run_configs(sweep(), root, device="cpu", force=force)
 
 
 @pytest.mark.parametrize("round_", range(3))
-def test_concurrent_writers_to_one_root_publish_every_run_once(tmp_path, round_):
+def test_concurrent_writers_to_one_root_publish_every_run(tmp_path, round_):
     """Five processes write the same eight runs at once, one of them with --force, over a root
-    that already holds one broken folder: none crashes and every run verifies."""
+    that already holds one broken batch: none crashes, every run verifies, no run is in more
+    than two verified batches, and what superseded batches remain are the older ones."""
     root = tmp_path / "runs"
     configs = [c.resolve() for c in sweep()]
-    broken = store.run_dir(root, configs[round_])
+    broken = root / "batches" / f"{round_:020d}-00000000"
     broken.mkdir(parents=True)
-    (broken / "status.json").write_text("{}")
+    (broken / "manifest.json").write_text("{}")
     barrier = FORK.Barrier(5)
     writers = [in_child(_writer, root, barrier, i == 4) for i in range(5)]
     for w in writers:
         w.join(120)
     assert [w.exitcode for w in writers] == [0] * 5
     assert_all_verify(root, configs)
-    assert len([p for p in root.iterdir() if not p.name.startswith(".")]) == len(configs)
-    assert hidden(root) == [], "no partial, aside or trash folder is left behind"
+    assert not broken.exists(), "the broken batch is deleted once its runs are published"
+    assert hidden(root) == [], "no partial build or trash is left behind"
     table = summary(root, configs)
     assert len(table) == len(configs) and not table.attrs["missing"]
 
@@ -121,24 +251,26 @@ def test_cli_shards_and_a_duplicate_shard_at_once_in_separate_processes(tmp_path
     assert all("Traceback" not in out and "Error" not in out for out in outputs)
     whole = CliRunner().invoke(main, args)
     assert whole.exit_code == 0, whole.output
-    assert "9 run folders in" in whole.output
+    assert "9 runs in" in whole.output
     assert hidden(tmp_path / "runs") == []
 
 
 def _batch_writer(root, barrier, shard, built):
     """Compute shard `shard` (of 2; None: the whole sweep) of a small AdamW sweep, keep a copy of
     every table it built under `built`, then publish once every writer has computed."""
-    publish, waited = store.write_run, []
+    publish, waited = store.write_batch, []
 
-    def keep_and_publish(path, config, tables, status, **kwargs):
+    def keep_and_publish(root, configs, tables, *args, **kwargs):
         if not waited:
             waited.append(barrier.wait(timeout=120))
-        for name, frame in tables.items():
-            (built / path.name).mkdir(parents=True, exist_ok=True)
-            frame.reset_index(drop=True).to_parquet(built / path.name / f"{name}.parquet")
-        return publish(path, config, tables, status, **kwargs)
+        for k, c in enumerate(configs):
+            (built / c.hash()).mkdir(parents=True, exist_ok=True)
+            for name, frame in tables.items():
+                frame[frame["config"] == k].drop(columns="config").reset_index(drop=True).to_parquet(
+                    built / c.hash() / f"{name}.parquet")
+        return publish(root, configs, tables, *args, **kwargs)
 
-    store.write_run = keep_and_publish
+    store.write_batch = keep_and_publish
     configs = [c.resolve() for c in adamw_sweep()]
     run_configs(configs if shard is None else shards.select(configs, shard, 2), root, device="cpu")
 
@@ -153,8 +285,8 @@ def adamw_sweep():
 
 def test_writers_of_one_run_in_different_batches_publish_identical_tables(tmp_path):
     """The two shards and the whole sweep, at once on one root: every run is computed twice (in
-    a shard's batch and in the whole one), and whichever copy is published first, the other
-    writer's tables are the same bits."""
+    a shard's batch and in the whole one), and whichever copy is read, the other writer's tables
+    are the same bits."""
     root = tmp_path / "runs"
     barrier = FORK.Barrier(3)
     built = [tmp_path / f"built{i}" for i in range(3)]
@@ -164,14 +296,13 @@ def test_writers_of_one_run_in_different_batches_publish_identical_tables(tmp_pa
     assert [w.exitcode for w in writers] == [0, 0, 0]
     configs = [c.resolve() for c in adamw_sweep()]
     assert_all_verify(root, configs)
-    for c in configs:
-        copies = [folder / c.hash() for folder in built if (folder / c.hash()).exists()]
+    for run in store.runs_of(root, (c.hash() for c in configs)):
+        copies = [folder / run.name for folder in built if (folder / run.name).exists()]
         assert len(copies) == 2, "a shard and the whole sweep each computed it"
         for copy in copies:
             for table in ("metrics", "norms"):
                 pd.testing.assert_frame_equal(pd.read_parquet(copy / f"{table}.parquet"),
-                                              pd.read_parquet(store.run_dir(root, c) / f"{table}.parquet"),
-                                              check_exact=True)
+                                              store.read([run], table).drop(columns="run"), check_exact=True)
 
 
 # ----- kills -------------------------------------------------------------------------------------------
@@ -179,25 +310,25 @@ def _killed_at(point, root, force):
     """Re-run the sweep and SIGKILL this process at `point` of the first publication."""
     def kill(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)
-    if point == "building":  # the run's own folder half written
-        pd.DataFrame.to_parquet = kill
-    elif point == "aside":  # the old folder renamed aside, the new one not yet in place
+    if point == "building":  # the batch's own folder half written
+        store._write_table = kill
+    elif point == "placing":  # the batch built, not yet renamed into place
         store._place = kill
-    elif point == "placed":  # the new folder in place, the old one not yet deleted
-        store._remove = kill
+    elif point == "placed":  # the new batch in place, the superseded one not yet deleted
+        store.collect = kill
     run_configs(sweep(), root, device="cpu", force=force)
 
 
 @pytest.mark.parametrize("force", [True, False])
 def test_a_kill_at_any_point_of_publishing_loses_no_finished_run(tmp_path, monkeypatch, force):
-    """With --force the old run is replaced; without, a broken one is. A SIGKILL while building,
-    after moving the old folder aside, or after placing the new one: afterwards every run
-    verifies, and no finished run has to be recomputed."""
+    """With --force the old batch is superseded; without, a broken one is. A SIGKILL while
+    building, before the rename, or after it: afterwards every run verifies, and no finished
+    run has to be recomputed."""
     root = tmp_path / "runs"
     configs = run_configs(sweep(), root, device="cpu")
-    for point in ("building", "aside", "placed"):
-        if not force:  # without --force only a broken folder is replaced: break one
-            (store.run_dir(root, configs[0]) / "metrics.parquet").write_bytes(b"")
+    for point in ("building", "placing", "placed"):
+        if not force:  # without --force only a broken batch is replaced: break one
+            (batches(root)[-1] / "metrics.parquet").write_bytes(b"")
         child = in_child(_killed_at, point, root, force)
         child.join(60)
         assert child.exitcode == -signal.SIGKILL, point
@@ -211,18 +342,18 @@ def test_a_kill_at_any_point_of_publishing_loses_no_finished_run(tmp_path, monke
 
 
 def test_a_killed_writers_partial_folder_is_swept_by_the_next_command(tmp_path):
-    """A writer killed while building leaves `.<hash>.<random>.<owner>.partial`; the next command
+    """A writer killed while building leaves `batches/.<token>.<owner>.partial`; the next command
     that writes into the root sweeps it at once, as its owner is gone, and keeps the partial
     folders of a live writer (this process) and of a writer on another host (an hour's grace)."""
     root = tmp_path / "runs"
-    configs = run_configs(sweep(), root, device="cpu")
+    run_configs(sweep(), root, device="cpu")
     child = in_child(_killed_at, "building", root, True)
     child.join(60)
     assert child.exitcode == -signal.SIGKILL
     (left,) = [name for name in hidden(root) if name.endswith(".partial")]
     assert f".{child.pid}." in left
-    live = root / f".{configs[0].hash()}.0000000a.{store._owner()}.partial"
-    remote = root / f".{configs[1].hash()}.0000000b.{child.pid}.1.elsewhere.example.partial"
+    live = root / "batches" / f".0000000a.{store._owner()}.partial"
+    remote = root / "batches" / f".0000000b.{child.pid}.1.elsewhere.example.partial"
     live.mkdir()
     remote.mkdir()
     run_configs(sweep(), root, device="cpu")  # every run is finished: nothing to compute
@@ -230,14 +361,27 @@ def test_a_killed_writers_partial_folder_is_swept_by_the_next_command(tmp_path):
 
 
 # ----- corruptions --------------------------------------------------------------------------------------
+def _manifest(f):
+    return json.loads((f / "manifest.json").read_text())
+
+
 def _json(value):
-    return lambda f, other: (f / "status.json").write_text(json.dumps(value))
+    return lambda f, other: (f / "manifest.json").write_text(json.dumps(value))
 
 
-def _edit_status(**fields):
+def _edit_manifest(**fields):
     def edit(f, other):
-        status = json.loads((f / "status.json").read_text())
-        (f / "status.json").write_text(json.dumps({**status, **fields}))
+        (f / "manifest.json").write_text(json.dumps({**_manifest(f), **fields}))
+    return edit
+
+
+def _edit_run(edit_run):
+    """Apply `edit_run(run entry, the other run entries)` to the first run of the manifest."""
+    def edit(f, other):
+        manifest = _manifest(f)
+        first, *rest = manifest["runs"].values()
+        edit_run(first, rest)
+        (f / "manifest.json").write_text(json.dumps(manifest))
     return edit
 
 
@@ -257,7 +401,7 @@ def _delete(name):
     return lambda f, other: (f / name).unlink()
 
 
-def _other_run(name):
+def _other_batch(name):
     return lambda f, other: shutil.copy(other / name, f / name)
 
 
@@ -267,30 +411,29 @@ def _replace_by_file(f, other):
 
 
 def _rewrite_metrics(keep):
-    """Replace the metrics table by its rows where `keep(table)`, with status.json's size and sha256
-    updated to match: a consistent edit that only the tables' content can contradict."""
+    """Replace the metrics table by its rows where `keep(table)`, with the manifest's size and
+    sha256 updated to match: a consistent edit that only the tables' content can contradict."""
     def edit(f, other):
-        table = pd.read_parquet(f / "metrics.parquet")
+        table = pq.read_table(f / "metrics.parquet").to_pandas()
         table[keep(table)].reset_index(drop=True).to_parquet(f / "metrics.parquet")
-        status = json.loads((f / "status.json").read_text())
-        status["tables"]["metrics.parquet"] = {"bytes": (f / "metrics.parquet").stat().st_size,
-                                               "sha256": store.file_sha256(f / "metrics.parquet")}
-        (f / "status.json").write_text(json.dumps(status))
+        _relist(f)
     return edit
 
 
-def _relist(old, new):
-    """Rename table `old` to `new` and list it so in status.json (checksums intact)."""
-    def edit(f, other):
-        (f / old).rename(f / new)
-        status = json.loads((f / "status.json").read_text())
-        status["tables"][new] = status["tables"].pop(old)
-        (f / "status.json").write_text(json.dumps(status))
-    return edit
+def _relist(f, rename=None):
+    """List every table of `f` in its manifest with its current size and sha256 (after renaming
+    table `rename[0]` to `rename[1]`, in the runs' lists too)."""
+    manifest = _manifest(f)
+    if rename:
+        (f / f"{rename[0]}.parquet").rename(f / f"{rename[1]}.parquet")
+        for run in manifest["runs"].values():
+            run["tables"] = [rename[1] if t == rename[0] else t for t in run["tables"]]
+    manifest["tables"] = {p.name: {"bytes": p.stat().st_size, "sha256": store.file_sha256(p)} for p in f.glob("*.parquet")}
+    (f / "manifest.json").write_text(json.dumps(manifest))
 
 
-def _other_lr(f, other):
-    (f / "config.json").write_text((f / "config.json").read_text().replace('"lr": 0.01', '"lr": 0.02'))
+def _swap_configs(first, rest):
+    first["config"], rest[0]["config"] = rest[0]["config"], first["config"]
 
 
 CORRUPTIONS = {
@@ -298,42 +441,43 @@ CORRUPTIONS = {
     "metrics emptied": _write("metrics.parquet", ""),
     "metrics random bytes, same size": _random("metrics.parquet"),
     "metrics deleted": _delete("metrics.parquet"),
-    "metrics of another run": _other_run("metrics.parquet"),
+    "metrics of another batch": _other_batch("metrics.parquet"),
     "probe table deleted": _delete("norms.parquet"),
-    "probe table of another run": _other_run("norms.parquet"),
+    "probe table of another batch": _other_batch("norms.parquet"),
     "unlisted table added": lambda f, other: shutil.copy(f / "norms.parquet", f / "spectra.parquet"),
-    "status truncated": _truncate("status.json"),
-    "status emptied": _write("status.json", ""),
-    "status random bytes": _random("status.json"),
-    "status deleted": _delete("status.json"),
-    "status []": _json([]),
-    "status {}": _json({}),
-    "status running": _edit_status(status="running"),
-    "status bad diverged_step": _edit_status(diverged_step="x"),
-    "status bad seconds": _edit_status(seconds="slow"),
-    "status without checksums (older toylab)": _edit_status(tables=None),
-    "status with a wrong checksum": _edit_status(tables={"metrics.parquet": {"bytes": 1, "sha256": "0"}}),
-    "status of another run": _other_run("status.json"),
-    "status diverged early, finite metrics to the end": _edit_status(diverged_step=2),
-    "status diverged after the last step": _edit_status(diverged_step=100),
+    "manifest truncated": _truncate("manifest.json"),
+    "manifest emptied": _write("manifest.json", ""),
+    "manifest random bytes": _random("manifest.json"),
+    "manifest deleted": _delete("manifest.json"),
+    "manifest []": _json([]),
+    "manifest {}": _json({}),
+    "manifest without checksums": _edit_manifest(tables=None),
+    "manifest with a wrong checksum": _edit_manifest(tables={"metrics.parquet": {"bytes": 1, "sha256": "0"}}),
+    "manifest with a bad seconds": _edit_manifest(seconds="slow"),
+    "manifest without sources": _edit_manifest(sources=None),
+    "manifest of another batch": _other_batch("manifest.json"),
+    "a run with a bad diverged_step": _edit_run(lambda run, rest: run.update(diverged_step="x")),
+    "a run diverged early, finite metrics to the end": _edit_run(lambda run, rest: run.update(diverged_step=2)),
+    "a run diverged after the last step": _edit_run(lambda run, rest: run.update(diverged_step=100)),
+    "a run with another lr": _edit_run(lambda run, rest: run["config"]["hparams"].update(lr=0.02)),
+    "two runs' configs swapped": _edit_run(_swap_configs),
+    "a run that does not list its probe table": _edit_run(lambda run, rest: run.update(tables=["metrics"])),
+    "a run dropped from the manifest": _edit_manifest(runs={}),
     "metrics cut short, checksums updated": _rewrite_metrics(lambda t: t["step"] <= 3),
     "metrics without a step, checksums updated": _rewrite_metrics(lambda t: t["step"] != 3),
-    "a table of no probe of the config, listed": _relist("norms.parquet", "spectra.parquet"),
-    "config truncated": _truncate("config.json"),
-    "config emptied": _write("config.json", ""),
-    "config deleted": _delete("config.json"),
-    "config of another run": _other_run("config.json"),
-    "config with another lr": _other_lr,
-    "a file in place of the folder": _replace_by_file,
+    "metrics of one run only, checksums updated": _rewrite_metrics(lambda t: t["run"] == t["run"].iloc[0]),
+    "a table of no probe of the configs, listed": lambda f, other: _relist(f, ("norms", "spectra")),
+    "a file in place of the batch": _replace_by_file,
     "an empty folder": lambda f, other: [p.unlink() for p in f.iterdir()],
 }
 
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    """Two finished runs with a probe table, and their metrics as computed."""
+    """A batch of two finished runs with a probe table, another batch, and the first's summary."""
     root = tmp_path_factory.mktemp("finished")
     configs = run_configs(sweep(lrs=(1e-2,), probes=("norms",)), root, device="cpu")
+    run_configs(sweep(lrs=(1e-1,), probes=("norms",)), root, device="cpu")
     return root, configs, summary(root, configs)
 
 
@@ -342,30 +486,30 @@ def test_every_corruption_is_named_in_one_line_recomputed_and_never_trusted(tmp_
     source, configs, expected = finished
     root = tmp_path / "runs"
     shutil.copytree(source, root)
-    folder, other = store.run_dir(root, configs[0]), store.run_dir(root, configs[1])
+    folder = store.find_run(root / configs[0].hash()).where
+    (other,) = [b for b in batches(root) if b != folder]
     CORRUPTIONS[name](folder, other)
 
-    assert store.verify(folder) is not None
-    if folder.is_dir():
-        shown = CliRunner().invoke(main, ["show", str(folder)])
-        assert shown.exit_code == 2 and "Traceback" not in shown.output
-        assert shown.output.startswith(f"Error: {folder}: ") and len(shown.output.splitlines()) == 1
+    assert store.Index(root).find(configs[0].hash()) is None
+    shown = CliRunner().invoke(main, ["show", str(root / configs[0].hash())])
+    assert shown.exit_code == 2 and "Traceback" not in shown.output
+    assert shown.output.startswith(f"Error: {root / configs[0].hash()}: ") and len(shown.output.splitlines()) == 1
 
     with pytest.warns(ToylabWarning) as caught:
         run_configs(sweep(lrs=(1e-2,), probes=("norms",)), root, device="cpu")
     (message,) = [str(w.message) for w in caught]
-    assert message.startswith(f"run folder {folder}: ") and message.endswith("recomputing it")
+    assert message.startswith(f"batch {folder}: ") and message.endswith("recomputing its runs")
     assert "\n" not in message
     assert_all_verify(root, configs)
     pd.testing.assert_frame_equal(summary(root, configs), expected)
-    assert hidden(root) == []
+    assert not folder.exists() and len(batches(root)) == 2 and hidden(root) == []
 
 
 def _diverged_runs(root):
     """Two runs of 8 steps, metrics every step, that diverge (lr = 1000), and their steps."""
     configs = run_configs(grid(RunConfig("linear_regression", "sgd", {"d": 3, "D": 1}, {"lr": 1e3}, steps=8,
                                          metric_every=1), {"seed": [0, 1]}), root, device="cpu")
-    steps = [store.read_status(store.run_dir(root, c))["diverged_step"] for c in configs]
+    steps = [store.find_run(root / c.hash()).status["diverged_step"] for c in configs]
     assert all(s is not None and s < 8 for s in steps)
     return configs, steps
 
@@ -373,14 +517,16 @@ def _diverged_runs(root):
 @pytest.mark.parametrize("claim", ["never", "one step later", "one step earlier"])
 def test_a_diverged_step_the_metrics_contradict_is_not_trusted(tmp_path, claim):
     configs, steps = _diverged_runs(tmp_path)
-    folder = store.run_dir(tmp_path, configs[0])
+    (folder,) = batches(tmp_path)
     shift = {"never": None, "one step later": steps[0] + 1, "one step earlier": steps[0] - 1}[claim]
     assert shift != 0, "the run should diverge after its first step"
-    _edit_status(diverged_step=shift)(folder, None)
-    assert "status.json says the run" in store.verify(folder)
-    with pytest.warns(ToylabWarning, match="recomputing it"):
+    manifest = _manifest(folder)
+    manifest["runs"][configs[0].hash()]["diverged_step"] = shift
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert f"run {configs[0].hash()}: the manifest says it" in store.batch(folder)[1]
+    with pytest.warns(ToylabWarning, match="recomputing its runs"):
         run_configs(configs, tmp_path, device="cpu")
-    assert store.read_status(folder)["diverged_step"] == steps[0]
+    assert store.find_run(tmp_path / configs[0].hash()).status["diverged_step"] == steps[0]
 
 
 def test_an_edited_diverged_step_is_neither_shown_nor_reused(tmp_path):
@@ -388,26 +534,26 @@ def test_an_edited_diverged_step_is_neither_shown_nor_reused(tmp_path):
     args = ["sweep", "linear_regression", "--optimizer", "sgd", "--lr", "1e-2", "-p", "d=3", "-p", "D=1",
             "--steps", "50", "--out", str(tmp_path)]
     assert CliRunner().invoke(main, args).exit_code == 0
-    (folder,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
-    _edit_status(diverged_step=5)(folder, None)
-    shown = CliRunner().invoke(main, ["show", str(folder)])
+    (name,) = store.runs_in(tmp_path)
+    _edit_run(lambda run, rest: run.update(diverged_step=5))(batches(tmp_path)[0], None)
+    shown = CliRunner().invoke(main, ["show", str(tmp_path / name)])
     assert shown.exit_code == 2 and len(shown.output.splitlines()) == 1
     assert "diverged at step 5, but metrics.parquet has values at step 10" in shown.output
     rerun = CliRunner().invoke(main, args)
-    assert rerun.exit_code == 0 and "recomputing it" in rerun.output
-    assert store.read_status(folder)["diverged_step"] is None
+    assert rerun.exit_code == 0 and "recomputing its runs" in rerun.output
+    assert store.find_run(tmp_path / name).status["diverged_step"] is None
 
 
-def test_the_summary_lists_a_run_it_cannot_read_and_keeps_diverged_runs(tmp_path):
+def test_the_summary_lists_runs_it_cannot_read_and_keeps_diverged_runs(tmp_path):
     configs = run_configs(sweep(lrs=(1e-2, 1e3)), tmp_path, device="cpu")  # lr = 1000 diverges
     table = summary(tmp_path, configs)
     assert len(table) == 4 and not table.attrs["missing"]
     assert table["diverged_step"].notna().sum() == 2 and table["loss"].isna().sum() == 2
     only_diverged = summary(tmp_path, [c for c in configs if c.hparams["lr"] == 1e3])
     assert len(only_diverged) == 2 and "loss" in only_diverged, "an all-diverged summary keeps its columns"
-    (store.run_dir(tmp_path, configs[0]) / "metrics.parquet").unlink()  # e.g. a concurrent writer's window
+    (batches(tmp_path)[0] / "metrics.parquet").unlink()  # e.g. a disk that lost it
     table = summary(tmp_path, configs)
-    assert len(table) == 4 and table.attrs["missing"] == [str(store.run_dir(tmp_path, configs[0]))]
+    assert len(table) == 4 and table.attrs["missing"] == [str(tmp_path / c.hash()) for c in configs]
 
 
 def test_a_sweep_whose_metrics_cannot_be_read_says_which_runs_are_missing(tmp_path, monkeypatch):
@@ -461,4 +607,4 @@ def test_two_renders_of_one_spec_at_once_both_succeed_with_whole_files(tmp_path)
         assert all(f"({n})" in (folder / "report.md").read_text() for n in pngs)
         assert (folder / "report.md").read_text().startswith("# Demo") and "## Verdict" in (folder / "report.md").read_text()
         assert (tmp_path / "out" / "index.html").read_text().rstrip().endswith("</html>")
-        assert hidden(tmp_path / "out" / "runs") == []
+        assert hidden(tmp_path / "out" / "runs") == [] and len(batches(tmp_path / "out" / "runs")) == 1

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from toylab import summarize
+from toylab import store, summarize
 from toylab.cli import main
 
 FAST = ["-p", "d=4", "-p", "D=2", "--steps", "30", "--metric-every", "5"]
@@ -42,9 +42,10 @@ def test_summary_aggregates_over_seeds_against_the_run_tables(sweep):
     for row in table.itertuples():
         finals = []
         for name in row.runs.split():
-            metrics = pd.read_parquet(out / name / "metrics.parquet")
+            run = store.find_run(out / name)  # its batch's table, read by pandas directly
+            metrics = pd.read_parquet(run.where / "metrics.parquet", filters=[("run", "==", name)])
             loss = metrics[metrics["metric"] == "loss"].sort_values("step")
-            assert json.loads((out / name / "config.json").read_text())["hparams"]["lr"] == row.lr
+            assert run.config["hparams"]["lr"] == row.lr
             finals.append(loss["value"].iloc[-1])
         finals = np.array(finals)
         if row.n_diverged:
@@ -148,12 +149,18 @@ def test_a_problem_without_loss_is_summarised_by_its_first_metric(tmp_path):
     assert weight.exit_code == 0 and "weight_rms (geo. mean [×/÷ 2 s.e.])" in weight.output  # a positive quantity
 
 
-def test_split_by_config_gives_each_config_its_rows_in_order_as_a_groupby_would():
-    from toylab.experiments import _split_by_config
+def test_a_batch_table_gives_each_config_its_rows_in_order_as_a_groupby_would(tmp_path):
+    """The engine's table of a batch (a `config` column) written as one file with a `run` column:
+    read back per run with a pyarrow filter, each kept config has its rows, in order; a config
+    left out (published meanwhile by another writer) or without rows has none."""
+    from toylab.store import _write_table
 
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"config": rng.choice([0, 1, 3], size=40), "step": np.arange(40), "value": rng.normal(size=40)})
-    parts = _split_by_config(frame, 5)
-    assert parts[2] is None and parts[4] is None  # configs without rows
-    for k, expected in frame.groupby("config"):
-        pd.testing.assert_frame_equal(parts[k], expected.drop(columns="config"))
+    names = [f"run{k}" for k in range(5)]
+    held = _write_table(tmp_path / "t.parquet", frame, names, keep=[0, 3, 4])
+    assert held == ["run0", "run3"]
+    assert set(pd.read_parquet(tmp_path / "t.parquet")["run"].astype(str)) == {"run0", "run3"}
+    for k, expected in frame[frame.config != 1].groupby("config"):
+        table = pd.read_parquet(tmp_path / "t.parquet", filters=[("run", "==", names[k])])
+        pd.testing.assert_frame_equal(table.drop(columns="run"), expected.drop(columns="config").reset_index(drop=True))

@@ -1,10 +1,9 @@
 """Weight decay end to end: timescales (C9), corrected decay (C8) and the ε schedule (C14)."""
-import json
 
 import pytest
 import torch
 
-from toylab import engine, problems, theory
+from toylab import engine, problems, store, theory
 from toylab.config import RunConfig
 from toylab.optim.adamw import adam_step
 from toylab.options import UserError
@@ -89,5 +88,5 @@ def test_cli_sweeps_a_decay_timescale(tmp_path):
             "-p", "batch_size=16", "-o", "tau_epoch=2,8", "--steps", "4", "--out", str(tmp_path)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    decays = sorted(json.loads(p.read_text())["hparams"]["weight_decay"] for p in tmp_path.glob("*/config.json"))
+    decays = sorted(run.config["hparams"]["weight_decay"] for run in store.runs_in(tmp_path).values())
     assert decays == pytest.approx([1 / (0.01 * 4 * 8), 1 / (0.01 * 4 * 2)])

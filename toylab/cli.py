@@ -98,7 +98,8 @@ class Count(click.ParamType):
 
 
 def out_folder(ctx, param, value):
-    """--out: a folder for run folders, not '' (the current folder) and not a run folder itself."""
+    """--out: a folder of runs, not '' (the current folder), not a run folder of an older toylab
+    and not one of its batches."""
     if value is None:
         return None
     if not str(value).strip():
@@ -107,6 +108,9 @@ def out_folder(ctx, param, value):
     if (path / "config.json").is_file():
         raise UserError(f"--out {value} is a run folder (it holds config.json); give the folder that holds run "
                         f"folders, e.g. --out {path.parent}")
+    if (path / "manifest.json").is_file():
+        raise UserError(f"--out {value} is a batch of runs (it holds manifest.json); give the folder that holds "
+                        f"its batches/, e.g. --out {path.parent.parent}")
     return path
 
 
@@ -207,8 +211,8 @@ def _print_summary(out, configs):
     table["diverged_step"] = table["diverged_step"].map(lambda s: "-" if s is None or s != s else int(s))
     click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     runs = len(table)
-    where = out / configs[0].hash() if runs == 1 else f"{out}/<config hash>/ ({runs} runs)"
-    click.echo(f"run folder: {where}")
+    where = out / configs[0].hash() if runs == 1 else f"{out}/<config hash> ({runs} runs)"
+    click.echo(f"run: {where} (toylab show)")
     if missing:
         raise Failure(f"{len(missing)} of {runs} runs have no readable metrics: {', '.join(missing[:5])}"
                       + (" ..." if len(missing) > 5 else ""))
@@ -219,13 +223,13 @@ def _print_aggregate(out, configs):
     if not configs:
         click.echo("no configs in this shard")
         return
-    from . import store, summarize
+    from . import summarize
 
-    folders = sorted({store.run_dir(out, c) for c in configs})
+    folders = sorted({out / c.hash() for c in configs})
     metrics = summarize.load(folders)
     table = summarize.aggregate(metrics)
     click.echo(summarize.format_table(table))
-    click.echo(f"{len(folders)} run folders in {out}/\nfigures: {summarize.plot_command(out, table)}\n"
+    click.echo(f"{len(folders)} runs in {out}/\nfigures: {summarize.plot_command(out, table)}\n"
                f"every field as CSV: toylab summary {out} --format csv")
     missing = sorted({f.name for f in folders} - set(metrics["run"].unique()))
     if missing:
@@ -404,7 +408,7 @@ def compare(problem, optimizer, lrs, tune_seeds, score_seeds, metric, target, ta
 
 
 # ----- plot and summary ----------------------------------------------------------------------------
-RUNS = click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+RUNS = click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
 
 
 @main.command()
@@ -477,26 +481,26 @@ def report(reports, quick, force, out, device, jobs, extend):
 
 # ----- show ---------------------------------------------------------------------------------------
 @main.command()
-@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--plot", "what", default=None, metavar="WHAT",
               help="Draw a table: metrics, norms, spectra or moments, optionally :QUANTITY "
                    "(e.g. spectra:direction, moments:kl_qp).")
 @click.option("--save", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to write the figure (PNG, PDF, SVG); needed with --plot.")
 def show(folder, what, save):
-    """Summarise a run folder (config, status, final metrics, probe tables; --plot draws one),
-    or a folder of runs (aggregated over seeds, as `toylab summary`)."""
+    """Summarise one run, FOLDER = <out>/<config hash> (config, status, final metrics, probe
+    tables; --plot draws one), or a folder of runs or a batch (aggregated over seeds, as
+    `toylab summary`)."""
     runtime.configure()
     from matplotlib.backend_bases import FigureCanvasBase
 
-    from . import show as run_folder, store
+    from . import show as one_run, store, summarize
 
-    if not (folder / "config.json").exists() and any(folder.glob("*/config.json")):
-        from . import summarize
-
+    if folder.is_dir() and not (folder / "config.json").exists():
         click.echo(summarize.format_table(summarize.aggregate(summarize.load([folder]))))
-        click.echo(f"{folder} is a folder of runs: figures with `toylab plot {folder}`, one run with "
-                   f"`toylab show {folder}/<hash>`")
+        if folder.parent.name != store.BATCHES:
+            click.echo(f"{folder} is a folder of runs: figures with `toylab plot {folder}`, one run with "
+                       f"`toylab show {folder}/<hash>`")
         return
     if what is not None:
         if save is None:
@@ -505,13 +509,11 @@ def show(folder, what, save):
         if save.suffix.lstrip(".").lower() not in formats:
             raise UserError(f"--save {save}: cannot write {save.suffix or 'a file without a suffix'}; "
                             f"use one of {', '.join('.' + f for f in sorted(formats))}")
-    problem = store.verify(folder)
-    if problem is not None:
-        raise UserError(f"{folder}: {problem}")
-    click.echo(run_folder.summary(folder))
+    run = store.find_run(folder)
+    click.echo(one_run.summary(run))
     if what is not None:
         try:
-            click.echo(f"wrote {run_folder.plot(folder, what, save)}")
+            click.echo(f"wrote {one_run.plot(run, what, save)}")
         except OSError as e:
             raise UserError(f"--save {save}: {e.strerror or e}") from None
 

@@ -2,9 +2,9 @@
 
 `run_configs` first checks what can be checked before computing (values, the device, that the
 output folder is writable, the memory each batch needs) and warns about options that cannot
-take effect; then it skips configs whose run folder verifies (`store.verify`; a broken one is
-named in one line and recomputed), groups the rest by `RunConfig.group_key` and runs each group
-as one batched program.
+take effect; then it skips configs whose result verifies (`store.Index.find`; a broken batch or run
+folder is named in one line and recomputed), groups the rest by `RunConfig.group_key`, runs each
+group as one batched program and publishes it as one batch (`store.write_batch`).
 """
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
@@ -45,9 +44,8 @@ def run_configs(configs: list[RunConfig], root: Path, device: str = "auto", forc
     """Run every config not yet finished under `root`; return the resolved configs.
     `progress`: bars on a terminal, lines on long work otherwise (`toylab/progress.py`)."""
     configs = prepare(configs, root, device)
-    hidden = store.hidden_entries(root)  # one listing of root for every config's restore
-    store.sweep_orphans(hidden)  # partial folders of killed writers
-    todo = {h: c for h, c in {c.hash(): c for c in configs}.items() if force or not _finished(root, c, hidden)}
+    store.sweep_partials(root)  # partial builds of killed writers
+    todo = _todo({c.hash(): c for c in configs}, root, force)
     groups = defaultdict(list)
     for c in todo.values():
         groups[c.group_key()].append(c)
@@ -61,7 +59,8 @@ def run_configs(configs: list[RunConfig], root: Path, device: str = "auto", forc
     report.announce(f"running {len(todo):,} configs in {len(groups)} batches under {root}")
     for i, group in enumerate(tqdm(groups, disable=not bars or len(groups) < 2, desc="batches")):
         if i and not force:  # another shard or machine may have finished some meanwhile
-            group = [c for c in group if not store.is_finished(store.run_dir(root, c))]
+            index = store.Index(root)
+            group = [c for c in group if index.find(c.hash()) is None]
         if group:
             report.batch(i, len(group))
             _run_group(group, root, device, force, bars, report.on_steps if progress else None)
@@ -69,15 +68,18 @@ def run_configs(configs: list[RunConfig], root: Path, device: str = "auto", forc
     return configs
 
 
-def _finished(root: Path, config: RunConfig, hidden: dict) -> bool:
-    """Whether the run verifies (after restoring a killed writer's aside, found in `hidden`);
-    a broken folder is named in one line (and then recomputed)."""
-    path = store.run_dir(root, config)
-    store.restore(path, hidden)
-    problem = store.verify(path)
-    if problem is not None and problem != "does not exist":
-        warn(f"run folder {path}: {problem}; recomputing it")
-    return problem is None
+def _todo(configs: dict[str, RunConfig], root: Path, force: bool) -> dict[str, RunConfig]:
+    """The configs to compute: all with `force`, else those without a verified result; when
+    there are any, each broken batch under `root` and run folder of theirs is named in one line
+    (their runs are recomputed)."""
+    if force:
+        return configs
+    index = store.Index(root)
+    todo = {h: c for h, c in configs.items() if index.find(h) is None}
+    for path, problem in ({**index.broken(), **index.problems(todo)} if todo else {}).items():
+        what = "batch" if path.parent.name == store.BATCHES else "run folder"
+        warn(f"{what} {path}: {problem}; recomputing {'its runs' if what == 'batch' else 'it'}")
+    return todo
 
 
 def _run_group(group: list[RunConfig], root: Path, device: str, force: bool, progress: bool,
@@ -92,24 +94,9 @@ def _run_group(group: list[RunConfig], root: Path, device: str, force: bool, pro
         raise Failure(f"out of memory running {len(group)} configs of {group[0].problem} "
                       f"({_options(group[0])}): {first}") from None
     seconds = (time.perf_counter() - start) / len(group)
-    per_config = {name: _split_by_config(frame, len(group))
-                  for name, frame in {"metrics": result.metrics, **result.tables}.items()}
-    for i, c in enumerate(group):
-        tables = {name: parts[i] for name, parts in per_config.items() if parts[i] is not None}
-        status = {"status": "finished", "diverged_step": result.diverged_step[i],
-                  "seconds": seconds, "batched_with": len(group), "device": device}
-        store.write_run(store.run_dir(root, c), c, tables, status, force=force, sweep=False)
-    store.sweep_leftovers(root, [store.run_dir(root, c).name for c in group])  # one listing per batch
-
-
-def _split_by_config(frame: pd.DataFrame, K: int) -> list[pd.DataFrame | None]:
-    """Each config's rows (0..K−1, in their order, None where it has none) without the config
-    column: one stable sort and K slices, instead of a groupby and a column drop per config."""
-    config = frame["config"].to_numpy()
-    order = np.argsort(config, kind="stable")
-    rows = frame.drop(columns="config").iloc[order]
-    bounds = np.searchsorted(config[order], np.arange(K + 1))
-    return [rows.iloc[a:b] if b > a else None for a, b in zip(bounds[:-1], bounds[1:])]
+    status = {"seconds": seconds, "batched_with": len(group), "device": device}
+    store.write_batch(root, group, {"metrics": result.metrics, **result.tables}, result.diverged_step, status,
+                      force=force)
 
 
 def _options(config: RunConfig) -> str:
@@ -225,16 +212,18 @@ def ineffective_options(config: RunConfig) -> list[str]:
 def summary(root: Path, configs: list[RunConfig]) -> pd.DataFrame:
     """One row per distinct config, in order: the last recorded value of every metric (NaN
     once diverged) and divergence. A run whose metrics cannot be read still has its row (NaN),
-    and `frame.attrs["missing"]` lists those runs' folders."""
-    runs = list({c.hash(): c for c in configs})
-    metrics = store.load_table(root, configs)
+    and `frame.attrs["missing"]` lists those runs' addresses."""
+    by_hash = {c.hash(): c for c in configs}
+    runs = list(by_hash)
+    found = store.runs_of(root, runs)
+    metrics = store.with_run_columns(store.read(found), found)
     if metrics.empty:
         metrics = pd.DataFrame(columns=["run", "label", "seed", "diverged_step", "step", "steps", "metric", "value"])
     last = metrics[metrics.step == metrics.steps]
     wide = last.pivot(index="run", columns="metric", values="value").reindex(runs)
     info = metrics.drop_duplicates("run").set_index("run")[["label", "seed", "diverged_step"]].reindex(runs)
-    by_hash = {c.hash(): c for c in configs}
-    missing = [run for run in runs if run not in set(metrics["run"])]
+    read = set(metrics["run"])
+    missing = [run for run in runs if run not in read]
     for run in missing:
         info.loc[run, ["label", "seed"]] = by_hash[run].label(), by_hash[run].seed
     table = info.join(wide).reset_index(drop=True)

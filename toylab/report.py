@@ -230,8 +230,9 @@ def _budget(raw) -> evidence.Budget:
 # ----- running and reading -------------------------------------------------------------------------
 def load_tables(root: Path, configs: list[RunConfig]) -> dict[str, pd.DataFrame]:
     """Every table the runs wrote (metrics and probe tables), tidy, with config columns."""
-    names = sorted({p.stem for c in configs for p in store.run_dir(root, c).glob("*.parquet")})
-    return {name: store.load_table(root, configs, name) for name in names}
+    runs = store.runs_of(root, (c.hash() for c in configs))
+    names = sorted({name for run in runs for name in run.tables})
+    return {name: store.with_run_columns(store.read(runs, name), runs) for name in names}
 
 
 def render(spec: Spec, out: Path, force: bool = False, device: str = "auto", progress: bool = False,

@@ -1,7 +1,7 @@
-"""`toylab show`: quick looks at one run folder, a text summary and seaborn figures of any
+"""`toylab show`: quick looks at one run (`store.Run`), a text summary and seaborn figures of any
 recorded table.
 
-`summary(folder)` is what `toylab show` prints; `plot(folder, what, save)` draws `what`:
+`summary(run)` is what `toylab show` prints; `plot(run, what, save)` draws `what`:
 
     metrics[:NAME]       every metric (or one) against the step, log y
     norms[:QUANTITY]     the norms probe, one panel per quantity (or one quantity), hue = param
@@ -20,59 +20,49 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from . import store  # noqa: E402
+from .config import RunConfig  # noqa: E402
 from .options import UserError, format_value  # noqa: E402
 
 DEFAULT_QUANTITY = {"spectra": "grad", "moments": "kl_pq_per_coord"}
 
 
-def tables_of(folder: Path) -> list[str]:
-    return sorted(p.stem for p in Path(folder).glob("*.parquet"))
+def _table(run: store.Run, name: str) -> pd.DataFrame:
+    return store.read([run], name).drop(columns="run")
 
 
-def summary(folder: Path) -> str:
+def summary(run: store.Run) -> str:
     """Config, status, the last value of every metric, and the probe tables with their quantities."""
-    folder = Path(folder)
-    if not (folder / "config.json").exists():
-        raise UserError(f"{folder} is not a run folder (no config.json)")
-    config = store.read_config(folder)
-    lines = [f"run {folder.name}: {config.problem} · {config.label()} · seed {config.seed} · "
+    config = RunConfig.from_dict(run.config)
+    lines = [f"run {run.name}: {config.problem} · {config.label()} · seed {config.seed} · "
              f"{config.steps} steps · {config.dtype}"]
     if config.problem_options:
         lines.append("  problem: " + " ".join(f"{k}={format_value(v)}" for k, v in config.problem_options.items()))
     lines.append("  optimizer: " + " ".join(f"{k}={format_value(v)}" for k, v in config.hparams.items()))
     if config.schedules:
         lines.append("  schedules: " + " ".join(f"{k}={v}" for k, v in config.schedules.items()))
-    if store.is_finished(folder):
-        status = store.read_status(folder)
-        diverged = status.get("diverged_step")
-        lines.append(f"  status: {status['status']}" + (f", diverged at step {diverged}" if diverged else "")
-                     + f", {status.get('seconds', float('nan')):.3g} s")
-    else:
-        lines.append("  status: unfinished")
-    if (folder / "metrics.parquet").exists():
-        metrics = pd.read_parquet(folder / "metrics.parquet")
-        last = metrics.sort_values("step").groupby("metric", observed=True).tail(1)
-        lines.append("  final metrics: " + "  ".join(f"{r.metric}={r.value:.4g} (step {r.step})"
-                                                     for r in last.itertuples()))
-    probes = [t for t in tables_of(folder) if t != "metrics"]
+    diverged = run.status.get("diverged_step")
+    lines.append("  status: finished" + (f", diverged at step {diverged}" if diverged else "")
+                 + f", {run.status.get('seconds', float('nan')):.3g} s · in {run.where}")
+    metrics = _table(run, "metrics")
+    last = metrics.sort_values("step").groupby("metric", observed=True).tail(1)
+    lines.append("  final metrics: " + "  ".join(f"{r.metric}={r.value:.4g} (step {r.step})" for r in last.itertuples()))
+    probes = [t for t in run.tables if t != "metrics"]
     if not probes:
         lines.append("  probe tables: none")
     for name in probes:
-        table = pd.read_parquet(folder / f"{name}.parquet")
+        table = _table(run, name)
         steps = sorted(table.step.unique())
         quantities = ", ".join(map(str, table.quantity.unique())) if "quantity" in table else ""
-        lines.append(f"  {name}.parquet: {len(table)} rows, steps {steps[0]}..{steps[-1]} ({len(steps)}); {quantities}")
+        lines.append(f"  {name}: {len(table)} rows, steps {steps[0]}..{steps[-1]} ({len(steps)}); {quantities}")
     return "\n".join(lines)
 
 
-def plot(folder: Path, what: str, save: Path) -> Path:
-    """Draw `what` (see the module docstring) from the run folder into `save` (PNG, PDF, ...)."""
-    folder = Path(folder)
+def plot(run: store.Run, what: str, save: Path) -> Path:
+    """Draw `what` (see the module docstring) of the run into `save` (PNG, PDF, ...)."""
     table_name, _, quantity = what.partition(":")
-    path = folder / f"{table_name}.parquet"
-    if not path.exists():
-        raise UserError(f"no {table_name} table in {folder}; tables: {', '.join(tables_of(folder)) or 'none'}")
-    table = pd.read_parquet(path)
+    if table_name not in run.tables:
+        raise UserError(f"no {table_name} table in {run.address}; tables: {', '.join(run.tables)}")
+    table = _table(run, table_name)
     label = "metric" if table_name == "metrics" else "quantity"
     quantity = quantity or DEFAULT_QUANTITY.get(table_name, "")
     if quantity:
@@ -81,7 +71,7 @@ def plot(folder: Path, what: str, save: Path) -> Path:
                             f"{', '.join(map(str, table[label].unique()))}")
         table = table[table[label] == quantity]
     table = table.assign(**{c: table[c].astype(str) for c in table.columns if isinstance(table[c].dtype, pd.CategoricalDtype)})
-    title = f"{store.read_config(folder).label()}: {what}"
+    title = f"{RunConfig.from_dict(run.config).label()}: {what}"
     if table_name == "spectra":
         grid = sns.relplot(table, x="step", y="value", hue="index", col="param", kind="line", palette="viridis",
                            height=3.5, aspect=1.3)

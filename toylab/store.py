@@ -1,35 +1,41 @@
-"""Run folders: one per config hash, published whole or not at all, and trusted only if they verify.
+"""The store: each engine call's runs published as one batch folder, trusted only if it verifies.
 
-    <root>/<hash>/config.json      everything needed to re-run (RunConfig.to_dict)
-    <root>/<hash>/metrics.parquet  tidy: step, metric, value
-    <root>/<hash>/<table>.parquet  probe tables, tidy
-    <root>/<hash>/status.json      written last: finished, diverged_step, seconds, and for
-                                   every table its size and sha256, and the source hashes
+    <root>/batches/<id>/manifest.json     the runs by config hash (config, diverged_step, tables),
+                                          the source hashes, seconds per config, device, and every
+                                          table's size and sha256
+    <root>/batches/<id>/metrics.parquet   run, step, metric, value: all the batch's runs, by run
+    <root>/batches/<id>/<probe>.parquet   run and the probe's columns
+    <root>/<hash>/                        a run folder of an older toylab (`run_folders`), still read
 
-Each writer builds its run in a folder of its own, `<root>/.<hash>.<random>.<owner>.partial`
-(owner: its pid, pid namespace and host), and publishes it with one rename. If a verified run
-appeared under the hash meanwhile (another shard, another machine), it is kept and the copy
-dropped. A broken folder, or any folder under `force`, is first renamed aside
-(`.<hash>.<random>.aside`) and deleted only after the new one is in place; a process killed in
-between leaves the old run aside, and `restore` puts it back.
+One config hash names one result. A batch id is `<nanoseconds>-<random>` and sorts by when it
+was published; the newest verified batch that holds a hash is its result, an older verified
+copy of a hash is ignored (two copies are the same bits: a config's numbers do not depend on its
+batch, README), and a run folder of an older toylab counts only where no batch holds the hash.
+Without `force` a writer leaves out of its batch the hashes a verified batch published meanwhile
+(another shard, another machine); with `force` its batch is named later than every batch that
+held them, so it supersedes them.
 
-A partial folder whose owner process is gone (same host and pid namespace) is swept by the
-next command that writes into the root; one whose owner cannot be checked (another machine, an
-older toylab) after an hour.
+Publishing: a writer builds its batch in `<root>/batches/.<token>.<owner>.partial` (owner: pid, pid
+namespace, host) and publishes it with one rename; nothing is ever rewritten, so there is no
+shared index to corrupt: the index is the listing of `batches/` and the manifests. After
+publishing, the writer deletes what its batch made obsolete: batches and older run folders whose
+every hash a newer verified batch holds, broken batches whose hashes all have a verified copy,
+and batches whose manifest cannot be read. A process killed while building leaves its partial
+folder, deleted by the next command that writes into the root once its owner is gone (another
+host's, after an hour); killed after the rename, it leaves only a superseded batch, ignored and
+deleted by the next writer.
 
-A run is finished only if `verify` finds nothing wrong: status.json parses and says finished,
-every table it lists exists with its recorded size and sha256 (and no other) and names a probe
-of the config, config.json hashes, with the recorded source hashes, to the folder's name, and
-the metrics table confirms what status.json claims: the run finished (its steps are the ones
-config.json records: 0, every `metric_every`-th and the last) and diverged where it says (every
-value NaN from `diverged_step` on, the batch loss finite at every recorded step before it, or at
-every step when it never diverged: the engine marks a config diverged at the first step whose
-loss is not finite).
+A batch verifies when its manifest parses and lists its runs, sources and tables; every table it
+lists exists with its recorded size and sha256 (and no other), holds rows of exactly the runs
+that list it, and is the metrics or a probe of each of them; every run's config hashes, with the
+sources, to its name; and the metrics table confirms what the manifest claims of every run: its
+steps are 0, every `metric_every`-th and the last, and it diverged where it says (every value NaN
+from `diverged_step` on, the batch loss finite at every recorded step before it, or at every
+step when it never diverged). Anything else is named in one line, ignored and recomputed.
 """
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import os
@@ -38,146 +44,348 @@ import socket
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from . import run_folders
 from .config import RunConfig, config_hash
-from .options import Failure, UserError, format_value
+from .options import UserError, format_value
 
+BATCHES = "batches"
 STALE_PARTIAL_SECONDS = 3600  # a .partial older than this was left by a killed writer
-PUBLISH_ATTEMPTS = 8
 
 
-def run_dir(root: Path, config: RunConfig) -> Path:
-    return Path(root) / config.hash()
+@dataclass(frozen=True)
+class Run:
+    """One run's result: its config hash `name` under `root`, the batch folder (or, from an older
+    toylab, the run folder) `where` that holds it, its config and status, and its tables."""
+    root: Path
+    name: str
+    where: Path
+    config: dict
+    status: dict
+    tables: tuple[str, ...]
+
+    @property
+    def address(self) -> Path:
+        """`<root>/<hash>`: how commands name the run (`toylab show`), whatever holds it."""
+        return self.root / self.name
+
+    @property
+    def in_batch(self) -> bool:
+        return self.where.parent.name == BATCHES
 
 
-# ----- verification ---------------------------------------------------------------------------------
-def _read_json(path: Path, missing: str):
-    """(the parsed file, None), or (None, what is wrong): `missing` when it does not exist."""
-    try:
-        return json.loads(path.read_text()), None
-    except FileNotFoundError:
-        return None, missing
-    except (OSError, ValueError) as e:
-        return None, f"{path.name} is not readable JSON ({type(e).__name__})"
+# ----- verifying a batch ------------------------------------------------------------------------------
+_BATCH_CACHE: dict[Path, tuple[tuple, dict | None, str | None]] = {}
 
 
-def verify(path: Path, name: str | None = None) -> str | None:
-    """None if `path` holds a finished, intact run named `name` (default: the folder's name);
-    otherwise what is wrong, in a few words."""
+def batch(path: Path) -> tuple[dict | None, str | None]:
+    """(manifest, None) for a batch folder that verifies, (manifest or None, what is wrong) for
+    one that does not. A published batch never changes: the answer is kept while the folder's
+    files keep their size, inode and modification time."""
     path = Path(path)
-    if not path.is_dir():
-        return "is a file, not a run folder" if os.path.lexists(path) else "does not exist"
-    status, problem = _read_json(path / "status.json", "has no status.json (the run did not finish)")
-    problem = problem or _status_problem(status)
+    try:
+        with os.scandir(path) as entries:
+            signature = tuple(sorted((e.name, e.inode(), e.stat().st_size, e.stat().st_mtime_ns) for e in entries))
+    except OSError:
+        return None, "does not exist"
+    cached = _BATCH_CACHE.get(path)
+    if cached is None or cached[0] != signature:
+        cached = (signature, *_verify_batch(path, {name for name, *_ in signature}))
+        _BATCH_CACHE[path] = cached
+    return cached[1], cached[2]
+
+
+def _verify_batch(path: Path, files: set[str]) -> tuple[dict | None, str | None]:
+    try:
+        manifest = json.loads((path / "manifest.json").read_bytes())
+    except FileNotFoundError:
+        return None, "has no manifest.json"
+    except (OSError, ValueError) as e:
+        return None, f"manifest.json is not readable JSON ({type(e).__name__})"
+    problem = _manifest_problem(manifest)
     if problem:
-        return problem
-    config, problem = _read_json(path / "config.json", "has no config.json")
-    if problem:
-        return problem
-    if config_hash(config, status["sources"]) != (name or path.name):
-        return "config.json does not hash to the folder's name (a different run's config)"
-    contents = {}
-    for table, expected in status["tables"].items():
-        try:  # another writer may move the folder aside while it is read: then it is not trusted
-            contents[table] = (path / table).read_bytes()
-        except OSError:
-            return f"{table}, listed in status.json, is missing or unreadable"
-        if len(contents[table]) != expected["bytes"]:
-            return f"{table} has {len(contents[table])} bytes, status.json says {expected['bytes']}"
-        if hashlib.sha256(contents[table]).hexdigest() != expected["sha256"]:
-            return f"{table} does not match the sha256 in status.json"
-    extra = sorted(p.name for p in path.glob("*.parquet") if p.name not in status["tables"])
+        return None, problem
+    runs, sources = manifest["runs"], manifest["sources"]
+    wrong = next((h for h, run in runs.items() if config_hash(run["config"], sources) != h), None)
+    if wrong:
+        return manifest, f"run {wrong}: its config does not hash to its name (a different run's config)"
+    extra = sorted(files - set(manifest["tables"]) - {"manifest.json"})
     if extra:
-        return f"{extra[0]} is not listed in status.json"
-    return _claims_problem(status, config, contents["metrics.parquet"])
+        return manifest, f"{extra[0]} is not listed in manifest.json"
+    for table, expected in manifest["tables"].items():
+        try:
+            content = (path / table).read_bytes()
+        except OSError:
+            return manifest, f"{table}, listed in manifest.json, is missing or unreadable"
+        if len(content) != expected["bytes"]:
+            return manifest, f"{table} has {len(content)} bytes, manifest.json says {expected['bytes']}"
+        if hashlib.sha256(content).hexdigest() != expected["sha256"]:
+            return manifest, f"{table} does not match the sha256 in manifest.json"
+        problem = _table_problem(table[:-len(".parquet")], content, runs)
+        if problem:
+            return manifest, problem
+    return manifest, None
 
 
-def _claims_problem(status: dict, config: dict, metrics: bytes) -> str | None:
-    """What status.json claims that the tables contradict (module docstring), or None."""
-    probes = {f"{name}.parquet" for name in config.get("probes", ())}
-    unknown = sorted(set(status["tables"]) - probes - {"metrics.parquet"})
-    if unknown:
-        return f"{unknown[0]}, listed in status.json, is not a table of the config's probes"
-    columns = _metrics_columns(metrics)
-    if isinstance(columns, str):
-        return f"metrics.parquet is not a readable metrics table ({columns})"
-    step, value, is_loss = columns
-    steps, every = config.get("steps"), config.get("metric_every")
-    recorded = np.unique(step)
-    expected = [0] + [t for t in range(every, steps + 1, every)] + ([steps] if steps % every else [])
-    if not np.array_equal(recorded, expected):
-        return (f"metrics.parquet records steps {_steps(recorded)}, not the {_steps(expected)} of a finished "
-                f"{steps}-step run")
-    diverged = status["diverged_step"]
-    before = is_loss & (step >= 1) & (step < (diverged or steps + 1))
-    not_finite = step[before & ~np.isfinite(value)]
-    if diverged is None and len(not_finite):
-        return f"status.json says the run never diverged, but its batch loss at step {not_finite[0]} is not finite"
-    if diverged is None:
-        return None
-    if diverged > steps:
-        return f"status.json says the run diverged at step {diverged}, after its last step {steps}"
-    if len(not_finite):
-        return (f"status.json says the run diverged at step {diverged}, but its batch loss is not finite "
-                f"at step {not_finite[0]}")
-    after = step[(step >= diverged) & ~np.isnan(value)]
-    if len(after):
-        return (f"status.json says the run diverged at step {diverged}, but metrics.parquet has values "
-                f"at step {after[0]}")
+def _manifest_problem(manifest) -> str | None:
+    if not isinstance(manifest, dict):
+        return f"manifest.json holds a {type(manifest).__name__}, not an object"
+    runs, tables = manifest.get("runs"), manifest.get("tables")
+    if not isinstance(runs, dict) or not runs:
+        return "manifest.json lists no runs"
+    problem = run_folders.listing_problem(manifest, "manifest.json")
+    if problem:
+        return problem
+    seconds = manifest.get("seconds")
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
+        return f"manifest.json has a bad seconds {seconds!r}"
+    for name, run in runs.items():
+        if not (isinstance(run, dict) and isinstance(run.get("config"), dict) and isinstance(run.get("tables"), list)):
+            return f"run {name}: manifest.json does not give its config and tables"
+        diverged = run.get("diverged_step", "missing")
+        if diverged is not None and (not isinstance(diverged, int) or isinstance(diverged, bool) or diverged < 1):
+            return f"run {name}: manifest.json has a bad diverged_step {diverged!r}"
+        if "metrics" not in run["tables"] or not {f"{t}.parquet" for t in run["tables"]} <= set(tables):
+            return f"run {name}: manifest.json lists tables it does not hold"
     return None
 
 
-def _metrics_columns(metrics: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray] | str:
-    """(step, value, metric == batch_loss) of a metrics table's bytes, read by pyarrow directly
-    (a fifth of pandas' time: every cache check reads it), on this thread (after arrow's thread
-    pool has run, a later arrow error aborted the process at exit 8 times in 10 beside torch);
-    the error's name if it cannot be read."""
+def _table_problem(table: str, content: bytes, runs: dict) -> str | None:
+    """What the table's rows contradict in the manifest (module docstring), or None."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    try:
-        file = pq.ParquetFile(pa.BufferReader(metrics))
-        table = file.read(columns=["step", "metric", "value"], use_threads=False)
-        return (table.column("step").to_numpy(), table.column("value").to_numpy().astype(np.float64),
-                pc.equal(table.column("metric"), "batch_loss").to_numpy())
+    columns = ["run", "step", "metric", "value"] if table == "metrics" else ["run"]
+    try:  # on this thread: after arrow's thread pool has run, a later arrow error aborted the process beside torch
+        data = pq.ParquetFile(pa.BufferReader(content)).read(columns=columns, use_threads=False)
+        run = data.column("run").to_pandas().astype(str).to_numpy()
     except (pa.ArrowException, KeyError, ValueError, TypeError) as e:
-        return type(e).__name__
+        return f"{table}.parquet is not a readable table ({type(e).__name__})"
+    names = list(runs)
+    listing = [n for n in names if table in runs[n]["tables"]]
+    codes = pd.Index(names).get_indexer(run)
+    present = set(np.unique(codes).tolist())
+    if -1 in present or present != {names.index(n) for n in listing}:
+        stray = next((r for r, c in zip(run, codes) if c == -1 or table not in runs[names[c]]["tables"]), None)
+        lost = next((n for n in listing if names.index(n) not in present), None)
+        return (f"{table}.parquet holds rows of run {stray}, which does not list it" if stray else
+                f"run {lost} lists {table}.parquet, which holds none of its rows")
+    if table != "metrics":
+        bad = next((n for n in listing if table not in runs[n]["config"].get("probes", ())), None)
+        return f"run {bad}: {table}.parquet is not a table of its config's probes" if bad else None
+    step = data.column("step").to_numpy()
+    value = data.column("value").to_numpy().astype(np.float64)
+    is_loss = pc.equal(data.column("metric"), "batch_loss").to_numpy()
+    return _claims_problem(names, [runs[n] for n in names], codes, step, value, is_loss)
 
 
-def _steps(steps) -> str:
-    steps = list(steps)
-    return ", ".join(map(str, steps)) if len(steps) <= 4 else f"{steps[0]}, {steps[1]}, …, {steps[-1]}"
-
-
-def _status_problem(status) -> str | None:
-    if not isinstance(status, dict):
-        return f"status.json holds a {type(status).__name__}, not an object"
-    if status.get("status") != "finished":
-        return f"status is {status.get('status')!r}, not 'finished'"
-    tables, sources, seconds = status.get("tables"), status.get("sources"), status.get("seconds", 0.0)
-    if not isinstance(tables, dict) or "metrics.parquet" not in tables or not all(
-            isinstance(v, dict) and isinstance(v.get("bytes"), int) and isinstance(v.get("sha256"), str)
-            for v in tables.values()):
-        return "status.json does not list its tables with sizes and checksums (an older or broken run)"
-    if not isinstance(sources, dict) or not all(isinstance(sources.get(k), str) for k in ("problem", "toylab")):
-        return "status.json has no source hashes"
-    if "diverged_step" not in status:
-        return "status.json has no diverged_step"
-    diverged = status["diverged_step"]
-    if diverged is not None and (not isinstance(diverged, int) or isinstance(diverged, bool) or diverged < 1):
-        return f"status.json has a bad diverged_step {diverged!r}"
-    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
-        return f"status.json has a bad seconds {seconds!r}"
+def _claims_problem(names, runs, codes, step, value, is_loss) -> str | None:
+    """The first run whose recorded steps or diverged_step the metrics contradict, in one line."""
+    for i, run in enumerate(runs):
+        steps, every = run["config"].get("steps"), run["config"].get("metric_every")
+        if not isinstance(steps, int) or not isinstance(every, int) or every < 1:
+            return f"run {names[i]}: its config has no steps and metric_every"
+    order = np.lexsort((step, codes))
+    codes, step, value, is_loss = codes[order], step[order], value[order], is_loss[order]
+    bounds = np.searchsorted(codes, np.arange(len(runs) + 1))
+    for i, run in enumerate(runs):
+        steps, every = run["config"]["steps"], run["config"]["metric_every"]
+        own = slice(bounds[i], bounds[i + 1])
+        recorded = np.unique(step[own])
+        expected = [0, *range(every, steps + 1, every), *([steps] if steps % every else [])]
+        if not np.array_equal(recorded, expected):
+            return (f"run {names[i]}: metrics.parquet records steps {run_folders.steps_text(recorded)}, not the "
+                    f"{run_folders.steps_text(expected)} of a finished {steps}-step run")
+        problem = _divergence_problem(run["diverged_step"], steps, step[own], value[own], is_loss[own])
+        if problem:
+            return f"run {names[i]}: {problem}"
     return None
 
 
-def is_finished(path: Path) -> bool:
-    return verify(path) is None
+def _divergence_problem(diverged, steps, step, value, is_loss) -> str | None:
+    before = is_loss & (step >= 1) & (step < (diverged or steps + 1))
+    not_finite = step[before & ~np.isfinite(value)]
+    if diverged is None:
+        return (f"the manifest says it never diverged, but its batch loss at step {not_finite[0]} is not finite"
+                if len(not_finite) else None)
+    if diverged > steps:
+        return f"the manifest says it diverged at step {diverged}, after its last step {steps}"
+    if len(not_finite):
+        return (f"the manifest says it diverged at step {diverged}, but its batch loss is not finite at step "
+                f"{not_finite[0]}")
+    after = step[(step >= diverged) & ~np.isnan(value)]
+    if len(after):
+        return f"the manifest says it diverged at step {diverged}, but metrics.parquet has values at step {after[0]}"
+    return None
+
+
+# ----- the index: which batch holds a hash -----------------------------------------------------------
+class Index:
+    """What `root` holds now: every published batch (from one listing and their manifests) and
+    the run folders of older toylab versions; `find` gives a hash's result."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.checked: dict[Path, tuple[dict | None, str | None]] = {}
+        self.holders: dict[str, list[Path]] = {}  # hash -> batches whose manifest lists it, newest first
+        self.unreadable: dict[Path, str] = {}  # batches without a readable manifest -> what is wrong
+        self.batches = sorted(_listing(self.root / BATCHES), reverse=True)
+        self.unreadable.update({p: "is a file, not a batch folder" for p in _listing(self.root / BATCHES, files=True)})
+        for path in self.batches:
+            manifest, problem = self.batch(path)
+            if manifest is None and problem != "does not exist":  # (not deleted by another writer meanwhile)
+                self.unreadable[path] = problem
+            if manifest is None:
+                continue
+            for name in manifest["runs"]:
+                self.holders.setdefault(name, []).append(path)
+        self.folders = {p.name for p in _listing(self.root) if p.name != BATCHES}
+
+    def batch(self, path: Path) -> tuple[dict | None, str | None]:
+        """`batch(path)`, looked at once per index."""
+        if path not in self.checked:
+            self.checked[path] = batch(path)
+        return self.checked[path]
+
+    def find(self, name: str) -> Run | None:
+        """The run `name`: its newest verified batch, else its verified run folder; None if neither."""
+        for path in self.holders.get(name, ()):
+            manifest, problem = self.batch(path)
+            if problem is None:
+                run = manifest["runs"][name]
+                status = {"status": "finished", "diverged_step": run["diverged_step"], "seconds": manifest["seconds"],
+                          "batched_with": manifest.get("batched_with"), "device": manifest.get("device")}
+                return Run(self.root, name, path, run["config"], status, tuple(run["tables"]))
+        folder = self.root / name
+        if name in self.folders and run_folders.verify(folder) is None:
+            return Run(self.root, name, folder, run_folders.read_config(folder), run_folders.read_status(folder),
+                       tuple(run_folders.tables(folder)))
+        return None
+
+    def problems(self, names) -> dict[Path, str]:
+        """For the hashes `names` that have no verified result: what is wrong with the batches and
+        run folders that hold them (`unreadable` lists the batches whose runs are unknown)."""
+        found = {}
+        for name in (n for n in names if self.find(n) is None):
+            for path in self.holders.get(name, ()):
+                found[path] = self.batch(path)[1]
+            if name in self.folders:
+                found[self.root / name] = run_folders.verify(self.root / name)
+        return {path: problem for path, problem in found.items() if problem is not None}
+
+    def broken(self) -> dict[Path, str]:
+        """Every batch under the root that does not verify, and what is wrong with it."""
+        checked = {path: self.batch(path)[1] for path in self.batches}
+        return {**self.unreadable, **{path: problem for path, problem in checked.items() if problem is not None}}
+
+    def newest(self, names) -> str:
+        """The newest batch id that holds any of `names` ('' if none)."""
+        return max((self.holders.get(n, [Path("")])[0].name for n in names), default="")
+
+
+def _listing(folder: Path, files: bool = False) -> list[Path]:
+    """The folders (or, with `files`, the files) in `folder`, hidden ones (partial builds, trash) left out."""
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError), os.scandir(folder) as entries:
+        return [Path(e.path) for e in entries if not e.name.startswith(".") and e.is_dir() != files]
+    return []
+
+
+# ----- writing and publishing -------------------------------------------------------------------------
+def write_batch(root: Path, configs: list[RunConfig], tables: dict[str, pd.DataFrame], diverged_step: list,
+                status: dict, force: bool = False) -> Path | None:
+    """Publish the runs of one engine call as one batch: `tables` by name, each with a `config`
+    column (0..K−1, the index into `configs`). Without `force`, runs a verified batch already
+    holds are left out (None when none is left). Returns the published batch folder."""
+    root = Path(root)
+    names = [c.hash() for c in configs]
+    index = Index(root)
+    keep = [i for i, name in enumerate(names) if force or index.find(name) is None]
+    if not keep:
+        return None
+    folder = root / BATCHES
+    folder.mkdir(parents=True, exist_ok=True)
+    token = uuid.uuid4().hex[:8]
+    build = folder / f".{token}.{_owner()}.partial"
+    build.mkdir()  # not mkdtemp: its 0700 would keep other users of a shared root out
+    try:
+        runs = {names[i]: {"config": configs[i].to_dict(), "diverged_step": diverged_step[i], "tables": []}
+                for i in keep}
+        listed = {}
+        for table, frame in tables.items():
+            held = _write_table(build / f"{table}.parquet", frame, names, keep)
+            if held:
+                listed[f"{table}.parquet"] = {"bytes": (build / f"{table}.parquet").stat().st_size,
+                                              "sha256": file_sha256(build / f"{table}.parquet")}
+                for name in held:
+                    runs[name]["tables"].append(table)
+        manifest = {"runs": runs, "sources": configs[0].sources(), "tables": listed, **status}
+        (build / "manifest.json").write_text(json.dumps(manifest))
+        stamp = max(time.time_ns(), int(index.newest(names).split("-")[0] or 0) + 1)
+        published = folder / f"{stamp:020d}-{token}"
+        _place(build, published)
+    finally:
+        _remove(build)
+    collect(root)
+    return published
+
+
+def _place(build: Path, path: Path) -> None:
+    os.rename(build, path)
+
+
+def _write_table(path: Path, frame: pd.DataFrame, names: list[str], keep: list[int]) -> list[str]:
+    """Write the rows of the configs `keep` with a dictionary-encoded `run` column (their hashes)
+    in place of `config`, sorted by run; return the runs written (none: no file)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    config = frame["config"].to_numpy()
+    mask = np.isin(config, keep) if len(keep) < len(names) else np.ones(len(config), bool)
+    order = np.flatnonzero(mask)[np.argsort(config[mask], kind="stable")]
+    if not len(order):
+        return []
+    present = np.unique(config[order])
+    rows = pa.Table.from_pandas(frame.drop(columns="config").iloc[order], preserve_index=False)
+    run = pa.DictionaryArray.from_arrays(pa.array(np.searchsorted(present, config[order]), pa.int32()),
+                                         pa.array([names[i] for i in present]))
+    pq.write_table(rows.add_column(0, "run", run), path)
+    return [names[i] for i in present]
+
+
+def collect(root: Path) -> None:
+    """Delete what is obsolete under `root` (module docstring): verified batches and older run
+    folders whose every hash a newer verified batch holds, broken batches whose every hash has
+    a verified copy or whose manifest cannot be read, and partial builds of writers that are gone."""
+    index = Index(root)
+    newest = {name: next((p for p in paths if index.batch(p)[1] is None), None)
+              for name, paths in index.holders.items()}
+    for path in index.unreadable:
+        _remove(path)
+    for path in index.batches:
+        manifest, problem = index.batch(path)
+        if manifest is not None and all(newest[n] not in (None, path) for n in manifest["runs"]):
+            _remove(path)
+    for name in index.folders & {n for n, p in newest.items() if p is not None}:
+        _remove(root / name)
+    sweep_partials(root)
+
+
+def sweep_partials(root: Path) -> None:
+    """Delete partial builds under `root/batches` whose writer is gone (`_owner_gone`) or, where
+    that cannot be told, older than an hour (a live writer's build is seconds old: it is made
+    after the computation)."""
+    now = time.time()
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError), os.scandir(Path(root) / BATCHES) as entries:
+        for entry in entries:
+            path = Path(entry.path)
+            if entry.name.endswith(".partial") and (_owner_gone(path) or now - _mtime(path) > STALE_PARTIAL_SECONDS):
+                _remove(path)
 
 
 def file_sha256(path: Path) -> str:
@@ -186,129 +394,6 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-# ----- writing and publishing ------------------------------------------------------------------------
-def write_run(path: Path, config: RunConfig, tables: dict[str, pd.DataFrame], status: dict,
-              force: bool = False, sweep: bool = True) -> bool:
-    """Write the run into a private folder and publish it at `path`. Returns False when a
-    verified run was already there (without `force`): that one is kept, this copy dropped.
-    `sweep=False` leaves the leftovers of its hash to a later `sweep_leftovers` over many runs."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    build = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.{_owner()}.partial"
-    build.mkdir()  # not mkdtemp: its 0700 would keep other users of a shared root out
-    try:
-        (build / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
-        listed = {}
-        for name, frame in tables.items():
-            frame.reset_index(drop=True).to_parquet(build / f"{name}.parquet")
-            listed[f"{name}.parquet"] = {"bytes": (build / f"{name}.parquet").stat().st_size,
-                                         "sha256": file_sha256(build / f"{name}.parquet")}
-        status = {**status, "tables": listed, "sources": config.sources()}
-        (build / "status.json").write_text(json.dumps(status, indent=2))
-        return _publish(build, path, force, sweep)
-    finally:
-        _remove(build)
-
-
-def _publish(build: Path, path: Path, force: bool, sweep: bool = True) -> bool:
-    """Rename `build` onto `path`; what was there (broken, or any run under `force`) is moved
-    aside first and deleted once a verified run is in place."""
-    asides = []
-    for _ in range(PUBLISH_ATTEMPTS):
-        if not force and verify(path) is None:
-            published = False
-            break
-        if os.path.lexists(path):
-            asides.append(_move_aside(path))
-        try:
-            _place(build, path)
-            published = True
-            break
-        except OSError as e:  # another writer placed a folder since: look again
-            if e.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
-                raise
-    else:
-        raise Failure(f"could not publish {path}: other writers kept replacing it")
-    for aside in asides:
-        _remove(aside)
-    if sweep:
-        _sweep_leftovers(path)
-    return published
-
-
-def _move_aside(path: Path) -> Path | None:
-    aside = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.aside"
-    try:
-        os.rename(path, aside)
-    except FileNotFoundError:  # another writer moved it first
-        return None
-    return aside
-
-
-def _place(build: Path, path: Path) -> None:
-    os.rename(build, path)
-
-
-def hidden_entries(root: Path) -> dict[str, list[Path]]:
-    """The hidden entries of `root` (asides, trash, partial builds: `.<run>.<…>`) by the run
-    folder name they belong to, from one listing, so that work on many runs of a big folder
-    reads it once instead of once per run."""
-    found: dict[str, list[Path]] = {}
-    with contextlib.suppress(FileNotFoundError, NotADirectoryError), os.scandir(root) as entries:
-        for entry in entries:
-            if entry.name.startswith("."):
-                found.setdefault(entry.name[1:].split(".", 1)[0], []).append(Path(entry.path))
-    return found
-
-
-def _hidden_of(path: Path, hidden: dict[str, list[Path]] | None) -> list[Path]:
-    """`.<name>.*` beside `path`: from a listing made before, or by listing the folder now."""
-    return hidden.get(path.name, []) if hidden is not None else list(path.parent.glob(f".{path.name}.*"))
-
-
-def restore(path: Path, hidden: dict[str, list[Path]] | None = None) -> bool:
-    """If a writer was killed with the old run aside and the new one not in place, put back
-    the newest verified aside. True if a run was restored. `hidden`: a `hidden_entries` listing."""
-    path = Path(path)
-    if os.path.lexists(path):
-        return False
-    asides = sorted((p for p in _hidden_of(path, hidden) if p.name.endswith(".aside")), key=_mtime, reverse=True)
-    for aside in asides:
-        if verify(aside, name=path.name) is None:
-            try:
-                os.rename(aside, path)
-                return True
-            except OSError:
-                return os.path.lexists(path)
-    return False
-
-
-def sweep_leftovers(root: Path, names: list[str]) -> None:
-    """`_sweep_leftovers` for the runs `names` of `root` (each verified in place), with one listing."""
-    hidden = hidden_entries(root)
-    for name in names:
-        _sweep_leftovers(Path(root) / name, hidden)
-
-
-def _sweep_leftovers(path: Path, hidden: dict[str, list[Path]] | None = None) -> None:
-    """With a verified run at `path`: delete asides and trash of its hash, and partial folders
-    whose writer is gone (`_owner_gone`) or, where that cannot be told, older than an hour (a
-    live writer's build is seconds old: it is made after the computation)."""
-    now = time.time()
-    for p in _hidden_of(path, hidden):
-        if p.name.endswith((".aside", ".trash")) or (
-                p.name.endswith(".partial") and (_owner_gone(p) or now - _mtime(p) > STALE_PARTIAL_SECONDS)):
-            _remove(p)
-
-
-def sweep_orphans(hidden: dict[str, list[Path]]) -> None:
-    """Delete the partial folders of a `hidden_entries` listing whose writer is gone: a killed
-    writer's build is swept by the next command that writes into the root."""
-    for p in (p for paths in hidden.values() for p in paths):
-        if p.name.endswith(".partial") and _owner_gone(p):
-            _remove(p)
 
 
 def _owner() -> str:
@@ -326,13 +411,13 @@ def _pid_namespace() -> int:
 
 
 def _owner_gone(partial: Path) -> bool:
-    """True when the process that built `partial` is known to be gone: it ran on this host in this
-    pid namespace and no process has its pid. False when alive, or when it cannot be told (another
-    host or namespace, or a folder named without its owner by an older toylab)."""
-    parts = partial.name[1:-len(".partial")].split(".", 4)  # hash, random, pid, namespace, host
-    if len(parts) != 5 or not parts[2].isdigit():
+    """True when the process that built `partial` (`.<token>.<pid>.<namespace>.<host>.partial`)
+    is known to be gone: it ran on this host in this pid namespace and no process has its pid.
+    False when alive, or when it cannot be told (another host or namespace)."""
+    parts = partial.name[1:-len(".partial")].split(".", 3)  # token, pid, namespace, host
+    if len(parts) != 4 or not parts[1].isdigit():
         return False
-    pid, namespace, host = int(parts[2]), parts[3], parts[4]
+    pid, namespace, host = int(parts[1]), parts[2], parts[3]
     if host != socket.gethostname() or namespace != str(_pid_namespace()) or pid == os.getpid():
         return False
     try:
@@ -345,11 +430,12 @@ def _owner_gone(partial: Path) -> bool:
 
 
 def _remove(path: Path | None) -> None:
-    """Delete a file or folder; a folder is first renamed to `.trash` so no reader restores it."""
+    """Delete a file or folder; a folder is first renamed to a hidden `.trash` so that no reader
+    lists it half deleted."""
     if path is None or not os.path.lexists(path):
         return
     if path.is_dir() and not path.is_symlink():
-        trash = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.trash")
+        trash = path.with_name(f".{path.name.lstrip('.')}.{uuid.uuid4().hex[:8]}.trash")
         with contextlib.suppress(OSError):
             os.rename(path, trash)
             path = trash
@@ -397,17 +483,113 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 # ----- reading ----------------------------------------------------------------------------------------
-def read_status(path: Path) -> dict:
-    return json.loads((Path(path) / "status.json").read_text())
+def find_runs(paths) -> tuple[list[Run], dict[Path, str]]:
+    """The runs named by `paths`, each a root (`--out`: all its runs), a batch folder, a run
+    folder of an older toylab, or a run's address `<root>/<hash>`; and what is wrong with those
+    among them that do not verify (by batch or folder). A `UserError` for any other path."""
+    runs, problems, indexes = {}, {}, {}
+    index_of = lambda root: indexes[root] if root in indexes else indexes.setdefault(root, Index(root))  # noqa: E731
+    for path in (p.parent if p.name == BATCHES else p for p in map(Path, paths)):
+        if (path / "config.json").exists() or not path.exists():
+            index = index_of(path.parent)
+            run = index.find(path.name)
+            if run is None and not (index.holders.get(path.name) or path.name in index.folders):
+                raise UserError(f"{path} is not a run, a batch or a folder of runs")
+            found, broken = [run] if run else [], index.problems([path.name])
+        elif path.parent.name == BATCHES:
+            index = index_of(path.parent.parent)
+            manifest, problem = index.batch(path)
+            found, broken = [], {path: problem} if problem else {}
+            if problem is None:
+                found = [r for r in map(index.find, manifest["runs"]) if r is not None]
+        elif path.is_dir():
+            index = index_of(path)
+            names = sorted(set(index.holders) | {n for n in index.folders if (path / n / "config.json").exists()})
+            found = [r for r in map(index.find, names) if r is not None]
+            broken = {**index.unreadable, **index.problems(names)}
+        else:
+            raise UserError(f"{path} is not a run, a batch or a folder of runs")
+        runs.update({(r.root.resolve(), r.name): r for r in found})
+        problems.update(broken)
+    return list(runs.values()), problems
 
 
-def read_config(path: Path) -> RunConfig:
-    return RunConfig.from_dict(json.loads((Path(path) / "config.json").read_text()))
+def read(runs: list[Run], table: str = "metrics") -> pd.DataFrame:
+    """One tidy `table` over `runs` (those that have it), with `run` (the config hash) first; a
+    batch is read once for all its runs, only their rows (pyarrow filters). A batch or folder
+    deleted meanwhile (superseded by another writer) gives no rows."""
+    import pyarrow.parquet as pq
+
+    frames, by_batch = [], {}
+    for run in runs:
+        if table in run.tables:
+            by_batch.setdefault(run.where if run.in_batch else None, []).append(run)
+    for where, members in by_batch.items():
+        for part in ([members] if where is not None else [[r] for r in members]):
+            path = (where or part[0].where) / f"{table}.parquet"
+            subset = where is not None and len(part) < _size(where)
+            filters = [("run", "in", [r.name for r in part])] if subset else None
+            try:
+                frame = pq.read_table(path, filters=filters, use_threads=False).to_pandas()
+            except (OSError, ValueError):
+                continue
+            if where is None:
+                frame.insert(0, "run", part[0].name)
+            frames.append(frame.assign(run=frame["run"].astype(str)))
+    if not frames:
+        return pd.DataFrame()
+    return pd.concat(frames, ignore_index=True)
 
 
-def config_columns(config: RunConfig) -> dict:
-    """The config flattened to scalar columns: hyperparameters and problem options by name."""
-    cols = {"run": config.hash(), "problem": config.problem, "optimizer": config.optimizer,
+def _size(path: Path) -> int:
+    return len(batch(path)[0]["runs"])
+
+
+def with_run_columns(rows: pd.DataFrame, runs: list[Run], extra=lambda run: {}) -> pd.DataFrame:
+    """`rows` (of `read`) in the order of `runs`, each row with its run's config as columns
+    (`config_columns`), `diverged_step`, `diverged` and the `extra(run)` columns."""
+    if rows.empty:
+        return pd.DataFrame()
+    columns = pd.DataFrame([{**config_columns(RunConfig.from_dict(r.config), r.name),
+                             "diverged_step": r.status.get("diverged_step"), **extra(r)} for r in runs])
+    position = pd.Index(columns["run"]).get_indexer(rows["run"])
+    order = np.argsort(position, kind="stable")
+    out = pd.concat([rows.drop(columns="run").iloc[order].reset_index(drop=True),
+                     columns.iloc[position[order]].reset_index(drop=True)], axis=1)
+    out["diverged"] = out["diverged_step"].notna()
+    return out
+
+
+def find_run(address: Path) -> Run:
+    """The run named `<root>/<hash>` (or an older toylab's run folder); a `UserError` saying
+    what is wrong when it has no verified result."""
+    address = Path(address)
+    index = Index(address.parent)
+    run = index.find(address.name)
+    if run is None:
+        problems = [f"{'batch ' if p.parent.name == BATCHES else ''}{p}: {why}"
+                    for p, why in index.problems([address.name]).items()]
+        raise UserError(f"{address}: {problems[0] if problems else 'no such run, batch or folder of runs'}")
+    return run
+
+
+def runs_of(root: Path, names) -> list[Run]:
+    """The finished runs of the config hashes `names` under `root`, in their order, once each."""
+    index = Index(root)
+    return [r for r in map(index.find, dict.fromkeys(names)) if r is not None]
+
+
+def load_table(root: Path, configs: list[RunConfig], table: str = "metrics") -> pd.DataFrame:
+    """Concatenate one table over the finished runs of `configs`, with each run's config as
+    columns. A run without the table (or whose batch is being replaced right now) has no rows."""
+    runs = runs_of(root, (c.hash() for c in configs))
+    return with_run_columns(read(runs, table), runs)
+
+
+def config_columns(config: RunConfig, name: str | None = None) -> dict:
+    """The config flattened to scalar columns: hyperparameters and problem options by name, and
+    `run`, its hash (`name`, where known)."""
+    cols = {"run": name or config.hash(), "problem": config.problem, "optimizer": config.optimizer,
             "seed": config.seed, "steps": config.steps, "label": config.label()}
     for name, value in config.problem_options.items():
         cols[name if name not in config.hparams else f"problem_{name}"] = _scalar(value)
@@ -420,27 +602,6 @@ def _scalar(value):
     return format_value(value) if isinstance(value, tuple) else value
 
 
-def load_table(root: Path, configs: list[RunConfig], table: str = "metrics") -> pd.DataFrame:
-    """Concatenate one table over finished runs, with each run's config as columns. A run
-    without the table (or whose folder is being replaced right now) has no rows."""
-    frames, columns = [], []
-    for config in {c.hash(): c for c in configs}.values():
-        path = run_dir(root, config)
-        try:
-            frame, status = pd.read_parquet(path / f"{table}.parquet"), read_status(path)
-        except (OSError, ValueError):
-            continue
-        frames.append(frame)
-        columns.append({**config_columns(config), "diverged_step": status.get("diverged_step")})
-    if not frames:
-        return pd.DataFrame()
-    return with_run_columns(frames, columns)
-
-
-def with_run_columns(frames: list[pd.DataFrame], columns: list[dict]) -> pd.DataFrame:
-    """The runs' tables stacked, each row carrying its run's `columns` (built once per run, one
-    dict per frame, with `diverged_step`), plus `diverged`."""
-    rows = pd.DataFrame(columns).loc[[i for i, f in enumerate(frames) for _ in range(len(f))]]
-    out = pd.concat([pd.concat(frames, ignore_index=True), rows.reset_index(drop=True)], axis=1)
-    out["diverged"] = out["diverged_step"].notna()
-    return out
+def runs_in(root: Path) -> dict[str, Run]:
+    """Every finished run under `root` by config hash (broken batches and folders left out)."""
+    return {run.name: run for run in find_runs([root])[0]}

@@ -1,4 +1,4 @@
-"""Sweeps summarised over seeds: read any set of run folders, aggregate final metrics per setting.
+"""Sweeps summarised over seeds: read any set of runs, aggregate final metrics per setting.
 
 A *setting* is a config without its seed (optimizer, hyperparameters, problem options, ...). Per
 setting, over its n seeds that did not diverge, each metric's final values v_s give a centre and
@@ -34,42 +34,27 @@ FORMATS = ("table", "csv", "json")
 
 
 # ----- reading -------------------------------------------------------------------------------------
-def run_folders(paths) -> list[Path]:
-    """The finished run folders among `paths` and their children, sorted by path. A folder that
-    holds a run but fails `store.verify` is left out with a one-line warning naming it (a
-    writer's hidden `.partial` and `.aside` folders are not looked at)."""
-    found = []
-    for path in map(Path, paths):
-        if not path.is_dir():
-            raise UserError(f"{path} is not a folder of runs")
-        found += [path] if (path / "config.json").exists() else [p.parent for p in path.glob("*/config.json")
-                                                                   if not p.parent.name.startswith(".")]
-    folders = []
-    for folder in sorted(set(found)):
-        problem = store.verify(folder)
-        if problem is None:
-            folders.append(folder)
-        else:
-            warn(f"{folder}: {problem}; left out")
-    if not folders:
-        raise UserError(f"no finished run folders in {', '.join(map(str, paths))} (a run folder holds config.json "
-                        "and status.json; a sweep's --out holds run folders)")
-    return folders
+def runs(paths) -> list[store.Run]:
+    """The finished runs that `paths` name (`store.find_runs`: a sweep's --out, batch folders, run
+    addresses `<out>/<hash>`, older run folders), sorted by address. A batch or folder that does
+    not verify is left out with a one-line warning naming it."""
+    found, problems = store.find_runs(paths)
+    for where, problem in problems.items():
+        warn(f"{where}: {problem}; left out")
+    if not found:
+        raise UserError(f"no finished runs in {', '.join(map(str, paths))} (a sweep's --out holds its runs in "
+                        "batches/; a run is named <out>/<config hash>)")
+    return sorted(found, key=lambda run: run.address)
 
 
 def load(paths, table: str = "metrics") -> pd.DataFrame:
-    """One tidy `table` over the run folders in `paths` (those that verify, see `run_folders`),
-    with each run's config as columns, `run` (the folder's name), `folder`, `diverged_step` and
-    `diverged`. The config columns are built once per run and joined to its rows."""
-    frames, columns = [], []
-    for folder in run_folders(paths):
-        if (folder / f"{table}.parquet").exists():
-            frames.append(pd.read_parquet(folder / f"{table}.parquet"))
-            columns.append({**store.config_columns(store.read_config(folder)), "run": folder.name,
-                            "folder": str(folder), "diverged_step": store.read_status(folder).get("diverged_step")})
-    if not frames:
+    """One tidy `table` over the runs `paths` name (those that verify, see `runs`), with each
+    run's config as columns, `run` (its config hash), `folder` (its address `<out>/<hash>`),
+    `diverged_step` and `diverged`."""
+    found = runs(paths)
+    out = store.with_run_columns(store.read(found, table), found, lambda run: {"folder": str(run.address)})
+    if out.empty:
         raise UserError(f"no {table} table in the runs of {', '.join(map(str, paths))}")
-    out = store.with_run_columns(frames, columns)
     return out.assign(**{c: out[c].astype(str) for c in out.columns if isinstance(out[c].dtype, pd.CategoricalDtype)})
 
 
