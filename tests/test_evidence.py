@@ -149,3 +149,11 @@ def test_a_longer_run_extends_only_the_optimizer_the_check_names(claim):
     both = evidence.extended(longer, spec, "steps", "", evidence.Budget(steps=4))
     assert {(c.optimizer, c.steps) for c in both.configs()} == {("sgd", 80), ("adamw", 160)}
     assert evidence.extended(both, spec, "steps", "adamw", evidence.Budget(steps=4)) is None  # adamw at ×4
+
+
+def test_a_claim_without_a_budget_says_it_was_not_extended(claim, tmp_path):
+    spec = claim(4)
+    spec.budget = evidence.Budget()
+    ledger = rendered(spec, tmp_path / "out")
+    assert ledger.loc["C99-long", "extensions"] == "not extended: the claim declares no budget for steps"
+    assert set(ledger["steps"]) == {40}

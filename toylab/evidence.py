@@ -141,7 +141,10 @@ def decide(spec, render_round, budget: Budget, extend: bool = True):
             grown = wider
         if grown is spec:
             for check_id, what in denied:
-                made[check_id].append(f"budget spent: no further {what} (the claim allows {_limit(budget, what)})")
+                if _limit(budget, what):
+                    made[check_id].append(f"budget spent: no further {what} (the claim allows {_limit(budget, what)})")
+                else:
+                    made[check_id].append(f"not extended: the claim declares no budget for {what}")
             steps = defaultdict(int)
             for c in configs:
                 steps[c.optimizer] = max(steps[c.optimizer], c.steps)
@@ -155,6 +158,9 @@ def _cause(what: str) -> str:
 
 
 def _limit(budget: Budget, what: str) -> str:
+    """What the budget allows for `what`, or "" when it allows nothing."""
+    if {"steps": budget.steps == 1, "seeds": budget.seeds == 1, "grid": budget.grid == 0}[what]:
+        return ""
     return {"steps": f"×{budget.steps:g} steps", "seeds": f"×{budget.seeds:g} seeds",
             "grid": f"{budget.grid} points per side"}[what]
 
