@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from toylab.batched import bmm, shared
+from toylab.batched import bmm, group_mm, shared
 from toylab.options import UserError, nonneg, positive
 from toylab.problems import Problem, buffer, option, register
 
@@ -153,18 +153,19 @@ class LinearRegression(Problem):
 
     def loss_and_grad_per_seed(self, params, batch, sizes, work: dict | None = None):
         """The same closed form when the K configs come in contiguous groups of `sizes[s]`,
-        group s sharing batch s (`batch`: `[S, B, ...]`): each group's products take the batch
-        as a stride-0 operand, so it is not copied per config, into buffers kept in `work`.
-        Each config's numbers are those of `loss_and_grad`, bit for bit, whatever the groups."""
+        group s sharing batch s (`batch`: `[S, B, ...]`): each group's two products take the
+        batch once (`batched.group_mm`: one GEMM over the group's rows Wᵀ where that rounds each
+        config as its own product does, else a bmm with the batch a stride-0 operand), into
+        buffers kept in `work`. Each config's numbers are those of `loss_and_grad`, bit for bit,
+        whatever the groups."""
         x, y, w = batch["x"], batch["y"], params["W"]
         residual, grad = self._outputs(w, x.shape[1], {} if work is None else work)
         x_scaled, y_t = x * (2 * self._scale(x.shape[1])), y.mT.contiguous()  # Yᵀ contiguous: a faster subtraction
-        start = 0
-        for s, n in enumerate(sizes):
-            rows = slice(start, start + n)
-            start += n
-            self._products(w[rows].mT, shared(x[s], n), shared(x_scaled[s], n), shared(y_t[s], n),
-                           residual[rows], grad[rows])
+        for seeds, rows, n in _groups(sizes):
+            S, w_t = len(x[seeds]), w[rows].mT
+            r = group_mm(w_t.view(S, n, *w_t.shape[1:]), x[seeds].mT, out=residual[rows].view(S, n, *residual.shape[1:]))
+            r.sub_(y_t[seeds, None])
+            group_mm(r, x_scaled[seeds], out=grad[rows].view(S, n, *grad.shape[1:]))
         return self._loss(residual), {"W": grad.mT}
 
     def _outputs(self, w, B, work):
@@ -258,6 +259,15 @@ class LinearRegression(Problem):
 
     def optimum(self, data):
         return {"W": data["w_opt"]}
+
+
+def _groups(sizes: list[int]) -> list[tuple[slice, slice, int]]:
+    """(seeds, their configs' rows, configs per seed) covering the seeds: one span of all seeds
+    when every seed has the same number of configs, else one per seed."""
+    if len(set(sizes)) == 1:
+        return [(slice(None), slice(None), sizes[0])]
+    ends = [sum(sizes[:s + 1]) for s in range(len(sizes))]
+    return [(slice(s, s + 1), slice(end - n, end), n) for s, (n, end) in enumerate(zip(sizes, ends))]
 
 
 def _quadratic(delta: torch.Tensor, M: torch.Tensor) -> torch.Tensor:

@@ -100,6 +100,44 @@ def test_bmm_gives_each_matrix_the_same_bits_wherever_it_lies(m, k, n, dtype):
             assert torch.equal(batched.baddbmm(c, a[i:i + K], b[i:i + K], beta=-4.775, alpha=2.0315)[0], lone[0])
 
 
+# per-seed groups of linear regression (configs of m rows sharing a [k, n] batch operand): d = 64
+# D = 16 batch 32 (its residual Wᵀ·Xᵀ, Xᵀ a transposed view, and gradient Rᵀ·X), d = 12 D = 4 batch 8,
+# d = 8 D = 2 (where the GEMM rounds otherwise: group_mm must fall back)
+GROUPS = [(16, 65, 32, True), (16, 32, 65, False), (4, 13, 8, True), (4, 8, 13, False), (2, 9, 8, True), (2, 8, 9, False)]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("m, k, n, transposed", GROUPS)
+def test_group_mm_gives_each_config_its_own_products_bits(m, k, n, transposed, dtype):
+    """A config's rows of `group_mm` (one GEMM per group where the check allows, else a bmm) are
+    those of its product alone, for 1 and 3 groups of 1 to 300 configs, at every place in the
+    group and at odd offsets of the buffers, on other operands than the check's."""
+    gen = torch.Generator().manual_seed(m * k * n)
+    a = torch.randn(3, 301, m, k, generator=gen, dtype=dtype)
+    b = torch.randn(3, n, k, generator=gen, dtype=dtype).mT if transposed else torch.randn(3, k, n, generator=gen, dtype=dtype)
+    alone = torch.stack([torch.stack([batched.bmm(a[s, i:i + 1], batched.shared(b[s], 1))[0] for i in range(301)])
+                         for s in range(3)])
+    for S in (1, 3):
+        for g in (1, 2, 5, 16, 64, 300):
+            for offset in (0, 1):
+                rows = slice(offset, offset + g)
+                x = a[:S, rows].contiguous()
+                out = torch.empty(S * g + 3, m, n, dtype=dtype)[offset:offset + S * g].view(S, g, m, n)
+                assert torch.equal(batched.group_mm(x, b[:S], out=out), alone[:S, rows]), (S, g)
+
+
+def test_group_mm_takes_the_bmm_where_the_gemm_rounds_otherwise(monkeypatch):
+    """A GEMM whose rows differ from the per-config products in one last bit fails the check."""
+    a, b = torch.randn(2, 8, 4, 13), torch.randn(2, 13, 8)
+    bmm = torch.bmm
+    monkeypatch.setattr(batched, "_CHECKED", {})
+    monkeypatch.setattr(torch, "bmm", lambda x, y, out=None: (
+        bmm(x, y, out=out) if x.shape[1] == 4 else torch.nextafter(bmm(x, y), torch.tensor(torch.inf), out=out)))
+    assert not batched.gemm_is_per_config(2, 8, 4, b)
+    expected = torch.stack([bmm(a[s], b[s].expand(8, 13, 8)) for s in range(2)])
+    assert torch.equal(batched.group_mm(a, b, out=torch.empty(2, 8, 4, 8)), expected)
+
+
 def test_mkl_runs_in_its_reproducible_mode():
     """MKL_CBWR=AUTO was switched on when toylab was imported (before MKL computed anything)."""
     if runtime._mkl_service("mkl_serv_cbwr_get") is None:

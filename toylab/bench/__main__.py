@@ -27,7 +27,7 @@ NOTES = {
              "it). Floor = the two per-seed GEMMs timed alone + one fused AdamW pass (torch.optim.AdamW "
              "fused=True) + sampling, per step. × floor time = engine time per step / floor time per step; "
              "× per-config floor: the same floor with the products per config (per seed one bmm over its configs), "
-             "as the engine takes them so that a config's bits do not depend on its batch. Engine rows: metrics only "
+             "as the engine takes them where a per-seed GEMM would round a config otherwise (batched.group_mm). Engine rows: metrics only "
              "at the end, and the fused step with the command's default metrics (every 10 steps).",
     "gpu": "K AdamW configs on linear regression d=64, D=16, batch 32 on the GPU (toylab/bench/gpu.py). "
            "Throughput in configs·steps per wall second, device synchronised, medians after a warm-up. "

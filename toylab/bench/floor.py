@@ -12,11 +12,11 @@ two threads wall time is reported too, CPU time counting both threads):
   kept output buffers), one
   bandwidth-bound AdamW pass (`torch.optim.AdamW(fused=True)`, scalar hyperparameters, in
   place on a `[K, d+1, D]` tensor: 7 passes and a square root) and the sampling of one step;
-* `per-config floor`: the same with the two products as the engine must take them to keep a
-  config's bits independent of its batch (README, What is reproducible): per seed, one `bmm`
-  over its n configs, `[n, D, d+1] @ [d+1, B]` and `[n, D, B] @ [B, d+1]`, the batch a stride-0
-  operand (`toylab.batched`). MKL rounds a GEMM's rows by its M, so the per-seed GEMMs are a
-  floor the batch-independent engine cannot reach.
+* `per-config floor`: the same with the two products per config, as the engine takes them where
+  a per-seed GEMM would round a config's rows otherwise than its own product (README, What is
+  reproducible): per seed, one `bmm` over its n configs, `[n, D, d+1] @ [d+1, B]` and
+  `[n, D, B] @ [B, d+1]`, the batch a stride-0 operand. Where the check of `batched.group_mm`
+  holds (this workload with MKL on this project's CPU), the engine takes the per-seed GEMMs.
 
 `cli_sweep` runs the whole `toylab sweep` command (startup, caching and writing included) as a
 subprocess and reports its CPU time.
