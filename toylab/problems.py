@@ -21,7 +21,8 @@ Optional fast paths, each checked against the generic route by `tests/test_probl
 between steps, where `buffer` keeps its large outputs, valid until the next call), and
 `optimum(data)`. A config's numbers must not depend on the other configs of its batch: every
 product a config takes part in is a bmm over the configs (`toylab.batched`), never a product
-folded over them (such as `[d, d] @ [K, d, D]`, one mm whose rounding follows K).
+folded over them (such as `[d, d] @ [K, d, D]`, one mm whose rounding follows K) unless
+`batched.group_mm` has checked that the fold rounds each config as its own product.
 For the moments probe (docs/claims.md C12, `toylab/probes/moments.py`): `per_example_grads`
 (the terms g_b of G = Σ_b g_b, `[K, B, *shape]`), `per_example_grad_moments` (Σ_b g_b and
 Σ_b g_b² in float64) and `population_gradient_moments(params, data)` (mean and variance of
