@@ -42,6 +42,23 @@ def test_config_alone_equals_config_in_a_sweep(optimizer, hparams, dtype):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_config_keeps_its_bits_where_its_seed_is_one_gemm(dtype):
+    """The headline shape (d = 64, D = 16, batch 32), where each seed's products are one GEMM over
+    its configs' rows (`batched.group_mm`) when the check allows: config 0 alone, among 16 and
+    among 64 configs of its seed (K = 64, 256)."""
+    base = RunConfig("linear_regression", "adamw", {"d": 64, "D": 16, "batch_size": 32}, {"lr": 1e-2}, steps=20,
+                     metric_every=10, dtype=dtype)
+    results = {}
+    for K in (1, 64, 256):
+        lrs = [1e-2] + np.geomspace(1e-4, 1e-1, max(K // 4 - 1, 0)).tolist()
+        results[K] = engine.run_batch([c.resolve() for c in grid(base, {"hparams.lr": lrs, "seed": [0, 1, 2, 3]})][:K])
+    for K in (64, 256):
+        m = results[K].metrics
+        assert np.array_equal(m[m.config == 0].value.to_numpy(), results[1].metrics.value.to_numpy(), equal_nan=True), K
+        assert torch.equal(results[K].params["W"][0], results[1].params["W"][0]), K
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_generic_autograd_route_is_batch_independent(dtype):
     """scale_invariant has no fast path: vmap(grad(loss)) over K."""
     base = RunConfig("scale_invariant", "adamw", {"d_in": 8, "d_out": 4, "batch_size": 8, "eval_size": 64},

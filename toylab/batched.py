@@ -28,8 +28,8 @@ The one GEMM is faster (linear regression's per-seed products at d = 64, D = 16,
 0.51 vs 0.65 ms in float32) but whether it rounds a config's rows as the config's own product
 depends on the BLAS kernel chosen for the shape, dtype and thread count (measured with MKL on
 this project's CPU: the same bits for every group of 16-row configs in float32 and, with one
-thread, float64; not in float64 with two threads for groups of 1–4, nor for rows grouped by the
-columns). So `group_mm` takes it only where a check on random operands of the same shape, strides,
+thread, float64; not in float64 with two threads for groups of 1–4, nor in float64 with the configs
+along the GEMM's columns, nor for configs of 2 rows). So `group_mm` takes it only where a check on random operands of the same shape, strides,
 dtype, device and thread count found every config's bits equal to the bmm's (once per process).
 """
 from __future__ import annotations
