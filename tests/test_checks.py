@@ -117,7 +117,7 @@ def test_bound():
     (2.0, 0.01, "fails", ""),  # reversed: b beats a by more than the margin
     (1.0, 0.01, "inconclusive", "tied"),  # equal within the margin: a tie, not a failure
     (0.97, 0.01, "inconclusive", "tied"),  # a ahead, but by less than the margin
-    (0.99, 0.3, "inconclusive", "tied"),  # tied within noise
+    (0.99, 0.3, "inconclusive", "few replicates"),  # the interval crosses the margin: more seeds could decide
 ])
 def test_ordering(ratio, sd, verdict, cause):
     check = checks.Check("C11", "C11-test", "loss ratio", "final loss", "a < b", tolerance=0.05, kind="hypothesis")
@@ -126,6 +126,24 @@ def test_ordering(ratio, sd, verdict, cause):
     out = checks.ordering(check, a, b)
     assert (out.verdict, out.cause) == (verdict, cause)
     assert out.measured == pytest.approx(np.exp(np.mean(np.log(a / b))))
+
+
+def test_a_tie_is_final_inside_the_margin_band_and_asks_for_seeds_when_it_crosses_it():
+    """Hand-made log ratios r_s with the t-interval r̄ ± t_{0.975,3}·s/√4 (scipy reference) against
+    m = 0.1: inside [−m, m] a tie; crossing +m (narrow or wide) few replicates; past m it fails."""
+    check = checks.Check("C13", "C13-test", "ratio", "final value", "a < b", tolerance=0.1, kind="hypothesis")
+    for r, cause in [([0.02, -0.03, 0.01, 0.0], "tied"), ([0.08, 0.1, 0.09, 0.11], "few replicates"),
+                     ([0.5, -0.3, 0.2, -0.1], "few replicates"), ([-0.02, 0.02, -0.02, 0.02], "tied")]:
+        r = np.array(r)
+        low, high = stats.t.interval(0.95, 3, loc=r.mean(), scale=stats.sem(r))
+        assert (cause == "tied") == (-0.1 <= low and high <= 0.1)  # the case is what its label says
+        out = checks.ordering(check, np.exp(r), np.ones(4))
+        assert (out.verdict, out.cause) == ("inconclusive", cause)
+        assert (math.log(out.ci_low), math.log(out.ci_high)) == pytest.approx((low, high), rel=1e-10)
+    past = checks.ordering(check, np.exp([0.3, 0.35, 0.32, 0.33]), np.ones(4))
+    assert (past.verdict, past.cause) == ("fails", "")
+    noisy_zero = checks.ordering(replace(check, tolerance=0.0), np.exp([0.01, -0.01, 0.02, 0.0]), np.ones(4))
+    assert noisy_zero.cause == "few replicates"  # m = 0: only identical values are a tie
 
 
 def test_identical_values_are_tied_even_without_a_margin():

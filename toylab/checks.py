@@ -13,7 +13,8 @@ them into an `Outcome`, with the interval x̄ ± t_{(1+level)/2, n−1}·s/√n 
     ordering(check, a, b)                   "a beats b by the margin m = tolerance", paired over
                                             seeds, r_s = log(a_s/b_s): holds when the interval of r̄
                                             lies below −m, fails when it lies above +m (b beats a
-                                            by the margin), else inconclusive with cause "tied"
+                                            by the margin), else inconclusive: "tied" when it lies
+                                            within [−m, m], "few replicates" when it crosses ±m
     bound(check, values, upper)             x ≤ upper: holds when the whole interval is below it,
                                             fails when it is wholly above, else inconclusive
     best_on_grid(check, frame, over, accept)  the best point of a grid lies in `accept`: holds when
@@ -30,9 +31,12 @@ the headline quotes the numbers, interval and reason of the group that decides i
 per-group pattern ("holds in 1 of 3 groups: …").
 
 An inconclusive outcome says why in `cause` (`CAUSES`), as data: the interval straddles the
-boundary; too few replicates (fewer than two, or an interval wider than the check needs); the
-runs did not reach the claim's regime (`Regime`: `stationarity`, `relaxed`); the best point sits
-at a grid edge; or the compared values are tied. `Needs` declares what deciding a check takes,
+boundary; too few replicates (fewer than two, an interval wider than the check needs, or an
+ordering's interval that crosses its margin); the runs did not reach the claim's regime (`Regime`:
+`stationarity`, `relaxed`); the best point sits at a grid edge; or the compared values are tied.
+The tie rule: an ordering whose interval lies within the margin band [−m, m] is a tie, and final
+(the two are equal within the margin); one whose interval crosses −m or +m is `few replicates`,
+since more seeds could move it to one side (at m = 0 only identical values tie). `Needs` declares what deciding a check takes,
 each need mapped to the cause it raises when missing (more steps, more seeds, a wider grid).
 `Outcome.row` is one row of the claims ledger (`reports/claims.csv`), `Outcome.sentence` the
 verdict as a report prints it.
@@ -245,7 +249,8 @@ def ordering(check: Check, a, b, group: str = "", regime: Regime | None = None) 
     """The claim "a beats b by the margin m = tolerance" (lower is better) on paired replicates
     (same seed): r_s = log(a_s/b_s), reported as the geometric-mean ratio exp(r̄) with its
     interval. Holds when the interval of r̄ lies below −m; fails when it lies above +m (b beats a
-    by the margin); otherwise the two are tied within the margin and the noise: inconclusive.
+    by the margin); otherwise inconclusive: tied (cause `tied`, final) when the interval lies
+    within [−m, m], else it crosses ±m and more seeds could decide it (cause `few replicates`).
     Equal values (both 0 included) give r_s = 0; a single 0 gives r_s = ∓∞, which, like a diverged
     run's, is no replicate of the interval."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
@@ -258,10 +263,11 @@ def ordering(check: Check, a, b, group: str = "", regime: Regime | None = None) 
     ratio, r_low, r_high = (math.exp(x) if math.isfinite(x) else math.nan for x in (mean, low, high))
     where = {"holds": "below", "fails": "above", "inconclusive": "reaches into"}[verdict]
     band = f"[{math.exp(-m):.3g}, {math.exp(m):.3g}]" if m else "1"
+    inside = -m <= low and high <= m
     reason = f"ratio {ratio:.3g} [{r_low:.3g}, {r_high:.3g}] {where} {band}" + (
-        ": tied within noise" if verdict == "inconclusive" else "")
+        "" if verdict != "inconclusive" else ": tied within the margin" if inside else ": crosses the margin")
     return _finish(check, group, 1.0, ratio, r_low, r_high, ratio - 1, verdict, clearance, reason, _n(r), regime,
-                   cause="tied")
+                   cause="tied" if inside else "few replicates")
 
 
 # ----- best point of a grid and final values --------------------------------------------------------

@@ -6,7 +6,11 @@ that is missing, and each maps to one extension of the report's spec:
     regime not reached   steps × 2: the runs are longer (a claim's windows are fractions of its
                          run, so they move with it and start more relaxation times in); only
                          the runs of the optimizer `Needs.longer` names, when it names one
-    few replicates       seeds × 2: new seeds after the largest, the old ones kept
+    few replicates       seeds × 2: new seeds after the largest, the old ones kept (also
+                         asked by an ordering whose interval crosses its margin: a tie
+                         inside the margin is final, `checks.ordering`); a claim that tunes
+                         on named seeds (held out from scoring) keeps them, so every new
+                         seed is a held-out one
     grid edge            the grid of `Needs.grid` (lr by default) one geometric step wider on
                          each side, in every optimizer table that lists it
 
