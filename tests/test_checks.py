@@ -105,6 +105,21 @@ def test_stationarity_detects_drift_and_steady_state():
     assert not drifting.reached and "drift" in drifting.test
 
 
+@pytest.mark.parametrize("trend,cause", [(0.0, "few replicates"), (0.04, "regime not reached")])
+def test_stationarity_cause_follows_the_mean_drift(trend, cause):
+    """Three noisy seeds whose drift interval straddles ±2.5 % and is wider than the band: with no
+    trend (mean drift inside the band) more seeds can tell; with a 4 % trend between the halves
+    (mean outside) the runs still drift, and longer runs are what is missing."""
+    steps = np.arange(0, 1001, 10)
+    rows = []
+    for seed, level in enumerate([0.97, 1.0, 1.03]):  # each seed's own offset in its second half
+        for s in steps:
+            rows.append({"seed": seed, "step": s,
+                         "value": 1.0 if s <= 750 else level + trend + 0.02 * (seed - 1) ** 2})
+    regime = checks.stationarity(pd.DataFrame(rows), 500, 1000, 0.025)
+    assert not regime.reached and regime.cause == cause, regime.test
+
+
 def test_bound():
     check = checks.Check("C10", "C10-test", "deviation", "max over steps", "rounding", tolerance=1e-12, kind="control")
     assert checks.bound(check, [1e-16, 2e-16, 1.5e-16]).verdict == "holds"

@@ -150,6 +150,9 @@ def test_a_longer_run_extends_only_the_optimizer_the_check_names(claim):
     both = evidence.extended(longer, spec, "steps", "", evidence.Budget(steps=4))
     assert {(c.optimizer, c.steps) for c in both.configs()} == {("sgd", 80), ("adamw", 160)}
     assert evidence.extended(both, spec, "steps", "adamw", evidence.Budget(steps=4)) is None  # adamw at ×4
+    # the ledger's words give the named optimizer's own steps, not the longest run of the spec
+    assert evidence._describe("steps", both, evidence.extended(both, spec, "steps", "sgd", evidence.Budget(steps=4)),
+                              "sgd") == "steps 80→160 (sgd runs)"
 
 
 def test_a_claim_without_a_budget_says_it_was_not_extended(claim, tmp_path):

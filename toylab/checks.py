@@ -447,8 +447,10 @@ def stationarity(frame: pd.DataFrame, start: float, end: float, tolerance: float
                  step: str = "step", by: str = "seed", level: float = 0.95) -> Regime:
     """Steady state reached over [start, end]: per seed the drift d = mean(second half)/mean(first
     half) − 1; reached when the interval of d over seeds lies within ±tolerance. Not reached: the
-    runs still drift (cause `regime not reached`), unless the interval straddles the band and is
-    wider than it, when the seeds are too few to tell (`few replicates`)."""
+    runs still drift (cause `regime not reached`: longer runs), unless the mean drift lies inside
+    the band while its interval straddles it and is wider than the band, when the seeds are too
+    few to tell (`few replicates`). A mean drift outside the band asks for longer runs even when
+    the interval is wide: a longer run both moves the window later and averages more steps."""
     mid = (start + end) / 2
     first = window(frame, start, mid, value, step, by)
     second = window(frame[frame[step] > mid], mid, end, value, step, by)
@@ -456,7 +458,7 @@ def stationarity(frame: pd.DataFrame, start: float, end: float, tolerance: float
     mean, low, high = t_interval(drift, level)
     verdict = decide(low, high, (-tolerance, tolerance))[0]
     reached = verdict == "holds"
-    noisy = verdict == "inconclusive" and not high - low <= 2 * tolerance  # wider than the band: too few seeds to tell
+    noisy = verdict == "inconclusive" and abs(mean) <= tolerance and not high - low <= 2 * tolerance
     return Regime(reached, f"drift between halves of steps {start:g}–{end:g}: {_pct(mean)} "
                            f"[{_pct(low)}, {_pct(high)}] {'within' if reached else 'not within'} "
                            f"±{100 * tolerance:g} %", "few replicates" if noisy else "regime not reached")

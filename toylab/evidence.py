@@ -76,8 +76,9 @@ def undecided(outcomes) -> dict[str, set[tuple[str, str]]]:
     return dict(wanted)
 
 
-def _steps(spec) -> int:
-    return max(c.steps for c in spec.configs())
+def _steps(spec, optimizer: str = "") -> int:
+    """The longest run of the spec, or of one optimizer's runs."""
+    return max(c.steps for c in spec.configs() if optimizer in ("", c.optimizer))
 
 
 def _grid_points(spec, axis: str = "lr") -> int:
@@ -117,7 +118,7 @@ def extended(spec, base, what: str, axis: str, budget: Budget):
 
 def _describe(what: str, old, new, axis: str) -> str:
     if what == "steps":
-        return f"steps {_steps(old)}→{_steps(new)}" + (f" ({axis} runs)" if axis else "")
+        return f"steps {_steps(old, axis)}→{_steps(new, axis)}" + (f" ({axis} runs)" if axis else "")
     if what == "seeds":
         return f"seeds {len(old.seeds)}→{len(new.seeds)}"
     return f"{axis} grid {_grid_points(old, axis)}→{_grid_points(new, axis)} points"
