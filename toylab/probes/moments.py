@@ -107,19 +107,17 @@ def diagonal(mean: Tensor, var: Tensor, delta: float, count: bool = True, second
     return Diagonal(mean, var, var.reciprocal(), var.log().sum(-1), floored)
 
 
-def kl_both(p: Diagonal, q: Diagonal, d2: Tensor | None = None, d2_over_q: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def kl_both(p: Diagonal, q: Diagonal, d2: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """KL(p‖q) and KL(q‖p), `[K]`: the closed form of `theory.diag_gaussian_kl` (C12),
 
         KL(p‖q) = ½ [Σ_i (s_p,i + d_i²)/s_q,i − n + Σ_i ln s_q,i − Σ_i ln s_p,i],   d = μ_q − μ_p,
 
-    written as row-wise dot products (each config's row alone), a few passes over the coordinates
-    per pair; `d2` = d² and `d2_over_q` = Σ_i d_i²/s_q,i, where the caller has them (references
-    sharing a mean)."""
+    each sum one row-wise dot product of (s + d²) with 1/s (each config's row alone): six passes
+    over the coordinates per pair; `d2`: d², where the caller has it (references sharing a mean)."""
     d2 = (q.mean - p.mean).square_() if d2 is None else d2
-    d2_over_q = torch.linalg.vecdot(d2, q.inv_var) if d2_over_q is None else d2_over_q
     n = d2.shape[-1]
-    forward = 0.5 * (torch.linalg.vecdot(p.var, q.inv_var) + d2_over_q - n + q.log_det - p.log_det)
-    backward = 0.5 * (torch.linalg.vecdot(q.var, p.inv_var) + torch.linalg.vecdot(d2, p.inv_var) - n + p.log_det - q.log_det)
+    forward = 0.5 * (torch.linalg.vecdot(p.var + d2, q.inv_var) - n + q.log_det - p.log_det)
+    backward = 0.5 * (torch.linalg.vecdot(q.var + d2, p.inv_var) - n + p.log_det - q.log_det)
     return forward, backward
 
 
@@ -176,10 +174,9 @@ def measure_seed(ctx: Context, names: list[str], rows, data) -> dict:
         for moments, (mean_q, second_q) in adam.items():
             # v − m²: its rounding error, ~ulps of v, is far below the floor δ·v
             q = diagonal(mean_q, torch.addcmul(second_q, mean_q, mean_q, value=-1), delta, second=second_q)
-            d2 = (mean_q - mean).square_()  # the minibatch and per-example references share ḡ: d² and Σ d²/s_q
-            shared = d2, torch.linalg.vecdot(d2, q.inv_var)
+            shared_d2 = (mean_q - mean).square_()  # the minibatch and per-example references share ḡ
             for reference, p in references.items():
-                forward, backward = kl_both(p, q, *(shared if p.mean is mean else ()))
+                forward, backward = kl_both(p, q, shared_d2 if p.mean is mean else None)
                 rows_out = {"kl_pq": forward, "kl_qp": backward, "kl_pq_per_coord": forward / coordinates,
                             "kl_qp_per_coord": backward / coordinates,
                             "floored_fraction": q.floored.to(dtype) / coordinates}
