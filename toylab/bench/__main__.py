@@ -46,7 +46,8 @@ NOTES = {
             "a second buffer with [K] coefficients.",
     "newton_schulz": "Floor = NS flops / float32 rate of the same three matmuls timed alone. "
                      "torch.optim.Muon's NS is bfloat16 and per matrix; timed on small sizes only.",
-    "probes": "probed sweep time / plain sweep time (toylab.bench_probes.probe_overhead).",
+    "probes": "probed sweep time / plain sweep time, and each probe alone: (its sweep's time − plain time) / probed "
+              "steps (toylab.bench_probes.probe_costs; CPU time of this process, medians, the sweeps alternating).",
     "torch_api": "CPU time of one optimizer.step() on an MLP and a transformer-like stack (toylab.bench.torch_api): "
                  "toylab's torch.optim classes against torch.optim's default (on CPU, its single-tensor loop).",
     "orthogonalizers": "Muon's orthogonalizers (float32) on inputs with singular values geometric from 1 to 1e-3: "
