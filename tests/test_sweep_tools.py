@@ -205,3 +205,15 @@ def test_the_summary_of_the_final_rows_is_the_summary_of_every_row(sweep, best):
     assert len(finals) * 3 < len(every)
     for metric in ("loss", "dist_to_opt"):
         pd.testing.assert_frame_equal(summarize.aggregate(finals, metric, best), summarize.aggregate(every, metric, best))
+
+
+def test_the_printed_tables_width_is_found_from_each_columns_widest_cell():
+    """`_width` (one row per column) against the widest line of the whole printed table."""
+    rng = np.random.default_rng(5)
+    for n in (1, 7, 300):
+        frame = pd.DataFrame({"optimizer": rng.choice(["sgd", "adamw", "signsgd"], n),
+                              "lr": 10.0 ** rng.uniform(-6, 2, n),
+                              "loss": np.where(rng.random(n) < 0.2, np.nan, rng.lognormal(0, 8, n)),
+                              "seeds": [f"{d}/{s}" for d, s in rng.integers(0, 12, (n, 2))],
+                              "steps": rng.integers(1, 10**rng.integers(1, 9), n)})
+        assert summarize._width(frame) == max(map(len, summarize._text(frame).splitlines()))

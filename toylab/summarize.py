@@ -209,7 +209,7 @@ def _width(frame: pd.DataFrame) -> int:
     def widest(column: pd.Series) -> int:
         cells = column.map(_num_text) if pd.api.types.is_float_dtype(column) else column.astype(str)
         return int(cells.str.len().to_numpy().argmax()) if len(cells) else 0
-    cells = pd.DataFrame({c: frame[c].iloc[[widest(frame[c])]].to_numpy() for c in frame} if len(frame) else frame)
+    cells = pd.DataFrame({c: frame[c].iloc[[widest(frame[c])]].reset_index(drop=True) for c in frame}) if len(frame) else frame
     return max(map(len, _text(cells).splitlines()))
 
 
