@@ -34,8 +34,8 @@ NOTES = {
            "Throughput in configs·steps per wall second, device synchronised, medians after a warm-up. "
            "Floor = the two per-seed GEMMs + one fused AdamW pass + sampling, each timed alone on the GPU. "
            "The torch.optim loops run each config alone with autograd: on the GPU, and on the CPU with one thread.",
-    "cli": "The whole `toylab sweep linear_regression --optimizer adamw` command as a subprocess (startup, run "
-           "folders included), CPU time: K = 256 (64 lrs × 4 seeds), d = 64, D = 16, batch 32, with its default "
+    "cli": "The whole `toylab sweep linear_regression --optimizer adamw` command as a subprocess (startup and "
+           "the store included), CPU time: K = 256 (64 lrs × 4 seeds), d = 64, D = 16, batch 32, with its default "
            "options (metrics every 10 steps, the fused step), and beside it with metrics only at the end and with "
            "--eager; the torch.optim loop from the floor table (one thread).",
     "overhead": "The whole `toylab sweep linear_regression --optimizer adamw` command with its default options (CPU "
