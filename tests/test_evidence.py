@@ -187,3 +187,15 @@ def test_extending_a_held_out_claim_adds_held_out_seeds_and_keeps_its_tuning_see
         wider = next_round
     assert len(wider.seeds) == spec.budget.seeds * len(spec.seeds), "the budget's factor ends the extensions"
     assert set(wider.settings["tune_seeds"]) == tune
+
+
+def test_a_premise_not_met_asks_for_no_extension():
+    """A prediction whose premise fails on the problem stays inconclusive: no longer or wider run
+    can make the premise hold, so the lab extends nothing for it (a regime not reached would)."""
+    from toylab import checks
+    check = checks.Check("C99", "C99-premise", "x", "x", "1", 0.05, kind="seed")
+    premise = checks.equivalence(check, [1.0, 1.01, 0.99], 1.0, regime=checks.Regime(False, "p ∝ ε fails", "premise not met"))
+    unreached = checks.equivalence(check, [1.0, 1.01, 0.99], 1.0, regime=checks.Regime(False, "drifts"))
+    assert (premise.verdict, premise.cause) == ("inconclusive", "premise not met")
+    assert evidence.undecided([premise]) == {}
+    assert evidence.undecided([unreached]) == {"C99-premise": {("steps", "")}}

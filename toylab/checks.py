@@ -33,7 +33,9 @@ per-group pattern ("holds in 1 of 3 groups: …").
 An inconclusive outcome says why in `cause` (`CAUSES`), as data: the interval straddles the
 boundary; too few replicates (fewer than two, an interval wider than the check needs, or an
 ordering's interval that crosses its margin); the runs did not reach the claim's regime (`Regime`:
-`stationarity`, `relaxed`); the best point sits at a grid edge; or the compared values are tied.
+`stationarity`, `relaxed`); the best point sits at a grid edge; the compared values are tied; or
+a premise of the prediction fails on the problem itself (a `Regime` with that cause), which no
+longer or wider run can change.
 The tie rule: an ordering whose interval lies within the margin band [−m, m] is a tie, and final
 (the two are equal within the margin); one whose interval crosses −m or +m is `few replicates`,
 since more seeds could move it to one side (at m = 0 only identical values tie). `Needs` declares what deciding a check takes,
@@ -53,7 +55,7 @@ from .estimators import window
 
 VERDICTS = ("holds", "fails", "inconclusive")
 KINDS = ("seed", "hypothesis", "control")  # whose claim: a seed document's, the lab's own question, a machinery check
-CAUSES = ("straddles", "few replicates", "regime not reached", "grid edge", "tied")
+CAUSES = ("straddles", "few replicates", "regime not reached", "grid edge", "tied", "premise not met")
 LEDGER_COLUMNS = ("claim", "check", "kind", "report", "quantity", "predicted", "measured", "ci_low", "ci_high",
                   "rel_error", "tolerance", "verdict", "cause", "decided_by", "reason", "estimator", "n_seeds",
                   "steps", "seeds", "grid_points", "extensions")  # the last four: what was run (`toylab.evidence`)
