@@ -88,3 +88,14 @@ def test_numerical_rank_keeps_the_singular_values_within_the_references_rank_and
     rank = np.linalg.matrix_rank(np.diag([4.0, 2.0, 1e-9]), tol=1e-6 * 4.0)  # numpy's rank with the same tolerance
     assert set(kept["param"]) == {"W"} and kept.groupby("quantity").size().tolist() == [rank, rank]
     assert sorted(kept[kept["quantity"] == "direction"]["value"]) == [0.9, 1.0]
+
+
+def test_rms_ratio_sums_squares_over_the_closed_window_per_seed():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"seed": np.repeat([0, 1], 10), "step": np.tile(np.arange(0, 100, 10), 2),
+                          "a": rng.normal(size=20), "b": rng.normal(size=20)})
+    got = estimators.rms_ratio(frame, 20, 50, "a", "b")
+    for seed in (0, 1):
+        inside = frame[(frame["seed"] == seed) & frame["step"].between(20, 50)]  # steps 20, 30, 40, 50
+        assert len(inside) == 4
+        assert got[seed] == pytest.approx(np.linalg.norm(inside["a"]) / np.linalg.norm(inside["b"]), rel=1e-12)

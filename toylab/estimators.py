@@ -13,6 +13,7 @@ to a check (`toylab.checks` turns the replicates into an interval and a verdict)
     numerical_rank(spectra, rtol)        per (run, step, param) of the spectra probe, the singular values
                                          within the gradient's numerical rank
     trajectory_gap(weights, a, b)        per seed, max_t ‖θ_a,t − θ_b,t‖/‖θ_b,t‖ between two runs
+    rms_ratio(frame, start, end, a, b)   per seed, √(Σ a² / Σ b²) over start ≤ step ≤ end
 
 The final value of a run (last step, last fraction of the steps, or best) is `checks.final_values`:
 it carries the rule for diverged runs.
@@ -105,3 +106,11 @@ def numerical_rank(spectra: pd.DataFrame, rtol: float, reference: str = "grad") 
     s = s.join(r.rename("r"), on=keys)
     n = s.groupby(keys)["rank"].transform("max")
     return s[(s["rank"] <= s["r"]) & (n > 1)].drop(columns=["rank", "r"])
+
+
+def rms_ratio(frame: pd.DataFrame, start: float, end: float, num: str, den: str, step: str = "step",
+              by: str = "seed") -> pd.Series:
+    """Per `by` (seed), √(Σ num² / Σ den²) over the rows with start ≤ step ≤ end."""
+    inside = frame[(frame[step] >= start) & (frame[step] <= end)]
+    sums = (inside[[num, den]] ** 2).groupby(inside[by]).sum()
+    return np.sqrt(sums[num] / sums[den])

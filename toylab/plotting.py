@@ -345,3 +345,24 @@ def error_forest(ax, outcomes: list, tolerance: float) -> None:
     ax.set_yticks(y, [o.check_id for o in outcomes], fontsize=6)
     ax.set(xscale="symlog", xlabel="measured / predicted − 1 [%] (95 % interval over seeds)")
     ax.invert_yaxis()
+
+
+def mean_line(ax, frame: pd.DataFrame, x: str, y: str, label: str, **style) -> None:
+    """The mean of `y` over the rows that share x (a prediction made per seed) as a `theory_line` curve."""
+    mean = frame.groupby(x)[y].mean()
+    theory_line(ax, mean.to_numpy(), label, x=mean.index, **style)
+
+
+def tolerance_band(ax, tolerance: float, windows=()) -> None:
+    """On a panel of measured / predicted: the band 1 ± tolerance (with its legend entry) and each
+    window (start, end) of the checks shaded behind the data."""
+    ax.axhspan(1 - tolerance, 1 + tolerance, color="0.75", label=f"±{100 * tolerance:g} % tolerance")
+    for start, end in windows:
+        ax.axvspan(start, end, color="0.93", zorder=0)
+
+
+def ratio_band(ax, frame: pd.DataFrame, x: str, prediction: str, value: str = "value", **band) -> pd.DataFrame:
+    """`seed_band` on a log axis of value / prediction (measured over predicted, per seed); the rows
+    where the prediction is 0 (an infinite ratio) are left out, not their runs."""
+    ratio = frame.assign(ratio=frame[value] / frame[prediction]).replace(np.inf, np.nan).dropna(subset=["ratio"])
+    return seed_band(ax, ratio, x, "ratio", log=True, **band)
