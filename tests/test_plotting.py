@@ -215,3 +215,26 @@ def test_tolerance_band_spans_one_plus_minus_the_tolerance_and_shades_the_window
     assert [tuple(ax.transData.inverted().transform(w.get_window_extent())[:, 0]) for w in windows] == \
         [pytest.approx((10, 20)), pytest.approx((30, 40))]
     plt.close(fig)
+
+
+def test_label_panels_sets_each_axis_and_its_legend():
+    fig, axes = plt.subplots(1, 2)
+    for ax in axes:
+        ax.plot([1, 2], [1, 10], label="curve")
+    plotting.label_panels(axes, [dict(yscale="log", title="left"), dict(xlabel="step t")], fontsize=6)
+    assert axes[0].get_yscale() == "log" and axes[0].get_title() == "left" and axes[1].get_xlabel() == "step t"
+    assert [t.get_text() for ax in axes for t in ax.get_legend().get_texts()] == ["curve", "curve"]
+    plt.close(fig)
+
+
+def test_target_bands_draw_each_panel_with_its_target_at_the_first_row():
+    frames = [curves({0: [1.0, 2.0], 1: [1.5, 2.5]}).assign(lam=lam) for lam in (0.1, 0.3)]
+    fig, axes = plt.subplots(1, 3)
+    plotting.target_bands(axes, [(f, "value", lambda r: 10 * r["lam"], "target", f"λ = {f['lam'].iloc[0]:g}")
+                                 for f in frames], "step", hue="optimizer", xlabel="step t")
+    for ax, lam in zip(axes, (0.1, 0.3)):
+        target = [line for line in ax.get_lines() if line.get_label() == "target"]
+        assert target[0].get_ydata()[0] == pytest.approx(10 * lam) and target[0].get_linestyle() == "--"
+        assert ax.get_title() == f"λ = {lam:g}" and ax.get_xlabel() == "step t" and ax.get_legend() is not None
+    assert not axes[2].lines  # no panel left for it
+    plt.close(fig)

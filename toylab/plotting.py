@@ -366,3 +366,21 @@ def ratio_band(ax, frame: pd.DataFrame, x: str, prediction: str, value: str = "v
     where the prediction is 0 (an infinite ratio) are left out, not their runs."""
     ratio = frame.assign(ratio=frame[value] / frame[prediction]).replace(np.inf, np.nan).dropna(subset=["ratio"])
     return seed_band(ax, ratio, x, "ratio", log=True, **band)
+
+
+def label_panels(axes, labels: list[dict], **legend_kw) -> None:
+    """Each axis of `axes` set with its dict of `labels` (axis labels, scales, title), then its `legend`."""
+    for ax, kw in zip(axes, labels):
+        ax.set(**kw)
+        legend(ax, **legend_kw)
+
+
+def target_bands(axes, panels: list, x: str, hue: str | None = None, xlabel: str | None = None,
+                 legend_kw: dict | None = None, **band) -> None:
+    """One panel per (frame, y, target, label, title) of `panels`, on `axes` in order: `seed_band`
+    of y against x per hue and, dashed, the `theory_line` at target(the frame's first row) with `label`."""
+    for ax, (frame, y, target, label, title) in zip(axes, panels):
+        seed_band(ax, frame, x, y, hue, **band)
+        theory_line(ax, float(target(frame.iloc[0])), label)
+        ax.set(xlabel=xlabel or x, title=title)
+        legend(ax, **(legend_kw or {}))
