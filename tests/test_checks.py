@@ -368,3 +368,41 @@ def test_tuned_takes_each_seed_at_the_best_lr_then_the_best_outer_value_and_name
     assert not regime.reached and regime.cause == "grid edge" and "eps_max = 1" in regime.test
     inside, regime, chosen = checks.tuned(frame[frame["eps_max"] == 10.0])
     assert chosen == "lr = 4" and regime.reached and inside.tolist() == pytest.approx([10.0, 10.1, 10.2])
+
+
+def test_ranking_orders_each_adjacent_pair_with_its_regime():
+    """Three names 10 % apart, paired over seeds: each adjacent pair holds against the log-ratio of
+    the two columns; an edge best makes only the pairs that involve it inconclusive (`grid edge`)."""
+    check = checks.Check("C11", "C11-test", "loss ratio", "final loss", "a < b < c", tolerance=0.0, kind="seed")
+    base = np.exp(draws(0.0, 0.5, 6, seed=5))
+    wide = pd.DataFrame({"a": base, "b": base * 1.1 * np.exp(draws(0.0, 0.01, 6, seed=6)), "c": base * 1.21})
+    best = pd.DataFrame({"at_edge": [False, False, True]}, index=["a", "b", "c"])
+    out = checks.ranking(check, wide, ["a", "b", "c"], "panel", best)
+    assert [o.group for o in out] == ["panel: a < b", "panel: b < c"]
+    assert out[0].verdict == "holds" and out[0].measured == pytest.approx(np.exp(np.log(wide["a"] / wide["b"]).mean()))
+    assert (out[1].verdict, out[1].cause) == ("inconclusive", "grid edge")
+    assert [o.verdict for o in checks.ranking(check, wide, ["c", "b", "a"], "panel")] == ["fails", "fails"]
+
+
+def test_settled_needs_relaxation_and_no_drift_unless_told_not_to_test_drift():
+    steps = np.arange(0, 1001, 10)
+    frame = pd.DataFrame([{"seed": seed, "step": s, "value": 1 + n, "drifting": 1 + s / 1000 + n}
+                          for seed in range(6) for s, n in zip(steps, np.random.default_rng(seed).normal(0, 0.01, 101))])
+    check = checks.Check("C5", "C5-test", "ratio", "window mean", "1", tolerance=0.05, kind="seed",
+                         needs=checks.Needs(relaxation_times=3, drift=0.5))  # drift band ±2.5 %
+    assert checks.settled(check, frame, 500, 1000, timescale=100).reached  # 5 timescales in, steady
+    early = checks.settled(check, frame, 500, 1000, timescale=250)  # 2 timescales in
+    assert not early.reached and early.cause == "regime not reached" and "2 relaxation times" in early.test
+    drifting = checks.settled(check, frame, 500, 1000, timescale=100, value="drifting")  # +33 % between halves
+    assert not drifting.reached and "drift between halves" in drifting.test
+    assert checks.settled(check, frame, 500, 1000, timescale=100, value="drifting", stationary=False).reached
+
+
+def test_numbers_quote_measured_interval_and_prediction_or_verdict():
+    check = checks.Check("C5", "C5-test", "ratio", "window mean", "2", tolerance=0.05, kind="seed")
+    out = checks.equivalence(check, [2.0, 2.02, 1.98, 2.01], 2.0, group="g")
+    low, high = stats.t.interval(0.95, 3, loc=2.0025, scale=stats.sem([2.0, 2.02, 1.98, 2.01]))
+    assert checks.numbers([out]) == {"C5-test/g": f"2.002 [{low:.4g}, {high:.4g}] vs 2"}
+    assert checks.numbers([out], "verdict")["C5-test/g"].endswith("(holds)")
+    with pytest.raises(ValueError, match="versus='x' is not allowed"):
+        checks.numbers([out], "x")

@@ -88,3 +88,39 @@ def test_numerical_rank_keeps_the_singular_values_within_the_references_rank_and
     rank = np.linalg.matrix_rank(np.diag([4.0, 2.0, 1e-9]), tol=1e-6 * 4.0)  # numpy's rank with the same tolerance
     assert set(kept["param"]) == {"W"} and kept.groupby("quantity").size().tolist() == [rank, rank]
     assert sorted(kept[kept["quantity"] == "direction"]["value"]) == [0.9, 1.0]
+
+
+def test_rms_ratio_sums_squares_over_the_closed_window_per_seed():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"seed": np.repeat([0, 1], 10), "step": np.tile(np.arange(0, 100, 10), 2),
+                          "a": rng.normal(size=20), "b": rng.normal(size=20)})
+    got = estimators.rms_ratio(frame, 20, 50, "a", "b")
+    for seed in (0, 1):
+        inside = frame[(frame["seed"] == seed) & frame["step"].between(20, 50)]  # steps 20, 30, 40, 50
+        assert len(inside) == 4
+        assert got[seed] == pytest.approx(np.linalg.norm(inside["a"]) / np.linalg.norm(inside["b"]), rel=1e-12)
+
+
+def test_descent_rate_is_the_fall_of_y_per_unit_of_x_between_two_steps():
+    frame = pd.DataFrame({"seed": np.repeat([0, 1], 3), "step": [0, 5, 10] * 2,
+                          "path": [0.0, 1.0, 3.0, 0.0, 2.0, 2.5], "dist": [2.0, 1.5, 1.0, 4.0, 3.0, 2.0]})
+    got = estimators.descent_rate(frame, "path", "dist", 0, 10)
+    assert got.to_dict() == {0: pytest.approx(1.0 / 3.0), 1: pytest.approx(2.0 / 2.5)}
+    assert estimators.descent_rate(frame, "path", "dist", 5, 10).to_dict() == {0: 0.25, 1: 2.0}
+
+
+def test_probe_columns_put_each_quantity_in_a_column_beside_the_run_config():
+    rows = [{"run": run, "param": param, "step": step, "quantity": q, "value": v, "lr": lr}
+            for run, lr in (("a", 0.1), ("b", 0.2)) for param in ("W1", "W2") for step in (0, 10)
+            for q, v in (("rms_grad", lr * step + 1), ("rms_weights", lr + len(param)))]
+    wide = estimators.probe_columns(pd.DataFrame(rows))
+    assert len(wide) == 8 and {"rms_grad", "rms_weights", "lr"} <= set(wide.columns)
+    for r in rows:
+        match = wide[(wide["run"] == r["run"]) & (wide["param"] == r["param"]) & (wide["step"] == r["step"])]
+        assert match[r["quantity"]].item() == r["value"] and match["lr"].item() == r["lr"]
+
+
+def test_windowed_ratio_text_names_the_window_in_fractions_of_T():
+    assert estimators.windowed_ratio_text("‖g‖", "‖x‖", 0.5, 1.0) == "√(mean ‖g‖²/mean ‖x‖²) over steps T/2…T per seed"
+    assert estimators.windowed_ratio_text("RMS(x)", "", 0.8, 1.0) == "√(mean (RMS(x))²) over steps 0.8T…T per seed"
+    assert estimators.windowed_ratio_text("a", "b", 0.25, 0.5).endswith("over steps T/4…T/2 per seed")

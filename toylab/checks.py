@@ -477,3 +477,32 @@ def relaxed(check: Check, start: float, timescale: float, name: str = "relaxatio
 def ledger(outcomes: list[Outcome], report: str) -> pd.DataFrame:
     """Ledger rows of one report, in the order given."""
     return pd.DataFrame([o.row(report) for o in outcomes], columns=list(LEDGER_COLUMNS))
+
+
+# ----- shared by several analyses -------------------------------------------------------------------
+def ranking(check: Check, wide: pd.DataFrame, order: list, group: str, best: pd.DataFrame | None = None) -> list[Outcome]:
+    """The claimed ranking order[0] < order[1] < … (lower is better) as the `ordering` of each
+    adjacent pair, paired over the rows of `wide` (one column per name, one row per replicate),
+    named `group: a < b`; with `best` (`best_points` indexed by name), `interior` is each regime."""
+    return [ordering(check, wide[a], wide[b], f"{group}: {a} < {b}", None if best is None else interior(best, [a, b]))
+            for a, b in zip(order, order[1:])]
+
+
+def settled(check: Check, frame: pd.DataFrame, start: float, end: float, timescale: float, value: str = "value",
+            name: str = "relaxation times", stationary: bool = True) -> Regime:
+    """Equilibrium over the window start…end: it starts `check.needs.relaxation_times` timescales
+    in (`relaxed`) and, when `stationary`, the drift of `value` between its halves is within
+    needs.drift × tolerance (`stationarity`)."""
+    regime = relaxed(check, start, timescale, name)
+    if not stationary:
+        return regime
+    return regime & stationarity(frame, start, end, check.needs.drift * check.tolerance, value=value)
+
+
+def numbers(outcomes: list[Outcome], versus: str = "predicted") -> dict[str, str]:
+    """`{check id: "measured [low, high] vs predicted"}` per outcome, 4 significant digits; with
+    versus="verdict", `measured [low, high] (verdict)`."""
+    if versus not in ("predicted", "verdict"):
+        raise ValueError(f"versus={versus!r} is not allowed; use 'predicted' or 'verdict'")
+    tail = {"predicted": lambda o: f"vs {o.predicted:.4g}", "verdict": lambda o: f"({o.verdict})"}[versus]
+    return {o.check_id: f"{o.measured:.4g} [{o.ci_low:.4g}, {o.ci_high:.4g}] {tail(o)}" for o in outcomes}

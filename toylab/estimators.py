@@ -3,6 +3,7 @@ to a check (`toylab.checks` turns the replicates into an interval and a verdict)
 
     window(frame, start, end)            per seed, mean of value over start ≤ step ≤ end
     windowed_ratio(frame, lo, hi)        per seed, √(mean num² / mean den²) over lo·T < step ≤ hi·T
+    windowed_ratio_text(a, b, lo, hi)    that estimator described in words, for a check
     block_means(weights, blocks)         per (optimizer, step, block), the mean of θ² over a block of
                                          consecutive coordinates (i.i.d. coordinates as replicates)
     vertex(x, y)                         argmin of the parabola through (x, y), clipped to x's range
@@ -13,6 +14,9 @@ to a check (`toylab.checks` turns the replicates into an interval and a verdict)
     numerical_rank(spectra, rtol)        per (run, step, param) of the spectra probe, the singular values
                                          within the gradient's numerical rank
     trajectory_gap(weights, a, b)        per seed, max_t ‖θ_a,t − θ_b,t‖/‖θ_b,t‖ between two runs
+    rms_ratio(frame, start, end, a, b)   per seed, √(Σ a² / Σ b²) over start ≤ step ≤ end
+    descent_rate(frame, x, y, start, end)  per seed, (y_start − y_end)/(x_end − x_start) between two steps
+    probe_columns(table)                 a probe table with one column per quantity, one row per (run, param, step)
 
 The final value of a run (last step, last fraction of the steps, or best) is `checks.final_values`:
 it carries the rule for diverged runs.
@@ -105,3 +109,34 @@ def numerical_rank(spectra: pd.DataFrame, rtol: float, reference: str = "grad") 
     s = s.join(r.rename("r"), on=keys)
     n = s.groupby(keys)["rank"].transform("max")
     return s[(s["rank"] <= s["r"]) & (n > 1)].drop(columns=["rank", "r"])
+
+
+def rms_ratio(frame: pd.DataFrame, start: float, end: float, num: str, den: str, step: str = "step",
+              by: str = "seed") -> pd.Series:
+    """Per `by` (seed), √(Σ num² / Σ den²) over the rows with start ≤ step ≤ end."""
+    inside = frame[(frame[step] >= start) & (frame[step] <= end)]
+    sums = (inside[[num, den]] ** 2).groupby(inside[by]).sum()
+    return np.sqrt(sums[num] / sums[den])
+
+
+def descent_rate(frame: pd.DataFrame, x: str, y: str, start: float, end: float, step: str = "step",
+                 by: str = "seed") -> pd.Series:
+    """Per `by` (seed), how fast y falls along x between two recorded steps:
+    (y_start − y_end)/(x_end − x_start)."""
+    at = frame[frame[step].isin([start, end])].pivot(index=by, columns=step, values=[x, y])
+    return (at[y, start] - at[y, end]) / (at[x, end] - at[x, start])
+
+
+def probe_columns(table: pd.DataFrame, keys=("run", "param", "step")) -> pd.DataFrame:
+    """A probe table (one row per run, param, step and quantity) with one row per `keys` and one
+    column per quantity, beside the run's config columns."""
+    keys = list(keys)
+    wide = table.pivot_table(index=keys, columns="quantity", values="value")
+    return wide.join(table.drop(columns=["quantity", "value"]).drop_duplicates(keys).set_index(keys)).reset_index()
+
+
+def windowed_ratio_text(num: str, den: str, lo: float, hi: float) -> str:
+    """What `windowed_ratio` measures, as a check's estimator: `√(mean ‖g‖²/mean ‖x‖²) over steps
+    T/2…T per seed`, or `√(mean (a)²) …` when den is "" (a plain norm)."""
+    where = "…".join({0.25: "T/4", 0.5: "T/2", 1.0: "T"}.get(f, f"{f:g}T") for f in (lo, hi))
+    return (f"√(mean {num}²/mean {den}²)" if den else f"√(mean ({num})²)") + f" over steps {where} per seed"
