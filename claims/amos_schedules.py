@@ -131,7 +131,7 @@ def analyze(tables, spec) -> Analysis:
     late = estimators.descent_rate(inv, "path", "dist", steps - 20, steps) / inv.groupby("seed")["p_hat"].first()
     premise = checks.equivalence(traj, late / estimators.at_step(inv, steps - 10, "ratio"), 1.0)
     regime = checks.Regime(premise.verdict == "holds", f"001's premise p_t = p₀‖ε_t‖/‖ε₀‖, late/early cosine over the "
-                           f"distance ratio: {premise.measured:.3g}, {premise.reason}")
+                           f"distance ratio: {premise.measured:.3g}, {premise.reason}", "premise not met")
     inverse = check("C4-inverse", steps, f"inverse (T = {T_inv:g})", "exp(−p̂₀P_t/‖ε₀‖): 001 eq. alpha-rho-4, "
                     "1/√(2α₀p₀t + 1) when its inputs are exact")
     outcomes.append(checks.equivalence(inverse, estimators.at_step(inv, steps, "rel"), 1.0, regime=regime))
@@ -191,7 +191,8 @@ NOTES = [
     "first update where the ODE solution has f(1) = 1/(α₀p + 1)², a one-step shift the path P_t absorbs.",
     "**C4-inverse.** Its premise p_t ∝ ‖ε_t‖ needs a gradient whose cosine to ε falls with the distance, which a "
     "noise-dominated gradient gives (cos ≈ ‖Hε‖/‖noise‖); full-batch regression keeps the cosine near 0.97 while the "
-    "distance falls, so the regime test measures the premise and the check stays inconclusive where it fails. With a "
+    "distance falls, so the regime test measures the premise and the check stays inconclusive where it fails (cause "
+    "`premise not met`: no longer run can change the problem's cosine, so the lab does not extend it). With a "
     "constant cosine the inverse family moves ‖ε_t‖ ≈ ‖ε₀‖(1 − (p/2p₀)ln(2α₀p₀t + 1)) instead.",
     "**C4-vs-cosine** is the lab's question, not 001's (001 offers the schedules as plug-and-play choices and claims "
     "no ranking). It replaces a comparison at one shared α₀ on a noise-free problem (cosine reached 1e-13) and on an "
