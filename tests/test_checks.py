@@ -335,3 +335,22 @@ def test_tuned_takes_each_seed_at_the_best_lr_then_the_best_outer_value_and_name
     assert not regime.reached and regime.cause == "grid edge" and "eps_max = 1" in regime.test
     inside, regime, chosen = checks.tuned(frame[frame["eps_max"] == 10.0])
     assert chosen == "lr = 4" and regime.reached and inside.tolist() == pytest.approx([10.0, 10.1, 10.2])
+
+
+def test_orderings_and_equivalences_decide_each_group_as_the_single_claim_does():
+    frame = pd.DataFrame({"setting": ["a"] * 4 + ["b"] * 4, "seed": list(range(4)) * 2,
+                          "new": [1.0, 1.1, 0.9, 1.0, 5.0, 5.2, 4.9, 5.1], "old": [2.0, 2.1, 1.9, 2.2, 5.0, 5.1, 5.0, 5.0]})
+    check = checks.Check("C1", "C1-x", "ratio", "per seed", "new < old", 0.1, kind="hypothesis")
+    got = checks.orderings(check, frame.set_index(["setting", "seed"]), "new", "old", ["setting"])
+    assert [o.group for o in got] == ["a", "b"] and [o.verdict for o in got] == ["holds", "inconclusive"]
+    assert got[0].measured == pytest.approx(stats.gmean(frame["new"][:4] / frame["old"][:4]))
+    both = checks.equivalences(CHECK, frame.assign(k=1), "new", 1.0, ["setting", "k"])
+    assert [o.group for o in both] == ["a 1", "b 1"] and [o.verdict for o in both] == ["inconclusive", "fails"]
+    assert both[0].measured == pytest.approx(1.0) and both[1].measured == pytest.approx(5.05)
+
+
+def test_final_values_per_takes_each_problems_own_metric():
+    metrics = pd.DataFrame([{"run": f"{p}{m}", "problem": p, "metric": m, "step": s, "value": v, "diverged": False}
+                            for p in ("lin", "mlp") for m in ("loss", "excess_loss") for s, v in ((0, 9.0), (1, len(p + m)))])
+    got = checks.final_values_per(metrics, {"mlp": "loss", "lin": "excess_loss", "absent": "loss"})
+    assert got["problem"].tolist() == ["mlp", "lin"] and got["value"].tolist() == [7.0, 14.0]

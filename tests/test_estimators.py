@@ -88,3 +88,20 @@ def test_numerical_rank_keeps_the_singular_values_within_the_references_rank_and
     rank = np.linalg.matrix_rank(np.diag([4.0, 2.0, 1e-9]), tol=1e-6 * 4.0)  # numpy's rank with the same tolerance
     assert set(kept["param"]) == {"W"} and kept.groupby("quantity").size().tolist() == [rank, rank]
     assert sorted(kept[kept["quantity"] == "direction"]["value"]) == [0.9, 1.0]
+
+
+def test_singular_extremes_spread_and_growth_match_numpys_singular_values():
+    rng = np.random.default_rng(1)
+    mats = {(s, t, q): rng.normal(size=(6, 3)) * (t + 1 if q == "grad" else 1) for s in range(2) for t in (0, 5, 10)
+            for q in ("grad", "direction")}
+    spectra = pd.DataFrame([{"setting": "x", "seed": s, "step": t, "quantity": q, "index": i, "value": v}
+                            for (s, t, q), a in mats.items() for i, v in enumerate(np.linalg.svd(a, compute_uv=False))])
+    ext = estimators.singular_extremes(spectra, ["setting", "seed"])
+    norm2 = {k: np.linalg.norm(a, 2) for k, a in mats.items()}
+    cond = {k: np.linalg.cond(a) for k, a in mats.items()}
+    assert ext.set_index(["seed", "step", "quantity"])["max"].to_dict() == pytest.approx(norm2, rel=1e-12)
+    got = estimators.spread_and_growth(ext, ["setting"])
+    for s in range(2):
+        for q in ("grad", "direction"):
+            assert got.loc[("x", s), ("spread", q)] == pytest.approx(np.median([cond[s, t, q] for t in (0, 5, 10)]))
+            assert got.loc[("x", s), ("growth", q)] == pytest.approx(norm2[s, 10, q] / norm2[s, 0, q])

@@ -182,3 +182,17 @@ def test_panel_bands_draw_the_reference_interval_of_each_panel_on_the_chosen_x_s
     assert means == [[pytest.approx(4.0)], [pytest.approx(1.0)]]  # geometric mean of the panel's reference rows
     assert [ax.get_xscale() for ax in axes.flat] == ["log", "log"]
     plt.close(fig)
+
+
+def test_extreme_bands_draw_each_quantitys_largest_and_smallest_value_per_panel_with_the_target():
+    ext = pd.DataFrame([{"setting": p, "seed": s, "step": t, "quantity": q, "max": 4.0 * (q == "grad") + 1.0, "min": 0.5}
+                        for p in ("a", "b") for s in range(2) for t in (1, 2) for q in ("grad", "direction")])
+    fig, axes = plt.subplots(1, 3, squeeze=False)
+    keys = plotting.extreme_bands(axes, ext, "setting", {"grad": "G", "direction": "O"}, target_label="one")
+    assert keys == [("a",), ("b",)] and not axes[0, 2].get_visible()
+    for ax in axes.flat[:2]:
+        lines = {line.get_label(): line.get_ydata() for line in ax.lines}
+        assert lines["G σ_max"] == pytest.approx([5.0, 5.0]) and lines["O σ_max"] == pytest.approx([1.0, 1.0])
+        assert lines["O σ_min"] == pytest.approx([0.5, 0.5]) and list(lines["one"]) == [1.0, 1.0]
+        assert "one" in [t.get_text() for t in ax.get_legend().get_texts()] and ax.get_yscale() == "log"
+    plt.close(fig)

@@ -34,6 +34,7 @@ boundary; too few replicates (fewer than two, or an interval wider than the chec
 runs did not reach the claim's regime (`Regime`: `stationarity`, `relaxed`); the best point sits
 at a grid edge; or the compared values are tied. `Needs` declares what deciding a check takes,
 each need mapped to the cause it raises when missing (more steps, more seeds, a wider grid).
+`orderings` and `equivalences` apply a claim to every group of a table (one row per replicate).
 `Outcome.row` is one row of the claims ledger (`reports/claims.csv`), `Outcome.sentence` the
 verdict as a report prints it.
 """
@@ -467,3 +468,29 @@ def relaxed(check: Check, start: float, timescale: float, name: str = "relaxatio
 def ledger(outcomes: list[Outcome], report: str) -> pd.DataFrame:
     """Ledger rows of one report, in the order given."""
     return pd.DataFrame([o.row(report) for o in outcomes], columns=list(LEDGER_COLUMNS))
+
+
+# ----- one claim over the groups of a table ---------------------------------------------------------
+def _group_name(key) -> str:
+    return " ".join(map(str, key)) if isinstance(key, tuple) else str(key)
+
+
+def orderings(check: Check, frame: pd.DataFrame, a: str, b: str, by) -> list[Outcome]:
+    """`ordering(check, rows[a], rows[b])` per group of `by` (columns or index levels; the rows of
+    a group paired, one per replicate), each group named by its values joined by spaces."""
+    return [ordering(check, rows[a], rows[b], _group_name(key)) for key, rows in frame.groupby(by)]
+
+
+def equivalences(check: Check, frame: pd.DataFrame, column: str, predicted: float, by,
+                 relative: bool = True) -> list[Outcome]:
+    """`equivalence(check, rows[column], predicted)` per group of `by`, named as in `orderings`."""
+    return [equivalence(check, rows[column], predicted, _group_name(key), relative=relative)
+            for key, rows in frame.groupby(by)]
+
+
+def final_values_per(metrics: pd.DataFrame, metric_of: dict, column: str = "problem", **kw) -> pd.DataFrame:
+    """`final_values` for each value of `column` present in `metrics`, with that value's own metric
+    (`metric_of`, in its order; e.g. the excess loss where a problem has one, else the loss)."""
+    present = set(metrics[column])
+    return pd.concat([final_values(metrics[metrics[column] == k], metric, **kw) for k, metric in metric_of.items()
+                      if k in present], ignore_index=True)

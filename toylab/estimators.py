@@ -13,6 +13,9 @@ to a check (`toylab.checks` turns the replicates into an interval and a verdict)
     numerical_rank(spectra, rtol)        per (run, step, param) of the spectra probe, the singular values
                                          within the gradient's numerical rank
     trajectory_gap(weights, a, b)        per seed, max_t ‖θ_a,t − θ_b,t‖/‖θ_b,t‖ between two runs
+    singular_extremes(spectra, by)       per (*by, step, quantity) of the spectra probe, σ_max and σ_min
+    spread_and_growth(extremes, by)      per (*by, seed), the median over steps of σ_max/σ_min and
+                                         σ_max at the last step over σ_max at the first
 
 The final value of a run (last step, last fraction of the steps, or best) is `checks.final_values`:
 it carries the rule for diverged runs.
@@ -105,3 +108,18 @@ def numerical_rank(spectra: pd.DataFrame, rtol: float, reference: str = "grad") 
     s = s.join(r.rename("r"), on=keys)
     n = s.groupby(keys)["rank"].transform("max")
     return s[(s["rank"] <= s["r"]) & (n > 1)].drop(columns=["rank", "r"])
+
+
+def singular_extremes(spectra: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Per (*by, step, quantity) of a spectra-probe table: the largest and the smallest singular
+    value, as columns `max` and `min`."""
+    return spectra.groupby([*by, "step", "quantity"])["value"].agg(["max", "min"]).reset_index()
+
+
+def spread_and_growth(extremes: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Per (*by, seed) of `singular_extremes` rows: `spread`, the median over steps of σ_max/σ_min,
+    and `growth`, σ_max at the last step / σ_max at the first; columns (statistic, quantity)."""
+    e = extremes.assign(spread=extremes["max"] / extremes["min"]).sort_values("step")
+    g = e.groupby([*by, "seed", "quantity"])
+    stats = {"spread": g["spread"].median(), "growth": g["max"].last() / g["max"].first()}
+    return pd.concat(stats, axis=1).unstack("quantity")

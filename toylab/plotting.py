@@ -345,3 +345,18 @@ def error_forest(ax, outcomes: list, tolerance: float) -> None:
     ax.set_yticks(y, [o.check_id for o in outcomes], fontsize=6)
     ax.set(xscale="symlog", xlabel="measured / predicted − 1 [%] (95 % interval over seeds)")
     ax.invert_yaxis()
+
+
+def extreme_bands(axes, extremes: pd.DataFrame, by, names: dict, target: float = 1.0, target_label: str = "1",
+                  **panel) -> list:
+    """`panel_bands` over steps, one panel per value of `by`, of the largest and smallest singular
+    value of each quantity (`estimators.singular_extremes`), lines `names[quantity] σ_max` and
+    `… σ_min` on a log axis, with the target as a dashed line. Returns the panels' values."""
+    long = extremes.melt(id_vars=[c for c in extremes if c not in ("max", "min")], value_vars=["max", "min"],
+                         var_name="σ")
+    long["line"] = long["quantity"].map(names) + " σ_" + long["σ"]
+    keys = panel_bands(axes, long, by, "step", "value", "line", log=True, **panel)
+    for ax in axes.flat[:len(keys)]:
+        theory_line(ax, target, target_label)
+        legend(ax, fontsize="x-small")
+    return keys
