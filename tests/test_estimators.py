@@ -105,3 +105,14 @@ def test_singular_extremes_spread_and_growth_match_numpys_singular_values():
         for q in ("grad", "direction"):
             assert got.loc[("x", s), ("spread", q)] == pytest.approx(np.median([cond[s, t, q] for t in (0, 5, 10)]))
             assert got.loc[("x", s), ("growth", q)] == pytest.approx(norm2[s, 10, q] / norm2[s, 0, q])
+
+
+def test_paired_spectra_put_equal_ranks_side_by_side_and_normalise_by_the_frobenius_norm():
+    rng = np.random.default_rng(2)
+    m = rng.normal(size=(5, 3))
+    rows = [{"setting": "x", "seed": 0, "run": "r", "step": 1, "quantity": q, "index": i, "value": v}
+            for q, a in (("momentum", m), ("direction", np.linalg.qr(m)[0])) for i, v in
+            enumerate(np.linalg.svd(a, compute_uv=False))]
+    got = estimators.paired_spectra(pd.DataFrame(rows), "momentum", "direction", ["setting", "seed"], normalise=True)
+    assert got["input"].to_numpy() == pytest.approx(np.linalg.svd(m, compute_uv=False) / np.linalg.norm(m, "fro"))
+    assert got["output"].to_numpy() == pytest.approx([1.0, 1.0, 1.0]) and got["index"].tolist() == [0, 1, 2]

@@ -196,3 +196,13 @@ def test_extreme_bands_draw_each_quantitys_largest_and_smallest_value_per_panel_
         assert lines["O σ_min"] == pytest.approx([0.5, 0.5]) and list(lines["one"]) == [1.0, 1.0]
         assert "one" in [t.get_text() for t in ax.get_legend().get_texts()] and ax.get_yscale() == "log"
     plt.close(fig)
+
+
+def test_one_legend_keeps_the_first_panels_legend_only():
+    fig, axes = plt.subplots(2, 2, squeeze=False)
+    for ax in axes.flat[:3]:
+        ax.plot([0, 1], [0, 1], label="line")
+        ax.legend()
+    plotting.one_legend(axes)
+    assert [ax.get_legend() is not None for ax in axes.flat] == [True, False, False, False]
+    plt.close(fig)

@@ -16,6 +16,8 @@ to a check (`toylab.checks` turns the replicates into an interval and a verdict)
     singular_extremes(spectra, by)       per (*by, step, quantity) of the spectra probe, σ_max and σ_min
     spread_and_growth(extremes, by)      per (*by, seed), the median over steps of σ_max/σ_min and
                                          σ_max at the last step over σ_max at the first
+    paired_spectra(spectra, a, b, by)    per (*by, run, step, rank) of the spectra probe, σ_i of two
+                                         quantities side by side (`input`, `output`)
 
 The final value of a run (last step, last fraction of the steps, or best) is `checks.final_values`:
 it carries the rule for diverged runs.
@@ -123,3 +125,15 @@ def spread_and_growth(extremes: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     g = e.groupby([*by, "seed", "quantity"])
     stats = {"spread": g["spread"].median(), "growth": g["max"].last() / g["max"].first()}
     return pd.concat(stats, axis=1).unstack("quantity")
+
+
+def paired_spectra(spectra: pd.DataFrame, a: str, b: str, by: list[str], normalise: bool = False) -> pd.DataFrame:
+    """Per (*by, run, step, index) of a spectra-probe table: the singular values of quantities `a` and
+    `b` of the same rank as columns `input` and `output`; with `normalise`, the input over its
+    Frobenius norm √(Σ_i σ_i²) at that step."""
+    wide = spectra[spectra["quantity"].isin([a, b])].pivot_table(
+        index=[*by, "run", "step", "index"], columns="quantity", values="value").reset_index()
+    wide = wide.rename(columns={a: "input", b: "output"})
+    if normalise:
+        wide["input"] /= np.sqrt((wide["input"] ** 2).groupby([wide["run"], wide["step"]]).transform("sum"))
+    return wide

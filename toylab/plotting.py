@@ -360,3 +360,10 @@ def extreme_bands(axes, extremes: pd.DataFrame, by, names: dict, target: float =
         theory_line(ax, target, target_label)
         legend(ax, fontsize="x-small")
     return keys
+
+
+def one_legend(axes) -> None:
+    """Keep the first panel's legend only, where every panel draws the same lines."""
+    for ax in axes.flat[1:]:
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
