@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from toylab import checks, estimators, plotting
-from toylab.analyses import Analysis, Figure, mean_std, new_panels
+from toylab.analyses import Analysis, Figure, best_table, new_panels
 
 SPEC = '''
 title = "From toys to real data: Muon vs AdamW vs SGD vs Signum, and bias correction × zero init, on digits and diabetes"
@@ -135,9 +135,7 @@ def analyze(tables, spec) -> Analysis:
         for check, x, y, group in pairs:
             groups[check].append(checks.ordering_at_best(check, final[final["problem"] == p], x, y, group=group))
         numbers[f"C11 ranking at best lr, {p}"] = " < ".join(means.loc[p, C11].sort_values().index)
-    table = (at.groupby(["problem", "name", "best"])["value"].apply(mean_std)
-             .rename("final value at best lr (mean ± std)").reset_index()
-             .join(best["at_edge"], on=["problem", "name"]).rename(columns={"best": "best lr"}))
+    table = best_table(at, best, ["problem", "name"], "final value at best lr (mean ± std)")
     figures = [bands("lr_grid", final[final["name"].isin(C13)], "lr", best, "Final training objective against "
                      "the lr per optimizer (geometric mean over seeds, band ×/÷ 2 s.e. in log space; star: the best "
                      "lr; ×: diverged runs)."),
