@@ -354,3 +354,15 @@ def test_final_values_per_takes_each_problems_own_metric():
                             for p in ("lin", "mlp") for m in ("loss", "excess_loss") for s, v in ((0, 9.0), (1, len(p + m)))])
     got = checks.final_values_per(metrics, {"mlp": "loss", "lin": "excess_loss", "absent": "loss"})
     assert got["problem"].tolist() == ["mlp", "lin"] and got["value"].tolist() == [7.0, 14.0]
+
+
+def test_orderings_at_best_compare_each_groups_two_names_at_their_own_best_lr():
+    # value = (log10 lr − c)² + level·(1 + 0.01·seed): each name's best lr is 10^c; "new" is 0.5× "old" in group x only
+    rows = [{"group": g, "name": n, "lr": lr, "seed": s,
+             "value": (np.log10(lr) - c) ** 2 + level * (1 + 0.01 * s)}
+            for g, half in (("x", 0.5), ("y", 1.0)) for n, c, level in (("new", -1, half), ("old", -2, 1.0))
+            for lr in (1e-3, 1e-2, 1e-1, 1.0) for s in range(3)]
+    check = checks.Check("C1", "C1-x", "ratio", "per seed at the best lr", "new < old", 0.1, kind="hypothesis")
+    got = checks.orderings_at_best(check, pd.DataFrame(rows), "new", "old", "group")
+    assert [o.group for o in got] == ["x", "y"] and [o.verdict for o in got] == ["holds", "inconclusive"]
+    assert got[0].measured == pytest.approx(0.5) and got[1].measured == pytest.approx(1.0)

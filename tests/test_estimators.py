@@ -116,3 +116,22 @@ def test_paired_spectra_put_equal_ranks_side_by_side_and_normalise_by_the_froben
     got = estimators.paired_spectra(pd.DataFrame(rows), "momentum", "direction", ["setting", "seed"], normalise=True)
     assert got["input"].to_numpy() == pytest.approx(np.linalg.svd(m, compute_uv=False) / np.linalg.norm(m, "fro"))
     assert got["output"].to_numpy() == pytest.approx([1.0, 1.0, 1.0]) and got["index"].tolist() == [0, 1, 2]
+
+
+def test_geometric_mean_is_the_exponential_of_the_mean_log():
+    assert estimators.geometric_mean([1.0, 4.0, 16.0]) == pytest.approx(4.0, rel=1e-12)
+    assert estimators.geometric_mean(pd.Series([2.0, 0.0])) == 0.0
+    assert estimators.geometric_mean([1.0, np.inf]) == np.inf
+
+
+def test_named_gap_compares_the_runs_of_two_names_seed_by_seed():
+    weights = pd.DataFrame([{"run": f"{n}{s}", "step": t, "index": i, "value": (1 + (n == "a") * 0.1 * (s + 1)) * (t + i + 1)}
+                            for n in "ab" for s in range(2) for t in range(3) for i in range(2)])
+    runs = pd.DataFrame({"run": ["a0", "a1", "b0", "b1"], "seed": [0, 1, 0, 1], "variant": ["A", "A", "B", "B"],
+                         "diverged": False}).set_index("run")
+    assert estimators.named_gap(weights, runs, "A", "B").tolist() == pytest.approx([0.1, 0.2])
+
+
+def test_loglog_slope_recovers_each_seeds_power_law():
+    values = {x: pd.Series([3.0 * x ** -1.0, 0.5 * x ** -2.0], index=[0, 1]) for x in (10.0, 100.0, 1000.0)}
+    assert estimators.loglog_slope(values).tolist() == pytest.approx([-1.0, -2.0])

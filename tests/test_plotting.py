@@ -206,3 +206,18 @@ def test_one_legend_keeps_the_first_panels_legend_only():
     plotting.one_legend(axes)
     assert [ax.get_legend() is not None for ax in axes.flat] == [True, False, False, False]
     plt.close(fig)
+
+
+def test_scalar_map_panels_draw_each_hues_points_and_its_map_on_a_log_axis():
+    frame = pd.DataFrame({"setting": ["a"] * 4, "method": ["x", "x", "y", "y"], "input": [0.1, 0.5, 0.1, 0.5],
+                          "output": [0.2, 0.9, 1.0, 1.0]})
+    fig, axes = plt.subplots(1, 2, squeeze=False)
+    keys = plotting.scalar_map_panels(axes, frame, "setting", "method", {"x": "C0", "y": "C1"},
+                                      lambda m, s: s ** (0.5 if m == "x" else 0.0), "in", "out", ylim=(0, 1.4))
+    assert keys == ["a"] and not axes[0, 1].get_visible()
+    ax = axes[0, 0]
+    assert ax.get_xscale() == "log" and ax.get_ylim() == (0, 1.4) and ax.get_legend() is not None
+    x = ax.lines[0].get_xdata()
+    assert ax.lines[0].get_ydata() == pytest.approx(np.sqrt(x)) and ax.lines[1].get_ydata() == pytest.approx(np.ones_like(x))
+    assert [len(c.get_offsets()) for c in ax.collections] == [2, 2]
+    plt.close(fig)

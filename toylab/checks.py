@@ -34,7 +34,7 @@ boundary; too few replicates (fewer than two, or an interval wider than the chec
 runs did not reach the claim's regime (`Regime`: `stationarity`, `relaxed`); the best point sits
 at a grid edge; or the compared values are tied. `Needs` declares what deciding a check takes,
 each need mapped to the cause it raises when missing (more steps, more seeds, a wider grid).
-`orderings` and `equivalences` apply a claim to every group of a table (one row per replicate).
+`orderings`, `orderings_at_best` and `equivalences` apply a claim to every group of a table.
 `Outcome.row` is one row of the claims ledger (`reports/claims.csv`), `Outcome.sentence` the
 verdict as a report prints it.
 """
@@ -479,6 +479,12 @@ def orderings(check: Check, frame: pd.DataFrame, a: str, b: str, by) -> list[Out
     """`ordering(check, rows[a], rows[b])` per group of `by` (columns or index levels; the rows of
     a group paired, one per replicate), each group named by its values joined by spaces."""
     return [ordering(check, rows[a], rows[b], _group_name(key)) for key, rows in frame.groupby(by)]
+
+
+def orderings_at_best(check: Check, frame: pd.DataFrame, a, b, by, name: str = "name", over: str = "lr") -> list[Outcome]:
+    """`ordering_at_best(check, rows, a, b)` per group of `by`: the runs named `a` and `b` (column
+    `name`), each at its best point of the grid `over`; groups named as in `orderings`."""
+    return [ordering_at_best(check, rows, a, b, name, over, _group_name(key)) for key, rows in frame.groupby(by)]
 
 
 def equivalences(check: Check, frame: pd.DataFrame, column: str, predicted: float, by,

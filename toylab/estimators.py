@@ -18,6 +18,9 @@ to a check (`toylab.checks` turns the replicates into an interval and a verdict)
                                          σ_max at the last step over σ_max at the first
     paired_spectra(spectra, a, b, by)    per (*by, run, step, rank) of the spectra probe, σ_i of two
                                          quantities side by side (`input`, `output`)
+    geometric_mean(values)               exp(mean(log v)), e.g. over seeds
+    named_gap(weights, runs, a, b)       `trajectory_gap` between the runs named a and b, per seed
+    loglog_slope(values)                 per seed, the least-squares slope of log value against log x
 
 The final value of a run (last step, last fraction of the steps, or best) is `checks.final_values`:
 it carries the rule for diverged runs.
@@ -137,3 +140,23 @@ def paired_spectra(spectra: pd.DataFrame, a: str, b: str, by: list[str], normali
     if normalise:
         wide["input"] /= np.sqrt((wide["input"] ** 2).groupby([wide["run"], wide["step"]]).transform("sum"))
     return wide
+
+
+def geometric_mean(values) -> float:
+    """exp(mean_i log v_i) of positive values (e.g. one per seed); 0 if one is 0, inf if one is."""
+    with np.errstate(divide="ignore"):
+        return float(np.exp(np.mean(np.log(np.asarray(values, dtype=float)))))
+
+
+def named_gap(weights: pd.DataFrame, runs: pd.DataFrame, a: str, b: str, name: str = "variant") -> pd.Series:
+    """`trajectory_gap` per seed between the runs whose column `name` is `a` and those where it is
+    `b` (`runs`: one row per run, indexed by run, with `seed` and `diverged`; one run per seed)."""
+    pick = lambda n: runs[runs[name] == n].reset_index().set_index("seed")  # noqa: E731
+    return trajectory_gap(weights, pick(a), pick(b))
+
+
+def loglog_slope(values: dict) -> pd.Series:
+    """Per seed, the least-squares slope of log value against log x, from `values` {x: per-seed
+    values (a Series indexed by seed)}, e.g. d log(gap)/d log ε."""
+    x = np.log(list(values))
+    return pd.DataFrame({k: np.log(v) for k, v in values.items()}).apply(lambda r: np.polyfit(x, r, 1)[0], axis=1)

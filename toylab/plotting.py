@@ -367,3 +367,16 @@ def one_legend(axes) -> None:
     for ax in axes.flat[1:]:
         if ax.get_legend() is not None:
             ax.get_legend().remove()
+
+
+def scalar_map_panels(axes, frame: pd.DataFrame, by: str, hue: str, colors: dict, scalar_map, xlabel: str,
+                      ylabel: str, x_min: float = 1e-4, ylim=None, **kw) -> list:
+    """`panel_scatter` of `output` against `input` (`estimators.paired_spectra`: singular values of
+    the same rank) per hue, with the hue's scalar map σ ↦ `scalar_map(hue, σ)` dashed over
+    [x_min, 1], on a log x axis; the legend on the first panel. Returns the panels' values."""
+    x = np.geomspace(x_min, 1, 300)
+    keys = panel_scatter(axes, frame, by, "input", "output", hue, colors, lambda h: (x, scalar_map(h, x)), **kw)
+    for ax in axes.flat:
+        ax.set(xscale="log", xlabel=xlabel, ylabel=ylabel, ylim=ylim)
+    axes.flat[0].legend(fontsize="x-small", markerscale=3)
+    return keys
