@@ -210,7 +210,8 @@ def label_runs(final: pd.DataFrame, huge_eps: float) -> pd.DataFrame:
     scheduled = adam & (eps_sched + lr_sched != "")
     parts = {"eps": adam & (beta2 > 0) & ~bc & ~zi, "eps-schedule": scheduled, "beta2": adam & (beta2 == 0),
              "sgd": runs["optimizer"] == "sgd", "nested": adam & (beta2 > 0) & bc & zi & ~scheduled}
-    flag, number = (lambda c: c.astype(bool).astype(int).astype(str)), (lambda c: c.map("{:g}".format))  # noqa: E731
+    flag = lambda column: column.astype(bool).astype(int).astype(str)  # noqa: E731
+    number = lambda column: column.map("{:g}".format)  # noqa: E731
     variants = {"eps": "adam eps=" + number(runs["eps"]),
                 "eps-schedule": np.select([eps_sched.str.startswith("epsilon"), eps_sched == "constant"],
                                           ["Adam, ε-scheduler", "Adam, ε = 1e-8"], "Adam, matched lr schedule"),
