@@ -339,7 +339,8 @@ def test_tuned_takes_each_seed_at_the_best_lr_then_the_best_outer_value_and_name
 
 def test_orderings_and_equivalences_decide_each_group_as_the_single_claim_does():
     frame = pd.DataFrame({"setting": ["a"] * 4 + ["b"] * 4, "seed": list(range(4)) * 2,
-                          "new": [1.0, 1.1, 0.9, 1.0, 5.0, 5.2, 4.9, 5.1], "old": [2.0, 2.1, 1.9, 2.2, 5.0, 5.1, 5.0, 5.0]})
+                          "new": [1.0, 1.1, 0.9, 1.0, 5.0, 5.2, 4.9, 5.1],
+                          "old": [2.0, 2.1, 1.9, 2.2, 5.0, 5.1, 5.0, 5.0]})
     check = checks.Check("C1", "C1-x", "ratio", "per seed", "new < old", 0.1, kind="hypothesis")
     got = checks.orderings(check, frame.set_index(["setting", "seed"]), "new", "old", ["setting"])
     assert [o.group for o in got] == ["a", "b"] and [o.verdict for o in got] == ["holds", "inconclusive"]
@@ -351,7 +352,8 @@ def test_orderings_and_equivalences_decide_each_group_as_the_single_claim_does()
 
 def test_final_values_per_takes_each_problems_own_metric():
     metrics = pd.DataFrame([{"run": f"{p}{m}", "problem": p, "metric": m, "step": s, "value": v, "diverged": False}
-                            for p in ("lin", "mlp") for m in ("loss", "excess_loss") for s, v in ((0, 9.0), (1, len(p + m)))])
+                            for p in ("lin", "mlp") for m in ("loss", "excess_loss")
+                            for s, v in ((0, 9.0), (1, len(p + m)))])
     got = checks.final_values_per(metrics, {"mlp": "loss", "lin": "excess_loss", "absent": "loss"})
     assert got["problem"].tolist() == ["mlp", "lin"] and got["value"].tolist() == [7.0, 14.0]
 

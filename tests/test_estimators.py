@@ -125,7 +125,9 @@ def test_geometric_mean_is_the_exponential_of_the_mean_log():
 
 
 def test_named_gap_compares_the_runs_of_two_names_seed_by_seed():
-    weights = pd.DataFrame([{"run": f"{n}{s}", "step": t, "index": i, "value": (1 + (n == "a") * 0.1 * (s + 1)) * (t + i + 1)}
+    # θ_a = (1 + 0.1·(seed + 1))·θ_b at every step: the relative gap is 0.1·(seed + 1)
+    weights = pd.DataFrame([{"run": f"{n}{s}", "step": t, "index": i,
+                             "value": (1 + (n == "a") * 0.1 * (s + 1)) * (t + i + 1)}
                             for n in "ab" for s in range(2) for t in range(3) for i in range(2)])
     runs = pd.DataFrame({"run": ["a0", "a1", "b0", "b1"], "seed": [0, 1, 0, 1], "variant": ["A", "A", "B", "B"],
                          "diverged": False}).set_index("run")

@@ -185,8 +185,8 @@ def test_panel_bands_draw_the_reference_interval_of_each_panel_on_the_chosen_x_s
 
 
 def test_extreme_bands_draw_each_quantitys_largest_and_smallest_value_per_panel_with_the_target():
-    ext = pd.DataFrame([{"setting": p, "seed": s, "step": t, "quantity": q, "max": 4.0 * (q == "grad") + 1.0, "min": 0.5}
-                        for p in ("a", "b") for s in range(2) for t in (1, 2) for q in ("grad", "direction")])
+    ext = pd.DataFrame([{"setting": p, "seed": s, "step": t, "quantity": q, "max": 4.0 * (q == "grad") + 1.0,
+                         "min": 0.5} for p in ("a", "b") for s in range(2) for t in (1, 2) for q in ("grad", "direction")])
     fig, axes = plt.subplots(1, 3, squeeze=False)
     keys = plotting.extreme_bands(axes, ext, "setting", {"grad": "G", "direction": "O"}, target_label="one")
     assert keys == [("a",), ("b",)] and not axes[0, 2].get_visible()
@@ -218,6 +218,7 @@ def test_scalar_map_panels_draw_each_hues_points_and_its_map_on_a_log_axis():
     ax = axes[0, 0]
     assert ax.get_xscale() == "log" and ax.get_ylim() == (0, 1.4) and ax.get_legend() is not None
     x = ax.lines[0].get_xdata()
-    assert ax.lines[0].get_ydata() == pytest.approx(np.sqrt(x)) and ax.lines[1].get_ydata() == pytest.approx(np.ones_like(x))
+    assert ax.lines[0].get_ydata() == pytest.approx(np.sqrt(x))
+    assert ax.lines[1].get_ydata() == pytest.approx(np.ones_like(x))
     assert [len(c.get_offsets()) for c in ax.collections] == [2, 2]
     plt.close(fig)

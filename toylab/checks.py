@@ -481,7 +481,8 @@ def orderings(check: Check, frame: pd.DataFrame, a: str, b: str, by) -> list[Out
     return [ordering(check, rows[a], rows[b], _group_name(key)) for key, rows in frame.groupby(by)]
 
 
-def orderings_at_best(check: Check, frame: pd.DataFrame, a, b, by, name: str = "name", over: str = "lr") -> list[Outcome]:
+def orderings_at_best(check: Check, frame: pd.DataFrame, a, b, by, name: str = "name",
+                      over: str = "lr") -> list[Outcome]:
     """`ordering_at_best(check, rows, a, b)` per group of `by`: the runs named `a` and `b` (column
     `name`), each at its best point of the grid `over`; groups named as in `orderings`."""
     return [ordering_at_best(check, rows, a, b, name, over, _group_name(key)) for key, rows in frame.groupby(by)]
