@@ -295,8 +295,9 @@ def analyze(tables, spec) -> Analysis:
     rows = [{"part": "(a) large ε", "A": f"Adam ε={e:g}, lr={e * s['sgd_lr']:g}",
              "S": f"SGD μ=τ=0.9, lr={s['sgd_lr']:g}", "gap (geo. mean)": geo(g), "gap max": g.max()}
             for e, g in eps_gaps.items()]
-    tuned = {"ε-scheduler, tuned": scheduler, "Adam ε = 1e-8, tuned": constant, "matched lr schedule": lr_sched["value"]}
-    rows += [{"part": "(a) ε-scheduler", "A": name, "final loss (geo. mean)": geo(v)} for name, v in tuned.items()]
+    losses = {"ε-scheduler, tuned": scheduler, "Adam ε = 1e-8, tuned": constant,
+              "matched lr schedule": lr_sched["value"]}
+    rows += [{"part": "(a) ε-scheduler", "A": name, "final loss (geo. mean)": geo(v)} for name, v in losses.items()]
     rows += [{"part": "(c) β2 = 0", "difference put back": name, "gap (geo. mean)": geo(g.clip(lower=1e-300)),
               "gap max": g.max()} for name, g in {"none (matched)": base, **term_gaps}.items()]
     best = checks.best_points(nested, "lr", ["betas", "variant"])[["betas", "variant", "best", "value", "at_edge"]]
