@@ -406,3 +406,36 @@ def test_numbers_quote_measured_interval_and_prediction_or_verdict():
     assert checks.numbers([out], "verdict")["C5-test/g"].endswith("(holds)")
     with pytest.raises(ValueError, match="versus='x' is not allowed"):
         checks.numbers([out], "x")
+
+
+def test_orderings_and_equivalences_decide_each_group_as_the_single_claim_does():
+    frame = pd.DataFrame({"setting": ["a"] * 4 + ["b"] * 4, "seed": list(range(4)) * 2,
+                          "new": [1.0, 1.1, 0.9, 1.0, 5.0, 5.2, 4.9, 5.1],
+                          "old": [2.0, 2.1, 1.9, 2.2, 5.0, 5.1, 5.0, 5.0]})
+    check = checks.Check("C1", "C1-x", "ratio", "per seed", "new < old", 0.1, kind="hypothesis")
+    got = checks.orderings(check, frame.set_index(["setting", "seed"]), "new", "old", ["setting"])
+    assert [o.group for o in got] == ["a", "b"] and [o.verdict for o in got] == ["holds", "inconclusive"]
+    assert got[0].measured == pytest.approx(stats.gmean(frame["new"][:4] / frame["old"][:4]))
+    both = checks.equivalences(CHECK, frame.assign(k=1), "new", 1.0, ["setting", "k"])
+    assert [o.group for o in both] == ["a 1", "b 1"] and [o.verdict for o in both] == ["inconclusive", "fails"]
+    assert both[0].measured == pytest.approx(1.0) and both[1].measured == pytest.approx(5.05)
+
+
+def test_final_values_per_takes_each_problems_own_metric():
+    metrics = pd.DataFrame([{"run": f"{p}{m}", "problem": p, "metric": m, "step": s, "value": v, "diverged": False}
+                            for p in ("lin", "mlp") for m in ("loss", "excess_loss")
+                            for s, v in ((0, 9.0), (1, len(p + m)))])
+    got = checks.final_values_per(metrics, {"mlp": "loss", "lin": "excess_loss", "absent": "loss"})
+    assert got["problem"].tolist() == ["mlp", "lin"] and got["value"].tolist() == [7.0, 14.0]
+
+
+def test_orderings_at_best_compare_each_groups_two_names_at_their_own_best_lr():
+    # value = (log10 lr − c)² + level·(1 + 0.01·seed): each name's best lr is 10^c; "new" is 0.5× "old" in group x only
+    rows = [{"group": g, "name": n, "lr": lr, "seed": s,
+             "value": (np.log10(lr) - c) ** 2 + level * (1 + 0.01 * s)}
+            for g, half in (("x", 0.5), ("y", 1.0)) for n, c, level in (("new", -1, half), ("old", -2, 1.0))
+            for lr in (1e-3, 1e-2, 1e-1, 1.0) for s in range(3)]
+    check = checks.Check("C1", "C1-x", "ratio", "per seed at the best lr", "new < old", 0.1, kind="hypothesis")
+    got = checks.orderings_at_best(check, pd.DataFrame(rows), "new", "old", "group")
+    assert [o.group for o in got] == ["x", "y"] and [o.verdict for o in got] == ["holds", "inconclusive"]
+    assert got[0].measured == pytest.approx(0.5) and got[1].measured == pytest.approx(1.0)

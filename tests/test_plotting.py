@@ -237,4 +237,43 @@ def test_target_bands_draw_each_panel_with_its_target_at_the_first_row():
         assert target[0].get_ydata()[0] == pytest.approx(10 * lam) and target[0].get_linestyle() == "--"
         assert ax.get_title() == f"λ = {lam:g}" and ax.get_xlabel() == "step t" and ax.get_legend() is not None
     assert not axes[2].lines  # no panel left for it
+
+
+def test_extreme_bands_draw_each_quantitys_largest_and_smallest_value_per_panel_with_the_target():
+    ext = pd.DataFrame([{"setting": p, "seed": s, "step": t, "quantity": q, "max": 4.0 * (q == "grad") + 1.0,
+                         "min": 0.5} for p in ("a", "b") for s in range(2) for t in (1, 2) for q in ("grad", "direction")])
+    fig, axes = plt.subplots(1, 3, squeeze=False)
+    keys = plotting.extreme_bands(axes, ext, "setting", {"grad": "G", "direction": "O"}, target_label="one")
+    assert keys == [("a",), ("b",)] and not axes[0, 2].get_visible()
+    for ax in axes.flat[:2]:
+        lines = {line.get_label(): line.get_ydata() for line in ax.lines}
+        assert lines["G σ_max"] == pytest.approx([5.0, 5.0]) and lines["O σ_max"] == pytest.approx([1.0, 1.0])
+        assert lines["O σ_min"] == pytest.approx([0.5, 0.5]) and list(lines["one"]) == [1.0, 1.0]
+        assert "one" in [t.get_text() for t in ax.get_legend().get_texts()] and ax.get_yscale() == "log"
+    plt.close(fig)
+
+
+def test_one_legend_keeps_the_first_panels_legend_only():
+    fig, axes = plt.subplots(2, 2, squeeze=False)
+    for ax in axes.flat[:3]:
+        ax.plot([0, 1], [0, 1], label="line")
+        ax.legend()
+    plotting.one_legend(axes)
+    assert [ax.get_legend() is not None for ax in axes.flat] == [True, False, False, False]
+    plt.close(fig)
+
+
+def test_scalar_map_panels_draw_each_hues_points_and_its_map_on_a_log_axis():
+    frame = pd.DataFrame({"setting": ["a"] * 4, "method": ["x", "x", "y", "y"], "input": [0.1, 0.5, 0.1, 0.5],
+                          "output": [0.2, 0.9, 1.0, 1.0]})
+    fig, axes = plt.subplots(1, 2, squeeze=False)
+    keys = plotting.scalar_map_panels(axes, frame, "setting", "method", {"x": "C0", "y": "C1"},
+                                      lambda m, s: s ** (0.5 if m == "x" else 0.0), "in", "out", ylim=(0, 1.4))
+    assert keys == ["a"] and not axes[0, 1].get_visible()
+    ax = axes[0, 0]
+    assert ax.get_xscale() == "log" and ax.get_ylim() == (0, 1.4) and ax.get_legend() is not None
+    x = ax.lines[0].get_xdata()
+    assert ax.lines[0].get_ydata() == pytest.approx(np.sqrt(x))
+    assert ax.lines[1].get_ydata() == pytest.approx(np.ones_like(x))
+    assert [len(c.get_offsets()) for c in ax.collections] == [2, 2]
     plt.close(fig)

@@ -40,6 +40,7 @@ The tie rule: an ordering whose interval lies within the margin band [−m, m] i
 (the two are equal within the margin); one whose interval crosses −m or +m is `few replicates`,
 since more seeds could move it to one side (at m = 0 only identical values tie). `Needs` declares what deciding a check takes,
 each need mapped to the cause it raises when missing (more steps, more seeds, a wider grid).
+`orderings`, `orderings_at_best` and `equivalences` apply a claim to every group of a table.
 `Outcome.row` is one row of the claims ledger (`reports/claims.csv`), `Outcome.sentence` the
 verdict as a report prints it.
 """
@@ -506,3 +507,36 @@ def numbers(outcomes: list[Outcome], versus: str = "predicted") -> dict[str, str
         raise ValueError(f"versus={versus!r} is not allowed; use 'predicted' or 'verdict'")
     tail = {"predicted": lambda o: f"vs {o.predicted:.4g}", "verdict": lambda o: f"({o.verdict})"}[versus]
     return {o.check_id: f"{o.measured:.4g} [{o.ci_low:.4g}, {o.ci_high:.4g}] {tail(o)}" for o in outcomes}
+
+
+# ----- one claim over the groups of a table ---------------------------------------------------------
+def _group_name(key) -> str:
+    return " ".join(map(str, key)) if isinstance(key, tuple) else str(key)
+
+
+def orderings(check: Check, frame: pd.DataFrame, a: str, b: str, by) -> list[Outcome]:
+    """`ordering(check, rows[a], rows[b])` per group of `by` (columns or index levels; the rows of
+    a group paired, one per replicate), each group named by its values joined by spaces."""
+    return [ordering(check, rows[a], rows[b], _group_name(key)) for key, rows in frame.groupby(by)]
+
+
+def orderings_at_best(check: Check, frame: pd.DataFrame, a, b, by, name: str = "name",
+                      over: str = "lr") -> list[Outcome]:
+    """`ordering_at_best(check, rows, a, b)` per group of `by`: the runs named `a` and `b` (column
+    `name`), each at its best point of the grid `over`; groups named as in `orderings`."""
+    return [ordering_at_best(check, rows, a, b, name, over, _group_name(key)) for key, rows in frame.groupby(by)]
+
+
+def equivalences(check: Check, frame: pd.DataFrame, column: str, predicted: float, by,
+                 relative: bool = True) -> list[Outcome]:
+    """`equivalence(check, rows[column], predicted)` per group of `by`, named as in `orderings`."""
+    return [equivalence(check, rows[column], predicted, _group_name(key), relative=relative)
+            for key, rows in frame.groupby(by)]
+
+
+def final_values_per(metrics: pd.DataFrame, metric_of: dict, column: str = "problem", **kw) -> pd.DataFrame:
+    """`final_values` for each value of `column` present in `metrics`, with that value's own metric
+    (`metric_of`, in its order; e.g. the excess loss where a problem has one, else the loss)."""
+    present = set(metrics[column])
+    return pd.concat([final_values(metrics[metrics[column] == k], metric, **kw) for k, metric in metric_of.items()
+                      if k in present], ignore_index=True)

@@ -384,3 +384,38 @@ def target_bands(axes, panels: list, x: str, hue: str | None = None, xlabel: str
         theory_line(ax, float(target(frame.iloc[0])), label)
         ax.set(xlabel=xlabel or x, title=title)
         legend(ax, **(legend_kw or {}))
+
+
+def extreme_bands(axes, extremes: pd.DataFrame, by, names: dict, target: float = 1.0, target_label: str = "1",
+                  **panel) -> list:
+    """`panel_bands` over steps, one panel per value of `by`, of the largest and smallest singular
+    value of each quantity (`estimators.singular_extremes`), lines `names[quantity] σ_max` and
+    `… σ_min` on a log axis, with the target as a dashed line. Returns the panels' values."""
+    long = extremes.melt(id_vars=[c for c in extremes if c not in ("max", "min")], value_vars=["max", "min"],
+                         var_name="σ")
+    long["line"] = long["quantity"].map(names) + " σ_" + long["σ"]
+    keys = panel_bands(axes, long, by, "step", "value", "line", log=True, **panel)
+    for ax in axes.flat[:len(keys)]:
+        theory_line(ax, target, target_label)
+        legend(ax, fontsize="x-small")
+    return keys
+
+
+def one_legend(axes) -> None:
+    """Keep the first panel's legend only, where every panel draws the same lines."""
+    for ax in axes.flat[1:]:
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+
+
+def scalar_map_panels(axes, frame: pd.DataFrame, by: str, hue: str, colors: dict, scalar_map, xlabel: str,
+                      ylabel: str, x_min: float = 1e-4, ylim=None, **kw) -> list:
+    """`panel_scatter` of `output` against `input` (`estimators.paired_spectra`: singular values of
+    the same rank) per hue, with the hue's scalar map σ ↦ `scalar_map(hue, σ)` dashed over
+    [x_min, 1], on a log x axis; the legend on the first panel. Returns the panels' values."""
+    x = np.geomspace(x_min, 1, 300)
+    keys = panel_scatter(axes, frame, by, "input", "output", hue, colors, lambda h: (x, scalar_map(h, x)), **kw)
+    for ax in axes.flat:
+        ax.set(xscale="log", xlabel=xlabel, ylabel=ylabel, ylim=ylim)
+    axes.flat[0].legend(fontsize="x-small", markerscale=3)
+    return keys
