@@ -23,18 +23,6 @@ from toylab import checks, estimators, plotting, schedules, theory
 from toylab.analyses import Analysis, Figure, new_figure
 
 ALPHA0 = (0.004, 0.008, 0.016, 0.032, 0.064, 0.128)  # the α₀ grid: one optimizer table each
-_OPTIMIZER = """
-[[optimizers]]
-name = "muon"
-lr = {lr:.8g}
-weight_decay = {wd:.8g}
-momentum = 0.0
-nesterov = false
-adjust_lr = "none"
-orthogonalizer = "svd"
-schedules = {{lr = ["amos:half_life=51.7767,form=quadratic", "amos:half_life=207.107,form=quadratic",
-                   "amos:half_life=62.5,form=inverse", "amos:half_life=250,form=inverse", "cosine", "constant"]}}
-"""
 SPEC = """
 title = "Amos-style joint lr / weight-decay schedules"
 claim = "C4"
@@ -72,7 +60,18 @@ reduction = "mean"
 noise = 0.5
 init_std = 0.0883883
 w_star_std = 0.0883883
-""" + "".join(_OPTIMIZER.format(lr=a * math.sqrt(2), wd=a / (2 * math.sqrt(2))) for a in ALPHA0) + """
+""" + "".join(f"""
+[[optimizers]]
+name = "muon"
+lr = {a * math.sqrt(2):.8g}
+weight_decay = {a / (2 * math.sqrt(2)):.8g}
+momentum = 0.0
+nesterov = false
+adjust_lr = "none"
+orthogonalizer = "svd"
+schedules = {{lr = ["amos:half_life=51.7767,form=quadratic", "amos:half_life=207.107,form=quadratic",
+                   "amos:half_life=62.5,form=inverse", "amos:half_life=250,form=inverse", "cosine", "constant"]}}
+""" for a in ALPHA0) + """
 [quick]
 seeds = [0, 1]
 metric_every = 5
@@ -103,12 +102,11 @@ def distances(metrics: pd.DataFrame) -> pd.DataFrame:
     return d
 
 
-def predicted(d: pd.DataFrame, form: str, start: int = 0, end: int | None = None) -> pd.DataFrame:
-    """Adds `p_hat` (per run, the cosine (‖ε_start‖ − ‖ε_end‖)/(P_end − P_start)), `pred` (the ratio
-    `theory.amos_distance_along_path` predicts from ‖ε₀‖ and that cosine) and `rel` = ratio/pred."""
-    end = end if end is not None else int(d.loc[d["step"] > start, "step"].min())
-    at = d[d["step"].isin([start, end])].pivot(index="run", columns="step", values=["dist", "path"])
-    d = d.assign(p_hat=d["run"].map((at["dist", start] - at["dist", end]) / (at["path", end] - at["path", start])))
+def predicted(d: pd.DataFrame, form: str) -> pd.DataFrame:
+    """Adds `p_hat` (per seed, the cosine over the first record: the fall of ‖ε‖ per unit of path), `pred`
+    (the ratio `theory.amos_distance_along_path` predicts from ‖ε₀‖ and that cosine) and `rel` = ratio/pred."""
+    first = int(d.loc[d["step"] > 0, "step"].min())
+    d = d.assign(p_hat=d["seed"].map(estimators.descent_rate(d, "path", "dist", 0, first)))
     d["pred"] = theory.amos_distance_along_path(d["path"], d["e0"], d["p_hat"], form)
     return d.assign(rel=d["ratio"] / d["pred"])
 
@@ -125,15 +123,15 @@ def analyze(tables, spec) -> Analysis:
         "C4", cid, "‖ε_t‖/‖ε₀‖ over its prediction", f"each seed's ratio at step {t} (log-interpolated), full-batch "
         f"regression, {form} Amos at α₀ = {alpha0:g}", f"{predicts} ({inputs})", tol, kind="seed")
     traj = check("C4-trajectory", "t", f"quadratic (T = {T:g})", "1 − p̂P_t/‖ε₀‖: 001 eqs. varepsilon-t, alpha-rho-3")
-    outcomes = checks.headline(traj, [checks.equivalence(traj, estimators.at_step(quad, t, "rel"), 1.0, group=f"t={t:.0f}")
-                                      for t in (2 * T, 4 * T, steps)])
+    outcomes = checks.headline(traj, [checks.equivalence(traj, estimators.at_step(quad, t, "rel"), 1.0,
+                                                         group=f"t={t:.0f}") for t in (2 * T, 4 * T, steps)])
     half = check("C4-half-life", f"T = {T:g} = (√2 − 1)/(α₀p), p = 1,", "quadratic", "1 − p̂P_T/‖ε₀‖; 001's "
                  "half-life rule: 1/√2 when p̂ = 1 and ‖ε₀‖ = √2")
     outcomes.append(checks.equivalence(half, estimators.at_step(quad, T, "rel"), 1.0))
-    cosine = predicted(inv, "inverse", steps - 20, steps).groupby("seed")["p_hat"].first() / inv.groupby("seed")["p_hat"].first()
-    premise = checks.equivalence(traj, cosine / estimators.at_step(inv, steps - 10, "ratio"), 1.0)
+    late = estimators.descent_rate(inv, "path", "dist", steps - 20, steps) / inv.groupby("seed")["p_hat"].first()
+    premise = checks.equivalence(traj, late / estimators.at_step(inv, steps - 10, "ratio"), 1.0)
     regime = checks.Regime(premise.verdict == "holds", f"001's premise p_t = p₀‖ε_t‖/‖ε₀‖, late/early cosine over the "
-                           f"distance ratio: {premise.measured:.3g}, {premise.reason}")
+                           f"distance ratio: {premise.measured:.3g}, {premise.reason}", "premise not met")
     inverse = check("C4-inverse", steps, f"inverse (T = {T_inv:g})", "exp(−p̂₀P_t/‖ε₀‖): 001 eq. alpha-rho-4, "
                     "1/√(2α₀p₀t + 1) when its inputs are exact")
     outcomes.append(checks.equivalence(inverse, estimators.at_step(inv, steps, "rel"), 1.0, regime=regime))
@@ -149,30 +147,30 @@ def analyze(tables, spec) -> Analysis:
                                      for s in best.index if s.startswith("amos")])
 
     fig, axes = new_figure(3, width=4.4)
-    plotting.seed_band(axes[0, 0], pd.concat([quad, inv]), "step", "ratio", hue="schedule", log=True)
-    plotting.theory_line(axes[0, 0], theory.amos_distance_ratio(np.arange(steps + 1), alpha0), "001, its inputs: "
-                         "1/(α₀pt+1)", x=np.arange(steps + 1))
-    mean = quad.groupby("step")["pred"].mean()
-    plotting.theory_line(axes[0, 0], mean.to_numpy(), "measured inputs: 1 − p̂P_t/‖ε₀‖", x=mean.index, linestyle=":")
-    plotting.seed_band(axes[0, 1], pd.concat([quad, inv]), "step", "rel", hue="schedule", log=False)
+    both, t = pd.concat([quad, inv]), np.arange(steps + 1)
+    plotting.seed_band(axes[0, 0], both, "step", "ratio", hue="schedule", log=True)
+    plotting.theory_line(axes[0, 0], theory.amos_distance_ratio(t, alpha0), "001, its inputs: 1/(α₀pt+1)", x=t)
+    plotting.mean_line(axes[0, 0], quad, "step", "pred", "measured inputs: 1 − p̂P_t/‖ε₀‖", linestyle=":")
+    plotting.seed_band(axes[0, 1], both, "step", "rel", hue="schedule", log=False)
     axes[0, 1].axhspan(1 - tol, 1 + tol, color="0.9", zorder=0)
-    plotting.best_sweep(axes[0, 2], final[np.isfinite(final["value"])], best, "schedule", label="best α₀ (★)", markersize=3)
-    for ax, labels in zip(axes[0], (dict(yscale="log", xlabel="step t", ylabel="‖ε_t‖/‖ε₀‖", title=f"full batch, α₀ = {alpha0:g}"),
-                                    dict(xlabel="step t", ylabel="measured / predicted", title=f"±{100 * tol:g} % shaded"),
-                                    dict(xscale="log", yscale="log", xlabel="lr = α₀√2", ylabel="final excess loss",
-                                         title="noisy streaming, 1000 steps"))):
-        ax.set(**labels)
-        plotting.legend(ax, fontsize=6)
+    plotting.best_sweep(axes[0, 2], final[np.isfinite(final["value"])], best, "schedule", label="best α₀ (★)",
+                        markersize=3)
+    plotting.label_panels(axes[0], [
+        dict(yscale="log", xlabel="step t", ylabel="‖ε_t‖/‖ε₀‖", title=f"full batch, α₀ = {alpha0:g}"),
+        dict(xlabel="step t", ylabel="measured / predicted", title=f"±{100 * tol:g} % shaded"),
+        dict(xscale="log", yscale="log", xlabel="lr = α₀√2", ylabel="final excess loss",
+             title="noisy streaming, 1000 steps")], fontsize=6)
     e0, p0 = quad.groupby("seed")[["e0", "p_hat"]].first().agg(["mean", "std"]).T.to_numpy()
     numbers = {"‖ε₀‖ measured (001: √(2k)σ = √2)": f"{e0[0]:.4g} ± {e0[1]:.2g}", "cosine p̂ over the first record "
                "(001 assumes p = 1; Marchenko–Pastur 1/√(1 + k/N) = 0.970)": f"{p0[0]:.4g} ± {p0[1]:.2g}",
-               **{o.check_id: f"{o.measured:.4g} [{o.ci_low:.4g}, {o.ci_high:.4g}] ({o.verdict})" for o in outcomes}}
+               **checks.numbers(outcomes, "verdict")}
     return Analysis(figures=[Figure("distance", fig, "Left: distance ratio of the two Amos families at 001's α₀ "
                                     "(geometric mean over seeds, band ×/÷ 2 s.e.; the quadratic one lies under its "
-                                    "predictions), 001's law with its own inputs (dashed) and with measured ‖ε₀‖ and p̂ "
-                                    "(dotted). Middle: measured over predicted with measured inputs. Right: noisy "
+                                    "predictions), 001's law with its own inputs (dashed) and with measured ‖ε₀‖ and "
+                                    "p̂ (dotted). Middle: measured over predicted with measured inputs. Right: noisy "
                                     "problem, final excess loss against the lr per schedule, best α₀ starred.")],
-                    table=best.reset_index().drop(columns=["tied", "grid"]), numbers=numbers, checks=outcomes, notes=NOTES)
+                    table=best.reset_index().drop(columns=["tied", "grid"]), numbers=numbers, checks=outcomes,
+                    notes=NOTES)
 
 
 NOTES = [
@@ -193,7 +191,8 @@ NOTES = [
     "first update where the ODE solution has f(1) = 1/(α₀p + 1)², a one-step shift the path P_t absorbs.",
     "**C4-inverse.** Its premise p_t ∝ ‖ε_t‖ needs a gradient whose cosine to ε falls with the distance, which a "
     "noise-dominated gradient gives (cos ≈ ‖Hε‖/‖noise‖); full-batch regression keeps the cosine near 0.97 while the "
-    "distance falls, so the regime test measures the premise and the check stays inconclusive where it fails. With a "
+    "distance falls, so the regime test measures the premise and the check stays inconclusive where it fails (cause "
+    "`premise not met`: no longer run can change the problem's cosine, so the lab does not extend it). With a "
     "constant cosine the inverse family moves ‖ε_t‖ ≈ ‖ε₀‖(1 − (p/2p₀)ln(2α₀p₀t + 1)) instead.",
     "**C4-vs-cosine** is the lab's question, not 001's (001 offers the schedules as plug-and-play choices and claims "
     "no ranking). It replaces a comparison at one shared α₀ on a noise-free problem (cosine reached 1e-13) and on an "

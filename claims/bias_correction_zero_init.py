@@ -3,7 +3,7 @@
 Per problem and (β, λ) panel, each run's value is its loss averaged over the last 10 % of steps
 (`checks.final_values`), and each variant is taken at its best lr (`checks.best_points`). Checks:
 `C11-first-step`, the RMS of the first direction u₁ = m̂₁/(√v̂₁ + ε) (norms probe, step 1) against
-the case analysis |m̂₁|/√v̂₁ (`theory.first_step_moments`, g = 1), per variant and setting;
+the case analysis |m̂₁|/√v̂₁ (`theory.first_step_rms`), per variant and setting;
 `C11-ordering`, the notepad's ranking ZI+BC < ZI no BC < no ZI no BC < no ZI + BC as three
 adjacent orderings paired over seeds (same seed = same data and initial point); `C11-init`, "both
 zero-init variants beat both others" (per seed, the worse ZI variant against the better non-ZI one).
@@ -17,7 +17,9 @@ import pandas as pd
 from toylab import checks, plotting, theory
 from toylab.analyses import Analysis, Figure, mean_std, new_figure
 
-LR_GRID = "[0.000125, 0.000177, 0.00025, 0.000354, 0.0005, 0.000707, 0.001, 0.00141, 0.002, 0.00283, 0.004, 0.00566, 0.008, 0.0113, 0.016, 0.0226, 0.032, 0.0453, 0.064, 0.0905, 0.128, 0.181, 0.256]"  # √2 apart, 1.25e-4 … 0.256: the scale-invariant best lies below 1e-3, the linear-regression best near 0.1
+# √2 apart, 1.25e-4 … 0.256: the scale-invariant best lies below 1e-3, the linear-regression best near 0.1
+LR_GRID = """[0.000125, 0.000177, 0.00025, 0.000354, 0.0005, 0.000707, 0.001, 0.00141, 0.002, 0.00283, 0.004,
+        0.00566, 0.008, 0.0113, 0.016, 0.0226, 0.032, 0.0453, 0.064, 0.0905, 0.128, 0.181, 0.256]"""
 SPEC = """
 title = "Bias correction × zero initialisation in AdamW"
 claim = "C11"
@@ -69,20 +71,20 @@ metric_every = 5
 probe_every = 20
 """
 SETTINGS = {"first_step_tolerance": 1e-3}
-VARIANTS = {(True, True): "ZI+BC", (True, False): "ZI, no BC", (False, False): "no ZI, no BC", (False, True): "no ZI, BC"}
-ORDER = list(VARIANTS.values())  # best first, as in the notepad's table
+# (zero_init, bias_correction) per variant, best first as in the notepad's table
+VARIANTS = {"ZI+BC": (True, True), "ZI, no BC": (True, False), "no ZI, no BC": (False, False),
+            "no ZI, BC": (False, True)}
+ORDER = list(VARIANTS)
 
 
 def label(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.assign(variant=[VARIANTS[(z, b)] for z, b in zip(frame["zero_init"], frame["bias_correction"])],
+    name = {flags: variant for variant, flags in VARIANTS.items()}
+    return frame.assign(variant=[name[flags] for flags in zip(frame["zero_init"], frame["bias_correction"])],
                         setting="β=(" + frame["betas"] + "), λ=" + frame["weight_decay"].map("{:g}".format))
 
 
 def first_step_theory(betas: str, variant: str) -> float:
-    """RMS(u₁) = |m̂₁|/√v̂₁ of a variant for g = 1 (ε → 0), from the C11 case analysis."""
-    (zi, bc), = [k for k, v in VARIANTS.items() if v == variant]
-    m1, v1 = theory.first_step_moments(zi, bc, *map(float, betas.split(",")), 1.0)
-    return abs(m1) / v1**0.5
+    return float(theory.first_step_rms(*VARIANTS[variant], *map(float, betas.split(","))))
 
 
 def analyze(tables, spec) -> Analysis:
@@ -92,27 +94,27 @@ def analyze(tables, spec) -> Analysis:
     best, at = checks.at_best(final, "lr", keys)
     est = f"loss averaged over steps {0.9 * steps:g}–{steps} per seed, each variant at its best lr"
     order = checks.Check("C11", "C11-ordering", "loss(a)/loss(b), geometric mean over seeds", est,
-                         "a < b for adjacent variants of ZI+BC < ZI, no BC < no ZI, no BC < no ZI, BC", 0.0, kind="seed")
+                         f"a < b for adjacent variants of {' < '.join(ORDER)}", 0.0, kind="seed")
     init = checks.Check("C11", "C11-init", "worse ZI / better non-ZI loss", est,
                         "both ZI variants below both non-ZI variants", 0.0, kind="seed")
     orderings, inits = [], []
     for (problem, setting), here in at.groupby(["problem", "setting"]):
         wide, b = here.pivot_table(index="seed", columns="variant", values="value"), best.loc[(problem, setting)]
-        orderings += [checks.ordering(order, wide[x], wide[y], group=f"{problem} {setting}: {x} < {y}",
-                                      regime=checks.interior(b, [x, y])) for x, y in zip(ORDER, ORDER[1:])]
+        orderings += checks.ranking(order, wide, ORDER, f"{problem} {setting}", b)
         inits.append(checks.ordering(init, wide[ORDER[:2]].max(axis=1), wide[ORDER[2:]].min(axis=1),
                                      group=f"{problem} {setting}", regime=checks.interior(b, ORDER)))
     outcomes = checks.headline(order, orderings) + checks.headline(init, inits)
-    (fig_lr, ax_lr), (fig_curves, ax_curves) = (new_figure(len(best.index.droplevel(2).unique()), height=3.4) for _ in "ab")
-    panels = plotting.panel_bands(ax_lr, final, ["problem", "setting"], "lr", "value", hue="variant", best=best, log=True,
-                                  marker="o", xlabel="learning rate η", ylabel="loss, mean of the last 10 % of steps",
-                                  legend_kw={"fontsize": "xx-small"}, xscale="log")
+    panels = len(best.index.droplevel(2).unique())
+    (fig_lr, ax_lr), (fig_curves, ax_curves) = new_figure(panels, height=3.4), new_figure(panels, height=3.4)
+    plotting.panel_bands(ax_lr, final, ["problem", "setting"], "lr", "value", hue="variant", best=best, log=True,
+                         marker="o", xlabel="learning rate η", ylabel="loss, mean of the last 10 % of steps",
+                         legend_kw={"fontsize": "xx-small"}, xscale="log")
     loss = metrics[metrics["run"].isin(at["run"]) & (metrics["metric"] == "loss")]
     plotting.panel_bands(ax_curves, loss, ["problem", "setting"], "step", "value", hue="variant", log=True,
                          ylabel="loss at the best lr per variant", legend_kw={"fontsize": "xx-small"})
+    final_loss = at.groupby(keys)["value"].apply(mean_std).rename("final loss (mean ± std)")
     table = best.reset_index().rename(columns={"best": "best lr", "at_edge": "at grid edge"})[
-        [*keys, "best lr", "at grid edge"]].join(at.groupby(keys)["value"].apply(mean_std).rename(
-            "final loss (mean ± std)"), on=keys)
+        [*keys, "best lr", "at grid edge"]].join(final_loss, on=keys)
     figures = [Figure("final_loss_vs_lr", fig_lr, "Late loss (mean over the last 10 % of steps) against the learning "
                       "rate for the four variants (line: geometric mean over seeds, band ×/÷ 2 s.e.; ×: diverged; "
                       "star: each variant's best lr)."),
@@ -123,12 +125,13 @@ def analyze(tables, spec) -> Analysis:
         figure, first = first_step(label(tables["norms"]), spec.settings["first_step_tolerance"])
         figures.insert(1, figure)
         outcomes = first + outcomes
-        numbers = {f"RMS(u₁) {o.group} (measured / theory)": f"{o.measured:.4g} / {o.predicted:.4g}" for o in first if o.group}
+        numbers = {f"RMS(u₁) {o.group} (measured / theory)": f"{o.measured:.4g} / {o.predicted:.4g}"
+                   for o in first if o.group}
     else:
         notes.append("*The norms probe table is missing, so the first-step check is not shown.*")
     edges = table.groupby(["problem", "setting"])["at grid edge"].any()
     notes.append(f"Comparisons are paired over seeds at each variant's best lr on the grid "
-                 f"{sorted(final['lr'].unique())}, over {len(panels)} problem × (β, λ) panels; {int(edges.sum())} "
+                 f"{sorted(final['lr'].unique())}, over {panels} problem × (β, λ) panels; {int(edges.sum())} "
                  f"panels have a best lr at the grid edge, and the comparisons that involve it are inconclusive.")
     return Analysis(figures=figures, table=table, numbers=numbers, notes=notes + NOTES, checks=outcomes)
 
@@ -137,22 +140,19 @@ def first_step(norms: pd.DataFrame, tolerance: float):
     """The checks of RMS(u₁) per setting and variant against the C11 case analysis, and their figure."""
     rows = norms[(norms["step"] == 1) & (norms["quantity"] == "rms_direction")]
     check = checks.Check("C11", "C11-first-step", "RMS(m̂₁/(√v̂₁+ε))", "the norms probe at step 1, per seed "
-                         "(all problems of a setting pooled: u₁ does not depend on the problem)", "|m̂₁|/√v̂₁, case analysis",
-                         tolerance, kind="seed")
+                         "(all problems of a setting pooled: u₁ does not depend on the problem)",
+                         "|m̂₁|/√v̂₁, case analysis", tolerance, kind="seed")
     groups = [checks.equivalence(check, g.groupby(["problem", "seed"])["value"].mean().to_numpy(),
                                  first_step_theory(g["betas"].iloc[0], variant), group=f"{setting} {variant}")
               for (setting, variant), g in rows.groupby(["setting", "variant"])]
-    import seaborn as sns  # here: listing the claims imports no plotting library
-
     fig, axes = new_figure(width=5.5, height=3.6)
     ax = axes[0, 0]
-    plotting.strip_with_theory(ax, rows, "variant", "value", "setting", ORDER, lambda r, v: first_step_theory(r["betas"], v),
-                               "theory |m̂₁|/√v̂₁")
+    plotting.strip_with_theory(ax, rows, "variant", "value", "setting", ORDER,
+                               lambda r, v: first_step_theory(r["betas"], v), "theory |m̂₁|/√v̂₁")
     ax.set(yscale="log", xlabel="variant", ylabel="RMS of the first direction u₁ (per coordinate)")
     ax.legend(fontsize="small")
-    caption = ("First-step direction RMS(m̂₁/(√v̂₁+ε)) per variant, every run (points), against the case "
-               "analysis of C11 (dashed).")
-    return Figure("first_step", fig, caption), checks.headline(check, groups)
+    return Figure("first_step", fig, "First-step direction RMS(m̂₁/(√v̂₁+ε)) per variant, every run (points), "
+                  "against the case analysis of C11 (dashed)."), checks.headline(check, groups)
 
 
 NOTES = [

@@ -14,14 +14,13 @@ beats NS-5, and `C13-orth-polar-express`, PE-5 beats NS-5, each by the margin, p
 per setting, in every setting (`combine="all"`); equal within the margin is a tie, and an
 interval wider than the tie band asks for more seeds.
 """
-import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from toylab import checks, plotting
-from toylab.analyses import Analysis, Figure, new_figure, new_panels
+from toylab import checks, estimators, plotting
+from toylab.analyses import Analysis, Figure, new_figure, new_panels, regression_setting
 from toylab.bench.orthogonalizers import stored_seconds
 from toylab.optim.orthogonalize import singular_value_map
 
@@ -136,24 +135,22 @@ KEYS = ["setting", "method"]
 
 
 def label(frame: pd.DataFrame) -> pd.DataFrame:
-    f = lambda col: frame[col].map("{:g}".format, na_action="ignore")  # noqa: E731
-    lr_setting = "κ=" + f("condition_number") + ", D=" + f("D") + ", " + np.where(
-        frame["batch_size"] == 0, "full batch", "batch " + f("batch_size"))
+    """Per row the setting, the weight matrix's shape m×n, the method (`NS-5`, `SVD`) and its iterations."""
     svd, lin = frame["orthogonalizer"] == "svd", frame["problem"] == "linear_regression"
-    shape = np.where(lin, (frame["d"] + 1).astype("Int64").astype(str) + "×" + frame["D"].astype("Int64").astype(str),
-                     frame.get("d_out", 0).astype("Int64").astype(str) + "×" + frame.get("d_in", 0).astype("Int64").astype(str))
-    return frame.assign(setting=np.where(lin, lr_setting, "scale-invariant, row norm"), shape=shape,
-                        method=np.where(svd, "SVD", frame["orthogonalizer"].map(SHORT) + "-" + frame["ns_steps"].astype(str)),
-                        steps=np.where(svd, np.nan, frame["ns_steps"]))
+    family = frame["orthogonalizer"].map(SHORT)  # NS, PE, SVD
+    rows, cols = np.where(lin, frame["d"] + 1, frame["d_out"]), np.where(lin, frame["D"], frame["d_in"])
+    return frame.assign(setting=np.where(lin, regression_setting(frame), "scale-invariant, row norm"),
+                        shape=[f"{m:g}×{n:g}" for m, n in zip(rows, cols)], family=family,
+                        method=(family + "-" + frame["ns_steps"].astype(str)).where(~svd, "SVD"),
+                        steps=frame["ns_steps"].where(~svd))
 
 
 def analyze(tables, spec) -> Analysis:
     metrics = label(tables["metrics"])
-    final = pd.concat([checks.final_values(metrics[metrics["problem"] == p], m) for p, m in METRIC.items()
-                       if (metrics["problem"] == p).any()], ignore_index=True)
+    final = checks.final_values_per(metrics, METRIC)
     best, at = checks.at_best(final, "lr", KEYS)
-    orth = tables.get("orthogonality", pd.DataFrame())
-    error = orth[orth["quantity"] == "polar_error"].groupby("run")["value"].median() if len(orth) else pd.Series(dtype=float)
+    orth = tables.get("orthogonality", pd.DataFrame(columns=["run", "quantity", "value"]))
+    error = orth[orth["quantity"] == "polar_error"].groupby("run")["value"].median()  # per run, over probed steps
     at = at.assign(polar_error=at["run"].map(error))
     at["seconds"], batch = stored_seconds(BENCH_TABLE, zip(at["shape"], at["orthogonalizer"], at["method"].str.split(
         "-").str[1].fillna("-")))
@@ -162,16 +159,16 @@ def analyze(tables, spec) -> Analysis:
         check = checks.Check("C13", f"C13-orth-{name}", f"final metric {method} / NS-5 (geometric mean ratio)",
                              "per seed the final metric at each method's best lr (cosine decay to 0; lr chosen by mean "
                              "log final metric over seeds), paired log ratio",
-                             f"{method} beats 5 Newton–Schulz steps in every setting: ratio below e^−{margin:g}", margin,
-                             needs=checks.Needs(width=2), kind="hypothesis")  # wider than the tie band ±m: more seeds
-        outcomes += checks.headline(check, [checks.ordering_at_best(check, g, method, "NS-5", name="method", group=s)
-                                            for s, g in final.groupby("setting")])
+                             f"{method} beats 5 Newton–Schulz steps in every setting: ratio below e^−{margin:g}",
+                             margin, needs=checks.Needs(width=2), kind="hypothesis")  # wider than ±m: more seeds
+        outcomes += checks.headline(check, checks.orderings_at_best(check, final, method, "NS-5", "setting", "method"))
     time_col = f"orthogonalizer µs per step (K={batch})"
-    g = at.assign(log=np.log(at["value"]), us=1e6 * at["seconds"]).groupby(["setting", "method", "orthogonalizer", "steps"], dropna=False)
-    table = g.agg(lr=("lr", "first"), final=("log", "mean"), polar=("polar_error", "median"), us=("us", "first")).reset_index()
-    table = table.join(best["at_edge"], on=KEYS).assign(final=np.exp(table["final"])).rename(columns={
-        "lr": "best lr", "at_edge": "best lr at grid edge", "final": "final metric (geo. mean)",
-        "polar": "polar error (median over steps)", "us": time_col})
+    table = at.assign(log=np.log(at["value"]), us=1e6 * at["seconds"]).groupby(
+        [*KEYS, "orthogonalizer", "steps"], dropna=False).agg(**{
+            "best lr": ("lr", "first"), "final metric (geo. mean)": ("log", "mean"),  # exp below: a geometric mean
+            "polar error (median over steps)": ("polar_error", "median"), time_col: ("us", "first")}).reset_index()
+    table = table.join(best["at_edge"].rename("best lr at grid edge"), on=KEYS)
+    table["final metric (geo. mean)"] = np.exp(table["final metric (geo. mean)"])
     figures, notes, numbers = [steps_figure(at)], [], {}
     if at["seconds"].notna().any():
         figures.append(cost_figure(table, time_col))
@@ -192,9 +189,8 @@ NOTES = ["003 ch. 7 asks how NewtonSchulz_n(G_t), an approximation of the orthog
 
 def steps_figure(at: pd.DataFrame) -> Figure:
     fig, axes = new_panels(at["setting"].nunique())
-    iterated = at[at["orthogonalizer"] != "svd"].assign(name=lambda f: f["orthogonalizer"].map(SHORT))
-    plotting.panel_bands(axes, iterated, "setting", "steps", "value", hue="name", log=True, marker="o", xlabel="iterations",
-                         ylabel="final metric at best lr",
+    plotting.panel_bands(axes, at[at["orthogonalizer"] != "svd"], "setting", "steps", "value", hue="family", log=True,
+                         marker="o", xlabel="iterations", ylabel="final metric at best lr",
                          reference=(at[at["orthogonalizer"] == "svd"], "SVD (exact)", COLOURS["svd"]))
     return Figure("steps", fig, "Final metric at each method's best lr against the number of iterations (geometric "
                   "mean over seeds, band ×/÷ 2 s.e.); the SVD's exact polar factor as a line and its 95 % t-interval. "
@@ -218,20 +214,17 @@ def spectra_figure(orth: pd.DataFrame) -> tuple[Figure, dict]:
     """σ_i(O) against σ_i(U)/‖U‖_F for NS-5, PE-5 and SVD at the best lr, with the scalar maps."""
     shown = {"NS-5": "newton_schulz", "PE-5": "polar_express", "SVD": "svd"}
     # seed before run: points are drawn in seed order, not in the order of the runs' hashes
-    wide = orth[orth["method"].isin(shown) & orth["quantity"].isin(["input_spectrum", "output_spectrum"])].pivot_table(
-        index=["setting", "method", "seed", "run", "step", "index"], columns="quantity", values="value").reset_index()
+    wide = estimators.paired_spectra(orth[orth["method"].isin(shown)], "input_spectrum", "output_spectrum",
+                                     ["setting", "method", "seed"])
     fig, axes = new_panels(wide["setting"].nunique())
-    x = np.geomspace(1e-4, 1, 300)
-    plotting.panel_scatter(axes, wide, "setting", "input_spectrum", "output_spectrum", "method",
-                           {m: COLOURS[n] for m, n in shown.items()}, lambda m: (x, singular_value_map(x, shown[m], 5)),
-                           s=4, alpha=0.4, linewidth=0)
-    for ax in axes.flat:
-        ax.set(xscale="log", xlabel="input σ_i(U)/‖U‖_F", ylabel="output σ_i(O)", ylim=(0, 1.4))
-    axes.flat[0].legend(fontsize="x-small", markerscale=3)
+    plotting.scalar_map_panels(axes, wide, "setting", "method", {m: COLOURS[n] for m, n in shown.items()},
+                               lambda m, x: singular_value_map(x, shown[m], 5), "input σ_i(U)/‖U‖_F", "output σ_i(O)",
+                               ylim=(0, 1.4), s=4, alpha=0.4, linewidth=0)
     numbers = {f"output σ 5–95 % range, {m}": "[{:.2f}, {:.2f}]".format(*np.nanpercentile(
-        wide[wide["method"] == m]["output_spectrum"], [5, 95])) for m in ("NS-5", "PE-5")}
+        wide[wide["method"] == m]["output"], [5, 95])) for m in ("NS-5", "PE-5")}
     ns = wide[wide["method"] == "NS-5"]
-    numbers["share of input σ_i(U) < 10⁻³·‖U‖_F"] = f"{100 * float((ns['input_spectrum'] < 1e-3).mean()):.2g} %"
-    return Figure("spectra", fig, "What each orthogonalizer does to the spectrum of Muon's momentum at the best lr, every "
-                  "probed step and seed: output singular values against the input's (Frobenius-normalised, ranks "
-                  "matched); dashed: the scalar map of 5 iterations of each polynomial (for the SVD, 1)."), numbers
+    numbers["share of input σ_i(U) < 10⁻³·‖U‖_F"] = f"{100 * float((ns['input'] < 1e-3).mean()):.2g} %"
+    caption = ("What each orthogonalizer does to the spectrum of Muon's momentum at the best lr, every probed step "
+               "and seed: output singular values against the input's (Frobenius-normalised, ranks matched); dashed: "
+               "the scalar map of 5 iterations of each polynomial (for the SVD, 1).")
+    return Figure("spectra", fig, caption), numbers

@@ -13,10 +13,16 @@ to it (ties) and a diverged run counted as its initial value (compare's cap). `C
 (the lab's hypothesis): Muon beats the best other by the margin (`checks.ordering`, ratio
 < e^−margin), one group per value of the axis, the headline holding when any value does
 (`combine="any"`: the question is where, not whether everywhere); a tuned lr at its grid edge
-makes a group inconclusive. The base run belongs to every linear-regression axis but `rank`.
+makes a group inconclusive. The base run belongs to every linear-regression axis but `rank`
+(`toylab.compare.sweep.one_at_a_time`). NorMuon (`muon` with normalize = "rows", its own lr grid,
+the same schedule) is a fourth optimizer, labelled `normuon` (`protocol.optimizer_label`), never
+one of Muon's "others": `C13-where-normuon-muon` (NorMuon beats Muon by the margin) and
+`C13-where-normuon-other` (NorMuon beats Muon's best other), one group per region, `any`. An
+interval that crosses e^±margin asks for more seeds (`checks.ordering`'s tie rule): the budget
+doubles the seeds up to 8×, the tuning seeds stay as declared, so every new seed is held out.
 From the spectra probe, for Muon at its tuned lr: the stable rank ‖G‖²_F/‖G‖²_op of G_t and of
 the Newton–Schulz output O_t as a share of min(m, n) (`estimators.stable_rank_share`), median over
-probed steps and seeds. SETTINGS: `base`, the linear-regression setting the axes vary around;
+probed steps and seeds, and of NorMuon's row-normalised O′_t at its tuned lr (the probe's direction). SETTINGS: `base`, the linear-regression setting the axes vary around;
 `floor`, values below it are ties (float32 runs reach ≈1e-13); `margin`, the log-ratio Muon must
 clear; `tune_seeds`, the seeds tuning sees.
 """
@@ -28,20 +34,22 @@ from scipy.stats import spearmanr
 
 from toylab import checks, estimators, plotting
 from toylab.analyses import Analysis, Figure, new_figure
-from toylab.compare import protocol
+from toylab.compare import sweep
 
 SPEC = '''
-title = "Where does Muon help? Muon vs AdamW vs SGD, held-out seeds, one axis at a time"
+title = "Where does Muon help? Muon and NorMuon vs AdamW vs SGD, held-out seeds, one axis at a time"
 claim = "C13"
 question = """On multi-output least squares L(W) = ‖Y − XW‖²_F/B around a base setting (d = 16 \
 inputs, D = 8 outputs, input covariance of condition number κ = 100, streaming batches of 32, label \
 noise 0.1), varying one of κ, the effective rank r of the covariance, D, the batch size and the \
 noise at a time, and on a scale-invariant teacher–student and on digits: where does Muon, at an lr \
 tuned on other seeds, end below AdamW and SGD with momentum by a margin, by how much, and what do the \
-singular values of G_t and of the Newton–Schulz output say about why?"""
+singular values of G_t and of the Newton–Schulz output say about why? Where does NorMuon (Muon with its \
+update's rows normalised) end below Muon, and below the best of AdamW and SGD?"""
 steps = 300
 seeds = [0, 1, 2, 3, 4, 5]
 tune_seeds = [0, 1]
+budget = { seeds = 8 }  # an interval crossing the margin asks for more held-out seeds: up to 48 seeds, 46 held out
 metric_every = 20
 probes = ["spectra"]
 probe_every = 100
@@ -98,6 +106,13 @@ schedules = {lr = "cosine"}
 lr = [1e-2, 3e-2, 1e-1, 3e-1, 1.0, 3.0, 10.0]  # digits: 3 was the edge
 weight_decay = 0.0
 
+[[optimizers]]  # NorMuon: its own lr grid, Muon's schedule
+name = "muon"
+normalize = "rows"
+schedules = {lr = "cosine"}
+lr = [1e-2, 3e-2, 1e-1, 3e-1, 1.0, 3.0, 10.0]
+weight_decay = 0.0
+
 [[optimizers]]
 name = "adamw"
 schedules = {lr = "cosine"}
@@ -130,6 +145,13 @@ lr = [1e-2, 1e-1, 1.0]
 weight_decay = 0.0
 
 [[quick.optimizers]]
+name = "muon"
+normalize = "rows"
+schedules = {lr = "cosine"}
+lr = [1e-2, 1e-1, 1.0]
+weight_decay = 0.0
+
+[[quick.optimizers]]
 name = "adamw"
 schedules = {lr = "cosine"}
 lr = [1e-2, 1e-1, 1.0]
@@ -146,77 +168,90 @@ SETTINGS = {"base": {"condition_number": 100.0, "effective_rank": 0.0, "D": 8, "
 AXES = {"condition_number": ("condition", "κ"), "effective_rank": ("rank", "r"), "D": ("outputs", "D"),
         "batch_size": ("batch", "B"), "noise": ("noise", "e")}
 RESULT = {"measured": "ratio", "ci_low": "low", "ci_high": "high", "verdict": "verdict"}
-SHARES = {"grad": "srank G / n", "direction": "srank O / n"}
+SHARES = {("muon", "grad"): "srank G / n", ("muon", "direction"): "srank O / n", ("normuon", "direction"): "srank O′ / n"}
+OTHERS = ("adamw", "sgd")  # the best other is one of these: Muon and NorMuon are never each other's
+NORMUON = {"muon": "NorMuon / Muon", "other": "NorMuon / best other"}  # NorMuon's checks: against whom
 ESTIMATOR = ("per held-out seed, the final metric (diverged: its initial value) at each one's lr tuned on the tuning "
-             "seeds by toylab compare's rule, against the other optimizer lower on the tuning seeds; paired")
+             "seeds by toylab compare's rule, against {}; paired")
 
 
 def regions(runs: pd.DataFrame, base: dict) -> pd.DataFrame:
-    """Per run its region (one problem setting) and, once per axis it lies on, the axis and group
-    (`κ=1000`); the base setting lies on every linear-regression axis but `rank`."""
-    rows = []  # one per (run, axis)
-    for r in runs.itertuples():
-        differ = [k for k in AXES if r.problem == "linear_regression" and getattr(r, k) != base[k]]
-        on = (["problem"] if r.problem != "linear_regression" else ["effective_rank"] if "effective_rank" in differ
-              else differ or [k for k in AXES if k != "effective_rank"])
-        region = r.problem if on == ["problem"] else f"{AXES[on[0]][1]}={getattr(r, on[0]):g}" if differ else "base"
-        rows += [{"run": r.run, "region": region, "axis": AXES.get(k, ("problem",))[0], "at": 0 if k == "problem" else getattr(r, k),
-                  "group": region if k == "problem" else f"{AXES[k][1]}={getattr(r, k):g}"} for k in on]
-    return pd.DataFrame(rows)
-
-
-def compared(metrics: pd.DataFrame, spec) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The tuned settings' runs (`protocol.held_out`) by region, axis and group; per region the tuned
-    lrs and Muon's best other optimizer (lowest geometric-mean final value on the tuning seeds)."""
-    own = metrics.groupby("problem")["metric"].agg(lambda m: "excess_loss" if "excess_loss" in set(m) else "loss")
-    rows = metrics[metrics["metric"] == metrics["problem"].map(own)].assign(value=lambda f: f["value"].clip(lower=spec.settings["floor"]))
-    runs = checks.final_values(rows).rename(columns={"value": "final"})
-    place = regions(runs, spec.settings["base"])
-    runs = runs.assign(setting=runs["lr"], budget=runs["steps"], problem=runs["run"].map(place.groupby("run")["region"].first()),
-                       initial=runs["run"].map(rows.sort_values("step").groupby("run")["value"].first()))
-    _, tuned, runs = protocol.held_out(runs, rows, spec.settings["tune_seeds"])
-    at = runs[runs["tuned"]]
-    tune = at[(at["role"] == "tune") & (at["optimizer"] != "muon")]
-    other = checks.best_points(tune.assign(value=tune["final"]), "optimizer", ["problem"]).set_index("problem")["best"]
-    return at.merge(place, on="run"), tuned.assign(other=tuned["problem"].map(other)).set_index(["problem", "optimizer"])
+    """`sweep.one_at_a_time`: the base setting lies on every linear-regression axis but `rank` (r replaces κ)."""
+    return sweep.one_at_a_time(runs, base, AXES, "linear_regression", own=("effective_rank",))
 
 
 def analyze(tables, spec) -> Analysis:
-    at, tuned = compared(tables["metrics"], spec)
-    m, outcomes, rows = spec.settings["margin"], [], []
-    for axis, frame in at[at["role"] == "score"].sort_values("at").groupby("axis", sort=False):
-        check = checks.Check("C13", f"C13-where-{axis}", "final value ratio Muon / best other", ESTIMATOR, "Muon lower by "
-                             "the margin at some value of the axis", m, combine="any", kind="hypothesis")
-        groups = []
-        for (group, region), g in frame.groupby(["group", "region"], sort=False):
-            other = tuned.at[(region, "muon"), "other"]
-            wide = g.assign(v=np.minimum(g["final"], g["initial"])).pivot_table("v", "seed", "optimizer")
-            groups.append(checks.ordering(check, wide["muon"], wide[other], group, checks.interior(tuned.loc[region], ["muon", other])))
-            rows.append({"axis": axis, "group": group, "region": region, "best other": other, **{f"lr {o}": tuned.at[
-                (region, o), "lr"] for o in ("muon", "adamw", "sgd")}, **{k: getattr(groups[-1], k) for k in RESULT}})
-        outcomes += checks.headline(check, groups)
-    muon = at[at["optimizer"] == "muon"].drop_duplicates("run").set_index("run")["region"]
-    share = estimators.stable_rank_share(tables["spectra"].query("run in @muon.index and quantity in @SHARES")).reset_index()
-    table = pd.DataFrame(rows).rename(columns=RESULT).join(share.assign(region=share["run"].map(muon)).pivot_table(
-        "share", "region", "quantity", "median")[list(SHARES)].rename(columns=SHARES), on="region")
-    fig, axes = new_figure(2, width=5.2, height=0.26 * len(table) + 1.2, sharey=True)
-    plotting.ratio_forest(axes[0, 0], [o for o in outcomes if o.group], table["axis"] + ": " + table["group"] + " vs "
-                          + table["best other"], m)
-    axes[0, 1].scatter(table[SHARES["grad"]], axes[0, 0].get_yticks(), color="0.3")
-    axes[0, 0].set(xlabel="final value ratio Muon / best other"), axes[0, 1].set(xlabel="stable rank share of G_t (Muon)")
+    runs, rows = sweep.finals(tables["metrics"], spec.settings["floor"])
+    place = regions(runs, spec.settings["base"])
+    region = place.groupby("run")["region"].first()
+    at, tuned = sweep.held_out(runs.assign(problem=runs["run"].map(region)), rows, spec.settings["tune_seeds"], OTHERS)
+    m, outcomes, table, score = spec.settings["margin"], [], [], at[at["role"] == "score"]
+    for axis, frame in score.merge(place, on="run").sort_values("at").groupby("axis", sort=False):
+        check = checks.Check("C13", f"C13-where-{axis}", "final value ratio Muon / best other", ESTIMATOR.format(
+            "the other optimizer lower on the tuning seeds"), "Muon lower by the margin at some value of the axis", m,
+                             combine="any", kind="hypothesis")
+        outcomes += checks.headline(check, groups := sweep.orderings(check, frame, tuned, "muon", "other", "group"))
+        table += [{"axis": axis, "group": o.group, "region": r, "best other": tuned.at[(r, "muon"), "other"], **{
+            f"lr {x}": tuned.at[(r, x), "lr"] for x in ("muon", "normuon", *OTHERS)}, **{k: getattr(o, k) for k in RESULT}}
+                  for o, r in zip(groups, frame.groupby("group", sort=False)["region"].first())]
+    nor = {}
+    for name, text in NORMUON.items():
+        check = checks.Check("C13", f"C13-where-normuon-{name}", f"final value ratio {text}", ESTIMATOR.format(
+            "Muon" if name == "muon" else "Muon's best other"), f"{text.replace(' / ', ' lower than ')} by the margin "
+                             "in some region", m, combine="any", kind="hypothesis")
+        outcomes += checks.headline(check, groups := sweep.orderings(check, score, tuned, "normuon", name, "problem"))
+        nor[name] = {o.group: o for o in groups}
+    ran = at[at["optimizer"].isin(["muon", "normuon"])].set_index("run")
+    share = estimators.stable_rank_share(tables["spectra"].query("run in @ran.index and quantity in ['grad', 'direction']"))
+    share = share.reset_index().join(ran[["problem", "optimizer"]], on="run").pivot_table(
+        "share", "problem", ["optimizer", "quantity"], "median")[list(SHARES)].set_axis(list(SHARES.values()), axis=1)
+    table = pd.DataFrame(table).rename(columns=RESULT)
+    cells = {"": lambda o: o.measured, " verdict": lambda o: o.verdict + (f" ({o.cause})" if o.cause else "")}
+    table = table.assign(**{f"{text}{end}": table["region"].map({r: cell(o) for r, o in nor[name].items()})
+                            for name, text in NORMUON.items() for end, cell in cells.items()}).join(share, on="region")
+    fig, axes = new_figure(3, width=4.4, height=0.26 * len(table) + 1.2, sharey=True)
+    labels, y = table["axis"] + ": " + table["group"] + " vs " + table["best other"], np.arange(len(table))[::-1]
+    plotting.ratio_forest(axes[0, 0], [o for o in outcomes if o.group and o.check.id.count("-") == 2], labels, m)
+    plotting.ratio_forest(axes[0, 1], [nor["muon"][r] for r in table["region"]], labels, m)
+    for (opt, q), marker in zip(SHARES, "o.x"):
+        axes[0, 2].scatter(table[SHARES[opt, q]], y, marker=marker, label=f"{opt}: {SHARES[opt, q]}")
+    axes[0, 0].set(xlabel="final value ratio Muon / best other"), axes[0, 1].set(xlabel="final value ratio NorMuon / Muon")
+    axes[0, 2].set(xlabel="stable rank share at the tuned lr"), plotting.legend(axes[0, 2], fontsize="x-small")
     lose, spread = table[table["verdict"] == "fails"], table.drop_duplicates("region")
-    rho = {k: f"{spearmanr(np.log(t['ratio']), t[SHARES['grad']])[0]:.2f} over {len(t)} regions" for k, t in (("κ, r", spread[
-        spread["region"].isin(table.query("axis in ['condition', 'rank']")["region"])]), ("all", spread))}
-    n = {"Muon wins (ratio [95 % CI])": "; ".join(f"{r.group} vs {r._4}: {r.ratio:.3g} [{r.low:.3g}, {r.high:.3g}]" for r in
-                                                  table[table["verdict"] == "holds"].itertuples()) or "nowhere",
+    rho = {k: f"{spearmanr(np.log(t['ratio']), t[SHARES['muon', 'grad']])[0]:.2f} over {len(t)} regions" for k, t in (
+        ("κ, r", spread[spread["region"].isin(table.query("axis in ['condition', 'rank']")["region"])]), ("all", spread))}
+    won = lambda outs: "; ".join(f"{o.group}: {o.measured:.3g} [{o.ci_low:.3g}, {o.ci_high:.3g}]" for o in outs
+                                 if o.verdict == "holds") or "nowhere"
+    n = {"Muon wins (ratio [95 % CI])": won(o for o in outcomes if o.group and o.check.id.count("-") == 2),
          "Muon loses by the margin": f"{len(lose)} of {len(table)} groups, ratio {lose['ratio'].min():.3g}–{lose['ratio'].max():.3g}",
-         "srank share G → O": " → ".join(f"{spread[q].median():.2f}" for q in SHARES.values()),
+         **{f"{text}: NorMuon wins (ratio [95 % CI])": won(nor[k].values()) for k, text in NORMUON.items()},
+         **{f"{text}: NorMuon loses": f"{sum(o.verdict == 'fails' for o in nor[k].values())} of {len(nor[k])} regions"
+            for k, text in NORMUON.items()},
+         "srank share: Muon G → Muon O → NorMuon O′": " → ".join(f"{spread[q].median():.2f}" for q in SHARES.values()),
          **{f"Spearman ρ(log ratio, srank G / n), {k} regions": v for k, v in rho.items()}}
-    notes = [f"Tested per region: r = exp(mean_s log(v_Muon,s / v_other,s)) over held-out seeds, v the final value; Muon "
-             f"wins where r's interval lies below e^−{m:g}, loses above e^{m:g}, else tied (this replaces C13-muon-best's "
-             f"question). Muon wins: {n['Muon wins (ratio [95 % CI])']}; loses: {n['Muon loses by the margin']}. Spectra: "
-             f"Newton–Schulz lifts the stable-rank share from G_t's to O_t's ({n['srank share G → O']}, median over regions). Along κ and r the ratio rises with G_t's share (Spearman ρ {rho['κ, r']}; all regions: "
-             f"{rho['all']}): Muon gains where G_t is concentrated in few directions; across D the share follows min(d+1, D)."]
+    notes = [f"Tested per region: r = exp(mean_s log(v_Muon,s / v_other,s)) over held-out seeds, v the final value; Muon wins "
+             f"where r's interval lies below e^−{m:g}, loses above e^{m:g}, ties within, and asks for more held-out seeds where "
+             f"it crosses e^±{m:g}. Muon wins: {n['Muon wins (ratio [95 % CI])']}; loses: {n['Muon loses by the margin']}. "
+             f"Stable-rank share (median over regions) of Muon's G_t → its Newton–Schulz output O_t → NorMuon's row-normalised "
+             f"O′_t: {n['srank share: Muon G → Muon O → NorMuon O′']}. Along κ and r the ratio rises with G_t's share (Spearman "
+             f"ρ {rho['κ, r']}; all regions: {rho['all']}): Muon gains where G_t is concentrated in few directions; across D "
+             f"the share follows min(d+1, D).", *NOTES]
     return Analysis([Figure("map", fig, "Left: Muon's final value over the best other's per region, geometric mean over "
-                            "held-out seeds with its 95 % interval (grey: tied band). Right: G_t's stable-rank share for "
-                            "Muon, median over probed steps and seeds.")], table, n, checks=outcomes, notes=notes)
+                            "held-out seeds with its 95 % interval (grey: tied band). Middle: NorMuon's over Muon's. Right: "
+                            "stable-rank shares at the tuned lr, median over probed steps and seeds.")], table, n,
+                    checks=outcomes, notes=notes)
+
+
+NOTES = ["Where NorMuon differs from Muon, and why. NorMuon divides each row of O_t by the root of an EMA of its mean "
+         "square, then rescales the whole to ‖O_t‖_F. Where the matrix is wide (rows ≤ columns: scale_invariant's W is "
+         "[8, 16], its rows the output neurons NorMuon's paper normalises; linear regression's with D = 32 is [17, 32]), "
+         "O_t ≈ UVᵀ has orthonormal rows, every row already has norm 1 and the normalisation is nearly the identity: "
+         "NorMuon / Muon is tied at 1 there within a fraction of a per cent, and O′_t's stable-rank share equals O_t's. Where it is tall (linear regression's W is [d+1, D] = [17, 8] at the base, digits' [65, 10]; "
+         "their rows are input coordinates and the bias, not neurons: the paper's choice would be normalize = columns "
+         "here), O_t has orthonormal columns and its squared row norms are the leverage scores of the update's row space, "
+         "uneven wherever inputs are; equalising them is a per-input step size applied after orthogonalisation, and "
+         "makes the update less orthogonal: O′_t's stable-rank share lies below O_t's (summary table). On linear "
+         "regression the covariance's eigenbasis is rotated at random, so no input coordinate is special, and NorMuon "
+         "ties Muon within the margin (only e = 0's interval, the widest, still crosses it); on digits, whose border pixels are almost always "
+         "0, it ends at about half Muon's loss and no longer loses to AdamW by the margin. With D = 1, O_t is a unit "
+         "vector and NorMuon's rows turn it towards its sign."]

@@ -194,111 +194,115 @@ nested_ema = [false, true]
 steps = 30
 seeds = [0, 1]
 '''
-SETTINGS = {"huge_eps": ..., "rounding_bound": ..., "eps_gap_bound": ..., "margin": ..., "sgd_lr": ..., "beta2_matched": ...,
-            "beta2_terms": ...}
+SETTINGS = {"huge_eps": ..., "rounding_bound": ..., "eps_gap_bound": ..., "margin": ..., "sgd_lr": ...,
+            "beta2_matched": ..., "beta2_terms": ...}
 LAST_FRACTION = 0.2
 
 
 def label_runs(final: pd.DataFrame, huge_eps: float) -> pd.DataFrame:
-    """One row per run with its part of the study (`eps`, `eps-schedule`, `nested`, `beta2`, `sgd`) and a `variant`."""
-    runs = final.set_index("run").copy()
-    adam, sgd = runs["optimizer"] == "adamw", runs["optimizer"] == "sgd"
-    runs["beta2"] = [float(str(b).split(",")[1]) if a else np.nan for a, b in zip(adam, runs["betas"])]
-    bc, zi = runs["bias_correction"].astype(bool), runs["zero_init"].astype(bool)
-    eps_sched, lr_sched = (runs.reindex(columns=[c])[c].astype(object).fillna("") for c in ("eps_schedule", "lr_schedule"))
-    runs["eps_max"] = (eps_sched + lr_sched).str.extract(r"^epsilon\w*:.*eps_max=([^,]+)")[0].astype(float)
-    parts = {"eps": adam & (runs["beta2"] > 0) & ~bc & ~zi, "eps-schedule": adam & ((eps_sched != "") | (lr_sched != "")),
-             "beta2": adam & (runs["beta2"] == 0), "sgd": sgd}
-    parts["nested"] = adam & (runs["beta2"] > 0) & bc & zi & ~parts["eps-schedule"]
-    runs["part"] = np.select(list(parts.values()), list(parts.keys()), "")
-    big = np.isclose(runs["eps"], huge_eps)
-    runs["variant"] = np.select(
-        [parts["eps"], eps_sched.str.startswith("epsilon"), eps_sched == "constant", lr_sched != "", parts["nested"],
-         parts["beta2"], sgd],
-        [runs["eps"].map(lambda e: f"adam eps={e:g}"), "Adam, ε-scheduler", "Adam, ε = 1e-8", "Adam, matched lr schedule",
-         np.where(runs["nested_ema"].astype(bool), "nested EMA", "Adam"),
-         [("A eps=huge" if h else "A eps=small") + f" bc={int(c)} zi={int(z)}" for h, c, z in zip(big, bc, zi)],
-         [f"S tau={t:g} wd={w:g} decoupled={int(bool(d))}" for t, w, d in
-          zip(runs["dampening"], runs["weight_decay"], runs["decoupled_decay"])]], "")
-    return runs
+    """One row per run with its part of the study (`eps`, `eps-schedule`, `beta2`, `sgd`, `nested`), the
+    `variant` that names it within the part, and the ε-scheduler's `eps_max`."""
+    runs = final.set_index("run")
+    eps_sched, lr_sched = (runs.get(c, pd.Series("", runs.index)).astype(object).fillna("")
+                           for c in ("eps_schedule", "lr_schedule"))
+    adam, bc, zi = runs["optimizer"] == "adamw", runs["bias_correction"].astype(bool), runs["zero_init"].astype(bool)
+    beta2 = runs["betas"].astype(str).str.split(",").str[1].astype(float)
+    scheduled = adam & (eps_sched + lr_sched != "")
+    parts = {"eps": adam & (beta2 > 0) & ~bc & ~zi, "eps-schedule": scheduled, "beta2": adam & (beta2 == 0),
+             "sgd": runs["optimizer"] == "sgd", "nested": adam & (beta2 > 0) & bc & zi & ~scheduled}
+    flag = lambda column: column.astype(bool).astype(int).astype(str)  # noqa: E731
+    number = lambda column: column.map("{:g}".format)  # noqa: E731
+    variants = {"eps": "adam eps=" + number(runs["eps"]),
+                "eps-schedule": np.select([eps_sched.str.startswith("epsilon"), eps_sched == "constant"],
+                                          ["Adam, ε-scheduler", "Adam, ε = 1e-8"], "Adam, matched lr schedule"),
+                "beta2": np.where(np.isclose(runs["eps"], huge_eps), "A eps=huge", "A eps=small")
+                + " bc=" + flag(bc) + " zi=" + flag(zi),
+                "sgd": "S tau=" + number(runs["dampening"]) + " wd=" + number(runs["weight_decay"])
+                + " decoupled=" + flag(runs["decoupled_decay"]),
+                "nested": np.where(runs["nested_ema"].astype(bool), "nested EMA", "Adam")}
+    eps_max = (eps_sched + lr_sched).str.extract(r"^epsilon\w*:.*eps_max=([^,]+)")[0].astype(float)
+    return runs.assign(part=np.select(list(parts.values()), list(parts), ""), eps_max=eps_max,
+                       variant=np.select(list(parts.values()), list(variants.values()), ""))
 
 
 def analyze(tables, spec) -> Analysis:
-    s = spec.settings
-    huge, rounding, margin = float(s["huge_eps"]), float(s["rounding_bound"]), float(s["margin"])
+    s, margin = spec.settings, float(spec.settings["margin"])
     final = checks.final_values(tables["metrics"], "excess_loss", last=LAST_FRACTION)
-    runs = label_runs(final, huge)
-    pick = lambda v: runs[runs["variant"] == v].reset_index().set_index("seed")  # noqa: E731
-    gaps = lambda a, b: estimators.trajectory_gap(tables["weights"], pick(a), pick(b))  # noqa: E731
+    runs = label_runs(final, float(s["huge_eps"]))
+    gaps = lambda a, b: estimators.named_gap(tables["weights"], runs, a, b)  # noqa: E731
     steps, n_seeds = int(tables["metrics"]["step"].max()), final["seed"].nunique()
     gap_est = f"max over probe steps 1–{steps} of ‖θ_A,t − θ_S,t‖/‖θ_S,t‖ per seed (same batches, θ₀ = 0)"
     loss_est = f"excess loss averaged over steps {(1 - LAST_FRACTION) * steps:g}–{steps} per seed"
-    outcomes, rows = [], []
 
     # ----- (a) large ε: Adam → SGD-momentum with lr η/ε
     eps_values = sorted(runs.loc[runs["part"] == "eps", "eps"].unique())
     eps_gaps = {e: gaps(f"adam eps={e:g}", "S tau=0.9 wd=0 decoupled=0") for e in eps_values}
-    rows += [{"part": "(a) large ε", "A": f"Adam ε={e:g}, lr={e * s['sgd_lr']:g}", "S": f"SGD μ=τ=0.9, lr={s['sgd_lr']:g}",
-              "gap (geo. mean)": np.exp(np.log(g).mean()), "gap max": g.max()} for e, g in eps_gaps.items()]
+    large = {e: g for e, g in eps_gaps.items() if e >= 100}
     eps_check = checks.Check("C14", "C14-eps-sgd", "trajectory gap Adam(ε) vs SGD(lr η/ε)",
                              f"{gap_est}; Adam ε = {eps_values[-1]:g}, lr = η_S·ε, no bias correction, m₀ = g₁; SGD "
                              f"momentum = dampening = 0.9, lr η_S = {s['sgd_lr']:g}; {n_seeds} seeds, float64",
                              "003 ch. 2: 1/η_k acts as an ε_k, so ε ≫ √v̂ makes the step (η/ε)·m̂ (gap → 0)",
                              float(s["eps_gap_bound"]), kind="seed")
-    outcomes.append(checks.bound(eps_check, eps_gaps[eps_values[-1]]))
-    large = [e for e in eps_values if e >= 100]
-    slope_check = checks.Check("C14", "C14-eps-slope", "d log(gap)/d log ε", f"per seed, least-squares slope of log gap "
-                               f"against log ε over ε ∈ {{{', '.join(f'{e:g}' for e in large)}}} ({gap_est})",
+    slope_check = checks.Check("C14", "C14-eps-slope", "d log(gap)/d log ε", "per seed, least-squares slope of log "
+                               f"gap against log ε over ε ∈ {{{', '.join(f'{e:g}' for e in large)}}} ({gap_est})",
                                "gap ∝ √v̂/ε (theory.adam_large_eps_lr): slope −1", 0.05, kind="seed")
-    slopes = pd.DataFrame({e: np.log(eps_gaps[e]) for e in large}).apply(lambda r: np.polyfit(np.log(large), r, 1)[0], axis=1)
-    outcomes.append(checks.equivalence(slope_check, slopes, -1.0))
-
+    outcomes = [checks.bound(eps_check, eps_gaps[eps_values[-1]]),
+                checks.equivalence(slope_check, estimators.loglog_slope(large), -1.0)]
     sched = runs[runs["part"] == "eps-schedule"]
     scheduler, sched_regime, sched_at = checks.tuned(sched[sched["variant"] == "Adam, ε-scheduler"], outer="eps_max")
     constant, const_regime, const_at = checks.tuned(sched[sched["variant"] == "Adam, ε = 1e-8"])
-    sched_check = checks.Check("C14", "C14-eps-schedule", "final-loss ratio ε-scheduler / constant ε", f"{loss_est}; the "
-                               f"ε-scheduler tuned over (η, ε_max) ({sched_at}), Adam with ε = 1e-8 tuned over η ({const_at})",
-                               "003: ending in the SGD regime helps: ratio < e^−margin", margin, kind="hypothesis")
+    sched_check = checks.Check("C14", "C14-eps-schedule", "final-loss ratio ε-scheduler / constant ε",
+                               f"{loss_est}; the ε-scheduler tuned over (η, ε_max) ({sched_at}), Adam with ε = 1e-8 "
+                               f"tuned over η ({const_at})", "003: ending in the SGD regime helps: ratio < e^−margin",
+                               margin, kind="hypothesis")
     outcomes.append(checks.ordering(sched_check, scheduler, constant, regime=sched_regime & const_regime))
-    matched = sched[sched["variant"] == "Adam, matched lr schedule"].iloc[0]
-    same = sched[(sched["variant"] == "Adam, ε-scheduler") & (sched["lr"] == matched["lr"]) & (sched["eps_max"] == matched["eps_max"])]
+    lr_sched = sched[sched["variant"] == "Adam, matched lr schedule"].set_index("seed")
+    matched = lr_sched.iloc[0]
+    same = sched.query("variant == 'Adam, ε-scheduler' and lr == @matched.lr and eps_max == @matched.eps_max")
     vs_lr = checks.Check("C14", "C14-eps-vs-lr", "log(final-loss ratio ε-scheduler / matched lr schedule)",
-                         f"{loss_est}; the ε-scheduler at η = {matched['lr']:g}, ε_max = {matched['eps_max']:g} against "
-                         f"Adam (ε = 1e-8) with lr schedule `{matched['lr_schedule']}`, the same step where √v̂ = 0.02",
-                         "0 within ±margin: one lr schedule matched at one √v̂ stands in for the per-coordinate "
-                         "η_t = η(√v̂ + ε₀)/(√v̂ + ε_t) of 003 eq. (ε ↔ η)", margin, kind="hypothesis")
-    lr_sched = sched[sched["variant"] == "Adam, matched lr schedule"].set_index("seed")["value"]
-    outcomes.append(checks.equivalence(vs_lr, np.log(same.set_index("seed")["value"] / lr_sched).dropna(), 0.0, relative=False))
-    rows += [{"part": "(a) ε-scheduler", "A": name, "final loss (geo. mean)": np.exp(np.log(v).mean())}
-             for name, v in (("ε-scheduler, tuned", scheduler), ("Adam ε = 1e-8, tuned", constant), ("matched lr schedule", lr_sched))]
+                         f"{loss_est}; the ε-scheduler at η = {matched['lr']:g}, ε_max = {matched['eps_max']:g} "
+                         f"against Adam (ε = 1e-8) with lr schedule `{matched['lr_schedule']}`, the same step where "
+                         "√v̂ = 0.02", "0 within ±margin: one lr schedule matched at one √v̂ stands in for the "
+                         "per-coordinate η_t = η(√v̂ + ε₀)/(√v̂ + ε_t) of 003 eq. (ε ↔ η)", margin, kind="hypothesis")
+    log_ratio = np.log(same.set_index("seed")["value"] / lr_sched["value"]).dropna()
+    outcomes.append(checks.equivalence(vs_lr, log_ratio, 0.0, relative=False))
 
     # ----- (c) β2 = 0 against SGD with momentum, one difference at a time
     b2_check = checks.Check("C14", "C14-beta2-zero", "log10 trajectory gap Adam(β2 = 0) vs SGD-momentum",
-                            f"{gap_est}; Adam β = (0.9, 0), ε = {huge:g} and lr = 0.05·ε, decoupled ηλ = 5e-4; SGD μ = τ "
-                            f"= 0.9, lr 0.05, λ = 0.01; {n_seeds} seeds, float64", "an identity (control): equal to "
-                            "rounding once every difference is removed, log10 of", float(np.log10(rounding)), kind="control")
-    terms = checks.Check("C14", "C14-beta2-terms", "gap ratio matched pair / one term back", f"per seed, the ratio of the "
-                         f"matched pair's gap to the gap with one term back ({gap_est})", "003 lists dampening and the "
-                         "decay coupling; each term alone makes them differ: ratio < 10⁻³", float(np.log(1e3)), kind="seed")
-    base, pairs = gaps(*s["beta2_matched"]), s["beta2_terms"]
+                            f"{gap_est}; Adam β = (0.9, 0), ε = {float(s['huge_eps']):g} and lr = 0.05·ε, decoupled "
+                            f"ηλ = 5e-4; SGD μ = τ = 0.9, lr 0.05, λ = 0.01; {n_seeds} seeds, float64",
+                            "an identity (control): equal to rounding once every difference is removed, log10 of",
+                            float(np.log10(float(s["rounding_bound"]))), kind="control")
+    terms = checks.Check("C14", "C14-beta2-terms", "gap ratio matched pair / one term back", "per seed, the ratio of "
+                         f"the matched pair's gap to the gap with one term back ({gap_est})", "003 lists dampening and "
+                         "the decay coupling; each term alone makes them differ: ratio < 10⁻³", float(np.log(1e3)),
+                         kind="seed")
+    base, term_gaps = gaps(*s["beta2_matched"]), {name: gaps(a, b) for _, name, a, b in s["beta2_terms"]}
     outcomes.append(checks.bound(b2_check, np.log10(base.clip(lower=1e-300))))
-    term_gaps = {name: gaps(a, b) for _, name, a, b in pairs}
-    outcomes += checks.headline(terms, [checks.ordering(terms, base.loc[term_gaps[name].index], term_gaps[name], group=slug)
-                                        for slug, name, _, _ in pairs])
-    rows += [{"part": "(c) β2 = 0", "difference put back": name, "gap (geo. mean)": np.exp(np.log(g.clip(lower=1e-300)).mean()),
-              "gap max": g.max()} for name, g in {"none (matched)": base, **term_gaps}.items()]
+    outcomes += checks.headline(terms, [checks.ordering(terms, base.loc[term_gaps[n].index], term_gaps[n], group=slug)
+                                        for slug, n, _, _ in s["beta2_terms"]])
 
     # ----- (b) nested EMA vs Adam over β, each at its best lr
-    nested = runs[runs["part"] == "nested"].reset_index()
-    best = checks.best_points(nested, "lr", ["betas", "variant"])
-    nest_check = checks.Check("C14", "C14-nested-ema", "final-loss ratio nested EMA / Adam", f"{loss_est}, each variant "
-                              f"at its best lr of {{{', '.join(f'{v:g}' for v in sorted(nested['lr'].unique()))}}}",
+    nested = runs[runs["part"] == "nested"].reset_index().assign(beta=lambda f: "β=(" + f["betas"].astype(str) + ")")
+    lr_grid = ", ".join(f"{v:g}" for v in sorted(nested["lr"].unique()))
+    nest_check = checks.Check("C14", "C14-nested-ema", "final-loss ratio nested EMA / Adam",
+                              f"{loss_est}, each variant at its best lr of {{{lr_grid}}}",
                               "003 §1: the nested average beats Adam at some β1 (ratio < e^−margin)", margin,
                               combine="any", kind="hypothesis")
-    outcomes += checks.headline(nest_check, [checks.ordering_at_best(nest_check, g, "nested EMA", "Adam", name="variant",
-                                                                     group=f"β=({b})") for b, g in nested.groupby("betas")])
-    table = pd.concat([pd.DataFrame(rows), best[["betas", "variant", "best", "value", "at_edge"]].assign(
-        part="(b) nested EMA").rename(columns={"best": "best lr", "value": "final loss (geo. mean)"})], ignore_index=True)
+    outcomes += checks.headline(nest_check, checks.orderings_at_best(nest_check, nested, "nested EMA", "Adam", "beta",
+                                                                     name="variant"))
+    geo = estimators.geometric_mean
+    rows = [{"part": "(a) large ε", "A": f"Adam ε={e:g}, lr={e * s['sgd_lr']:g}",
+             "S": f"SGD μ=τ=0.9, lr={s['sgd_lr']:g}", "gap (geo. mean)": geo(g), "gap max": g.max()}
+            for e, g in eps_gaps.items()]
+    losses = {"ε-scheduler, tuned": scheduler, "Adam ε = 1e-8, tuned": constant,
+              "matched lr schedule": lr_sched["value"]}
+    rows += [{"part": "(a) ε-scheduler", "A": name, "final loss (geo. mean)": geo(v)} for name, v in losses.items()]
+    rows += [{"part": "(c) β2 = 0", "difference put back": name, "gap (geo. mean)": geo(g.clip(lower=1e-300)),
+              "gap max": g.max()} for name, g in {"none (matched)": base, **term_gaps}.items()]
+    best = checks.best_points(nested, "lr", ["betas", "variant"])[["betas", "variant", "best", "value", "at_edge"]]
+    table = pd.concat([pd.DataFrame(rows), best.assign(part="(b) nested EMA").rename(
+        columns={"best": "best lr", "value": "final loss (geo. mean)"})], ignore_index=True)
     return Analysis(figures=[figure(eps_gaps, nested, term_gaps, base, s)], table=table, numbers={}, checks=outcomes,
                     notes=NOTES)
 
@@ -319,22 +323,22 @@ NOTES = [
 
 
 def figure(eps_gaps: dict, nested: pd.DataFrame, term_gaps: dict, base: pd.Series, s: dict) -> Figure:
+    """(a) the gap per ε with its bound, (b) the final loss against lr per variant and β, (c) the gap per term back."""
     fig, axes = new_figure(3, width=4.4)
-    ax = axes[0][0]
-    plotting.seed_points(ax, eps_gaps)
-    ax.axhline(float(s["eps_gap_bound"]), color="0.5", linestyle=":", label="bound")
-    ax.set(xlabel="Adam ε (lr = η_S·ε)", ylabel="trajectory gap to SGD-momentum", title="(a) large ε")
-    ax.legend(fontsize=7, loc="lower left")
-    ax = axes[0][1]
-    plotting.seed_band(ax, nested.assign(setting=nested["variant"] + " β=(" + nested["betas"].astype(str) + ")"), "lr",
-                       "value", hue="setting", log=True, marker="o", markersize=3)
-    ax.set(xscale="log", yscale="log", xlabel="lr", ylabel=f"excess loss, mean of last {LAST_FRACTION:.0%} of steps",
-           title="(b) nested EMA vs Adam")
-    plotting.legend(ax, fontsize=6, loc="upper left")
-    ax = axes[0][2]
-    plotting.log10_strip(ax, {"none (matched)": base, **term_gaps})
-    ax.axvline(np.log10(float(s["rounding_bound"])), color="0.5", linestyle=":")
-    ax.set(xlabel="log10 trajectory gap (one point per seed; −18 = identical)", title="(c) β2 = 0 Adam vs SGD: one term back")
-    return Figure("notepad_ideas", fig, "(a) gap between Adam with a large constant ε (lr = η·ε) and SGD with momentum = "
-                  "dampening = β1; (b) final excess loss against lr, geometric mean over seeds with a band ×/÷ 2 s.e.; "
-                  "(c) gap between β2 = 0 Adam and SGD when one term differs (× = a diverged run).")
+    large_eps, nested_ema, beta2_zero = axes[0]
+    plotting.seed_points(large_eps, eps_gaps)
+    large_eps.axhline(float(s["eps_gap_bound"]), color="0.5", linestyle=":", label="bound")
+    large_eps.set(xlabel="Adam ε (lr = η_S·ε)", ylabel="trajectory gap to SGD-momentum", title="(a) large ε")
+    large_eps.legend(fontsize=7, loc="lower left")
+    plotting.seed_band(nested_ema, nested.assign(setting=nested["variant"] + " " + nested["beta"]), "lr", "value",
+                       hue="setting", log=True, marker="o", markersize=3)
+    nested_ema.set(xscale="log", yscale="log", xlabel="lr", title="(b) nested EMA vs Adam",
+                   ylabel=f"excess loss, mean of last {LAST_FRACTION:.0%} of steps")
+    plotting.legend(nested_ema, fontsize=6, loc="upper left")
+    plotting.log10_strip(beta2_zero, {"none (matched)": base, **term_gaps})
+    beta2_zero.axvline(np.log10(float(s["rounding_bound"])), color="0.5", linestyle=":")
+    beta2_zero.set(xlabel="log10 trajectory gap (one point per seed; −18 = identical)",
+                   title="(c) β2 = 0 Adam vs SGD: one term back")
+    return Figure("notepad_ideas", fig, "(a) gap between Adam with a large constant ε (lr = η·ε) and SGD with momentum "
+                  "= dampening = β1; (b) final excess loss against lr, geometric mean over seeds with a band ×/÷ 2 "
+                  "s.e.; (c) gap between β2 = 0 Adam and SGD when one term differs (× = a diverged run).")

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from toylab import checks, estimators, plotting
-from toylab.analyses import Analysis, Figure, mean_std, new_panels
+from toylab.analyses import Analysis, Figure, best_table, new_panels
 
 SPEC = '''
 title = "From toys to real data: Muon vs AdamW vs SGD vs Signum, and bias correction × zero init, on digits and diabetes"
@@ -113,7 +113,8 @@ FLAT = checks.Check("C13", "C13-real-flat", "σ_max/σ_min of O_t over that of G
                     "above ≈10⁻³·‖M‖_F into NS-5's band (0.68, 1.13))", float(np.log(2)), kind="control")
 UNIT = checks.Check("C13", "C13-real-unit", "σ_max(O_t) last / first probed step (Muon, best lr)", "each seed's ratio",
                     "stays at 1 within ±25 %, the half-width of NS-5's output band (0.68, 1.13) about its centre: "
-                    "σ_max(O_t) keeps its place in the band (±50 % would only say it stays in it)", 0.25, kind="hypothesis")
+                    "σ_max(O_t) keeps its place in the band (±50 % would only say it stays in it)", 0.25,
+                    kind="hypothesis")
 
 
 def label(frame: pd.DataFrame) -> pd.Series:
@@ -124,49 +125,44 @@ def label(frame: pd.DataFrame) -> pd.Series:
 
 def analyze(tables, spec) -> Analysis:
     metrics = tables["metrics"].assign(name=lambda f: label(f))
-    problems = [p for p in METRIC if p in set(metrics["problem"])]
-    final = pd.concat([checks.final_values(metrics[metrics["problem"] == p], METRIC[p]) for p in problems])
+    final = checks.final_values_per(metrics, METRIC)
     best, at = checks.at_best(final, "lr", ["problem", "name"])
     means = at.pivot_table(index=["problem", "seed"], columns="name", values="value").groupby("problem").mean()
-    groups = {c: [] for c in (ADAMW_VS_MUON, INIT, ORDER, FLAT, UNIT)}
-    numbers = {}
-    for p in problems:
+    groups, numbers = {c: [] for c in (ADAMW_VS_MUON, INIT, ORDER, FLAT, UNIT)}, {}
+    for p in final["problem"].unique():
         pairs = [(ADAMW_VS_MUON, "adamw", "muon", p)] + [(ORDER, x, y, f"{p}: {x} < {y}") for x, y in zip(C11, C11[1:])]
         pairs.append((INIT, max(C11[:2], key=means.loc[p].get), min(C11[2:], key=means.loc[p].get), p))
         for check, x, y, group in pairs:
             groups[check].append(checks.ordering_at_best(check, final[final["problem"] == p], x, y, group=group))
         numbers[f"C11 ranking at best lr, {p}"] = " < ".join(means.loc[p, C11].sort_values().index)
-    table = (at.groupby(["problem", "name", "best"])["value"].apply(mean_std).rename("final value at best lr (mean ± std)")
-             .reset_index().join(best["at_edge"], on=["problem", "name"]).rename(columns={"best": "best lr"}))
-    figures = [bands("lr_grid", final[final["name"].isin(C13)], "lr", "value", best, "Final training objective against "
-                     "the lr per optimizer (geometric mean over seeds, band ×/÷ 2 s.e. in log space; star: the best lr; "
-                     "×: diverged runs)."),
-               bands("curves", metrics[(metrics["metric"] == metrics["problem"].map(METRIC)) & metrics["name"].isin(C13)
-                                       & (metrics["step"] > 0) & metrics["run"].isin(at["run"])], "step", "value", None,
+    table = best_table(at, best, ["problem", "name"], "final value at best lr (mean ± std)")
+    figures = [bands("lr_grid", final[final["name"].isin(C13)], "lr", best, "Final training objective against "
+                     "the lr per optimizer (geometric mean over seeds, band ×/÷ 2 s.e. in log space; star: the best "
+                     "lr; ×: diverged runs)."),
+               bands("curves", metrics[metrics["run"].isin(at.loc[at["name"].isin(C13), "run"]) & (metrics["step"] > 0)
+                                       & (metrics["metric"] == metrics["problem"].map(METRIC))], "step", None,
                      "The training objective over training at each optimizer's best lr (geometric mean over seeds, "
                      "band ×/÷ 2 s.e. in log space)."),
-               bands("c11_lr_grid", final[final["name"].isin(C11)], "lr", "value", best, "C11: the four bias-correction "
+               bands("c11_lr_grid", final[final["name"].isin(C11)], "lr", best, "C11: the four bias-correction "
                      "× zero-init variants of AdamW (β = (0.95, 0.95), λ = 0.1), final training objective against the "
                      "lr (bands as above).")]
     spectra, notes = tables.get("spectra"), []
     if spectra is not None and not spectra.empty:
-        spectra = estimators.numerical_rank(spectra[spectra["run"].isin(at.loc[at["name"] == "muon", "run"])
-                                                    & spectra["quantity"].isin(["grad", "direction"])], RANK)
-        ext = spectra.groupby(["problem", "param", "seed", "step", "quantity"])["value"].agg(["max", "min"]).reset_index()
-        for (p, param), e in ext.groupby(["problem", "param"]):
-            cond = (e["max"] / e["min"]).groupby([e["seed"], e["quantity"]]).median().unstack()
-            top = e.sort_values("step").groupby(["seed", "quantity"])["max"]
-            shrink = (top.last() / top.first()).unstack()
-            groups[FLAT].append(checks.ordering(FLAT, cond["direction"], cond["grad"], group=f"{p} {param}"))
-            groups[UNIT].append(checks.equivalence(UNIT, shrink["direction"], 1.0, group=f"{p} {param}"))
-            numbers[f"σ_max last/first, G_t / O_t, {p} {param}"] = f"{shrink['grad'].mean():.3g} / {shrink['direction'].mean():.3g}"
-            numbers[f"median σ_1/σ_r, G_t / O_t, {p} {param}"] = f"{cond['grad'].mean():.3g} / {cond['direction'].mean():.3g}"
-        long = ext.melt(id_vars=["problem", "param", "seed", "step", "quantity"], value_vars=["max", "min"], var_name="σ")
-        long["line"] = long["quantity"].map({"grad": "G_t", "direction": "O_t"}) + " σ_" + long["σ"]
-        figures.append(bands("spectra", long, "step", "value", None, "Muon at its best lr: largest and r-th singular "
-                             "values (r: the numerical rank of G_t) of the gradient G_t and of the Newton–Schulz output "
-                             "O_t per matrix (geometric mean over seeds, band ×/÷ 2 s.e.); dashed: 1.",
-                             by=["problem", "param"], hue="line"))
+        muon = spectra[spectra["run"].isin(at.loc[at["name"] == "muon", "run"])
+                       & spectra["quantity"].isin(["grad", "direction"])]
+        ext = estimators.singular_extremes(estimators.numerical_rank(muon, RANK), ["problem", "param", "seed"])
+        per_seed = estimators.spread_and_growth(ext, ["problem", "param"])
+        groups[FLAT] = checks.orderings(FLAT, per_seed["spread"], "direction", "grad", ["problem", "param"])
+        groups[UNIT] = checks.equivalences(UNIT, per_seed["growth"], "direction", 1.0, ["problem", "param"])
+        for (p, param), m in per_seed.groupby(["problem", "param"]).mean().iterrows():
+            for name, stat in (("σ_max last/first", "growth"), ("median σ_1/σ_r", "spread")):
+                numbers[f"{name}, G_t / O_t, {p} {param}"] = f"{m[stat, 'grad']:.3g} / {m[stat, 'direction']:.3g}"
+        fig, axes = new_panels(ext.groupby(["problem", "param"]).ngroups, ncols=4, width=3.6, height=3.0)
+        plotting.extreme_bands(axes, ext, ["problem", "param"], {"grad": "G_t", "direction": "O_t"},
+                               target_label="1 (orthogonal)", ylabel="value")
+        figures.append(Figure("spectra", fig, "Muon at its best lr: largest and r-th singular values (r: the "
+                              "numerical rank of G_t) of the gradient G_t and of the Newton–Schulz output O_t per "
+                              "matrix (geometric mean over seeds, band ×/÷ 2 s.e.); dashed: 1."))
     else:
         notes.append("*The spectra probe table is missing: no spectra checks.*")
     outcomes = [o for check, g in groups.items() for o in checks.headline(check, g)]
@@ -177,15 +173,9 @@ NOTES = ["Seed 003 ch. 6's first-step case analysis (m̂₁ ∈ {g₁, (1−β1)
          "measures it); its Table 6.1 ranking is what C11-real-order and C11-real-init test here."]
 
 
-def bands(stem: str, frame: pd.DataFrame, x: str, y: str, best, caption: str, by="problem", hue="name") -> Figure:
-    """One panel per problem (or `by`), seed bands per optimizer on log axes, best lrs starred."""
-    fig, axes = new_panels(frame.groupby(by).ngroups, ncols=4, width=3.8 if by == "problem" else 3.6,
-                           height=3.2 if by == "problem" else 3.0)
-    plotting.panel_bands(axes, frame, by, x, y, hue, best, xlabel="learning rate η" if x == "lr" else x,
-                         ylabel="final objective" if x == "lr" else "value", log=True, marker="o" if x == "lr" else None,
-                         xscale="log" if x == "lr" else None)
-    if hue == "line":
-        for ax in axes.flat:
-            plotting.theory_line(ax, 1.0, "1 (orthogonal)")
-            plotting.legend(ax, fontsize="x-small")
+def bands(stem: str, frame: pd.DataFrame, x: str, best, caption: str) -> Figure:
+    """One panel per problem, seed bands per optimizer on log axes; over the lr grid, with markers, best lrs starred."""
+    fig, axes = new_panels(frame["problem"].nunique(), ncols=4)
+    grid = dict(xlabel="learning rate η", ylabel="final objective", marker="o", xscale="log") if x == "lr" else {}
+    plotting.panel_bands(axes, frame, "problem", x, "value", "name", best, log=True, **grid)
     return Figure(stem, fig, caption)

@@ -13,7 +13,7 @@ e-folds Σ_t 2η_tλ of x into the run, so that θ₀ is forgotten and the claim
 import numpy as np
 import pandas as pd
 
-from toylab import checks, plotting, theory
+from toylab import checks, estimators, plotting, theory
 from toylab.analyses import Analysis, Figure, new_figure, pair_first
 from toylab.schedules import parse
 
@@ -59,17 +59,20 @@ n = 200
 # moving target; the tail: the decay to 0, where the weights freeze); relaxation_times: e-folds Σ 2η_tλ
 SETTINGS = {"tolerance": 0.03, "windows": {"mid": [0.4, 0.6], "tail": [0.9, 1.0]}, "relaxation_times": 3.0}
 NAME = {"adamw": "AdamW", "signsgd": "Signum"}
+AUTOCORRELATION = {"adamw": lambda r: theory.ema_autocorrelation(pair_first(r["betas"])),  # c_k of the update
+                   "signsgd": lambda r: theory.sign_ema_autocorrelation(r["momentum"])}
 PREDICTIONS = {"lagged": ("the relaxing recurrence x_t of the walk, theory.scheduled_weight_rms (ratio 1)", "-"),
-               "quasi-static": ("√(η_t²Σ_k β_t^|k|c_k/(1−β_t²)) ≈ √(η_t/(2λ)·Σ_k c_k) at each step, no lag (ratio 1)", "--")}
+               "quasi-static": ("√(η_t²Σ_k β_t^|k|c_k/(1−β_t²)) ≈ √(η_t/(2λ)·Σ_k c_k) at each step, no lag (ratio 1)",
+                                "--")}
 
 
 def curves(m: pd.DataFrame) -> pd.DataFrame:
-    """The metric rows with the optimizer's name, the schedule's kind, x_t (`lagged`), x*_t and Σ_{s≤t} 2η_sλ."""
+    """The metric rows with the optimizer's name, the schedule's kind, x_t (`lagged`), x*_t and
+    Σ_{s≤t} 2η_sλ (`relaxed`)."""
     out = []
     for (opt, spec), g in m.groupby(["optimizer", "lr_schedule"]):
         r, t = g.iloc[0], g["step"].to_numpy()
-        lr, wd = parse(spec).values(int(r["steps"]), r["lr"]).numpy(), r["weight_decay"]
-        c = theory.ema_autocorrelation(pair_first(r["betas"])) if opt == "adamw" else theory.sign_ema_autocorrelation(r["momentum"])
+        lr, wd, c = parse(spec).values(int(r["steps"]), r["lr"]).numpy(), r["weight_decay"], AUTOCORRELATION[opt](r)
         rms0 = g[g["step"] == 0].set_index("seed")["value"]
         lagged = {s: np.concatenate([[v], theory.scheduled_weight_rms(lr[1:], wd, v, c)]) for s, v in rms0.items()}
         efolds = np.concatenate([[0.0], np.cumsum(2 * lr[1:] * wd)])
@@ -86,36 +89,33 @@ def analyze(tables, spec) -> Analysis:
     for (kind, name), g in d.groupby(["schedule", "name"]):
         for which, (prediction, _) in PREDICTIONS.items():
             cid = f"C6-schedule-{kind}" if which == "lagged" else "C6-schedule-quasi-static"
-            c = check.setdefault(cid, checks.Check("C6", cid, f"RMS(θ_t)/{which}", "√(Σ_W RMS(θ_t)² / Σ_W prediction²) "
-                                 f"per seed over the window W, RMS over N = {int(g['n'].iloc[0])} coordinates", prediction,
-                                 s["tolerance"], kind="hypothesis", needs=checks.Needs(relaxation_times=s["relaxation_times"])))
+            c = check.setdefault(cid, checks.Check(
+                "C6", cid, f"RMS(θ_t)/{which}", "√(Σ_W RMS(θ_t)² / Σ_W prediction²) per seed over the window W, "
+                f"RMS over N = {int(g['n'].iloc[0])} coordinates", prediction, s["tolerance"], kind="hypothesis",
+                needs=checks.Needs(relaxation_times=s["relaxation_times"])))
             for window, (lo, hi) in s["windows"].items():
-                w = g[(g["step"] >= lo * T) & (g["step"] <= hi * T)]
-                sums = (w[["value", which]] ** 2).groupby(w["seed"]).sum()
-                ratio = np.sqrt(sums["value"] / sums[which])
-                start = g.loc[g["step"] >= lo * T, "relaxed"].iloc[0]
-                found.setdefault(cid, []).append(checks.equivalence(c, ratio, 1.0, group=f"{kind if which != 'lagged' else ''} "
-                                                 f"{name} {window}".strip(), regime=checks.relaxed(c, start, 1.0, "e-folds Σ 2η_tλ")))
+                start = g.loc[g["step"] >= lo * T, "relaxed"].iloc[0]  # e-folds at the window's start
+                found.setdefault(cid, []).append(checks.equivalence(
+                    c, estimators.rms_ratio(g, lo * T, hi * T, "value", which), 1.0,
+                    group=f"{kind if which != 'lagged' else ''} {name} {window}".strip(),
+                    regime=checks.relaxed(c, start, 1.0, "e-folds Σ 2η_tλ")))
     outcomes = [o for cid in sorted(found) for o in checks.headline(check[cid], found[cid])]
     rows = [o for o in outcomes if o.group]
-    table = checks.ledger(rows, "schedule_equilibrium")[["check", "measured", "ci_low", "ci_high", "rel_error", "verdict", "cause"]]
-    numbers = {o.check_id: f"{o.measured:.4g} [{o.ci_low:.4g}, {o.ci_high:.4g}] vs 1" for o in rows}
-    return Analysis(figures=[figure(d, s)], table=table, numbers=numbers, checks=outcomes, notes=NOTES + [result(rows)])
+    table = checks.ledger(rows, "schedule_equilibrium")[
+        ["check", "measured", "ci_low", "ci_high", "rel_error", "verdict", "cause"]]
+    return Analysis(figures=[figure(d, s)], table=table, numbers=checks.numbers(rows), checks=outcomes,
+                    notes=[*NOTES[:-1], result(rows)])
 
 
 def result(rows) -> str:
-    """The note with the outcome: how close the lagged form is, how far the quasi-static one, per window."""
+    """The last note filled in: how close the lagged form is, how far the quasi-static one, per window."""
     lagged = [o for o in rows if o.check.id != "C6-schedule-quasi-static"]
     static = [o for o in rows if o.check.id == "C6-schedule-quasi-static"]
     worst = max(lagged, key=lambda o: max(abs(o.ci_low - 1), abs(o.ci_high - 1)))
-    held = [o.group for o in static if o.verdict == "holds"]
-    return (f"Result: **the lagged recurrence holds** in {sum(o.verdict == 'holds' for o in lagged)} of {len(lagged)} "
-            f"windows (widest reach of an interval: {worst.check_id}, [{worst.ci_low:.4g}, {worst.ci_high:.4g}]). "
-            f"**The quasi-static value fails** in {sum(o.verdict == 'fails' for o in static)} of {len(static)} "
-            f"(holds only in: {', '.join(held) or 'none'}): measured / quasi-static = "
-            + ", ".join(f"{o.group} {o.measured:.3g}" for o in static if o.verdict != "holds")
-            + ". The lag term is what the prediction needs wherever the lr moves on the relaxation timescale 1/(2η_tλ); "
-            "at the end of a decay to 0 the weights freeze at the lagged value while the quasi-static one goes to 0.")
+    return NOTES[-1].format(held=sum(o.verdict == "holds" for o in lagged), lagged=len(lagged), worst=worst,
+                            failed=sum(o.verdict == "fails" for o in static), static=len(static),
+                            static_held=", ".join(o.group for o in static if o.verdict == "holds") or "none",
+                            far=", ".join(f"{o.group} {o.measured:.3g}" for o in static if o.verdict != "holds"))
 
 
 def figure(d: pd.DataFrame, s) -> Figure:
@@ -126,24 +126,20 @@ def figure(d: pd.DataFrame, s) -> Figure:
         plotting.seed_band(top, g, x="step", y="value", hue="name", log=True)
         for name, h in g.groupby("name"):
             for (which, (_, style)), ax in zip(PREDICTIONS.items(), (near, far)):
-                mean = h.groupby("step")[which].mean()
-                plotting.theory_line(top, mean.to_numpy(), f"{name} {which}", x=mean.index, linestyle=style,
-                                     color="0.1" if which == "lagged" else plotting.color(name), linewidth=0.8)
-                ratio = h.assign(r=h["value"] / h[which]).replace(np.inf, np.nan).dropna(subset=["r"])
-                plotting.seed_band(ax, ratio, x="step", y="r", log=True, label=f"{name} / {which}", color=plotting.color(name))
+                plotting.mean_line(top, h, "step", which, f"{name} {which}", linestyle=style, linewidth=0.8,
+                                   color="0.1" if which == "lagged" else plotting.color(name))
+                plotting.ratio_band(ax, h, "step", which, label=f"{name} / {which}", color=plotting.color(name))
         for ax in (near, far):
-            ax.axhspan(1 - tol, 1 + tol, color="0.75", label=f"±{100 * tol:g} % tolerance")
-            for lo, hi in s["windows"].values():
-                ax.axvspan(lo * T, hi * T, color="0.93", zorder=0)
+            plotting.tolerance_band(ax, tol, [(lo * T, hi * T) for lo, hi in s["windows"].values()])
         near.set(ylim=(0.9, 1.1), ylabel="measured / lagged")
         top.set(ylabel="RMS(θ_t)", title=f"{kind}: η_max = {g['lr'].iloc[0]:g}, λ = {g['weight_decay'].iloc[0]:g}")
         far.set(xlabel="step t", ylabel="measured / quasi-static")
         for ax in (top, near, far):
             plotting.legend(ax, fontsize="xx-small")
-    return Figure("schedule_rms", fig, "Top: RMS(θ_t) per optimizer (line: geometric mean over seeds, band ×/÷ 2 s.e.) "
-                  "with the lagged recurrence (thin black) and the quasi-static value (dashed). Middle: measured / lagged; "
-                  "bottom: measured / quasi-static, per seed, bands in log space; grey: the tolerance; shaded: the windows "
-                  "of the checks (mid, tail).")
+    return Figure("schedule_rms", fig, "Top: RMS(θ_t) per optimizer (line: geometric mean over seeds, band ×/÷ 2 "
+                  "s.e.) with the lagged recurrence (thin black) and the quasi-static value (dashed). Middle: measured "
+                  "/ lagged; bottom: measured / quasi-static, per seed, bands in log space; grey: the tolerance; "
+                  "shaded: the windows of the checks (mid, tail).")
 
 
 NOTES = [
@@ -158,4 +154,10 @@ NOTES = [
     "samples), so at the full lr of cosine and linear AdamW runs up to 8 % above the recurrence (at step 30) and "
     "comes within 3 % only after ≈ 250 steps, about one e-fold; under WSD's warmup those steps are small and it "
     "stays within 1.2 %. Signum's sign(m) is stationary after ~1/(1−β1) steps and stays within 1 % throughout.",
+    # the outcome, filled in by `result`
+    "Result: **the lagged recurrence holds** in {held} of {lagged} windows (widest reach of an interval: "
+    "{worst.check_id}, [{worst.ci_low:.4g}, {worst.ci_high:.4g}]). **The quasi-static value fails** in {failed} of "
+    "{static} (holds only in: {static_held}): measured / quasi-static = {far}. The lag term is what the prediction "
+    "needs wherever the lr moves on the relaxation timescale 1/(2η_tλ); at the end of a decay to 0 the weights freeze "
+    "at the lagged value while the quasi-static one goes to 0.",
 ]

@@ -14,6 +14,9 @@ def test_quick_bench_writes_every_table(tmp_path):
     assert (cli["× torch loop"] > 0).all()
     assert list(cli["options"]) == ["default options", "--metric-every = steps", "--eager"]
     assert set(headline["engine"]) == {"fused", "eager", "fused, metrics every 10"}
+    overhead = pd.read_csv(tmp_path / "overhead.csv")
+    assert list(overhead["command"]) == ["toylab sweep, K = 1, steps = 1", "toylab sweep, K = 16, steps = 10"]
+    assert (overhead["× engine"] > 1).all(), "the whole command costs more than its engine"
     sweep = pd.read_csv(tmp_path / "sweep.csv")
     assert set(sweep["optimizer"]) == {"sgd", "signsgd", "muon"}
     assert (sweep["speedup"] > 0).all() and sweep["device"].str.startswith("cpu").all()
@@ -23,7 +26,7 @@ def test_quick_bench_writes_every_table(tmp_path):
     ns = pd.read_csv(tmp_path / "newton_schulz.csv")
     assert (ns["× floor"] > 0).all()
     report = (tmp_path / "README.md").read_text()
-    for section in ["## floor", "## cli", "## sweep", "## step", "## newton_schulz", "## probes", "GPU numbers"]:
+    for section in ["## floor", "## cli", "## overhead", "## sweep", "## step", "## newton_schulz", "## probes", "GPU numbers"]:
         assert section in report
 
 

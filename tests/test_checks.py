@@ -105,6 +105,21 @@ def test_stationarity_detects_drift_and_steady_state():
     assert not drifting.reached and "drift" in drifting.test
 
 
+@pytest.mark.parametrize("trend,cause", [(0.0, "few replicates"), (0.04, "regime not reached")])
+def test_stationarity_cause_follows_the_mean_drift(trend, cause):
+    """Three noisy seeds whose drift interval straddles ±2.5 % and is wider than the band: with no
+    trend (mean drift inside the band) more seeds can tell; with a 4 % trend between the halves
+    (mean outside) the runs still drift, and longer runs are what is missing."""
+    steps = np.arange(0, 1001, 10)
+    rows = []
+    for seed, level in enumerate([0.97, 1.0, 1.03]):  # each seed's own offset in its second half
+        for s in steps:
+            rows.append({"seed": seed, "step": s,
+                         "value": 1.0 if s <= 750 else level + trend + 0.02 * (seed - 1) ** 2})
+    regime = checks.stationarity(pd.DataFrame(rows), 500, 1000, 0.025)
+    assert not regime.reached and regime.cause == cause, regime.test
+
+
 def test_bound():
     check = checks.Check("C10", "C10-test", "deviation", "max over steps", "rounding", tolerance=1e-12, kind="control")
     assert checks.bound(check, [1e-16, 2e-16, 1.5e-16]).verdict == "holds"
@@ -117,7 +132,7 @@ def test_bound():
     (2.0, 0.01, "fails", ""),  # reversed: b beats a by more than the margin
     (1.0, 0.01, "inconclusive", "tied"),  # equal within the margin: a tie, not a failure
     (0.97, 0.01, "inconclusive", "tied"),  # a ahead, but by less than the margin
-    (0.99, 0.3, "inconclusive", "tied"),  # tied within noise
+    (0.99, 0.3, "inconclusive", "few replicates"),  # the interval crosses the margin: more seeds could decide
 ])
 def test_ordering(ratio, sd, verdict, cause):
     check = checks.Check("C11", "C11-test", "loss ratio", "final loss", "a < b", tolerance=0.05, kind="hypothesis")
@@ -126,6 +141,24 @@ def test_ordering(ratio, sd, verdict, cause):
     out = checks.ordering(check, a, b)
     assert (out.verdict, out.cause) == (verdict, cause)
     assert out.measured == pytest.approx(np.exp(np.mean(np.log(a / b))))
+
+
+def test_a_tie_is_final_inside_the_margin_band_and_asks_for_seeds_when_it_crosses_it():
+    """Hand-made log ratios r_s with the t-interval r̄ ± t_{0.975,3}·s/√4 (scipy reference) against
+    m = 0.1: inside [−m, m] a tie; crossing +m (narrow or wide) few replicates; past m it fails."""
+    check = checks.Check("C13", "C13-test", "ratio", "final value", "a < b", tolerance=0.1, kind="hypothesis")
+    for r, cause in [([0.02, -0.03, 0.01, 0.0], "tied"), ([0.08, 0.1, 0.09, 0.11], "few replicates"),
+                     ([0.5, -0.3, 0.2, -0.1], "few replicates"), ([-0.02, 0.02, -0.02, 0.02], "tied")]:
+        r = np.array(r)
+        low, high = stats.t.interval(0.95, 3, loc=r.mean(), scale=stats.sem(r))
+        assert (cause == "tied") == (-0.1 <= low and high <= 0.1)  # the case is what its label says
+        out = checks.ordering(check, np.exp(r), np.ones(4))
+        assert (out.verdict, out.cause) == ("inconclusive", cause)
+        assert (math.log(out.ci_low), math.log(out.ci_high)) == pytest.approx((low, high), rel=1e-10)
+    past = checks.ordering(check, np.exp([0.3, 0.35, 0.32, 0.33]), np.ones(4))
+    assert (past.verdict, past.cause) == ("fails", "")
+    noisy_zero = checks.ordering(replace(check, tolerance=0.0), np.exp([0.01, -0.01, 0.02, 0.0]), np.ones(4))
+    assert noisy_zero.cause == "few replicates"  # m = 0: only identical values are a tie
 
 
 def test_identical_values_are_tied_even_without_a_margin():
@@ -335,3 +368,74 @@ def test_tuned_takes_each_seed_at_the_best_lr_then_the_best_outer_value_and_name
     assert not regime.reached and regime.cause == "grid edge" and "eps_max = 1" in regime.test
     inside, regime, chosen = checks.tuned(frame[frame["eps_max"] == 10.0])
     assert chosen == "lr = 4" and regime.reached and inside.tolist() == pytest.approx([10.0, 10.1, 10.2])
+
+
+def test_ranking_orders_each_adjacent_pair_with_its_regime():
+    """Three names 10 % apart, paired over seeds: each adjacent pair holds against the log-ratio of
+    the two columns; an edge best makes only the pairs that involve it inconclusive (`grid edge`)."""
+    check = checks.Check("C11", "C11-test", "loss ratio", "final loss", "a < b < c", tolerance=0.0, kind="seed")
+    base = np.exp(draws(0.0, 0.5, 6, seed=5))
+    wide = pd.DataFrame({"a": base, "b": base * 1.1 * np.exp(draws(0.0, 0.01, 6, seed=6)), "c": base * 1.21})
+    best = pd.DataFrame({"at_edge": [False, False, True]}, index=["a", "b", "c"])
+    out = checks.ranking(check, wide, ["a", "b", "c"], "panel", best)
+    assert [o.group for o in out] == ["panel: a < b", "panel: b < c"]
+    assert out[0].verdict == "holds" and out[0].measured == pytest.approx(np.exp(np.log(wide["a"] / wide["b"]).mean()))
+    assert (out[1].verdict, out[1].cause) == ("inconclusive", "grid edge")
+    assert [o.verdict for o in checks.ranking(check, wide, ["c", "b", "a"], "panel")] == ["fails", "fails"]
+
+
+def test_settled_needs_relaxation_and_no_drift_unless_told_not_to_test_drift():
+    steps = np.arange(0, 1001, 10)
+    frame = pd.DataFrame([{"seed": seed, "step": s, "value": 1 + n, "drifting": 1 + s / 1000 + n}
+                          for seed in range(6) for s, n in zip(steps, np.random.default_rng(seed).normal(0, 0.01, 101))])
+    check = checks.Check("C5", "C5-test", "ratio", "window mean", "1", tolerance=0.05, kind="seed",
+                         needs=checks.Needs(relaxation_times=3, drift=0.5))  # drift band ±2.5 %
+    assert checks.settled(check, frame, 500, 1000, timescale=100).reached  # 5 timescales in, steady
+    early = checks.settled(check, frame, 500, 1000, timescale=250)  # 2 timescales in
+    assert not early.reached and early.cause == "regime not reached" and "2 relaxation times" in early.test
+    drifting = checks.settled(check, frame, 500, 1000, timescale=100, value="drifting")  # +33 % between halves
+    assert not drifting.reached and "drift between halves" in drifting.test
+    assert checks.settled(check, frame, 500, 1000, timescale=100, value="drifting", stationary=False).reached
+
+
+def test_numbers_quote_measured_interval_and_prediction_or_verdict():
+    check = checks.Check("C5", "C5-test", "ratio", "window mean", "2", tolerance=0.05, kind="seed")
+    out = checks.equivalence(check, [2.0, 2.02, 1.98, 2.01], 2.0, group="g")
+    low, high = stats.t.interval(0.95, 3, loc=2.0025, scale=stats.sem([2.0, 2.02, 1.98, 2.01]))
+    assert checks.numbers([out]) == {"C5-test/g": f"2.002 [{low:.4g}, {high:.4g}] vs 2"}
+    assert checks.numbers([out], "verdict")["C5-test/g"].endswith("(holds)")
+    with pytest.raises(ValueError, match="versus='x' is not allowed"):
+        checks.numbers([out], "x")
+
+
+def test_orderings_and_equivalences_decide_each_group_as_the_single_claim_does():
+    frame = pd.DataFrame({"setting": ["a"] * 4 + ["b"] * 4, "seed": list(range(4)) * 2,
+                          "new": [1.0, 1.1, 0.9, 1.0, 5.0, 5.2, 4.9, 5.1],
+                          "old": [2.0, 2.1, 1.9, 2.2, 5.0, 5.1, 5.0, 5.0]})
+    check = checks.Check("C1", "C1-x", "ratio", "per seed", "new < old", 0.1, kind="hypothesis")
+    got = checks.orderings(check, frame.set_index(["setting", "seed"]), "new", "old", ["setting"])
+    assert [o.group for o in got] == ["a", "b"] and [o.verdict for o in got] == ["holds", "inconclusive"]
+    assert got[0].measured == pytest.approx(stats.gmean(frame["new"][:4] / frame["old"][:4]))
+    both = checks.equivalences(CHECK, frame.assign(k=1), "new", 1.0, ["setting", "k"])
+    assert [o.group for o in both] == ["a 1", "b 1"] and [o.verdict for o in both] == ["inconclusive", "fails"]
+    assert both[0].measured == pytest.approx(1.0) and both[1].measured == pytest.approx(5.05)
+
+
+def test_final_values_per_takes_each_problems_own_metric():
+    metrics = pd.DataFrame([{"run": f"{p}{m}", "problem": p, "metric": m, "step": s, "value": v, "diverged": False}
+                            for p in ("lin", "mlp") for m in ("loss", "excess_loss")
+                            for s, v in ((0, 9.0), (1, len(p + m)))])
+    got = checks.final_values_per(metrics, {"mlp": "loss", "lin": "excess_loss", "absent": "loss"})
+    assert got["problem"].tolist() == ["mlp", "lin"] and got["value"].tolist() == [7.0, 14.0]
+
+
+def test_orderings_at_best_compare_each_groups_two_names_at_their_own_best_lr():
+    # value = (log10 lr − c)² + level·(1 + 0.01·seed): each name's best lr is 10^c; "new" is 0.5× "old" in group x only
+    rows = [{"group": g, "name": n, "lr": lr, "seed": s,
+             "value": (np.log10(lr) - c) ** 2 + level * (1 + 0.01 * s)}
+            for g, half in (("x", 0.5), ("y", 1.0)) for n, c, level in (("new", -1, half), ("old", -2, 1.0))
+            for lr in (1e-3, 1e-2, 1e-1, 1.0) for s in range(3)]
+    check = checks.Check("C1", "C1-x", "ratio", "per seed at the best lr", "new < old", 0.1, kind="hypothesis")
+    got = checks.orderings_at_best(check, pd.DataFrame(rows), "new", "old", "group")
+    assert [o.group for o in got] == ["x", "y"] and [o.verdict for o in got] == ["holds", "inconclusive"]
+    assert got[0].measured == pytest.approx(0.5) and got[1].measured == pytest.approx(1.0)

@@ -1,5 +1,6 @@
 """`toylab compare`: its statistics against brute-force and hand-computed references, the
 held-out-seed rule, the censoring rule, and the command end to end (toylab/compare/)."""
+import dataclasses
 import itertools
 import json
 import math
@@ -10,12 +11,13 @@ import pytest
 from click.testing import CliRunner
 from scipy import stats as scipy_stats
 
-from toylab import store
+from toylab import checks, store
 from toylab.cli import main
-from toylab.compare import protocol, stats
+from toylab.compare import protocol, stats, sweep
 from toylab.config import RunConfig
 from toylab.experiments import run_configs
 from toylab.grids import grid
+from toylab.options import format_value
 
 INF = math.inf
 SMALL = ["-p", "d=4", "-p", "D=2", "--steps", "40", "--metric-every", "5"]
@@ -258,3 +260,59 @@ def test_held_out_tunes_on_the_tuning_seeds_and_marks_the_tuned_runs_on_the_othe
     scored = marked[marked["tuned"] & (marked["role"] == "score")]
     assert sorted(scored["seed"]) == [2, 3, 4] and set(scored["final"]) == {9.0}
     assert marked.set_index("run").loc["0.1-2", "steps_to_target"] == 10 and not marked.set_index("run").loc["0.1-2", "tuned"]
+
+
+def test_settings_differing_in_a_static_option_are_different_optimizers_with_explicit_labels():
+    """Muon with and without NorMuon's normalize are two optimizers ("muon", "normuon"), never one
+    tuned over both; a number (lr, momentum) is a setting of one optimizer. A report table's row
+    (options as columns, numbers as floats, tuples as text) gets the same label as the config."""
+    muon = RunConfig("linear_regression", "muon", {"d": 4, "D": 2}, {"lr": 0.1}, steps=10)
+    settings = [muon, dataclasses.replace(muon, hparams={"lr": 0.3, "momentum": 0.9}),
+                dataclasses.replace(muon, hparams={"lr": 0.1, "normalize": "rows"}),
+                dataclasses.replace(muon, hparams={"lr": 0.1, "normalize": "rows", "orthogonalizer": "svd"}),
+                dataclasses.replace(muon, hparams={"lr": 0.1, "normalize": "columns", "ns_steps": 3}),
+                dataclasses.replace(muon, optimizer="sgd")]
+    plan = protocol.Protocol(tuple(settings), (0,), (1, 2))
+    assert plan.optimizers == ["muon", "normuon", "normuon orthogonalizer=svd", "muon ns_steps=3 normalize=columns", "sgd"]
+    row = {**{k: format_value(v) if isinstance(v, tuple) else float(v) if isinstance(v, int) and not isinstance(v, bool)
+              else v for k, v in settings[2].resolve().hparams.items()}, "optimizer": "muon"}
+    assert protocol.optimizer_labels(pd.DataFrame([row, {**row, "normalize": "none"}])).tolist() == ["normuon", "muon"]
+
+
+def test_more_held_out_seeds_leave_the_tuned_settings_and_the_old_roles_as_they_were():
+    """What an evidence extension does to a report's sweep (new seeds after the largest): on seeds
+    0–4 and on 0–9, `held_out` tunes the same settings on seeds 0, 1 and scores every other seed."""
+    rng = np.random.default_rng(1)
+    finals = {lr: rng.lognormal(np.log(lr), 0.3, 10) for lr in (0.1, 0.3, 1.0)}
+    runs = pd.DataFrame([{"run": f"{lr}-{s}", "problem": "p", "optimizer": "sgd", "setting": f"lr={lr}", "lr": lr,
+                          "seed": s, "budget": 10, "final": v} for lr, vals in finals.items() for s, v in enumerate(vals)])
+    rows = pd.DataFrame([{"run": r.run, "step": step, "value": value} for r in runs.itertuples()
+                         for step, value in ((0, 10.0), (10, r.final))])
+    few, more = (protocol.held_out(runs[runs["seed"] < n], rows[rows["run"].isin(runs.loc[runs["seed"] < n, "run"])],
+                                   tune_seeds=[0, 1]) for n in (5, 10))
+    pd.testing.assert_frame_equal(few[1], more[1])
+    assert few[0] == more[0]
+    roles = more[2].set_index("run")["role"]
+    assert (roles.loc[few[2]["run"]].to_numpy() == few[2]["role"].to_numpy()).all()
+    assert set(more[2].loc[more[2]["role"] == "tune", "seed"]) == {0, 1}
+    assert set(more[2].loc[more[2]["role"] == "score", "seed"]) == set(range(2, 10))
+
+
+def test_a_sweep_compares_tuned_optimizers_on_held_out_seeds_against_the_best_other():
+    """`sweep.held_out` + `sweep.ordering` on a hand-made sweep: the best other is the lower of
+    adamw and sgd on the tuning seeds; the ratio is the geometric mean of the held-out seeds' capped
+    final values (a diverged run counts as its initial value 10), as computed by hand."""
+    finals = {("muon", 0.1): [1.0, 1.0, 0.5, 0.4, 0.6, 0.5], ("muon", 1.0): [math.inf] * 6,
+              ("adamw", 0.1): [2.0, 2.0, 1.0, math.inf, 1.2, 1.1], ("sgd", 0.1): [3.0, 3.0, 0.1, 0.1, 0.1, 0.1]}
+    runs = pd.DataFrame([{"run": f"{o}{lr}-{s}", "problem": "p", "optimizer": o, "lr": lr, "seed": s, "steps": 10,
+                          "final": v, "initial": 10.0} for (o, lr), vals in finals.items() for s, v in enumerate(vals)])
+    rows = pd.DataFrame([{"run": r.run, "step": step, "value": value} for r in runs.itertuples()
+                         for step, value in ((0, 10.0), (10, r.final if math.isfinite(r.final) else math.nan))])
+    at, tuned = sweep.held_out(runs, rows, [0, 1], ("adamw", "sgd"))
+    assert tuned.at[("p", "muon"), "other"] == "adamw" and tuned.at[("p", "muon"), "lr"] == 0.1
+    check = checks.Check("C99", "C99-x", "ratio", "final", "a < b", 0.1, kind="hypothesis")
+    out = sweep.ordering(check, at[at["role"] == "score"], tuned, "muon", "other")
+    by_hand = np.log(np.array([0.5, 0.4, 0.6, 0.5]) / np.array([1.0, 10.0, 1.2, 1.1]))
+    low, high = scipy_stats.t.interval(0.95, 3, loc=by_hand.mean(), scale=scipy_stats.sem(by_hand))
+    assert out.measured == pytest.approx(math.exp(by_hand.mean()), rel=1e-12) and out.n == 4
+    assert (out.ci_low, out.ci_high) == pytest.approx((math.exp(low), math.exp(high)), rel=1e-10)

@@ -3,10 +3,11 @@ points extends the runs within the claim's budget; the ledger says what was run 
 a re-render reruns nothing; quick mode and an exhausted budget extend no further."""
 import textwrap
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from toylab import evidence, report, store
+from toylab import checks, evidence, report, store
 from toylab.options import UserError
 
 # A claim whose checks need what the runs may lack: C99-long needs its window to start 4
@@ -149,6 +150,9 @@ def test_a_longer_run_extends_only_the_optimizer_the_check_names(claim):
     both = evidence.extended(longer, spec, "steps", "", evidence.Budget(steps=4))
     assert {(c.optimizer, c.steps) for c in both.configs()} == {("sgd", 80), ("adamw", 160)}
     assert evidence.extended(both, spec, "steps", "adamw", evidence.Budget(steps=4)) is None  # adamw at ×4
+    # the ledger's words give the named optimizer's own steps, not the longest run of the spec
+    assert evidence._describe("steps", both, evidence.extended(both, spec, "steps", "sgd", evidence.Budget(steps=4)),
+                              "sgd") == "steps 80→160 (sgd runs)"
 
 
 def test_a_claim_without_a_budget_says_it_was_not_extended(claim, tmp_path):
@@ -157,3 +161,41 @@ def test_a_claim_without_a_budget_says_it_was_not_extended(claim, tmp_path):
     ledger = rendered(spec, tmp_path / "out")
     assert ledger.loc["C99-long", "extensions"] == "not extended: the claim declares no budget for steps"
     assert set(ledger["steps"]) == {40}
+
+
+def test_a_tie_crossing_the_margin_asks_for_seeds_and_one_inside_it_is_final():
+    """The tie rule (`checks.ordering`): log ratios whose interval crosses +m ask for more seeds;
+    an interval inside [−m, m] is a tie and asks for nothing; the headline carries its group's need."""
+    check = checks.Check("C99", "C99-tie", "ratio", "final", "a < b", 0.1, combine="any", kind="hypothesis")
+    crossing = checks.ordering(check, np.exp([0.05, 0.2, 0.1, 0.15]), np.ones(4), "crossing")
+    inside = checks.ordering(check, np.exp([0.01, -0.02, 0.0, 0.01]), np.ones(4), "inside")
+    assert (crossing.cause, inside.cause) == ("few replicates", "tied")
+    assert evidence.undecided(checks.headline(check, [crossing, inside])) == {"C99-tie": {("seeds", "")}}
+    assert evidence.undecided(checks.headline(check, [inside])) == {}
+
+
+def test_extending_a_held_out_claim_adds_held_out_seeds_and_keeps_its_tuning_seeds():
+    """muon_where tunes on `tune_seeds` and scores the other seeds: an extension appends new seeds
+    after the largest, so the tuning seeds stay as declared and every new seed is held out."""
+    spec = report.load("muon_where")
+    wider = evidence.extended(spec, spec, "seeds", "", spec.budget)
+    tune = set(wider.settings["tune_seeds"])
+    assert tune == set(spec.settings["tune_seeds"]) <= set(spec.seeds) and wider.seeds[:len(spec.seeds)] == spec.seeds
+    new = set(wider.seeds) - set(spec.seeds)
+    assert len(new) == len(spec.seeds) and not new & tune
+    while (next_round := evidence.extended(wider, spec, "seeds", "", spec.budget)) is not None:
+        wider = next_round
+    assert len(wider.seeds) == spec.budget.seeds * len(spec.seeds), "the budget's factor ends the extensions"
+    assert set(wider.settings["tune_seeds"]) == tune
+
+
+def test_a_premise_not_met_asks_for_no_extension():
+    """A prediction whose premise fails on the problem stays inconclusive: no longer or wider run
+    can make the premise hold, so the lab extends nothing for it (a regime not reached would)."""
+    from toylab import checks
+    check = checks.Check("C99", "C99-premise", "x", "x", "1", 0.05, kind="seed")
+    premise = checks.equivalence(check, [1.0, 1.01, 0.99], 1.0, regime=checks.Regime(False, "p ∝ ε fails", "premise not met"))
+    unreached = checks.equivalence(check, [1.0, 1.01, 0.99], 1.0, regime=checks.Regime(False, "drifts"))
+    assert (premise.verdict, premise.cause) == ("inconclusive", "premise not met")
+    assert evidence.undecided([premise]) == {}
+    assert evidence.undecided([unreached]) == {"C99-premise": {("steps", "")}}

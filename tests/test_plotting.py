@@ -182,3 +182,98 @@ def test_panel_bands_draw_the_reference_interval_of_each_panel_on_the_chosen_x_s
     assert means == [[pytest.approx(4.0)], [pytest.approx(1.0)]]  # geometric mean of the panel's reference rows
     assert [ax.get_xscale() for ax in axes.flat] == ["log", "log"]
     plt.close(fig)
+
+
+def test_mean_line_draws_the_seed_mean_of_a_prediction_dashed():
+    frame = pd.DataFrame({"seed": [0, 0, 1, 1], "step": [1, 2, 1, 2], "pred": [1.0, 2.0, 3.0, 6.0]})
+    fig, ax = plt.subplots()
+    plotting.mean_line(ax, frame, "step", "pred", "prediction")
+    line, = ax.get_lines()
+    assert line.get_xdata().tolist() == [1, 2] and line.get_ydata().tolist() == [2.0, 4.0]
+    assert line.get_linestyle() == "--" and line.get_label() == "prediction"
+    plt.close(fig)
+
+
+def test_ratio_band_is_the_geometric_band_of_measured_over_predicted_without_the_zero_predictions():
+    rows = [{"run": f"r{s}", "seed": s, "step": t, "value": v * (1 + 0.1 * s), "pred": v}
+            for s in range(3) for t, v in enumerate([2.0, 1.0, 0.0])]  # the last prediction is 0: ratio 0/0
+    frame = pd.DataFrame(rows)
+    frame.loc[frame["step"] == 2, "value"] = 0.5  # measured 0.5 over predicted 0: infinite
+    fig, ax = plt.subplots()
+    stats = plotting.ratio_band(ax, frame, "step", "pred")
+    assert stats["step"].tolist() == [0, 1] and ax.get_yscale() == "log"  # every run kept, its step 2 left out
+    assert stats["centre"].to_numpy() == pytest.approx(np.exp(np.log([1.0, 1.1, 1.2]).mean()), rel=1e-12)
+    plt.close(fig)
+
+
+def test_tolerance_band_spans_one_plus_minus_the_tolerance_and_shades_the_windows():
+    fig, ax = plt.subplots()
+    plotting.tolerance_band(ax, 0.03, [(10, 20), (30, 40)])
+    band, *windows = ax.patches
+    assert band.get_label() == "±3 % tolerance"
+    assert ax.transData.inverted().transform(band.get_window_extent())[:, 1] == pytest.approx([0.97, 1.03])
+    assert [tuple(ax.transData.inverted().transform(w.get_window_extent())[:, 0]) for w in windows] == \
+        [pytest.approx((10, 20)), pytest.approx((30, 40))]
+    plt.close(fig)
+
+
+def test_label_panels_sets_each_axis_and_its_legend():
+    fig, axes = plt.subplots(1, 2)
+    for ax in axes:
+        ax.plot([1, 2], [1, 10], label="curve")
+    plotting.label_panels(axes, [dict(yscale="log", title="left"), dict(xlabel="step t")], fontsize=6)
+    assert axes[0].get_yscale() == "log" and axes[0].get_title() == "left" and axes[1].get_xlabel() == "step t"
+    assert [t.get_text() for ax in axes for t in ax.get_legend().get_texts()] == ["curve", "curve"]
+    plt.close(fig)
+
+
+def test_target_bands_draw_each_panel_with_its_target_at_the_first_row():
+    frames = [curves({0: [1.0, 2.0], 1: [1.5, 2.5]}).assign(lam=lam) for lam in (0.1, 0.3)]
+    fig, axes = plt.subplots(1, 3)
+    plotting.target_bands(axes, [(f, "value", lambda r: 10 * r["lam"], "target", f"λ = {f['lam'].iloc[0]:g}")
+                                 for f in frames], "step", hue="optimizer", xlabel="step t")
+    for ax, lam in zip(axes, (0.1, 0.3)):
+        target = [line for line in ax.get_lines() if line.get_label() == "target"]
+        assert target[0].get_ydata()[0] == pytest.approx(10 * lam) and target[0].get_linestyle() == "--"
+        assert ax.get_title() == f"λ = {lam:g}" and ax.get_xlabel() == "step t" and ax.get_legend() is not None
+    assert not axes[2].lines  # no panel left for it
+
+
+def test_extreme_bands_draw_each_quantitys_largest_and_smallest_value_per_panel_with_the_target():
+    ext = pd.DataFrame([{"setting": p, "seed": s, "step": t, "quantity": q, "max": 4.0 * (q == "grad") + 1.0,
+                         "min": 0.5} for p in ("a", "b") for s in range(2) for t in (1, 2) for q in ("grad", "direction")])
+    fig, axes = plt.subplots(1, 3, squeeze=False)
+    keys = plotting.extreme_bands(axes, ext, "setting", {"grad": "G", "direction": "O"}, target_label="one")
+    assert keys == [("a",), ("b",)] and not axes[0, 2].get_visible()
+    for ax in axes.flat[:2]:
+        lines = {line.get_label(): line.get_ydata() for line in ax.lines}
+        assert lines["G σ_max"] == pytest.approx([5.0, 5.0]) and lines["O σ_max"] == pytest.approx([1.0, 1.0])
+        assert lines["O σ_min"] == pytest.approx([0.5, 0.5]) and list(lines["one"]) == [1.0, 1.0]
+        assert "one" in [t.get_text() for t in ax.get_legend().get_texts()] and ax.get_yscale() == "log"
+    plt.close(fig)
+
+
+def test_one_legend_keeps_the_first_panels_legend_only():
+    fig, axes = plt.subplots(2, 2, squeeze=False)
+    for ax in axes.flat[:3]:
+        ax.plot([0, 1], [0, 1], label="line")
+        ax.legend()
+    plotting.one_legend(axes)
+    assert [ax.get_legend() is not None for ax in axes.flat] == [True, False, False, False]
+    plt.close(fig)
+
+
+def test_scalar_map_panels_draw_each_hues_points_and_its_map_on_a_log_axis():
+    frame = pd.DataFrame({"setting": ["a"] * 4, "method": ["x", "x", "y", "y"], "input": [0.1, 0.5, 0.1, 0.5],
+                          "output": [0.2, 0.9, 1.0, 1.0]})
+    fig, axes = plt.subplots(1, 2, squeeze=False)
+    keys = plotting.scalar_map_panels(axes, frame, "setting", "method", {"x": "C0", "y": "C1"},
+                                      lambda m, s: s ** (0.5 if m == "x" else 0.0), "in", "out", ylim=(0, 1.4))
+    assert keys == ["a"] and not axes[0, 1].get_visible()
+    ax = axes[0, 0]
+    assert ax.get_xscale() == "log" and ax.get_ylim() == (0, 1.4) and ax.get_legend() is not None
+    x = ax.lines[0].get_xdata()
+    assert ax.lines[0].get_ydata() == pytest.approx(np.sqrt(x))
+    assert ax.lines[1].get_ydata() == pytest.approx(np.ones_like(x))
+    assert [len(c.get_offsets()) for c in ax.collections] == [2, 2]
+    plt.close(fig)

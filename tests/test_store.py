@@ -12,6 +12,7 @@ import traceback
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -529,6 +530,57 @@ def test_a_diverged_step_the_metrics_contradict_is_not_trusted(tmp_path, claim):
     assert store.find_run(tmp_path / configs[0].hash()).status["diverged_step"] == steps[0]
 
 
+def _middle_run(edit):
+    """Apply `edit(table rows of one run, the manifest entry of that run)` to the 21st of 40 runs of a batch
+    (the metrics rewritten with their checksums updated)."""
+    def apply(f):
+        manifest = _manifest(f)
+        name = list(manifest["runs"])[20]
+        table = pq.read_table(f / "metrics.parquet").to_pandas()
+        table["run"] = table["run"].astype(str)
+        own = table["run"] == name
+        table = pd.concat([table[~own], edit(table[own].copy(), manifest["runs"][name])], ignore_index=True)
+        (f / "manifest.json").write_text(json.dumps(manifest))
+        table.to_parquet(f / "metrics.parquet")
+        _relist(f)
+        return name
+    return apply
+
+
+def _loss_at(step, value):
+    def edit(rows, run):
+        rows.loc[(rows["metric"] == "batch_loss") & (rows["step"] == step), "value"] = value
+        return rows
+    return edit
+
+
+LATER_RUN_EDITS = {
+    "a step missing": (lambda rows, run: rows[rows["step"] != 3], "metrics.parquet records steps 0, 6"),
+    "a step added": (lambda rows, run: pd.concat([rows, rows.assign(step=rows["step"] + 1)]),
+                     "metrics.parquet records steps 0, 1, …, 7"),
+    "a NaN loss, never diverged": (_loss_at(3, np.nan), "never diverged, but its batch loss at step 3"),
+    "diverged before finite losses": (lambda rows, run: run.update(diverged_step=3) or rows,
+                                      "diverged at step 3, but metrics.parquet has values at step 3"),
+    "diverged after its last step": (lambda rows, run: run.update(diverged_step=7) or rows,
+                                     "diverged at step 7, after its last step 6"),
+}
+
+
+@pytest.mark.parametrize("edit", LATER_RUN_EDITS)
+def test_a_contradiction_in_any_run_of_a_large_batch_is_named_and_not_trusted(tmp_path, edit):
+    """The claims of all runs are screened at once, then each suspect alone: an edit to the 21st
+    run of 40, checksums updated, is named with that run and its batch is not trusted."""
+    configs = run_configs(sweep(lrs=np.geomspace(1e-3, 1e-1, 20).tolist()), tmp_path, device="cpu")
+    (folder,) = batches(tmp_path)
+    assert store.batch(folder) == (_manifest(folder), None)
+    change, says = LATER_RUN_EDITS[edit]
+    name = _middle_run(change)(folder)
+    manifest, problem = store.batch(folder)
+    assert problem is not None and problem.startswith(f"run {name}: ") and says in problem
+    index = store.Index(tmp_path)
+    assert index.find(name) is None and all(index.find(c.hash()) is None for c in configs)
+
+
 def test_an_edited_diverged_step_is_neither_shown_nor_reused(tmp_path):
     """The issue's case: diverged_step set to 5 in a 50-step run with finite metrics to the end."""
     args = ["sweep", "linear_regression", "--optimizer", "sgd", "--lr", "1e-2", "-p", "d=3", "-p", "D=1",
@@ -560,8 +612,8 @@ def test_a_sweep_whose_metrics_cannot_be_read_says_which_runs_are_missing(tmp_pa
     args = ["sweep", "linear_regression", "--optimizer", "sgd", "--lr", "1e-3,1e-2", "-p", "d=3", "-p", "D=1",
             "--steps", "5", "--out", str(tmp_path)]
     assert CliRunner().invoke(main, args).exit_code == 0
-    real = summarize.load
-    monkeypatch.setattr(summarize, "load", lambda folders, table="metrics": real(sorted(folders)[1:], table))
+    real = summarize.load_runs
+    monkeypatch.setattr(summarize, "load_runs", lambda found, **kw: real(found[1:], **kw))
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "1 of 2 runs have no readable metrics" in result.output

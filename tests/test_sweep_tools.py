@@ -164,3 +164,56 @@ def test_a_batch_table_gives_each_config_its_rows_in_order_as_a_groupby_would(tm
     for k, expected in frame[frame.config != 1].groupby("config"):
         table = pd.read_parquet(tmp_path / "t.parquet", filters=[("run", "==", names[k])])
         pd.testing.assert_frame_equal(table.drop(columns="run"), expected.drop(columns="config").reset_index(drop=True))
+
+
+def test_the_best_lr_flags_are_the_best_points_of_checks_over_each_group(tmp_path):
+    """`aggregate`'s grouped best lr against `checks.best_points` (the reference, one group at a
+    time): random settings in groups of 1–6 lrs, 3 seeds, some seeds diverged, some metrics with
+    values ≤ 0 (then compared without logs), float64."""
+    from toylab import checks
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for group in range(40):
+        lrs = np.sort(rng.choice([1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2], size=rng.integers(1, 7), replace=False))
+        shift = -5.0 if group % 5 == 0 else 0.0  # a group with negative values: means of values, not of logs
+        for lr in lrs:
+            for seed in range(3):
+                final = rng.lognormal() + shift
+                diverged = rng.random() < 0.15
+                rows += [{"run": f"g{group}-{lr}-{seed}", "seed": seed, "optimizer": "sgd", "lr": lr, "width": group,
+                          "problem": "p", "metric": "loss", "step": step, "value": value,
+                          "diverged_step": 2 if diverged else None, "diverged": diverged}
+                         for step, value in ((0, 10.0), (2, np.nan if diverged else final))]
+    table = summarize.aggregate(pd.DataFrame(rows))
+    final = summarize.final_values(pd.DataFrame(rows))
+    reference = checks.best_points(final.assign(value=final["value"].fillna(np.inf)), "lr", ["width"])
+    reference = reference[(reference["grid"].map(len) > 1) & reference["best"].notna()]
+    expected = {(w, b): "best lr, grid edge" if edge else "best lr"
+                for w, b, edge in zip(reference["width"], reference["best"], reference["at_edge"])}
+    got = {(w, lr): flag for w, lr, flag in zip(table["width"], table["lr"], table["best"]) if flag}
+    assert got == expected and len(expected) > 20
+
+
+@pytest.mark.parametrize("best", [False, True])
+def test_the_summary_of_the_final_rows_is_the_summary_of_every_row(sweep, best):
+    """`load(..., finals=True)` keeps the rows final values read; the summary of a sweep with
+    diverged runs and NaN metrics is the same table (float64, exactly) as from every row, which
+    they are fewer than a third of."""
+    out, _ = sweep
+    every, finals = summarize.load([out]), summarize.load([out], finals=True)
+    assert len(finals) * 3 < len(every)
+    for metric in ("loss", "dist_to_opt"):
+        pd.testing.assert_frame_equal(summarize.aggregate(finals, metric, best), summarize.aggregate(every, metric, best))
+
+
+def test_the_printed_tables_width_is_found_from_each_columns_widest_cell():
+    """`_width` (one row per column) against the widest line of the whole printed table."""
+    rng = np.random.default_rng(5)
+    for n in (1, 7, 300):
+        frame = pd.DataFrame({"optimizer": rng.choice(["sgd", "adamw", "signsgd"], n),
+                              "lr": 10.0 ** rng.uniform(-6, 2, n),
+                              "loss": np.where(rng.random(n) < 0.2, np.nan, rng.lognormal(0, 8, n)),
+                              "seeds": [f"{d}/{s}" for d, s in rng.integers(0, 12, (n, 2))],
+                              "steps": rng.integers(1, 10**rng.integers(1, 9), n)})
+        assert summarize._width(frame) == max(map(len, summarize._text(frame).splitlines()))

@@ -159,6 +159,20 @@ def test_c11_first_step_table(zero_init, bias_correction, m_factor, v_factor):
     torch.testing.assert_close(v1, v_factor * g * g)
 
 
+
+@pytest.mark.parametrize("zero_init", [True, False])
+@pytest.mark.parametrize("bias_correction", [True, False])
+def test_c11_first_step_rms_is_the_rms_of_the_optimizers_first_step(zero_init, bias_correction):
+    """Against the lab's AdamW itself (float64): one step at lr 1, ε ≈ 0, no decay moves θ by −u₁."""
+    from toylab.optim.torch_api import AdamW
+
+    x = torch.zeros(1000, dtype=torch.float64, requires_grad=True)
+    x.grad = torch.randn(1000, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    AdamW([x], lr=1.0, betas=(0.9, 0.95), eps=1e-30, weight_decay=0.0, bias_correction=bias_correction,
+          zero_init=zero_init).step()
+    rms = float(x.detach().pow(2).mean().sqrt())
+    assert theory.first_step_rms(zero_init, bias_correction, 0.9, 0.95) == pytest.approx(rms, rel=1e-12)
+
 def test_c12_kl_identical_is_zero_and_matches_closed_form():
     gen = torch.Generator().manual_seed(0)
     mu_p, mu_q = torch.randn(3, 5, generator=gen, dtype=torch.float64), torch.randn(3, 5, generator=gen, dtype=torch.float64)

@@ -2,7 +2,8 @@
 
 d = 64, D = 16, batch 32, 500 AdamW steps, all probes every 10 steps (51 probed steps, with
 step 1). The ratio is the median time of the probed run over the median time of the plain one,
-both after a warm-up run, the two alternating; the goal is ≤ 1.5. On the CPU the time is this
+after a warm-up run, the runs alternating; the goal is ≤ 2. Beside it, each probe alone: its
+extra time per probed step. On the CPU the time is this
 process's CPU time (one torch thread), which other jobs on a shared machine disturb far less
 than wall time; on CUDA it is wall time after a synchronisation.
 `python -m toylab.bench_probes` prints it.
@@ -40,16 +41,27 @@ def seconds(configs: list[RunConfig], device: str) -> float:
     return clock() - start
 
 
-def probe_overhead(K: int = 256, steps: int = 500, probe_every: int = 10, device: str = "cpu",
-                   repeats: int = 3) -> float:
-    """Time with all probes every `probe_every` steps over time without probes."""
-    plain, probed = sweep(K, steps, (), probe_every), sweep(K, steps, PROBES, probe_every)
-    engine.run_batch(probed[:2], device=device)  # warm-up
-    times = {"plain": [], "probed": []}
+def probed_steps(steps: int, probe_every: int) -> int:
+    """Step 1, every `probe_every`-th step and the last (the engine's probe steps)."""
+    return len({1, steps} | set(range(probe_every, steps + 1, probe_every)))
+
+
+def probe_costs(K: int = 256, steps: int = 500, probe_every: int = 10, device: str = "cpu",
+                repeats: int = 3) -> dict[str, float]:
+    """`ratio`: time with all probes every `probe_every` steps over time without probes; and per
+    probe, its ms per probed step alone: (time with that probe − plain time) / probed steps.
+    All the sweeps alternate within each round; medians over the rounds."""
+    runs = {"plain": sweep(K, steps, (), probe_every), "all": sweep(K, steps, PROBES, probe_every),
+            **{name: sweep(K, steps, (name,), probe_every) for name in PROBES}}
+    engine.run_batch(runs["all"][:2], device=device)  # warm-up
+    times = {name: [] for name in runs}
     for _ in range(repeats):
-        times["plain"].append(seconds(plain, device))
-        times["probed"].append(seconds(probed, device))
-    return statistics.median(times["probed"]) / statistics.median(times["plain"])
+        for name, configs in runs.items():
+            times[name].append(seconds(configs, device))
+    median = {name: statistics.median(t) for name, t in times.items()}
+    per_step = {f"{name} ms/probed step": 1e3 * (median[name] - median["plain"]) / probed_steps(steps, probe_every)
+                for name in PROBES}
+    return {"ratio": median["all"] / median["plain"], **per_step}
 
 
 def main():
@@ -61,9 +73,9 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     runtime.configure()
-    ratio = probe_overhead(args.K, args.steps, args.probe_every, args.device, args.repeats)
+    costs = probe_costs(args.K, args.steps, args.probe_every, args.device, args.repeats)
     print(f"probe overhead (K={args.K}, {args.steps} steps, all probes every {args.probe_every}, "
-          f"{args.device}): {ratio:.2f}x")
+          f"{args.device}): {costs.pop('ratio'):.2f}x; " + ", ".join(f"{k} {v:.1f}" for k, v in costs.items()))
 
 
 if __name__ == "__main__":

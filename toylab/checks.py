@@ -13,7 +13,8 @@ them into an `Outcome`, with the interval x̄ ± t_{(1+level)/2, n−1}·s/√n 
     ordering(check, a, b)                   "a beats b by the margin m = tolerance", paired over
                                             seeds, r_s = log(a_s/b_s): holds when the interval of r̄
                                             lies below −m, fails when it lies above +m (b beats a
-                                            by the margin), else inconclusive with cause "tied"
+                                            by the margin), else inconclusive: "tied" when it lies
+                                            within [−m, m], "few replicates" when it crosses ±m
     bound(check, values, upper)             x ≤ upper: holds when the whole interval is below it,
                                             fails when it is wholly above, else inconclusive
     best_on_grid(check, frame, over, accept)  the best point of a grid lies in `accept`: holds when
@@ -30,10 +31,16 @@ the headline quotes the numbers, interval and reason of the group that decides i
 per-group pattern ("holds in 1 of 3 groups: …").
 
 An inconclusive outcome says why in `cause` (`CAUSES`), as data: the interval straddles the
-boundary; too few replicates (fewer than two, or an interval wider than the check needs); the
-runs did not reach the claim's regime (`Regime`: `stationarity`, `relaxed`); the best point sits
-at a grid edge; or the compared values are tied. `Needs` declares what deciding a check takes,
+boundary; too few replicates (fewer than two, an interval wider than the check needs, or an
+ordering's interval that crosses its margin); the runs did not reach the claim's regime (`Regime`:
+`stationarity`, `relaxed`); the best point sits at a grid edge; the compared values are tied; or
+a premise of the prediction fails on the problem itself (a `Regime` with that cause), which no
+longer or wider run can change.
+The tie rule: an ordering whose interval lies within the margin band [−m, m] is a tie, and final
+(the two are equal within the margin); one whose interval crosses −m or +m is `few replicates`,
+since more seeds could move it to one side (at m = 0 only identical values tie). `Needs` declares what deciding a check takes,
 each need mapped to the cause it raises when missing (more steps, more seeds, a wider grid).
+`orderings`, `orderings_at_best` and `equivalences` apply a claim to every group of a table.
 `Outcome.row` is one row of the claims ledger (`reports/claims.csv`), `Outcome.sentence` the
 verdict as a report prints it.
 """
@@ -49,7 +56,7 @@ from .estimators import window
 
 VERDICTS = ("holds", "fails", "inconclusive")
 KINDS = ("seed", "hypothesis", "control")  # whose claim: a seed document's, the lab's own question, a machinery check
-CAUSES = ("straddles", "few replicates", "regime not reached", "grid edge", "tied")
+CAUSES = ("straddles", "few replicates", "regime not reached", "grid edge", "tied", "premise not met")
 LEDGER_COLUMNS = ("claim", "check", "kind", "report", "quantity", "predicted", "measured", "ci_low", "ci_high",
                   "rel_error", "tolerance", "verdict", "cause", "decided_by", "reason", "estimator", "n_seeds",
                   "steps", "seeds", "grid_points", "extensions")  # the last four: what was run (`toylab.evidence`)
@@ -245,7 +252,8 @@ def ordering(check: Check, a, b, group: str = "", regime: Regime | None = None) 
     """The claim "a beats b by the margin m = tolerance" (lower is better) on paired replicates
     (same seed): r_s = log(a_s/b_s), reported as the geometric-mean ratio exp(r̄) with its
     interval. Holds when the interval of r̄ lies below −m; fails when it lies above +m (b beats a
-    by the margin); otherwise the two are tied within the margin and the noise: inconclusive.
+    by the margin); otherwise inconclusive: tied (cause `tied`, final) when the interval lies
+    within [−m, m], else it crosses ±m and more seeds could decide it (cause `few replicates`).
     Equal values (both 0 included) give r_s = 0; a single 0 gives r_s = ∓∞, which, like a diverged
     run's, is no replicate of the interval."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
@@ -258,10 +266,11 @@ def ordering(check: Check, a, b, group: str = "", regime: Regime | None = None) 
     ratio, r_low, r_high = (math.exp(x) if math.isfinite(x) else math.nan for x in (mean, low, high))
     where = {"holds": "below", "fails": "above", "inconclusive": "reaches into"}[verdict]
     band = f"[{math.exp(-m):.3g}, {math.exp(m):.3g}]" if m else "1"
+    inside = -m <= low and high <= m
     reason = f"ratio {ratio:.3g} [{r_low:.3g}, {r_high:.3g}] {where} {band}" + (
-        ": tied within noise" if verdict == "inconclusive" else "")
+        "" if verdict != "inconclusive" else ": tied within the margin" if inside else ": crosses the margin")
     return _finish(check, group, 1.0, ratio, r_low, r_high, ratio - 1, verdict, clearance, reason, _n(r), regime,
-                   cause="tied")
+                   cause="tied" if inside else "few replicates")
 
 
 # ----- best point of a grid and final values --------------------------------------------------------
@@ -441,8 +450,10 @@ def stationarity(frame: pd.DataFrame, start: float, end: float, tolerance: float
                  step: str = "step", by: str = "seed", level: float = 0.95) -> Regime:
     """Steady state reached over [start, end]: per seed the drift d = mean(second half)/mean(first
     half) − 1; reached when the interval of d over seeds lies within ±tolerance. Not reached: the
-    runs still drift (cause `regime not reached`), unless the interval straddles the band and is
-    wider than it, when the seeds are too few to tell (`few replicates`)."""
+    runs still drift (cause `regime not reached`: longer runs), unless the mean drift lies inside
+    the band while its interval straddles it and is wider than the band, when the seeds are too
+    few to tell (`few replicates`). A mean drift outside the band asks for longer runs even when
+    the interval is wide: a longer run both moves the window later and averages more steps."""
     mid = (start + end) / 2
     first = window(frame, start, mid, value, step, by)
     second = window(frame[frame[step] > mid], mid, end, value, step, by)
@@ -450,7 +461,7 @@ def stationarity(frame: pd.DataFrame, start: float, end: float, tolerance: float
     mean, low, high = t_interval(drift, level)
     verdict = decide(low, high, (-tolerance, tolerance))[0]
     reached = verdict == "holds"
-    noisy = verdict == "inconclusive" and not high - low <= 2 * tolerance  # wider than the band: too few seeds to tell
+    noisy = verdict == "inconclusive" and abs(mean) <= tolerance and not high - low <= 2 * tolerance
     return Regime(reached, f"drift between halves of steps {start:g}–{end:g}: {_pct(mean)} "
                            f"[{_pct(low)}, {_pct(high)}] {'within' if reached else 'not within'} "
                            f"±{100 * tolerance:g} %", "few replicates" if noisy else "regime not reached")
@@ -467,3 +478,65 @@ def relaxed(check: Check, start: float, timescale: float, name: str = "relaxatio
 def ledger(outcomes: list[Outcome], report: str) -> pd.DataFrame:
     """Ledger rows of one report, in the order given."""
     return pd.DataFrame([o.row(report) for o in outcomes], columns=list(LEDGER_COLUMNS))
+
+
+# ----- shared by several analyses -------------------------------------------------------------------
+def ranking(check: Check, wide: pd.DataFrame, order: list, group: str, best: pd.DataFrame | None = None) -> list[Outcome]:
+    """The claimed ranking order[0] < order[1] < … (lower is better) as the `ordering` of each
+    adjacent pair, paired over the rows of `wide` (one column per name, one row per replicate),
+    named `group: a < b`; with `best` (`best_points` indexed by name), `interior` is each regime."""
+    return [ordering(check, wide[a], wide[b], f"{group}: {a} < {b}", None if best is None else interior(best, [a, b]))
+            for a, b in zip(order, order[1:])]
+
+
+def settled(check: Check, frame: pd.DataFrame, start: float, end: float, timescale: float, value: str = "value",
+            name: str = "relaxation times", stationary: bool = True) -> Regime:
+    """Equilibrium over the window start…end: it starts `check.needs.relaxation_times` timescales
+    in (`relaxed`) and, when `stationary`, the drift of `value` between its halves is within
+    needs.drift × tolerance (`stationarity`)."""
+    regime = relaxed(check, start, timescale, name)
+    if not stationary:
+        return regime
+    return regime & stationarity(frame, start, end, check.needs.drift * check.tolerance, value=value)
+
+
+def numbers(outcomes: list[Outcome], versus: str = "predicted") -> dict[str, str]:
+    """`{check id: "measured [low, high] vs predicted"}` per outcome, 4 significant digits; with
+    versus="verdict", `measured [low, high] (verdict)`."""
+    if versus not in ("predicted", "verdict"):
+        raise ValueError(f"versus={versus!r} is not allowed; use 'predicted' or 'verdict'")
+    tail = {"predicted": lambda o: f"vs {o.predicted:.4g}", "verdict": lambda o: f"({o.verdict})"}[versus]
+    return {o.check_id: f"{o.measured:.4g} [{o.ci_low:.4g}, {o.ci_high:.4g}] {tail(o)}" for o in outcomes}
+
+
+# ----- one claim over the groups of a table ---------------------------------------------------------
+def _group_name(key) -> str:
+    return " ".join(map(str, key)) if isinstance(key, tuple) else str(key)
+
+
+def orderings(check: Check, frame: pd.DataFrame, a: str, b: str, by) -> list[Outcome]:
+    """`ordering(check, rows[a], rows[b])` per group of `by` (columns or index levels; the rows of
+    a group paired, one per replicate), each group named by its values joined by spaces."""
+    return [ordering(check, rows[a], rows[b], _group_name(key)) for key, rows in frame.groupby(by)]
+
+
+def orderings_at_best(check: Check, frame: pd.DataFrame, a, b, by, name: str = "name",
+                      over: str = "lr") -> list[Outcome]:
+    """`ordering_at_best(check, rows, a, b)` per group of `by`: the runs named `a` and `b` (column
+    `name`), each at its best point of the grid `over`; groups named as in `orderings`."""
+    return [ordering_at_best(check, rows, a, b, name, over, _group_name(key)) for key, rows in frame.groupby(by)]
+
+
+def equivalences(check: Check, frame: pd.DataFrame, column: str, predicted: float, by,
+                 relative: bool = True) -> list[Outcome]:
+    """`equivalence(check, rows[column], predicted)` per group of `by`, named as in `orderings`."""
+    return [equivalence(check, rows[column], predicted, _group_name(key), relative=relative)
+            for key, rows in frame.groupby(by)]
+
+
+def final_values_per(metrics: pd.DataFrame, metric_of: dict, column: str = "problem", **kw) -> pd.DataFrame:
+    """`final_values` for each value of `column` present in `metrics`, with that value's own metric
+    (`metric_of`, in its order; e.g. the excess loss where a problem has one, else the loss)."""
+    present = set(metrics[column])
+    return pd.concat([final_values(metrics[metrics[column] == k], metric, **kw) for k, metric in metric_of.items()
+                      if k in present], ignore_index=True)

@@ -223,17 +223,17 @@ def _print_aggregate(out, configs):
     if not configs:
         click.echo("no configs in this shard")
         return
-    from . import summarize
+    from . import store, summarize
 
-    folders = sorted({out / c.hash() for c in configs})
-    metrics = summarize.load(folders)
+    names = sorted({c.hash() for c in configs})
+    metrics = summarize.load_runs(store.runs_of(out, names), where=str(out), finals=True)
     table = summarize.aggregate(metrics)
     click.echo(summarize.format_table(table))
-    click.echo(f"{len(folders)} runs in {out}/\nfigures: {summarize.plot_command(out, table)}\n"
+    click.echo(f"{len(names)} runs in {out}/\nfigures: {summarize.plot_command(out, table)}\n"
                f"every field as CSV: toylab summary {out} --format csv")
-    missing = sorted({f.name for f in folders} - set(metrics["run"].unique()))
+    missing = sorted(set(names) - set(metrics["run"].unique()))
     if missing:
-        raise Failure(f"{len(missing)} of {len(folders)} runs have no readable metrics: {', '.join(missing[:5])}"
+        raise Failure(f"{len(missing)} of {len(names)} runs have no readable metrics: {', '.join(missing[:5])}"
                       + (" ..." if len(missing) > 5 else ""))
 
 
@@ -450,7 +450,7 @@ def summary_cmd(runs, metric, best, fmt):
     runtime.configure()
     from . import summarize
 
-    click.echo(summarize.format_table(summarize.aggregate(summarize.load(list(runs)), metric, best), fmt))
+    click.echo(summarize.format_table(summarize.aggregate(summarize.load(list(runs), finals=True), metric, best), fmt))
 
 
 # ----- report -------------------------------------------------------------------------------------
@@ -497,7 +497,7 @@ def show(folder, what, save):
     from . import show as one_run, store, summarize
 
     if folder.is_dir() and not (folder / "config.json").exists():
-        click.echo(summarize.format_table(summarize.aggregate(summarize.load([folder]))))
+        click.echo(summarize.format_table(summarize.aggregate(summarize.load([folder], finals=True))))
         if folder.parent.name != store.BATCHES:
             click.echo(f"{folder} is a folder of runs: figures with `toylab plot {folder}`, one run with "
                        f"`toylab show {folder}/<hash>`")

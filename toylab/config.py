@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import weakref
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -108,7 +109,8 @@ class RunConfig:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps({f.name: getattr(self, f.name) for f in dataclasses.fields(self)}))
+        """Every field as JSON holds it (tuples as lists)."""
+        return _plain({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
@@ -123,7 +125,13 @@ class RunConfig:
         return {"problem": problems.get(self.problem).source_hash(), "toylab": toylab_source_hash()}
 
     def hash(self) -> str:
-        return config_hash(self.to_dict(), self.sources())
+        """`config_hash` of this config, computed once per config object: a config is never
+        changed after it is made (`dataclasses.replace` makes a new one)."""
+        cached = _HASHES.get(id(self))
+        if cached is None:
+            cached = _HASHES[id(self)] = config_hash(self.to_dict(), self.sources())
+            weakref.finalize(self, _HASHES.pop, id(self), None)
+        return cached
 
     def group_key(self) -> str:
         names = optim.get(self.optimizer).static
@@ -138,6 +146,18 @@ class RunConfig:
         diff = [f"{k}={format_value(v)}" for k, v in self.hparams.items()
                 if k == "lr" or v != opt.hparams[k].default]
         return " ".join([self.optimizer] + diff)
+
+
+_HASHES: dict[int, str] = {}  # id of a live config -> its hash (`RunConfig.hash`)
+
+
+def _plain(value):
+    """`value` with every tuple a list, as a JSON round trip gives it."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def config_hash(config: dict, sources: dict[str, str]) -> str:

@@ -3,6 +3,7 @@ to a check (`toylab.checks` turns the replicates into an interval and a verdict)
 
     window(frame, start, end)            per seed, mean of value over start ≤ step ≤ end
     windowed_ratio(frame, lo, hi)        per seed, √(mean num² / mean den²) over lo·T < step ≤ hi·T
+    windowed_ratio_text(a, b, lo, hi)    that estimator described in words, for a check
     block_means(weights, blocks)         per (optimizer, step, block), the mean of θ² over a block of
                                          consecutive coordinates (i.i.d. coordinates as replicates)
     vertex(x, y)                         argmin of the parabola through (x, y), clipped to x's range
@@ -13,6 +14,17 @@ to a check (`toylab.checks` turns the replicates into an interval and a verdict)
     numerical_rank(spectra, rtol)        per (run, step, param) of the spectra probe, the singular values
                                          within the gradient's numerical rank
     trajectory_gap(weights, a, b)        per seed, max_t ‖θ_a,t − θ_b,t‖/‖θ_b,t‖ between two runs
+    rms_ratio(frame, start, end, a, b)   per seed, √(Σ a² / Σ b²) over start ≤ step ≤ end
+    descent_rate(frame, x, y, start, end)  per seed, (y_start − y_end)/(x_end − x_start) between two steps
+    probe_columns(table)                 a probe table with one column per quantity, one row per (run, param, step)
+    singular_extremes(spectra, by)       per (*by, step, quantity) of the spectra probe, σ_max and σ_min
+    spread_and_growth(extremes, by)      per (*by, seed), the median over steps of σ_max/σ_min and
+                                         σ_max at the last step over σ_max at the first
+    paired_spectra(spectra, a, b, by)    per (*by, run, step, rank) of the spectra probe, σ_i of two
+                                         quantities side by side (`input`, `output`)
+    geometric_mean(values)               exp(mean(log v)), e.g. over seeds
+    named_gap(weights, runs, a, b)       `trajectory_gap` between the runs named a and b, per seed
+    loglog_slope(values)                 per seed, the least-squares slope of log value against log x
 
 The final value of a run (last step, last fraction of the steps, or best) is `checks.final_values`:
 it carries the rule for diverged runs.
@@ -105,3 +117,81 @@ def numerical_rank(spectra: pd.DataFrame, rtol: float, reference: str = "grad") 
     s = s.join(r.rename("r"), on=keys)
     n = s.groupby(keys)["rank"].transform("max")
     return s[(s["rank"] <= s["r"]) & (n > 1)].drop(columns=["rank", "r"])
+
+
+def rms_ratio(frame: pd.DataFrame, start: float, end: float, num: str, den: str, step: str = "step",
+              by: str = "seed") -> pd.Series:
+    """Per `by` (seed), √(Σ num² / Σ den²) over the rows with start ≤ step ≤ end."""
+    inside = frame[(frame[step] >= start) & (frame[step] <= end)]
+    sums = (inside[[num, den]] ** 2).groupby(inside[by]).sum()
+    return np.sqrt(sums[num] / sums[den])
+
+
+def descent_rate(frame: pd.DataFrame, x: str, y: str, start: float, end: float, step: str = "step",
+                 by: str = "seed") -> pd.Series:
+    """Per `by` (seed), how fast y falls along x between two recorded steps:
+    (y_start − y_end)/(x_end − x_start)."""
+    at = frame[frame[step].isin([start, end])].pivot(index=by, columns=step, values=[x, y])
+    return (at[y, start] - at[y, end]) / (at[x, end] - at[x, start])
+
+
+def probe_columns(table: pd.DataFrame, keys=("run", "param", "step")) -> pd.DataFrame:
+    """A probe table (one row per run, param, step and quantity) with one row per `keys` and one
+    column per quantity, beside the run's config columns."""
+    keys = list(keys)
+    wide = table.pivot_table(index=keys, columns="quantity", values="value")
+    return wide.join(table.drop(columns=["quantity", "value"]).drop_duplicates(keys).set_index(keys)).reset_index()
+
+
+def windowed_ratio_text(num: str, den: str, lo: float, hi: float) -> str:
+    """What `windowed_ratio` measures, as a check's estimator: `√(mean ‖g‖²/mean ‖x‖²) over steps
+    T/2…T per seed`, or `√(mean (a)²) …` when den is "" (a plain norm)."""
+    where = "…".join({0.25: "T/4", 0.5: "T/2", 1.0: "T"}.get(f, f"{f:g}T") for f in (lo, hi))
+    return (f"√(mean {num}²/mean {den}²)" if den else f"√(mean ({num})²)") + f" over steps {where} per seed"
+
+
+def singular_extremes(spectra: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Per (*by, step, quantity) of a spectra-probe table: the largest and the smallest singular
+    value, as columns `max` and `min`."""
+    return spectra.groupby([*by, "step", "quantity"])["value"].agg(["max", "min"]).reset_index()
+
+
+def spread_and_growth(extremes: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Per (*by, seed) of `singular_extremes` rows: `spread`, the median over steps of σ_max/σ_min,
+    and `growth`, σ_max at the last step / σ_max at the first; columns (statistic, quantity)."""
+    e = extremes.assign(spread=extremes["max"] / extremes["min"]).sort_values("step")
+    g = e.groupby([*by, "seed", "quantity"])
+    stats = {"spread": g["spread"].median(), "growth": g["max"].last() / g["max"].first()}
+    return pd.concat(stats, axis=1).unstack("quantity")
+
+
+def paired_spectra(spectra: pd.DataFrame, a: str, b: str, by: list[str], normalise: bool = False) -> pd.DataFrame:
+    """Per (*by, run, step, index) of a spectra-probe table: the singular values of quantities `a` and
+    `b` of the same rank as columns `input` and `output`; with `normalise`, the input over its
+    Frobenius norm √(Σ_i σ_i²) at that step."""
+    wide = spectra[spectra["quantity"].isin([a, b])].pivot_table(
+        index=[*by, "run", "step", "index"], columns="quantity", values="value").reset_index()
+    wide = wide.rename(columns={a: "input", b: "output"})
+    if normalise:
+        wide["input"] /= np.sqrt((wide["input"] ** 2).groupby([wide["run"], wide["step"]]).transform("sum"))
+    return wide
+
+
+def geometric_mean(values) -> float:
+    """exp(mean_i log v_i) of positive values (e.g. one per seed); 0 if one is 0, inf if one is."""
+    with np.errstate(divide="ignore"):
+        return float(np.exp(np.mean(np.log(np.asarray(values, dtype=float)))))
+
+
+def named_gap(weights: pd.DataFrame, runs: pd.DataFrame, a: str, b: str, name: str = "variant") -> pd.Series:
+    """`trajectory_gap` per seed between the runs whose column `name` is `a` and those where it is
+    `b` (`runs`: one row per run, indexed by run, with `seed` and `diverged`; one run per seed)."""
+    pick = lambda n: runs[runs[name] == n].reset_index().set_index("seed")  # noqa: E731
+    return trajectory_gap(weights, pick(a), pick(b))
+
+
+def loglog_slope(values: dict) -> pd.Series:
+    """Per seed, the least-squares slope of log value against log x, from `values` {x: per-seed
+    values (a Series indexed by seed)}, e.g. d log(gap)/d log ε."""
+    x = np.log(list(values))
+    return pd.DataFrame({k: np.log(v) for k, v in values.items()}).apply(lambda r: np.polyfit(x, r, 1)[0], axis=1)

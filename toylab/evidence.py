@@ -6,7 +6,11 @@ that is missing, and each maps to one extension of the report's spec:
     regime not reached   steps × 2: the runs are longer (a claim's windows are fractions of its
                          run, so they move with it and start more relaxation times in); only
                          the runs of the optimizer `Needs.longer` names, when it names one
-    few replicates       seeds × 2: new seeds after the largest, the old ones kept
+    few replicates       seeds × 2: new seeds after the largest, the old ones kept (also
+                         asked by an ordering whose interval crosses its margin: a tie
+                         inside the margin is final, `checks.ordering`); a claim that tunes
+                         on named seeds (held out from scoring) keeps them, so every new
+                         seed is a held-out one
     grid edge            the grid of `Needs.grid` (lr by default) one geometric step wider on
                          each side, in every optimizer table that lists it
 
@@ -72,8 +76,9 @@ def undecided(outcomes) -> dict[str, set[tuple[str, str]]]:
     return dict(wanted)
 
 
-def _steps(spec) -> int:
-    return max(c.steps for c in spec.configs())
+def _steps(spec, optimizer: str = "") -> int:
+    """The longest run of the spec, or of one optimizer's runs."""
+    return max(c.steps for c in spec.configs() if optimizer in ("", c.optimizer))
 
 
 def _grid_points(spec, axis: str = "lr") -> int:
@@ -113,7 +118,7 @@ def extended(spec, base, what: str, axis: str, budget: Budget):
 
 def _describe(what: str, old, new, axis: str) -> str:
     if what == "steps":
-        return f"steps {_steps(old)}→{_steps(new)}" + (f" ({axis} runs)" if axis else "")
+        return f"steps {_steps(old, axis)}→{_steps(new, axis)}" + (f" ({axis} runs)" if axis else "")
     if what == "seeds":
         return f"seeds {len(old.seeds)}→{len(new.seeds)}"
     return f"{axis} grid {_grid_points(old, axis)}→{_grid_points(new, axis)} points"

@@ -345,3 +345,77 @@ def error_forest(ax, outcomes: list, tolerance: float) -> None:
     ax.set_yticks(y, [o.check_id for o in outcomes], fontsize=6)
     ax.set(xscale="symlog", xlabel="measured / predicted − 1 [%] (95 % interval over seeds)")
     ax.invert_yaxis()
+
+
+def mean_line(ax, frame: pd.DataFrame, x: str, y: str, label: str, **style) -> None:
+    """The mean of `y` over the rows that share x (a prediction made per seed) as a `theory_line` curve."""
+    mean = frame.groupby(x)[y].mean()
+    theory_line(ax, mean.to_numpy(), label, x=mean.index, **style)
+
+
+def tolerance_band(ax, tolerance: float, windows=()) -> None:
+    """On a panel of measured / predicted: the band 1 ± tolerance (with its legend entry) and each
+    window (start, end) of the checks shaded behind the data."""
+    ax.axhspan(1 - tolerance, 1 + tolerance, color="0.75", label=f"±{100 * tolerance:g} % tolerance")
+    for start, end in windows:
+        ax.axvspan(start, end, color="0.93", zorder=0)
+
+
+def ratio_band(ax, frame: pd.DataFrame, x: str, prediction: str, value: str = "value", **band) -> pd.DataFrame:
+    """`seed_band` on a log axis of value / prediction (measured over predicted, per seed); the rows
+    where the prediction is 0 (an infinite ratio) are left out, not their runs."""
+    ratio = frame.assign(ratio=frame[value] / frame[prediction]).replace(np.inf, np.nan).dropna(subset=["ratio"])
+    return seed_band(ax, ratio, x, "ratio", log=True, **band)
+
+
+def label_panels(axes, labels: list[dict], **legend_kw) -> None:
+    """Each axis of `axes` set with its dict of `labels` (axis labels, scales, title), then its `legend`."""
+    for ax, kw in zip(axes, labels):
+        ax.set(**kw)
+        legend(ax, **legend_kw)
+
+
+def target_bands(axes, panels: list, x: str, hue: str | None = None, xlabel: str | None = None,
+                 legend_kw: dict | None = None, **band) -> None:
+    """One panel per (frame, y, target, label, title) of `panels`, on `axes` in order: `seed_band`
+    of y against x per hue and, dashed, the `theory_line` at target(the frame's first row) with `label`."""
+    for ax, (frame, y, target, label, title) in zip(axes, panels):
+        seed_band(ax, frame, x, y, hue, **band)
+        theory_line(ax, float(target(frame.iloc[0])), label)
+        ax.set(xlabel=xlabel or x, title=title)
+        legend(ax, **(legend_kw or {}))
+
+
+def extreme_bands(axes, extremes: pd.DataFrame, by, names: dict, target: float = 1.0, target_label: str = "1",
+                  **panel) -> list:
+    """`panel_bands` over steps, one panel per value of `by`, of the largest and smallest singular
+    value of each quantity (`estimators.singular_extremes`), lines `names[quantity] σ_max` and
+    `… σ_min` on a log axis, with the target as a dashed line. Returns the panels' values."""
+    long = extremes.melt(id_vars=[c for c in extremes if c not in ("max", "min")], value_vars=["max", "min"],
+                         var_name="σ")
+    long["line"] = long["quantity"].map(names) + " σ_" + long["σ"]
+    keys = panel_bands(axes, long, by, "step", "value", "line", log=True, **panel)
+    for ax in axes.flat[:len(keys)]:
+        theory_line(ax, target, target_label)
+        legend(ax, fontsize="x-small")
+    return keys
+
+
+def one_legend(axes) -> None:
+    """Keep the first panel's legend only, where every panel draws the same lines."""
+    for ax in axes.flat[1:]:
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+
+
+def scalar_map_panels(axes, frame: pd.DataFrame, by: str, hue: str, colors: dict, scalar_map, xlabel: str,
+                      ylabel: str, x_min: float = 1e-4, ylim=None, **kw) -> list:
+    """`panel_scatter` of `output` against `input` (`estimators.paired_spectra`: singular values of
+    the same rank) per hue, with the hue's scalar map σ ↦ `scalar_map(hue, σ)` dashed over
+    [x_min, 1], on a log x axis; the legend on the first panel. Returns the panels' values."""
+    x = np.geomspace(x_min, 1, 300)
+    keys = panel_scatter(axes, frame, by, "input", "output", hue, colors, lambda h: (x, scalar_map(h, x)), **kw)
+    for ax in axes.flat:
+        ax.set(xscale="log", xlabel=xlabel, ylabel=ylabel, ylim=ylim)
+    axes.flat[0].legend(fontsize="x-small", markerscale=3)
+    return keys

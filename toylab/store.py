@@ -168,16 +168,17 @@ def _table_problem(table: str, content: bytes, runs: dict) -> str | None:
     except (pa.ArrowException, KeyError, ValueError, TypeError) as e:
         return f"{table}.parquet is not a readable table ({type(e).__name__})"
     names = list(runs)
-    listing = [n for n in names if table in runs[n]["tables"]]
+    listed = np.array([table in runs[n]["tables"] for n in names])
     codes = pd.Index(names).get_indexer(run)
-    present = set(np.unique(codes).tolist())
-    if -1 in present or present != {names.index(n) for n in listing}:
-        stray = next((r for r, c in zip(run, codes) if c == -1 or table not in runs[names[c]]["tables"]), None)
-        lost = next((n for n in listing if names.index(n) not in present), None)
+    present = np.zeros(len(names), bool)
+    present[codes[codes >= 0]] = True
+    if (codes == -1).any() or (present != listed).any():
+        stray = next((r for r, c in zip(run, codes) if c == -1 or not listed[c]), None)
+        lost = next((n for n, held, wanted in zip(names, present, listed) if wanted and not held), None)
         return (f"{table}.parquet holds rows of run {stray}, which does not list it" if stray else
                 f"run {lost} lists {table}.parquet, which holds none of its rows")
     if table != "metrics":
-        bad = next((n for n in listing if table not in runs[n]["config"].get("probes", ())), None)
+        bad = next((n for n, wanted in zip(names, listed) if wanted and table not in runs[n]["config"].get("probes", ())), None)
         return f"run {bad}: {table}.parquet is not a table of its config's probes" if bad else None
     step = data.column("step").to_numpy()
     value = data.column("value").to_numpy().astype(np.float64)
@@ -186,7 +187,8 @@ def _table_problem(table: str, content: bytes, runs: dict) -> str | None:
 
 
 def _claims_problem(names, runs, codes, step, value, is_loss) -> str | None:
-    """The first run whose recorded steps or diverged_step the metrics contradict, in one line."""
+    """The first run whose recorded steps or diverged_step the metrics contradict, in one line.
+    All runs are screened at once (`_suspects`); each suspect, in order, is checked alone."""
     for i, run in enumerate(runs):
         steps, every = run["config"].get("steps"), run["config"].get("metric_every")
         if not isinstance(steps, int) or not isinstance(every, int) or every < 1:
@@ -194,9 +196,9 @@ def _claims_problem(names, runs, codes, step, value, is_loss) -> str | None:
     order = np.lexsort((step, codes))
     codes, step, value, is_loss = codes[order], step[order], value[order], is_loss[order]
     bounds = np.searchsorted(codes, np.arange(len(runs) + 1))
-    for i, run in enumerate(runs):
+    for i in np.flatnonzero(_suspects(runs, codes, step, value, is_loss)):
+        run, own = runs[i], slice(bounds[i], bounds[i + 1])
         steps, every = run["config"]["steps"], run["config"]["metric_every"]
-        own = slice(bounds[i], bounds[i + 1])
         recorded = np.unique(step[own])
         expected = [0, *range(every, steps + 1, every), *([steps] if steps % every else [])]
         if not np.array_equal(recorded, expected):
@@ -206,6 +208,31 @@ def _claims_problem(names, runs, codes, step, value, is_loss) -> str | None:
         if problem:
             return f"run {names[i]}: {problem}"
     return None
+
+
+def _suspects(runs, codes, step, value, is_loss) -> np.ndarray:
+    """Per run, whether the checks of `_claims_problem` may fail for it (at least every run for
+    which they do), from the rows sorted by run and step: its distinct recorded steps are not
+    min(j·metric_every, steps) for j = 0 … ⌈steps/metric_every⌉, or a row contradicts its
+    diverged_step (`_divergence_problem`)."""
+    n = len(runs)
+    if step.dtype.kind not in "iuf" or value.dtype.kind != "f":  # not a table this toylab writes: check each run
+        return np.ones(n, bool)
+    steps = np.array([run["config"]["steps"] for run in runs], np.int64)
+    every = np.array([run["config"]["metric_every"] for run in runs], np.int64)
+    diverged = np.array([run["diverged_step"] or 0 for run in runs], np.int64)  # 0: never
+    distinct = np.ones(len(step), bool)
+    distinct[1:] = (codes[1:] != codes[:-1]) | (step[1:] != step[:-1])
+    owner, recorded = codes[distinct], step[distinct]
+    count = np.bincount(owner, minlength=n)
+    j = np.arange(len(owner)) - (np.cumsum(count) - count)[owner]
+    wrong = recorded != np.minimum(j * every[owner], steps[owner])
+    suspect = (count != -(-steps // every) + 1) | (np.bincount(owner, wrong, minlength=n) > 0)
+    limit = np.where(diverged > 0, diverged, steps + 1)[codes]
+    not_finite = is_loss & (step >= 1) & (step < limit) & ~np.isfinite(value)
+    after = (diverged[codes] > 0) & (step >= diverged[codes]) & ~np.isnan(value)
+    rows = np.bincount(codes[not_finite | after], minlength=n) > 0
+    return suspect | rows | (diverged > steps)
 
 
 def _divergence_problem(diverged, steps, step, value, is_loss) -> str | None:

@@ -12,10 +12,10 @@ and for any other metric  mean m = (1/n) Σ_s v_s,  interval m ± 2·std(v)/√n
 
 and `n_diverged` counts the seeds that diverged by the rule of `checks.final_values` (marked by
 the engine, a non-finite final value, or one above `checks.EXPLODE` (10³) times the run's first
-recorded value). The best lr of each group of settings that differ only in lr is
-`checks.best_points` over the runs (seed mean of the log metric, a setting with a diverged seed
-never wins), flagged when it is the smallest or largest lr of the grid: the optimum may lie
-outside it.
+recorded value). The best lr of each group of settings that differ only in lr is the best point
+of `checks.best_points` (seed mean of the log metric, a setting with a diverged seed never wins;
+its ties, which need a t quantile, are not computed), flagged when it is the smallest or largest
+lr of the grid: the optimum may lie outside it.
 """
 from __future__ import annotations
 
@@ -47,15 +47,38 @@ def runs(paths) -> list[store.Run]:
     return sorted(found, key=lambda run: run.address)
 
 
-def load(paths, table: str = "metrics") -> pd.DataFrame:
+def load(paths, table: str = "metrics", finals: bool = False) -> pd.DataFrame:
     """One tidy `table` over the runs `paths` name (those that verify, see `runs`), with each
     run's config as columns, `run` (its config hash), `folder` (its address `<out>/<hash>`),
-    `diverged_step` and `diverged`."""
-    found = runs(paths)
-    out = store.with_run_columns(store.read(found, table), found, lambda run: {"folder": str(run.address)})
+    `diverged_step` and `diverged`; with `finals`, only the rows final values read (`final_rows`)."""
+    return load_runs(runs(paths), table, ", ".join(map(str, paths)), finals)
+
+
+def load_runs(found: list[store.Run], table: str = "metrics", where: str = "these runs",
+              finals: bool = False) -> pd.DataFrame:
+    """`load` of the runs `found` (`store.Run`s); `where` names them in the error when none has `table`."""
+    rows = store.read(found, table)
+    out = store.with_run_columns(final_rows(rows) if finals and not rows.empty else rows, found,
+                                 lambda run: {"folder": str(run.address)})
     if out.empty:
-        raise UserError(f"no {table} table in the runs of {', '.join(map(str, paths))}")
+        raise UserError(f"no {table} table in the runs of {where}")
     return out.assign(**{c: out[c].astype(str) for c in out.columns if isinstance(out[c].dtype, pd.CategoricalDtype)})
+
+
+def final_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a metrics table (`run`, `step`, `metric`, `value`) that final values read
+    (`checks.final_values`, with or without `best`): per run and metric, by step, the first row
+    with a value, the row of its smallest value and the last row; in their order in `rows`."""
+    codes = rows.groupby(["run", "metric"], sort=False).ngroup().to_numpy()
+    order = np.lexsort((rows["step"].to_numpy(), codes))
+    codes, value = codes[order], rows["value"].to_numpy(dtype=float)[order]
+    keep = np.zeros(len(rows), bool)
+    keep[np.flatnonzero(np.r_[codes[1:] != codes[:-1], True])] = True  # last
+    valued = np.flatnonzero(~np.isnan(value))
+    if len(valued):
+        keep[valued[np.r_[True, codes[valued][1:] != codes[valued][:-1]]]] = True  # first with a value
+        keep[valued[pd.Series(value[valued]).groupby(codes[valued]).idxmin().to_numpy()]] = True  # smallest
+    return rows.iloc[np.sort(order[keep])].reset_index(drop=True)
 
 
 def setting_columns(frame: pd.DataFrame) -> list[str]:
@@ -130,18 +153,31 @@ def _sort_key(column: pd.Series) -> pd.Series:
 
 
 def _best_flags(final: pd.DataFrame, keys: list[str]) -> pd.Series:
-    """Per setting id: 'best lr', 'best lr, grid edge' or '' — `checks.best_points` over the lr
-    within each group of settings equal but for the lr (a diverged run's value is NaN here)."""
+    """Per setting id: 'best lr', 'best lr, grid edge' or '' — the best point of `checks.best_points`
+    (its ties aside) over the lr within each group of settings equal but for the lr, in grouped
+    operations: the lr of the smallest seed mean of log value (of value where some finite value of
+    the group is ≤ 0), the first on a tie, where no seed diverged (a diverged run's value is NaN
+    here, counted +inf); flagged at the smallest or largest lr of a grid of two or more."""
     flags = pd.Series("", index=pd.Index(sorted(final["setting"].unique())))
     if "lr" not in keys:
         return flags
     others = [k for k in keys if k != "lr"]
-    final = final.assign(value=final["value"].fillna(np.inf),
-                         _group=final.groupby(others, dropna=False, sort=False).ngroup() if others else 0)
-    best = checks.best_points(final, "lr", ["_group"])
-    best = best[(best["grid"].map(len) > 1) & best["best"].notna()]
-    chosen = final.merge(best, left_on=["_group", "lr"], right_on=["_group", "best"]).drop_duplicates("setting")
-    flags[chosen["setting"].to_numpy()] = np.where(chosen["at_edge"], "best lr, grid edge", "best lr")
+    group = (final.groupby(others, dropna=False, sort=False).ngroup() if others
+             else pd.Series(0, index=final.index)).rename("_group")
+    y = final["value"].astype(float).fillna(np.inf)
+    finite = np.isfinite(y)
+    logged = group.map((y.gt(0) | ~finite).groupby(group).all() & finite.groupby(group).any())
+    y = y.where(~logged, np.log(y.where(logged, 1.0)))
+    score = y.groupby([group, final["lr"], final["seed"]]).mean().groupby(level=[0, 1]).mean()
+    points = score.rename("score").reset_index()  # by group, then lr ascending
+    grid = points.groupby("_group")["lr"].agg(["size", "min", "max"])
+    scored = points[np.isfinite(points["score"])]
+    best = scored.loc[scored.groupby("_group")["score"].idxmin()].join(grid, on="_group")
+    best = best[best["size"] > 1]
+    best["flag"] = np.where((best["lr"] == best["min"]) | (best["lr"] == best["max"]), "best lr, grid edge", "best lr")
+    settings = final[["setting", "lr"]].assign(_group=group).drop_duplicates("setting")
+    chosen = settings.merge(best[["_group", "lr", "flag"]], on=["_group", "lr"])
+    flags[chosen["setting"].to_numpy()] = chosen["flag"].to_numpy()
     return flags
 
 
@@ -161,7 +197,20 @@ def _keys(table: pd.DataFrame) -> list[str]:
 
 
 def _text(frame: pd.DataFrame) -> str:
-    return frame.to_string(index=False, float_format=lambda v: f"{v:.4g}")
+    return frame.to_string(index=False, float_format=_num_text)
+
+
+def _num_text(v) -> str:
+    return f"{v:.4g}"
+
+
+def _width(frame: pd.DataFrame) -> int:
+    """The widest line of `_text(frame)`: that of the frame of each column's widest cell."""
+    def widest(column: pd.Series) -> int:
+        cells = column.map(_num_text) if pd.api.types.is_float_dtype(column) else column.astype(str)
+        return int(cells.str.len().to_numpy().argmax()) if len(cells) else 0
+    cells = pd.DataFrame({c: frame[c].iloc[[widest(frame[c])]].reset_index(drop=True) for c in frame}) if len(frame) else frame
+    return max(map(len, _text(cells).splitlines()))
 
 
 def format_table(table: pd.DataFrame, fmt: str = "table") -> str:
@@ -185,7 +234,7 @@ def format_table(table: pd.DataFrame, fmt: str = "table") -> str:
     left_out = []
     for other in sorted(c for c in table.columns if f"{c}_low" in table.columns and c != metric):
         wider = shown.assign(**{other: table[other].map(_num)})
-        if left_out or max(map(len, _text(wider).splitlines())) > WIDTH:
+        if left_out or _width(wider) > WIDTH:
             left_out.append(other)
         else:
             shown = wider

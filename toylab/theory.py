@@ -248,6 +248,14 @@ def first_step_moments(zero_init, bias_correction, beta1, beta2, g):
     return m1, v1
 
 
+def first_step_rms(zero_init, bias_correction, beta1, beta2):
+    """docs/claims.md C11: RMS of the first direction u₁ = m̂₁/√v̂₁ (ε → 0), |m̂₁|/√v̂₁ of
+    `first_step_moments` at g = 1: 1 (ZI+BC, no ZI no BC), (1−β1)/√(1−β2) (ZI, no BC),
+    √(1−β2)/(1−β1) (no ZI, BC)."""
+    m1, v1 = first_step_moments(zero_init, bias_correction, beta1, beta2, 1.0)
+    return abs(m1) / v1**0.5
+
+
 # ----- C12: KL between the gradient distribution and Adam's moments (003 §1.2) ----------------
 class GaussianKL(NamedTuple):
     total: Tensor  # KL summed over the coordinates (dims from start_dim on)

@@ -71,6 +71,14 @@ def mean_std(values: pd.Series) -> str:
     return f"{values.mean():.4g} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.2g}"
 
 
+def best_table(rows: pd.DataFrame, best: pd.DataFrame, by: list[str], column: str,
+               best_name: str = "best lr") -> pd.DataFrame:
+    """Per group of `by` (`checks.at_best`: the rows at their group's best point, `best` indexed by
+    `by`): the best point (`best_name`), the rows' `mean_std` (`column`) and `at_edge`."""
+    return (rows.groupby([*by, "best"])["value"].apply(mean_std).rename(column).reset_index()
+            .join(best["at_edge"], on=by).rename(columns={"best": best_name}))
+
+
 # ----- shared plotting -----------------------------------------------------------------------------
 def new_figure(ncols: int = 1, nrows: int = 1, width: float = 4.2, height: float = 3.2, **kw):
     import matplotlib
@@ -85,10 +93,10 @@ def new_figure(ncols: int = 1, nrows: int = 1, width: float = 4.2, height: float
     return fig, axes
 
 
-def new_panels(n: int, ncols: int = 3, width: float = 3.8, height: float = 3.2):
+def new_panels(n: int, ncols: int = 3, width: float = 3.8, height: float = 3.2, **kw):
     """A figure for n panels, at most `ncols` to a row (`plotting.panel_bands` hides the unused)."""
     cols = max(1, min(ncols, n))
-    return new_figure(cols, math.ceil(n / cols), width=width, height=height)
+    return new_figure(cols, math.ceil(n / cols), width=width, height=height, **kw)
 
 
 def log_if_decades(ax, values, axis: str = "y", decades: float = 1.5) -> None:
@@ -109,3 +117,17 @@ def setting_label(row: pd.Series | dict, names: list[str]) -> str:
 def pair_first(pair: str) -> float:
     """β1 from a `betas` column (`"0.9,0.95"`)."""
     return float(str(pair).split(",")[0])
+
+
+def regression_setting(frame: pd.DataFrame) -> pd.Series:
+    """Per row of linear-regression runs: `κ=100, D=16, batch 32` (`full batch` where batch_size = 0)."""
+    g = lambda column: frame[column].map("{:g}".format, na_action="ignore")  # noqa: E731
+    batch = pd.Series(np.where(frame["batch_size"] == 0, "full batch", "batch " + g("batch_size")), frame.index)
+    return "κ=" + g("condition_number") + ", D=" + g("D") + ", " + batch
+
+
+def with_schedule(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with `schedule`, the lr schedule's name (`cosine` for `cosine:…`, `constant` where none
+    is set), and `name`, the colour key of `plotting.COLORS` (`muon`, `muon cosine`)."""
+    schedule = frame.get("lr_schedule", pd.Series("constant", frame.index)).fillna("constant").str.split(":").str[0]
+    return frame.assign(schedule=schedule, name=frame["optimizer"] + (" " + schedule).where(schedule != "constant", ""))

@@ -2,11 +2,12 @@
 
 `floor` (the headline: K AdamW configs vs the torch.optim loop and the measured floor, eager
 and fused) runs at each thread count in --threads; `cli` times the whole `toylab sweep`
-command at 10,000 steps; the other tables run at the first thread count.
+command at 10,000 steps, `overhead` sets it against the engine alone; the other tables run at
+the first thread count.
 `--quick` is a sub-minute smoke run of every table (small sizes, one repeat).
 On a GPU (`--device cuda`, or auto where one is found) the default tables are `gpu` (the
 headline workload on the GPU) and the device tables; the CPU-only ones (`floor`, `cli`,
-`torch_api`) run where `--tables` names them.
+`torch_api`, `overhead`) run where `--tables` names them.
 """
 from __future__ import annotations
 
@@ -33,10 +34,14 @@ NOTES = {
            "Throughput in configs·steps per wall second, device synchronised, medians after a warm-up. "
            "Floor = the two per-seed GEMMs + one fused AdamW pass + sampling, each timed alone on the GPU. "
            "The torch.optim loops run each config alone with autograd: on the GPU, and on the CPU with one thread.",
-    "cli": "The whole `toylab sweep linear_regression --optimizer adamw` command as a subprocess (startup, run "
-           "folders included), CPU time: K = 256 (64 lrs × 4 seeds), d = 64, D = 16, batch 32, with its default "
+    "cli": "The whole `toylab sweep linear_regression --optimizer adamw` command as a subprocess (startup and "
+           "the store included), CPU time: K = 256 (64 lrs × 4 seeds), d = 64, D = 16, batch 32, with its default "
            "options (metrics every 10 steps, the fused step), and beside it with metrics only at the end and with "
            "--eager; the torch.optim loop from the floor table (one thread).",
+    "overhead": "The whole `toylab sweep linear_regression --optimizer adamw` command with its default options (CPU "
+                "time of the subprocess: startup, imports, checks, the store and the printed summary included) against "
+                "`engine.run_batch` alone on the same configs in this process, alternating rounds, medians: the "
+                "command's fixed cost (K = 1, one step) and its cost beyond the engine on many short runs.",
     "sweep": "Speedup = engine / baseline throughput (configs·steps/s), same problem and data streams. "
              "SignSGD's baseline is a hand-written Signum loop (torch.optim has no SignSGD). "
              "torch.optim.Muon runs Newton–Schulz in bfloat16, which is slow on CPU; the engine's Muon "
@@ -46,7 +51,8 @@ NOTES = {
             "a second buffer with [K] coefficients.",
     "newton_schulz": "Floor = NS flops / float32 rate of the same three matmuls timed alone. "
                      "torch.optim.Muon's NS is bfloat16 and per matrix; timed on small sizes only.",
-    "probes": "probed sweep time / plain sweep time (toylab.bench_probes.probe_overhead).",
+    "probes": "probed sweep time / plain sweep time, and each probe alone: (its sweep's time − plain time) / probed "
+              "steps (toylab.bench_probes.probe_costs; CPU time of this process, medians, the sweeps alternating).",
     "torch_api": "CPU time of one optimizer.step() on an MLP and a transformer-like stack (toylab.bench.torch_api): "
                  "toylab's torch.optim classes against torch.optim's default (on CPU, its single-tensor loop).",
     "orthogonalizers": "Muon's orthogonalizers (float32) on inputs with singular values geometric from 1 to 1e-3: "
@@ -60,16 +66,17 @@ def settings(quick: bool) -> dict:
         return dict(Ks=[1, 16], steps=20, repeats=1, threads=[1], step_shapes=[(64, 64, 64)],
                     ns_shapes=[(1, 256, 256), (16, 64, 128)], torch_ns_max=256, probe_K=16, probe_steps=20,
                     floor_Ks=[16], floor_steps=20, cli_steps=20, cli_K=16,
+                    overhead=[(1, 1), (16, 10)],
                     orth_shapes=[(16, 17, 4)], gpu_Ks=[16], gpu_steps=20)
     return dict(Ks=[1, 16, 256], steps=100, repeats=3, threads=[1, 2], step_shapes=[(1024, 64, 64)],
                 ns_shapes=[(1, 256, 256), (1, 1024, 1024), (256, 64, 64), (64, 128, 256), (16, 256, 512)],
                 torch_ns_max=256, probe_K=256, probe_steps=200, floor_Ks=[1, 16, 256], floor_steps=200,
-                cli_steps=10_000, cli_K=256,
+                cli_steps=10_000, cli_K=256, overhead=[(1, 1), (4096, 10)],
                 orth_shapes=[(112, 17, 4), (112, 17, 16), (112, 16, 32), (256, 64, 64), (1, 512, 512)],
                 gpu_Ks=[256, 4096, 65536], gpu_steps=1000)
 
 
-CPU_TABLES = ("floor", "cli", "sweep", "step", "newton_schulz", "orthogonalizers", "probes", "torch_api")
+CPU_TABLES = ("floor", "cli", "overhead", "sweep", "step", "newton_schulz", "orthogonalizers", "probes", "torch_api")
 GPU_TABLES = ("gpu", "sweep", "step", "newton_schulz", "orthogonalizers", "probes")
 
 
@@ -131,6 +138,7 @@ def main(argv=None):
     runs = {
         "floor": floor_table,
         "cli": cli_table,
+        "overhead": lambda: [floor.cli_overhead(K, steps, repeats) for K, steps in s["overhead"]],
         "gpu": lambda: gpu.table(s["gpu_Ks"], s["gpu_steps"], s["steps"], s["repeats"], device),
         "sweep": lambda: sweep.table(s["Ks"], s["steps"], s["repeats"], device, optimizers=("sgd", "signsgd", "muon")),
         "step": step_table,

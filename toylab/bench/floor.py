@@ -19,7 +19,7 @@ two threads wall time is reported too, CPU time counting both threads):
   holds (this workload with MKL on this project's CPU), the engine takes the per-seed GEMMs.
 
 `cli_sweep` runs the whole `toylab sweep` command (startup, caching and writing included) as a
-subprocess and reports its CPU time.
+subprocess and reports its CPU time; `cli_overhead` sets it against the engine alone.
 """
 from __future__ import annotations
 
@@ -137,10 +137,11 @@ CLI_VARIANTS = {"default options": [], "--metric-every = steps": ["--metric-ever
 def cli_sweep(steps: int, K: int, loop: float, variant: str = "default options") -> dict:
     """The `toylab sweep` command end to end, K AdamW configs (K/4 lrs × 4 seeds), with its default
     options or one of `CLI_VARIANTS`."""
+    seeds = min(K, SEEDS)
     with tempfile.TemporaryDirectory(prefix="toylab-bench-") as out:
         args = [sys.executable, "-m", "toylab.cli", "sweep", "linear_regression", "--optimizer", "adamw",
-                "--lr", f"1e-4:1e-2:{K // SEEDS}", "--seeds", f"0-{SEEDS - 1}", "--steps", str(steps),
-                "--out", out, "--device", "cpu"]
+                "--lr", f"1e-4:1e-2:{K // seeds}" if K // seeds > 1 else "1e-4", "--seeds", f"0-{seeds - 1}",
+                "--steps", str(steps), "--out", out, "--device", "cpu"]
         args += [a for k, v in PROBLEM.items() for a in ("-p", f"{k}={v}")]
         args += [a.format(steps=steps) for a in CLI_VARIANTS[variant]]
         env = {**os.environ, "TOYLAB_THREADS": "1", "OMP_NUM_THREADS": "1"}
@@ -152,3 +153,18 @@ def cli_sweep(steps: int, K: int, loop: float, variant: str = "default options")
     cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
     return {"command": f"toylab sweep, K = {K}, {steps:,} steps", "options": variant, "CPU s": cpu, "wall s": wall,
             "cfg·steps/CPU-s": K * steps / cpu, "torch.optim loop cfg·steps/s": loop, "× torch loop": K * steps / cpu / loop}
+
+
+def cli_overhead(K: int, steps: int, repeats: int) -> dict:
+    """The whole `toylab sweep` command with its default options (`cli_sweep`) against
+    `engine.run_batch` alone on the same K configs in this process, in alternating rounds:
+    medians of CPU seconds and their ratio."""
+    batch = configs(K, steps, metric_every=10)
+    engine.run_batch(batch)
+    command, alone = [], []
+    for _ in range(repeats):
+        command.append(cli_sweep(steps, K, 1.0)["CPU s"])
+        alone.append(cpu_seconds(lambda: engine.run_batch(batch), 1, warm_up=False)[0])
+    whole, engine_alone = statistics.median(command), statistics.median(alone)
+    return {"command": f"toylab sweep, K = {K:,}, steps = {steps:,}", "options": "default options",
+            "CPU s": whole, "engine alone CPU s": engine_alone, "× engine": whole / engine_alone}

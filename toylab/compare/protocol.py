@@ -30,6 +30,7 @@ from ..options import Failure, UserError, format_value, warn
 from . import stats
 
 METRICS = ("loss", "excess_loss")
+NAMED_VARIANTS = {"normuon": ("muon", {"normalize": "rows"})}  # a variant's name in the field: its optimizer, options
 QUANTITIES = ("steps", "final")  # what the paired ratios compare: steps to y*, final value
 
 
@@ -74,7 +75,8 @@ class Protocol:
 
     @property
     def optimizers(self) -> list[str]:
-        return list(dict.fromkeys(c.optimizer for c in self.settings))
+        """The compared optimizers' labels (`optimizer_label`), in the order of the settings."""
+        return list(dict.fromkeys(optimizer_label(c.optimizer, c.resolve().hparams) for c in self.settings))
 
 
 @dataclass
@@ -93,6 +95,26 @@ class Result:
 def options_key(options: dict) -> str:
     """A hashable key of a dict of problem options."""
     return repr(sorted(options.items()))
+
+
+def optimizer_label(name: str, hparams) -> str:
+    """The optimizer as a comparison names it. Settings of one optimizer that differ in a static
+    option (a different program, not a different number: Muon's orthogonalizer, NorMuon's
+    normalize) are different optimizers, never tuned against each other: the name, then each
+    static option that differs from its default as `k=v`, a `NAMED_VARIANTS` entry's options
+    replaced by its name (muon with normalize=rows: "normuon"). `hparams`: a dict, or a row of a
+    report's table (options as columns)."""
+    declared = optim.get(name).hparams
+    variant = {k: hparams[k] for k, o in declared.items() if o.static and _text(hparams[k]) != _text(o.default)}
+    for label, (base, options) in NAMED_VARIANTS.items():
+        if base == name and all(k in variant and _text(variant[k]) == _text(v) for k, v in options.items()):
+            name, variant = label, {k: v for k, v in variant.items() if k not in options}
+    return " ".join([name, *(f"{k}={_text(v)}" for k, v in variant.items())])
+
+
+def optimizer_labels(runs: pd.DataFrame) -> pd.Series:
+    """`optimizer_label` of each run of a table with the runs' config columns (`optimizer`, options)."""
+    return pd.Series([optimizer_label(r["optimizer"], r) for r in runs.to_dict("records")], index=runs.index)
 
 
 def recorded_metrics(problem: str, options: dict) -> set[str]:
@@ -114,7 +136,8 @@ def run(protocol: Protocol, out: Path, device: str = "auto", force: bool = False
     targets = _targets(tuning, protocol.target, protocol.target_factor)
     tuning["steps_to_target"] = _steps_to_target(tuning, tuning_rows, targets)
     tuned = _tune(tuning)
-    by_setting = {(members[options_key(c.problem_options)], c.optimizer, c.label()): c for c in settings}
+    by_setting = {(members[options_key(c.problem_options)], optimizer_label(c.optimizer, c.hparams), c.label()): c
+                  for c in settings}
     chosen = [by_setting[(p, o, s)] for (p, o), s in tuned["setting"].items()]
     score_configs = run_configs(_seeded(chosen, protocol.score_seeds), out, device, force, progress=True)
     scoring, scoring_rows = _outcomes(out, score_configs, protocol.metric, members)
@@ -198,7 +221,8 @@ def _outcomes(out: Path, configs: list[RunConfig], metric: str, members: dict[st
     ends = rows.groupby("run", sort=False)["value"].agg(["first", "last"])
     diverged = rows.groupby("run", sort=False)["diverged"].first()
     table = pd.DataFrame([{"run": c.hash(), "problem": members[options_key(c.problem_options)],
-                           "optimizer": c.optimizer, "setting": c.label(), "hparams": _hparams_label(c),
+                           "optimizer": optimizer_label(c.optimizer, c.hparams), "setting": c.label(),
+                           "hparams": _hparams_label(c),
                            "lr": c.hparams["lr"], "seed": c.seed, "budget": c.steps} for c in configs])
     table["initial"] = table["run"].map(ends["first"])
     table["diverged"] = table["run"].map(diverged).astype(bool)

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Callable
 
+import torch
 from torch import Tensor
 
 from ..options import UserError
@@ -83,15 +84,24 @@ def momentum_of(state: dict, name: str) -> Tensor | None:
     return None
 
 
-def optimum_of(ctx: Context) -> dict[str, Tensor] | None:
-    """θ* of each config's seed, `[K, *shape]`, where the problem has `optimum(data)`."""
+def seed_rows(idx: Tensor) -> slice | Tensor:
+    """A seed's configs: a slice (a view) where they are consecutive, as the engine orders them
+    on the CPU, else the index tensor (a gather; never checked on a GPU, which would wait for it)."""
+    if idx.device.type == "cpu" and len(idx) and int(idx[-1]) - int(idx[0]) + 1 == len(idx):
+        return slice(int(idx[0]), int(idx[-1]) + 1)
+    return idx
+
+
+def minus_optimum(ctx: Context, name: str, x: Tensor) -> Tensor | None:
+    """x − θ* of each config's seed, `[K, *shape]` in x's layout, where the problem has
+    `optimum(data)`: one subtraction per seed on its configs' rows, θ* broadcast (no `[K]` copy of it)."""
     if not hasattr(ctx.problem, "optimum"):
         return None
-    per_seed = [ctx.problem.optimum(d) for d in ctx.data]
-    out = {}
-    for name, p in ctx.params.items():
-        theta = p.new_empty(p.shape)
-        for idx, opt in zip(ctx.groups, per_seed):
-            theta[idx] = opt[name].to(p.dtype)
-        out[name] = theta
+    out = torch.empty_like(x)
+    for rows, data in zip(map(seed_rows, ctx.groups), ctx.data):
+        optimum = ctx.problem.optimum(data)[name].to(x.dtype)
+        if isinstance(rows, slice):
+            torch.sub(x[rows], optimum, out=out[rows])
+        else:
+            out[rows] = x[rows] - optimum
     return out

@@ -45,7 +45,7 @@ from torch.func import grad, vmap
 
 from .. import batched
 from ..optim.base import memory_order
-from . import Context, Probe
+from . import Context, Probe, seed_rows
 
 FLOOR_ULPS = 2**10  # δ = FLOOR_ULPS · eps(dtype), see the floor above
 
@@ -81,14 +81,6 @@ def batch_statistics(sums: Tensor, sum_squares: Tensor, B: int) -> tuple[Tensor,
     return sums, var.clamp_min_(0)
 
 
-def seed_rows(idx: Tensor) -> slice | Tensor:
-    """A seed's configs: a slice (a view) where they are consecutive, as the engine orders them
-    on the CPU, else the index tensor (a gather; never checked on a GPU, which would wait for it)."""
-    if idx.device.type == "cpu" and len(idx) and int(idx[-1]) - int(idx[0]) + 1 == len(idx):
-        return slice(int(idx[0]), int(idx[-1]) + 1)
-    return idx
-
-
 def population_statistics(ctx: Context, rows, data, B: int) -> dict[str, tuple[Tensor, Tensor]] | None:
     """Mean and variance of the minibatch gradient at θ_{t−1} of one seed's configs `rows`: (B·μ, B·σ²)."""
     population = getattr(ctx.problem, "population_gradient_moments", None)
@@ -108,7 +100,8 @@ class Diagonal(NamedTuple):
 def diagonal(mean: Tensor, var: Tensor, delta: float, count: bool = True, second: Tensor | None = None) -> Diagonal:
     """Floor the variance at δ × the second moment μ² + s (`second`, where it is known: v for
     q, see the floor above); `count`: also count the floored coordinates (reported for q only)."""
-    floor = (torch.addcmul(var, mean, mean) if second is None else second).mul(delta).clamp_min_(torch.finfo(var.dtype).tiny)
+    floor = torch.addcmul(var, mean, mean).mul_(delta) if second is None else second.mul(delta)
+    floor.clamp_min_(torch.finfo(var.dtype).tiny)
     floored = (var <= floor).sum(-1) if count else None
     var = torch.maximum(var, floor, out=floor)
     return Diagonal(mean, var, var.reciprocal(), var.log().sum(-1), floored)
@@ -119,12 +112,12 @@ def kl_both(p: Diagonal, q: Diagonal, d2: Tensor | None = None) -> tuple[Tensor,
 
         KL(p‖q) = ½ [Σ_i (s_p,i + d_i²)/s_q,i − n + Σ_i ln s_q,i − Σ_i ln s_p,i],   d = μ_q − μ_p,
 
-    written as row-wise dot products (each config's row alone), a few passes over the coordinates
-    per pair; `d2`: d², where the caller has it (references sharing a mean)."""
+    each sum one row-wise dot product of (s + d²) with 1/s (each config's row alone): six passes
+    over the coordinates per pair; `d2`: d², where the caller has it (references sharing a mean)."""
     d2 = (q.mean - p.mean).square_() if d2 is None else d2
     n = d2.shape[-1]
-    forward = 0.5 * (torch.linalg.vecdot(p.var, q.inv_var) + torch.linalg.vecdot(d2, q.inv_var) - n + q.log_det - p.log_det)
-    backward = 0.5 * (torch.linalg.vecdot(q.var, p.inv_var) + torch.linalg.vecdot(d2, p.inv_var) - n + p.log_det - q.log_det)
+    forward = 0.5 * (torch.linalg.vecdot(p.var + d2, q.inv_var) - n + q.log_det - p.log_det)
+    backward = 0.5 * (torch.linalg.vecdot(q.var + d2, p.inv_var) - n + p.log_det - q.log_det)
     return forward, backward
 
 

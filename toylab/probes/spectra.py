@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from ..batched import bmm
-from . import Context, Probe, momentum_of, optimum_of, two_dimensional
+from . import Context, Probe, minus_optimum, momentum_of, two_dimensional
 
 
 def matrices(ctx: Context, name: str) -> dict[str, torch.Tensor]:
@@ -32,9 +32,9 @@ def matrices(ctx: Context, name: str) -> dict[str, torch.Tensor]:
     if name in ctx.aux.get("direction", {}):
         out["direction"] = ctx.aux["direction"][name]
     out["weights"] = theta
-    optimum = optimum_of(ctx)
-    if optimum is not None:
-        out["weights_minus_opt"] = theta - optimum[name]
+    distance = minus_optimum(ctx, name, theta)
+    if distance is not None:
+        out["weights_minus_opt"] = distance
     return out
 
 
@@ -44,16 +44,16 @@ def singular_values(matrices: list[torch.Tensor]) -> torch.Tensor:
     float64 runs: `torch.linalg.svdvals`. Lower precision: σ = √λ(AᵀA) of the smaller Gram
     matrix in float64, about twice as fast on the CPU. Its error in σ² is ~ε₆₄σ_max², below the
     error ~ε₃₂σ_max·σ that the float32 entries already carry whenever σ ≳ 1e-9·σ_max. Each
-    matrix is widened in its own memory layout (no transposing copy) and only the small Gram
-    matrices are concatenated, so that one `eigvalsh` call takes them all.
+    matrix is widened in its own memory layout (no transposing copy) and its Gram matrices are
+    written into one buffer, so that one `eigvalsh` call takes them all.
     """
     if matrices[0].dtype == torch.float64:
         return torch.linalg.svdvals(torch.cat(matrices))
-    grams = []
-    for a in matrices:
+    r = min(matrices[0].shape[-2:])
+    gram = matrices[0].new_empty((sum(map(len, matrices)), r, r), dtype=torch.float64)
+    for a, out in zip(matrices, gram.split([len(a) for a in matrices])):
         a = torch.empty_like(a, dtype=torch.float64).copy_(a)
-        grams.append(bmm(a.mT, a) if a.shape[-2] >= a.shape[-1] else bmm(a, a.mT))
-    gram = torch.cat(grams)
+        bmm(*((a.mT, a) if a.shape[-2] >= a.shape[-1] else (a, a.mT)), out=out)
     bad = ~torch.isfinite(gram.sum((1, 2)))  # a diverged config: NaN σ, not a failed eigh
     sigma = torch.linalg.eigvalsh(gram.nan_to_num_(0.0, 0.0, 0.0)).flip(-1).clamp_min(0).sqrt()
     return torch.where(bad[:, None], torch.nan, sigma)
