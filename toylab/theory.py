@@ -362,7 +362,7 @@ def ema_autocorrelation(beta1, tol=1e-17):
     return (1 - beta1) / (1 + beta1) * beta1 ** np.arange(K + 1, dtype=float)
 
 
-# ----- C4 and C14 additions: predictions the amos_schedules and notepad_ideas reports check ---
+# ----- C4 and C14 additions: predictions the amos_schedules and notepad_eps reports check -----
 def amos_distance_ratio(t, alpha0_p, form="quadratic"):
     """docs/claims.md C4, 001 eq. varepsilon-t: ‖ε_t‖/‖ε₀‖ = exp(−S_t) = √f(t).
 
