@@ -111,10 +111,9 @@ NOTES = [
     "Measured at equilibrium, RMS(x) is within about 1 % of eq. 19 at β1 = 0 and about 8 % below it at β1 = 0.9: "
     "half of that is this finite-ηλ term, the other half the gradients' correlation in time under momentum, the "
     "mechanism of C5-momentum (`normalized_equilibrium`). The MLP's second layer W2 is the exception: its ‖x‖² "
-    "wanders slowly (the drift "
-    "between a window's halves varies by ±3 % from seed to seed), so its checks needed the runs the lab extended "
-    "(12 000 steps, 26 relaxation times, and more seeds; section Evidence extended). There RMS(x) sits about 11 % "
-    "above eq. 19 at β1 = 0 and 10 % below it at β1 = 0.9 (7 % below the finite-ηλ form), while the weighted ratio "
+    "wanders slowly (the drift between a window's halves varies by ±3 % from seed to seed), so its checks needed "
+    "longer runs (12 000 steps, 26 relaxation times, section Evidence extended) and 16 seeds. There RMS(x) sits "
+    "about 11 % above eq. 19 at β1 = 0 and 10 % below it at β1 = 0.9 (7 % below the finite-ηλ form), while the weighted ratio "
     "‖g‖_{A⁻¹}/‖x‖_A holds within 0.2 % on W2 as well (C7-weighted). What fails on W2 is the step from the weighted "
     "balance to RMS(x), which needs a preconditioner roughly uniform over the layer's coordinates; W2's weights are "
     "far from uniform (‖x‖_∞ is 8× its prediction there, against 3–3.5× on W and W1, C7-inf).",
