@@ -29,7 +29,7 @@ more than bias correction". Does that ordering hold on toy problems, across a le
 grid, with seeds, and does the first step follow the case analysis m̂₁ ∈ {g₁, (1−β1)g₁, g₁/(1−β1)}?\"\"\"
 steps = 1000
 seeds = [0, 1, 2, 3]
-budget = { grid = 2 }   # a best lr at the grid's edge widens the grid by up to two √2 steps a side
+budget = { grid = 2, seeds = 4 }   # a best lr at the grid's edge widens the grid by up to two √2 steps a side; an ordering whose interval crosses its margin asks for up to 16 seeds
 metric_every = 20
 probes = ["norms"]
 probe_every = 1000
