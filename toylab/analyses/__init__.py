@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .. import schedules
 from ..checks import Outcome
 from ..options import UserError
 
@@ -131,3 +132,11 @@ def with_schedule(frame: pd.DataFrame) -> pd.DataFrame:
     is set), and `name`, the colour key of `plotting.COLORS` (`muon`, `muon cosine`)."""
     schedule = frame.get("lr_schedule", pd.Series("constant", frame.index)).fillna("constant").str.split(":").str[0]
     return frame.assign(schedule=schedule, name=frame["optimizer"] + (" " + schedule).where(schedule != "constant", ""))
+
+
+def schedule_label(spec: str) -> str:
+    """`amos quadratic T=51.8`, `cosine`, … from an lr schedule spec: its kind, and an Amos schedule's
+    form and half-life."""
+    s = schedules.parse(spec)
+    p = dict(s.params)
+    return f"amos {p['form']} T={p['half_life']:.3g}" if s.kind == "amos" else s.kind
