@@ -127,6 +127,14 @@ def regression_setting(frame: pd.DataFrame) -> pd.Series:
     return "κ=" + g("condition_number") + ", D=" + g("D") + ", " + batch
 
 
+def weight_shape(frame: pd.DataFrame) -> list[str]:
+    """Per row, the shape m×n of the problem's weight matrix: (d + 1)×D for linear regression (the bias
+    as a row), d_out×d_in otherwise (the scale-invariant problem)."""
+    lin = frame["problem"] == "linear_regression"
+    rows, cols = np.where(lin, frame["d"] + 1, frame["d_out"]), np.where(lin, frame["D"], frame["d_in"])
+    return [f"{m:g}×{n:g}" for m, n in zip(rows, cols)]
+
+
 def with_schedule(frame: pd.DataFrame) -> pd.DataFrame:
     """`frame` with `schedule`, the lr schedule's name (`cosine` for `cosine:…`, `constant` where none
     is set), and `name`, the colour key of `plotting.COLORS` (`muon`, `muon cosine`)."""
