@@ -14,13 +14,11 @@ beats NS-5, and `C13-orth-polar-express`, PE-5 beats NS-5, each by the margin, p
 per setting, in every setting (`combine="all"`); equal within the margin is a tie, and an
 interval wider than the tie band asks for more seeds.
 """
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
 from toylab import checks, estimators, plotting
-from toylab.analyses import Analysis, Figure, new_figure, new_panels, regression_setting
+from toylab.analyses import Analysis, Figure, new_figure, new_panels, regression_setting, weight_shape
 from toylab.bench.orthogonalizers import stored_seconds
 from toylab.optim.orthogonalize import singular_value_map
 
@@ -130,18 +128,15 @@ SETTINGS = {"margin": 0.1}
 METRIC = {"linear_regression": "excess_loss", "scale_invariant": "loss"}
 COLOURS = plotting.palette(["newton_schulz", "polar_express", "svd"])  # fixed per name in every figure
 SHORT = {"newton_schulz": "NS", "polar_express": "PE", "svd": "SVD"}
-BENCH_TABLE = Path(__file__).resolve().parents[1] / "reports/bench/orthogonalizers.csv"  # make bench writes it
 KEYS = ["setting", "method"]
 
 
 def label(frame: pd.DataFrame) -> pd.DataFrame:
     """Per row the setting, the weight matrix's shape m×n, the method (`NS-5`, `SVD`) and its iterations."""
     svd, lin = frame["orthogonalizer"] == "svd", frame["problem"] == "linear_regression"
-    family = frame["orthogonalizer"].map(SHORT)  # NS, PE, SVD
-    rows, cols = np.where(lin, frame["d"] + 1, frame["d_out"]), np.where(lin, frame["D"], frame["d_in"])
     return frame.assign(setting=np.where(lin, regression_setting(frame), "scale-invariant, row norm"),
-                        shape=[f"{m:g}×{n:g}" for m, n in zip(rows, cols)], family=family,
-                        method=(family + "-" + frame["ns_steps"].astype(str)).where(~svd, "SVD"),
+                        shape=weight_shape(frame), family=frame["orthogonalizer"].map(SHORT),  # NS, PE, SVD
+                        method=lambda f: (f["family"] + "-" + f["ns_steps"].astype(str)).where(~svd, "SVD"),
                         steps=frame["ns_steps"].where(~svd))
 
 
@@ -149,11 +144,9 @@ def analyze(tables, spec) -> Analysis:
     metrics = label(tables["metrics"])
     final = checks.final_values_per(metrics, METRIC)
     best, at = checks.at_best(final, "lr", KEYS)
-    orth = tables.get("orthogonality", pd.DataFrame(columns=["run", "quantity", "value"]))
-    error = orth[orth["quantity"] == "polar_error"].groupby("run")["value"].median()  # per run, over probed steps
-    at = at.assign(polar_error=at["run"].map(error))
-    at["seconds"], batch = stored_seconds(BENCH_TABLE, zip(at["shape"], at["orthogonalizer"], at["method"].str.split(
-        "-").str[1].fillna("-")))
+    orth = tables["orthogonality"]  # the spec probes it
+    at = at.assign(polar_error=at["run"].map(estimators.run_median(orth, "polar_error")))
+    at["seconds"], batch = stored_seconds(zip(at["shape"], at["orthogonalizer"], at["steps"]))
     margin, outcomes = spec.settings["margin"], []
     for name, method in (("exactness", "SVD"), ("polar-express", "PE-5")):
         check = checks.Check("C13", f"C13-orth-{name}", f"final metric {method} / NS-5 (geometric mean ratio)",
@@ -169,16 +162,10 @@ def analyze(tables, spec) -> Analysis:
             "polar error (median over steps)": ("polar_error", "median"), time_col: ("us", "first")}).reset_index()
     table = table.join(best["at_edge"].rename("best lr at grid edge"), on=KEYS)
     table["final metric (geo. mean)"] = np.exp(table["final metric (geo. mean)"])
-    figures, notes, numbers = [steps_figure(at)], [], {}
-    if at["seconds"].notna().any():
-        figures.append(cost_figure(table, time_col))
-    else:
-        notes.append("*No orthogonalizer timings: `make bench` writes them to reports/bench/orthogonalizers.csv.*")
-    if len(orth):
-        fig, numbers = spectra_figure(label(orth[orth["run"].isin(at["run"])]))
-        figures.append(fig)
-    else:
-        notes.append("*The orthogonality probe table is missing: no errors or spectra.*")
+    spectra, numbers = spectra_figure(label(orth[orth["run"].isin(at["run"])]))
+    timed = at["seconds"].notna().any()
+    figures = [steps_figure(at), *([cost_figure(table, time_col)] if timed else []), spectra]
+    notes = [] if timed else ["*No orthogonalizer timings: `make bench` writes reports/bench/orthogonalizers.csv.*"]
     return Analysis(figures=figures, table=table, numbers=numbers, notes=notes + NOTES, checks=outcomes)
 
 
@@ -201,10 +188,9 @@ def cost_figure(table: pd.DataFrame, time_col: str) -> Figure:
     fig, axes = new_figure(1, 1, width=4.6, height=3.4)
     error = "polar error (median over steps)"
     per = table.groupby(["orthogonalizer", "method"], as_index=False)[[time_col, error]].median()
-    plotting.labelled_scatter(axes[0, 0], per, time_col, error, "orthogonalizer", "method", COLOURS, SHORT, s=18)
-    axes[0, 0].set(xscale="log", yscale="log", xlabel=time_col.replace("orthogonalizer ", "") + " (make bench)",
-                   ylabel="‖O − UVᵀ‖_F / ‖UVᵀ‖_F")
-    plotting.legend(axes[0, 0], fontsize="x-small")
+    plotting.labelled_scatter(axes[0, 0], per, time_col, error, "orthogonalizer", "method", COLOURS, SHORT, log=True,
+                              s=18)
+    axes[0, 0].set(xlabel=time_col.replace("orthogonalizer ", "") + " (make bench)", ylabel="‖O − UVᵀ‖_F / ‖UVᵀ‖_F")
     return Figure("cost", fig, "Cost against exactness: each method's time per step (median over the settings' shapes, "
                   "from `make bench`'s table reports/bench/orthogonalizers.csv) and its orthogonalization error "
                   "(median over settings).")

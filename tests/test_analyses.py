@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from toylab import checks
-from toylab.analyses import best_table, new_panels, regression_setting, with_schedule
+from toylab.analyses import best_table, new_panels, regression_setting, schedule_label, weight_shape, with_schedule
 
 
 def test_regression_setting_names_condition_outputs_and_batch_and_leaves_other_problems_out():
@@ -20,6 +20,18 @@ def test_with_schedule_names_the_lr_schedule_and_the_colour_key():
     got = with_schedule(frame)
     assert got["schedule"].tolist() == ["cosine", "constant"] and got["name"].tolist() == ["muon cosine", "sgd"]
     assert with_schedule(frame.drop(columns="lr_schedule"))["name"].tolist() == ["muon", "sgd"]
+
+
+def test_schedule_label_names_an_amos_schedule_by_form_and_half_life_and_others_by_kind():
+    got = [schedule_label(s) for s in ("amos:half_life=207.107,form=quadratic", "amos:form=inverse,half_life=62.5",
+                                        "cosine:warmup=10", "constant")]
+    assert got == ["amos quadratic T=207", "amos inverse T=62.5", "cosine", "constant"]
+
+
+def test_weight_shape_counts_the_regression_bias_as_a_row():
+    frame = pd.DataFrame({"problem": ["linear_regression", "scale_invariant"], "d": [16.0, np.nan],
+                          "D": [4.0, np.nan], "d_in": [np.nan, 32.0], "d_out": [np.nan, 16.0]})
+    assert weight_shape(frame) == ["17×4", "16×32"]
 
 
 def test_best_table_gives_each_groups_best_point_mean_and_std_there_and_its_edge():

@@ -47,3 +47,18 @@ def test_an_unknown_table_is_a_one_line_error_naming_the_choices(tmp_path, capsy
     message = capsys.readouterr().err.strip().splitlines()[-1]
     assert "unknown table 'nope'" in message and "floor" in message and "gpu" in message
     assert not list(tmp_path.glob("*.csv")), "nothing is computed before the error"
+
+
+def test_stored_seconds_reads_the_bench_table_by_shape_method_and_steps(tmp_path):
+    """Steps as numbers (NaN for the SVD) or as the table writes them; a missing row or table is NaN."""
+    from toylab.bench.orthogonalizers import stored_seconds
+
+    path = tmp_path / "orthogonalizers.csv"
+    pd.DataFrame({"K×m×n": ["8×17×4", "8×17×4", "16×32×32"], "orthogonalizer": ["newton_schulz", "svd", "svd"],
+                  "steps": ["5", "-", "-"], "ms": [2.0, 30.0, 50.0]}).to_csv(path, index=False)
+    keys = [("17×4", "newton_schulz", 5.0), ("17×4", "svd", float("nan")), ("17×4", "svd", "-"),
+            ("17×4", "newton_schulz", 3)]
+    seconds, batch = stored_seconds(keys, path)
+    assert seconds[:3] == pytest.approx([2e-3, 3e-2, 3e-2]) and pd.isna(seconds[3]) and batch == "8"
+    missing, batch = stored_seconds(keys, tmp_path / "absent.csv")
+    assert all(pd.isna(missing)) and batch == "?"

@@ -154,6 +154,12 @@ def test_paired_spectra_put_equal_ranks_side_by_side_and_normalise_by_the_froben
     assert got["output"].to_numpy() == pytest.approx([1.0, 1.0, 1.0]) and got["index"].tolist() == [0, 1, 2]
 
 
+def test_run_median_is_each_runs_median_over_steps_of_one_quantity():
+    probe = pd.DataFrame({"run": ["a"] * 3 + ["b"] * 2 + ["a"], "quantity": ["err"] * 5 + ["other"],
+                          "value": [3.0, 1.0, 2.0, 5.0, 7.0, 100.0]})
+    assert estimators.run_median(probe, "err").to_dict() == {"a": 2.0, "b": 6.0}
+
+
 def test_geometric_mean_is_the_exponential_of_the_mean_log():
     assert estimators.geometric_mean([1.0, 4.0, 16.0]) == pytest.approx(4.0, rel=1e-12)
     assert estimators.geometric_mean(pd.Series([2.0, 0.0])) == 0.0

@@ -217,6 +217,17 @@ def test_tolerance_band_spans_one_plus_minus_the_tolerance_and_shades_the_window
     plt.close(fig)
 
 
+def test_labelled_scatter_annotates_each_point_and_names_each_hue_once():
+    frame = pd.DataFrame({"t": [1.0, 10.0, 100.0], "e": [0.1, 0.01, 1.0], "kind": ["a", "a", "b"],
+                          "name": ["a-1", "a-2", "B"]})
+    fig, ax = plt.subplots()
+    plotting.labelled_scatter(ax, frame, "t", "e", "kind", "name", {"a": "C0", "b": "C1"}, {"a": "A"}, log=True)
+    assert [t.get_text() for t in ax.texts] == ["a-1", "a-2", "B"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["A", "b"]
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    plt.close(fig)
+
+
 def test_label_panels_sets_each_axis_and_its_legend():
     fig, axes = plt.subplots(1, 2)
     for ax in axes:

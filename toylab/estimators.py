@@ -177,6 +177,11 @@ def paired_spectra(spectra: pd.DataFrame, a: str, b: str, by: list[str], normali
     return wide
 
 
+def run_median(probe: pd.DataFrame, quantity: str) -> pd.Series:
+    """Per run, the median over its probed steps of one `quantity` of a probe table (`run`, `quantity`, `value`)."""
+    return probe[probe["quantity"] == quantity].groupby("run")["value"].median()
+
+
 def geometric_mean(values) -> float:
     """exp(mean_i log v_i) of positive values (e.g. one per seed); 0 if one is 0, inf if one is."""
     with np.errstate(divide="ignore"):

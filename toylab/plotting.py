@@ -238,11 +238,15 @@ def strip_with_theory(ax, frame: pd.DataFrame, x: str, y: str, hue: str, order: 
 
 
 def labelled_scatter(ax, frame: pd.DataFrame, x: str, y: str, hue: str, text: str, colors: dict,
-                     labels: dict | None = None, **kw) -> None:
-    """One point per row at (x, y) in its hue's colour (legend: `labels[hue]`), annotated with `text`."""
+                     labels: dict | None = None, log: bool = False, **kw) -> None:
+    """One point per row at (x, y) in its hue's colour (legend: `labels[hue]`, each once), annotated
+    with `text`; with `log`, both axes logarithmic."""
     for _, row in frame.iterrows():
         ax.scatter(row[x], row[y], color=colors[row[hue]], label=(labels or {}).get(row[hue], row[hue]), **kw)
         ax.annotate(row[text], (row[x], row[y]), fontsize=6, textcoords="offset points", xytext=(3, 2))
+    if log:
+        ax.set(xscale="log", yscale="log")
+    legend(ax, fontsize="x-small")
 
 
 def panel_scatter(axes, frame: pd.DataFrame, by: str, x: str, y: str, hue: str, colors: dict, curve=None,

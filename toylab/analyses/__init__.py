@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .. import schedules
 from ..checks import Outcome
 from ..options import UserError
 
@@ -126,8 +127,24 @@ def regression_setting(frame: pd.DataFrame) -> pd.Series:
     return "κ=" + g("condition_number") + ", D=" + g("D") + ", " + batch
 
 
+def weight_shape(frame: pd.DataFrame) -> list[str]:
+    """Per row, the shape m×n of the problem's weight matrix: (d + 1)×D for linear regression (the bias
+    as a row), d_out×d_in otherwise (the scale-invariant problem)."""
+    lin = frame["problem"] == "linear_regression"
+    rows, cols = np.where(lin, frame["d"] + 1, frame["d_out"]), np.where(lin, frame["D"], frame["d_in"])
+    return [f"{m:g}×{n:g}" for m, n in zip(rows, cols)]
+
+
 def with_schedule(frame: pd.DataFrame) -> pd.DataFrame:
     """`frame` with `schedule`, the lr schedule's name (`cosine` for `cosine:…`, `constant` where none
     is set), and `name`, the colour key of `plotting.COLORS` (`muon`, `muon cosine`)."""
     schedule = frame.get("lr_schedule", pd.Series("constant", frame.index)).fillna("constant").str.split(":").str[0]
     return frame.assign(schedule=schedule, name=frame["optimizer"] + (" " + schedule).where(schedule != "constant", ""))
+
+
+def schedule_label(spec: str) -> str:
+    """`amos quadratic T=51.8`, `cosine`, … from an lr schedule spec: its kind, and an Amos schedule's
+    form and half-life."""
+    s = schedules.parse(spec)
+    p = dict(s.params)
+    return f"amos {p['form']} T={p['half_life']:.3g}" if s.kind == "amos" else s.kind

@@ -25,6 +25,7 @@ from ..optim.orthogonalize import orthogonalize
 from ..probes.orthogonality import polar_factor
 from .timing import synchronize
 
+STORED = Path(__file__).resolve().parents[2] / "reports/bench/orthogonalizers.csv"  # `make bench` writes it
 METHODS = [("newton_schulz", 1), ("newton_schulz", 3), ("newton_schulz", 5), ("newton_schulz", 8),
            ("polar_express", 1), ("polar_express", 3), ("polar_express", 5), ("polar_express", 8), ("svd", None)]
 
@@ -70,13 +71,14 @@ def table(shapes, device: torch.device, repeats: int) -> list[dict]:
     return rows
 
 
-def stored_seconds(path, keys) -> tuple[list[float], str]:
+def stored_seconds(keys, path=STORED) -> tuple[list[float], str]:
     """Seconds per call from the stored table at `path` (`make bench`) for each key (m×n shape,
-    orthogonalizer, steps as written, "-" for the SVD), NaN where the table or the row is missing,
+    orthogonalizer, steps; NaN or "-" for the SVD), NaN where the table or the row is missing,
     and the batch sizes K the table timed those shapes at ("5/16", "?" when none)."""
     import pandas as pd
 
-    keys, rows = [tuple(k) for k in keys], pd.read_csv(path, dtype={"steps": str}).to_dict("records") if Path(path).exists() else []
+    keys = [(shape, name, "-" if pd.isna(steps) or steps == "-" else str(int(steps))) for shape, name, steps in keys]
+    rows = pd.read_csv(path, dtype={"steps": str}).to_dict("records") if Path(path).exists() else []
     for r in rows:
         r["K"], r["shape"] = r["K×m×n"].split("×", 1)
     seconds = {(r["shape"], r["orthogonalizer"], r["steps"]): r["ms"] / 1e3 for r in rows}
