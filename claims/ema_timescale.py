@@ -79,8 +79,8 @@ def analyze(tables, spec) -> Analysis:
     inside = all(o.cause != "grid edge" for o in groups)
     edge = checks.Regime(inside, f"best τ_epoch {'interior to the grid for every N' if inside else 'at the grid edge'}", "grid edge")
     out = [*checks.headline(best_tau, groups), checks.equivalence(slope, slopes, -1.0, regime=edge)]
-    small, large = Ns[0], Ns[-1]  # transfer from the smallest dataset to the largest: τ_epoch kept, or λ kept
-    at = lambda tau: final[(final["n_train"] == large) & np.isclose(final["tau_epoch"], tau)].set_index("seed")["value"]  # noqa: E731
+    small, large, rows = Ns[0], Ns[-1], final.set_index("seed").sort_index()  # seed order: orderings pair by position
+    at = lambda tau: rows.loc[(rows["n_train"] == large) & np.isclose(rows["tau_epoch"], tau), "value"]  # noqa: E731
     same_lam = min(final["tau_epoch"].unique(), key=lambda t: abs(np.log(t * large / (best[small] * small))))
     how = f"final excess loss at N = {large} per seed, paired ratio; τ_epoch tuned at N = {small}"
     out += [checks.bound(checks.Check("C9", "C9-transfer", "loss at the transferred τ_epoch / at its own best", how,
