@@ -439,3 +439,16 @@ def test_orderings_at_best_compare_each_groups_two_names_at_their_own_best_lr():
     got = checks.orderings_at_best(check, pd.DataFrame(rows), "new", "old", "group")
     assert [o.group for o in got] == ["x", "y"] and [o.verdict for o in got] == ["holds", "inconclusive"]
     assert got[0].measured == pytest.approx(0.5) and got[1].measured == pytest.approx(1.0)
+
+
+def test_ordering_pairs_two_series_by_their_replicates():
+    """The same seeds in another order give the same paired interval; shuffling the pairing
+    (positions) would change it, since the seeds' values differ far more than their ratios."""
+    check = checks.Check("C11", "C11-test", "loss ratio", "final loss", "a < b", tolerance=0.05, kind="hypothesis")
+    b = pd.Series([1.0, 10.0, 100.0, 1000.0], index=[0, 1, 2, 3])
+    a = b * [0.5, 0.52, 0.49, 0.51]
+    paired = checks.ordering(check, a, b)
+    shuffled = checks.ordering(check, a.iloc[[2, 0, 3, 1]], b)
+    assert (shuffled.ci_low, shuffled.ci_high) == (paired.ci_low, paired.ci_high) and paired.verdict == "holds"
+    by_position = checks.ordering(check, a.to_numpy()[[2, 0, 3, 1]], b.to_numpy())
+    assert by_position.ci_high - by_position.ci_low > 10 * (paired.ci_high - paired.ci_low)

@@ -255,7 +255,10 @@ def ordering(check: Check, a, b, group: str = "", regime: Regime | None = None) 
     by the margin); otherwise inconclusive: tied (cause `tied`, final) when the interval lies
     within [−m, m], else it crosses ±m and more seeds could decide it (cause `few replicates`).
     Equal values (both 0 included) give r_s = 0; a single 0 gives r_s = ∓∞, which, like a diverged
-    run's, is no replicate of the interval."""
+    run's, is no replicate of the interval. Two Series indexed by the same replicates (seeds) are
+    paired by index, in any order; anything else pairs by position."""
+    if isinstance(a, pd.Series) and isinstance(b, pd.Series) and a.index.is_unique and set(a.index) == set(b.index):
+        b = b.reindex(a.index)
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.where(a == b, 0.0, np.log(a / b))
