@@ -23,7 +23,8 @@ them into an `Outcome`, with the interval x̄ ± t_{(1+level)/2, n−1}·s/√n 
                                             sits at the grid's edge
 
 `best_points` is the one rule for the best point of a grid per group, paired over seeds (used by
-`toylab summary`, `toylab plot` and every analysis; `at_best` selects the runs there,
+`toylab plot` and every analysis; `best_flags`, its best without the tie test, flags the lr grid in
+`toylab summary`'s table; `at_best` selects the runs there,
 `ordering_at_best` compares two of them and `tuned` takes each seed's value at a tuned setting);
 `final_values` the one rule for a run's final value and for a diverged run. `combine` makes the
 headline of a check over its groups with the rule the check declares (`all`, `any`, or a count):
@@ -313,6 +314,35 @@ def best_points(frame: pd.DataFrame, over: str, by: list[str] | None = None, val
                      "low": min(tied, default=math.nan), "high": max(tied, default=math.nan), "n": len(wide),
                      "grid": tuple(grid)})
     return pd.DataFrame(rows, columns=[*by, "best", "value", "at_edge", "tied", "low", "high", "n", "grid"])
+
+
+def best_flags(final: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """Per setting id: 'best lr', 'best lr, grid edge' or '' — the best point of `best_points`
+    without its tie test (no t quantile: the flags of `toylab summary`'s table) over the lr within
+    each group of settings equal but for the lr, in grouped operations: the lr of the smallest seed mean of log value (of value where some finite value of
+    the group is ≤ 0), the first on a tie, where no seed diverged (a diverged run's value is NaN
+    here, counted +inf); flagged at the smallest or largest lr of a grid of two or more."""
+    flags = pd.Series("", index=pd.Index(sorted(final["setting"].unique())))
+    if "lr" not in keys:
+        return flags
+    others = [k for k in keys if k != "lr"]
+    group = (final.groupby(others, dropna=False, sort=False).ngroup() if others
+             else pd.Series(0, index=final.index)).rename("_group")
+    y = final["value"].astype(float).fillna(np.inf)
+    finite = np.isfinite(y)
+    logged = group.map((y.gt(0) | ~finite).groupby(group).all() & finite.groupby(group).any())
+    y = y.where(~logged, np.log(y.where(logged, 1.0)))
+    score = y.groupby([group, final["lr"], final["seed"]]).mean().groupby(level=[0, 1]).mean()
+    points = score.rename("score").reset_index()  # by group, then lr ascending
+    grid = points.groupby("_group")["lr"].agg(["size", "min", "max"])
+    scored = points[np.isfinite(points["score"])]
+    best = scored.loc[scored.groupby("_group")["score"].idxmin()].join(grid, on="_group")
+    best = best[best["size"] > 1]
+    best["flag"] = np.where((best["lr"] == best["min"]) | (best["lr"] == best["max"]), "best lr, grid edge", "best lr")
+    settings = final[["setting", "lr"]].assign(_group=group).drop_duplicates("setting")
+    chosen = settings.merge(best[["_group", "lr", "flag"]], on=["_group", "lr"])
+    flags[chosen["setting"].to_numpy()] = chosen["flag"].to_numpy()
+    return flags
 
 
 def best_on_grid(check: Check, frame: pd.DataFrame, over: str, accept: tuple[float, float], by: list[str] | None = None,

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import shlex
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -141,7 +140,7 @@ def aggregate(metrics: pd.DataFrame, metric: str | None = None, best: bool = Fal
         bounds = (centre, centre - width, centre + width)
         table[name], table[f"{name}_low"], table[f"{name}_high"] = map(np.exp, bounds) if positive[name] else bounds
     table["runs"] = runs.reset_index().groupby("setting")["run"].agg(lambda r: " ".join(sorted(r)))
-    table["best"] = _best_flags(final[final["metric"] == metric].assign(setting=setting), keys)
+    table["best"] = checks.best_flags(final[final["metric"] == metric].assign(setting=setting), keys)
     table = table.sort_values(keys, kind="mergesort", na_position="last", key=_sort_key).reset_index(drop=True)
     table.attrs["metric"] = metric
     table.attrs["geometric"] = sorted(positive.index[positive])
@@ -150,35 +149,6 @@ def aggregate(metrics: pd.DataFrame, metric: str | None = None, best: bool = Fal
 
 def _sort_key(column: pd.Series) -> pd.Series:
     return column if pd.api.types.is_numeric_dtype(column) else column.astype(str)
-
-
-def _best_flags(final: pd.DataFrame, keys: list[str]) -> pd.Series:
-    """Per setting id: 'best lr', 'best lr, grid edge' or '' — the best point of `checks.best_points`
-    (its ties aside) over the lr within each group of settings equal but for the lr, in grouped
-    operations: the lr of the smallest seed mean of log value (of value where some finite value of
-    the group is ≤ 0), the first on a tie, where no seed diverged (a diverged run's value is NaN
-    here, counted +inf); flagged at the smallest or largest lr of a grid of two or more."""
-    flags = pd.Series("", index=pd.Index(sorted(final["setting"].unique())))
-    if "lr" not in keys:
-        return flags
-    others = [k for k in keys if k != "lr"]
-    group = (final.groupby(others, dropna=False, sort=False).ngroup() if others
-             else pd.Series(0, index=final.index)).rename("_group")
-    y = final["value"].astype(float).fillna(np.inf)
-    finite = np.isfinite(y)
-    logged = group.map((y.gt(0) | ~finite).groupby(group).all() & finite.groupby(group).any())
-    y = y.where(~logged, np.log(y.where(logged, 1.0)))
-    score = y.groupby([group, final["lr"], final["seed"]]).mean().groupby(level=[0, 1]).mean()
-    points = score.rename("score").reset_index()  # by group, then lr ascending
-    grid = points.groupby("_group")["lr"].agg(["size", "min", "max"])
-    scored = points[np.isfinite(points["score"])]
-    best = scored.loc[scored.groupby("_group")["score"].idxmin()].join(grid, on="_group")
-    best = best[best["size"] > 1]
-    best["flag"] = np.where((best["lr"] == best["min"]) | (best["lr"] == best["max"]), "best lr, grid edge", "best lr")
-    settings = final[["setting", "lr"]].assign(_group=group).drop_duplicates("setting")
-    chosen = settings.merge(best[["_group", "lr", "flag"]], on=["_group", "lr"])
-    flags[chosen["setting"].to_numpy()] = chosen["flag"].to_numpy()
-    return flags
 
 
 # ----- printing ------------------------------------------------------------------------------------
