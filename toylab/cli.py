@@ -4,6 +4,7 @@ Parsing, `--help`, usage errors and bad values are checked before torch is impor
 CPU): the modules that need it are imported inside the commands, after `runtime.configure`."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import warnings
@@ -259,7 +260,7 @@ def run(problem, optimizer, lr, seed, problem_opts, opts, schedules, steps, metr
 
     config = _base(problem, optimizer, problem_opts, opts, schedules, steps, metric_every, probes, probe_every,
                    dtype, blowup, compile_)
-    config = type(config)(**{**config.__dict__, "seed": seed})
+    config = dataclasses.replace(config, seed=seed)
     configs = run_configs([config], out, device=device, force=force, progress=True)
     _print_summary(out, configs)
 

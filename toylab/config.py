@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import weakref
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -127,11 +126,9 @@ class RunConfig:
     def hash(self) -> str:
         """`config_hash` of this config, computed once per config object: a config is never
         changed after it is made (`dataclasses.replace` makes a new one)."""
-        cached = _HASHES.get(id(self))
-        if cached is None:
-            cached = _HASHES[id(self)] = config_hash(self.to_dict(), self.sources())
-            weakref.finalize(self, _HASHES.pop, id(self), None)
-        return cached
+        if "_hash" not in self.__dict__:  # kept beside the fields, outside them (frozen: no setattr)
+            object.__setattr__(self, "_hash", config_hash(self.to_dict(), self.sources()))
+        return self.__dict__["_hash"]
 
     def group_key(self) -> str:
         names = optim.get(self.optimizer).static
@@ -146,9 +143,6 @@ class RunConfig:
         diff = [f"{k}={format_value(v)}" for k, v in self.hparams.items()
                 if k == "lr" or v != opt.hparams[k].default]
         return " ".join([self.optimizer] + diff)
-
-
-_HASHES: dict[int, str] = {}  # id of a live config -> its hash (`RunConfig.hash`)
 
 
 def _plain(value):

@@ -13,6 +13,7 @@ list}`), where a list expands except a flat list given to a pair-valued option (
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
@@ -40,7 +41,7 @@ def grid(base: RunConfig, axes: dict[str, list]) -> list[RunConfig]:
                 fields[head][tail] = value
             else:
                 top[name] = value
-        configs.append(RunConfig(**{**base.__dict__, **fields, **top}))
+        configs.append(dataclasses.replace(base, **fields, **top))
     return configs
 
 
