@@ -271,7 +271,10 @@ def _groups(sizes: list[int]) -> list[tuple[slice, slice, int]]:
 
 
 def _quadratic(delta: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
-    """tr(Δ_kᵀ M Δ_k) per config, `delta`: [K, d+1, D], M symmetric: Δ_kᵀM per config (a bmm of the
-    config's own, `toylab.batched`), then a row-wise dot with Δ_kᵀ."""
-    rows = delta.mT
-    return torch.linalg.vecdot(bmm(rows, shared(M, len(rows))).flatten(1), rows.flatten(1))
+    """tr(Δ_kᵀ M Δ_k) per config, `delta`: [K, d+1, D], M symmetric: Δ_kᵀM for the K configs that
+    share M (`batched.group_mm`: one GEMM where it gives each config the bits of its own product,
+    else a bmm of each config's own), then a row-wise dot with Δ_kᵀ."""
+    rows = delta.mT.contiguous()  # a view when Δ is laid out as W
+    K, D, n = rows.shape
+    products = group_mm(rows.view(1, K, D, n), M[None], out=torch.empty(1, K, D, n, dtype=rows.dtype, device=rows.device))
+    return torch.linalg.vecdot(products.view(K, -1), rows.view(K, -1))

@@ -267,8 +267,10 @@ def _batch_writer(root, barrier, shard, built):
         for k, c in enumerate(configs):
             (built / c.hash()).mkdir(parents=True, exist_ok=True)
             for name, frame in tables.items():
-                frame[frame["config"] == k].drop(columns="config").reset_index(drop=True).to_parquet(
-                    built / c.hash() / f"{name}.parquet")
+                own = frame[frame["config"] == k].drop(columns="config").reset_index(drop=True)
+                if "metric" in own:  # as `store.read` gives it: strings, not a categorical
+                    own["metric"] = own["metric"].astype(str)
+                own.to_parquet(built / c.hash() / f"{name}.parquet")
         return publish(root, configs, tables, *args, **kwargs)
 
     store.write_batch = keep_and_publish
@@ -421,6 +423,18 @@ def _rewrite_metrics(keep):
     return edit
 
 
+def _first_row_of_run(run):
+    """The metrics table with its first row's run (dictionary-encoded, as written) set to `run`,
+    the manifest's size and sha256 updated to match."""
+    def edit(f, other):
+        table = pq.read_table(f / "metrics.parquet").to_pandas()
+        runs = table["run"].astype(object)
+        runs.iloc[0] = run
+        table.assign(run=pd.Categorical(runs)).to_parquet(f / "metrics.parquet")
+        _relist(f)
+    return edit
+
+
 def _relist(f, rename=None):
     """List every table of `f` in its manifest with its current size and sha256 (after renaming
     table `rename[0]` to `rename[1]`, in the runs' lists too)."""
@@ -467,6 +481,8 @@ CORRUPTIONS = {
     "metrics cut short, checksums updated": _rewrite_metrics(lambda t: t["step"] <= 3),
     "metrics without a step, checksums updated": _rewrite_metrics(lambda t: t["step"] != 3),
     "metrics of one run only, checksums updated": _rewrite_metrics(lambda t: t["run"] == t["run"].iloc[0]),
+    "metrics with a row of a run not in the batch, checksums updated": _first_row_of_run("0" * 64),
+    "metrics with a row of no run, checksums updated": _first_row_of_run(None),
     "a table of no probe of the configs, listed": lambda f, other: _relist(f, ("norms", "spectra")),
     "a file in place of the batch": _replace_by_file,
     "an empty folder": lambda f, other: [p.unlink() for p in f.iterdir()],

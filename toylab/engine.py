@@ -275,7 +275,7 @@ def _run_ordered(configs: list[RunConfig], device: str, progress: bool, per_bloc
     metrics = pd.DataFrame({
         "config": np.tile(np.arange(K), R * M),
         "step": np.repeat(record_steps, M * K),
-        "metric": np.tile(np.repeat(names, K), R),
+        "metric": pd.Categorical.from_codes(np.tile(np.repeat(np.arange(M), K), R), names),  # stored dictionary-encoded
         "value": values.ravel(),
     })
     diverged = [int(s) or None for s in diverged_at.cpu().tolist()]

@@ -162,28 +162,43 @@ def _table_problem(table: str, content: bytes, runs: dict) -> str | None:
     import pyarrow.parquet as pq
 
     columns = ["run", "step", "metric", "value"] if table == "metrics" else ["run"]
+    names = list(runs)
     try:  # on this thread: after arrow's thread pool has run, a later arrow error aborted the process beside torch
         data = pq.ParquetFile(pa.BufferReader(content)).read(columns=columns, use_threads=False)
-        run = data.column("run").to_pandas().astype(str).to_numpy()
+        codes = _run_codes(data.column("run"), pd.Index(names))
     except (pa.ArrowException, KeyError, ValueError, TypeError) as e:
         return f"{table}.parquet is not a readable table ({type(e).__name__})"
-    names = list(runs)
     listed = np.array([table in runs[n]["tables"] for n in names])
-    codes = pd.Index(names).get_indexer(run)
     present = np.zeros(len(names), bool)
     present[codes[codes >= 0]] = True
     if (codes == -1).any() or (present != listed).any():
-        stray = next((r for r, c in zip(run, codes) if c == -1 or not listed[c]), None)
-        lost = next((n for n, held, wanted in zip(names, present, listed) if wanted and not held), None)
-        return (f"{table}.parquet holds rows of run {stray}, which does not list it" if stray else
-                f"run {lost} lists {table}.parquet, which holds none of its rows")
+        stray = np.flatnonzero((codes == -1) | ~listed[np.maximum(codes, 0)])
+        if len(stray):
+            run = data.column("run")[int(stray[0])].as_py()
+            return (f"{table}.parquet holds a row of no run" if run is None else
+                    f"{table}.parquet holds rows of run {run}, which does not list it")
+        lost = next(n for n, held, wanted in zip(names, present, listed) if wanted and not held)
+        return f"run {lost} lists {table}.parquet, which holds none of its rows"
     if table != "metrics":
         bad = next((n for n, wanted in zip(names, listed) if wanted and table not in runs[n]["config"].get("probes", ())), None)
         return f"run {bad}: {table}.parquet is not a table of its config's probes" if bad else None
     step = data.column("step").to_numpy()
     value = data.column("value").to_numpy().astype(np.float64)
-    is_loss = pc.equal(data.column("metric"), "batch_loss").to_numpy()
+    is_loss = pc.fill_null(pc.equal(data.column("metric"), "batch_loss"), False).to_numpy()
     return _claims_problem(names, [runs[n] for n in names], codes, step, value, is_loss)
+
+
+def _run_codes(column, names: pd.Index) -> np.ndarray:
+    """Each row's position in `names` (−1: a run not among them, or none), from the indices of a
+    dictionary-encoded column (as this toylab writes it) without making a string per row."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not pa.types.is_dictionary(column.type):
+        return names.get_indexer(column.to_pandas().astype(str))
+    parts = [np.append(names.get_indexer(chunk.dictionary.to_pandas().astype(str)), -1)  # a null: the -1 at the end
+             [pc.fill_null(chunk.indices, -1).to_numpy().astype(np.int64)] for chunk in column.chunks]
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
 def _claims_problem(names, runs, codes, step, value, is_loss) -> str | None:
@@ -562,10 +577,21 @@ def read(runs: list[Run], table: str = "metrics") -> pd.DataFrame:
                 continue
             if where is None:
                 frame.insert(0, "run", part[0].name)
-            frames.append(frame.assign(run=frame["run"].astype(str)))
+            frames.append(frame.assign(**{c: as_strings(frame[c]) for c in ("run", "metric") if c in frame}))
     if not frames:
         return pd.DataFrame()
     return pd.concat(frames, ignore_index=True)
+
+
+def as_strings(column: pd.Series) -> pd.Series:
+    """A text column as strings (`str` dtype), so that grouping by it means what it means on
+    strings (no unobserved groups). A dictionary-encoded column comes as a categorical: its
+    categories are taken by code (pandas' own `astype(str)` of a categorical formats every row:
+    ~1 s a million rows)."""
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        return column.astype(str)
+    text = column.cat.categories.astype(str).take(column.cat.codes.to_numpy(), allow_fill=True, fill_value=np.nan)
+    return pd.Series(text, index=column.index, name=column.name)
 
 
 def _size(path: Path) -> int:

@@ -61,7 +61,7 @@ def load_runs(found: list[store.Run], table: str = "metrics", where: str = "thes
                                  lambda run: {"folder": str(run.address)})
     if out.empty:
         raise UserError(f"no {table} table in the runs of {where}")
-    return out.assign(**{c: out[c].astype(str) for c in out.columns if isinstance(out[c].dtype, pd.CategoricalDtype)})
+    return out.assign(**{c: store.as_strings(out[c]) for c in out.columns if isinstance(out[c].dtype, pd.CategoricalDtype)})
 
 
 def final_rows(rows: pd.DataFrame) -> pd.DataFrame:
