@@ -1,5 +1,9 @@
 """The command line: runs, sweeps, caching and one-line errors for bad input."""
+import json
 import shlex
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -219,3 +223,20 @@ def test_intervals_of_a_positive_metric_are_log_space_and_stay_positive():
         [signed.mean(), signed.mean() - half, signed.mean() + half], rel=1e-12)
     text = summarize.format_table(table)
     assert "loss (geo. mean [×/÷ 2 s.e.])" in text and "0.05848 [0.003325, 1.028]" in text
+
+
+def test_the_command_exits_with_its_status_its_whole_output_and_its_results(tmp_path):
+    """`toylab` leaves without Python's teardown (`cli.command`): its output to a pipe arrives
+    whole (32 kB of JSON), the status is click's, and the runs it published read back elsewhere."""
+    toylab = str(Path(sys.executable).with_name("toylab"))
+    listed = subprocess.run([toylab, "list", "--json"], capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0 and "adamw" in json.loads(listed.stdout)["optimizers"], listed.stderr
+    runs = tmp_path / "runs"
+    swept = subprocess.run([toylab, "sweep", "linear_regression", "--optimizer", "sgd", "--lr", "1e-3,1e-2",
+                            *FAST, "--out", str(runs)], capture_output=True, text=True, timeout=120)
+    assert swept.returncode == 0 and swept.stdout.rstrip().endswith("--format csv"), swept.stderr
+    assert sorted(run.config["hparams"]["lr"] for run in store.runs_in(runs).values()) == [1e-3, 1e-2]
+    bad = subprocess.run([toylab, "sweep", "linear_regression", "--optimizer", "bogus"], capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        "Error: unknown optimizer 'bogus'; valid optimizers: adamw, muon, sgd, signsgd"]

@@ -557,5 +557,36 @@ def parse_lrs(text: str) -> list[float]:
     return values
 
 
+def command():
+    """The `toylab` console entry point: `main`, then an exit that skips tearing the interpreter
+    down. Python's finalization frees torch's and pandas' module objects one by one and runs
+    torch's C++ destructors: ≈ 0.4 CPU s a command (a 1-step sweep 1.85 → 1.48 CPU s). Everything
+    a command writes is closed and published before `main` returns, so the exit flushes the
+    streams, runs the exit handlers (`atexit`: logging, multiprocessing, tqdm) and leaves. A
+    non-daemon thread still running, or a stream that cannot be flushed, takes Python's own exit."""
+    import os
+    import sys
+    import threading
+
+    code = 0
+    try:
+        main()
+    except SystemExit as end:
+        code = end.code
+    if not (code is None or isinstance(code, int)):
+        sys.exit(code)
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.exit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:
+        sys.exit(code)
+    import atexit
+
+    atexit._run_exitfuncs()
+    os._exit(code or 0)
+
+
 if __name__ == "__main__":
-    main()
+    command()

@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -139,7 +140,7 @@ def cli_sweep(steps: int, K: int, loop: float, variant: str = "default options")
     options or one of `CLI_VARIANTS`."""
     seeds = min(K, SEEDS)
     with tempfile.TemporaryDirectory(prefix="toylab-bench-") as out:
-        args = [sys.executable, "-m", "toylab.cli", "sweep", "linear_regression", "--optimizer", "adamw",
+        args = [str(Path(sys.executable).with_name("toylab")), "sweep", "linear_regression", "--optimizer", "adamw",
                 "--lr", f"1e-4:1e-2:{K // seeds}" if K // seeds > 1 else "1e-4", "--seeds", f"0-{seeds - 1}",
                 "--steps", str(steps), "--out", out, "--device", "cpu"]
         args += [a for k, v in PROBLEM.items() for a in ("-p", f"{k}={v}")]
