@@ -240,3 +240,25 @@ def test_the_command_exits_with_its_status_its_whole_output_and_its_results(tmp_
                          text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
         "Error: unknown optimizer 'bogus'; valid optimizers: adamw, muon, sgd, signsgd"]
+
+
+EXIT_SCRIPT = """
+import atexit, sys, threading, time
+import toylab.cli as cli
+def main():
+    atexit.register(lambda: print("exit handler ran", flush=True))
+    if sys.argv[1] == "thread":  # a non-daemon thread that finishes after main: Python's exit waits for it
+        threading.Thread(target=lambda: (time.sleep(0.3), print("thread finished", flush=True))).start()
+    sys.exit(3)
+cli.main = main
+cli.command()
+"""
+
+
+@pytest.mark.parametrize("case", ["plain", "thread"])
+def test_the_fast_exit_runs_exit_handlers_and_waits_for_threads(case):
+    """`cli.command` keeps what Python's exit promises: the status, the `atexit` handlers, and a
+    non-daemon thread still running is waited for (it then takes Python's own exit)."""
+    done = subprocess.run([sys.executable, "-c", EXIT_SCRIPT, case], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3 and "exit handler ran" in done.stdout, (done.stdout, done.stderr)
+    assert ("thread finished" in done.stdout) == (case == "thread"), done.stdout
