@@ -4,9 +4,13 @@ Parsing, `--help`, usage errors and bad values are checked before torch is impor
 CPU): the modules that need it are imported inside the commands, after `runtime.configure`."""
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import json
 import math
+import os
+import sys
+import threading
 import warnings
 from pathlib import Path
 
@@ -564,10 +568,6 @@ def command():
     a command writes is closed and published before `main` returns, so the exit flushes the
     streams, runs the exit handlers (`atexit`: logging, multiprocessing, tqdm) and leaves. A
     non-daemon thread still running, or a stream that cannot be flushed, takes Python's own exit."""
-    import os
-    import sys
-    import threading
-
     code = 0
     try:
         main()
@@ -582,8 +582,6 @@ def command():
         sys.stderr.flush()
     except OSError:
         sys.exit(code)
-    import atexit
-
     atexit._run_exitfuncs()
     os._exit(code or 0)
 
